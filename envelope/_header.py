@@ -1,0 +1,159 @@
+"""The envelope header: building, parsing and opening it (SPEC §3, §4)."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from envelope import _primitives as prim
+from envelope.errors import AuthenticationError, FormatError, NoMatchingKeyError
+from envelope.keys import Identity, Recipient
+
+MAGIC = b"LANTERNE"
+VERSION = 1
+SALT_SIZE = 16
+PREFIX_SIZE = len(MAGIC) + 1 + SALT_SIZE + 2  # 27
+STANZA_HEAD_SIZE = 4  # type (u16) + body length (u16)
+MAC_SIZE = 32
+
+STANZA_X25519_HPKE = 0x0001
+MAX_STANZAS = 255
+MAX_HEADER_SIZE = 65536
+
+_PREFIX = struct.Struct(">8sB16sH")
+_STANZA_HEAD = struct.Struct(">HH")
+
+
+@dataclass(frozen=True)
+class Stanza:
+    type: int
+    body: bytes
+
+    def encode(self) -> bytes:
+        return _STANZA_HEAD.pack(self.type, len(self.body)) + self.body
+
+
+def encode_prefix(salt: bytes, stanza_count: int) -> bytes:
+    return _PREFIX.pack(MAGIC, VERSION, salt, stanza_count)
+
+
+def stanza_info(prefix: bytes, stanza_type: int) -> bytes:
+    """HPKE ``info`` for a stanza: binds it to this object's prefix and to its type (SPEC §4.1)."""
+    return prim.LABEL_STANZA_X25519 + prefix + struct.pack(">H", stanza_type)
+
+
+def header_key(file_key: bytes, salt: bytes) -> bytes:
+    return prim.hkdf_sha256(file_key, salt, prim.LABEL_HEADER)
+
+
+def payload_key(file_key: bytes, salt: bytes) -> bytes:
+    return prim.hkdf_sha256(file_key, salt, prim.LABEL_PAYLOAD)
+
+
+def seal_header(file_key: bytes, salt: bytes, recipients: Sequence[Recipient]) -> bytes:
+    """The complete header: prefix, one stanza per recipient, MAC."""
+    if not recipients:
+        raise FormatError("an envelope needs at least one recipient")
+    if len(recipients) > MAX_STANZAS:
+        raise FormatError(f"an envelope has at most {MAX_STANZAS} recipients")
+    prefix = encode_prefix(salt, len(recipients))
+    info = stanza_info(prefix, STANZA_X25519_HPKE)
+    stanzas = b"".join(
+        Stanza(STANZA_X25519_HPKE, prim.hpke_seal(file_key, r.public_bytes, info)).encode()
+        for r in recipients
+    )
+    return assemble_header(file_key, prefix, stanzas)
+
+
+def assemble_header(file_key: bytes, prefix: bytes, stanzas: bytes) -> bytes:
+    """Prefix and encoded stanzas, followed by their MAC (SPEC §4.2)."""
+    salt = prefix[len(MAGIC) + 1 : len(MAGIC) + 1 + SALT_SIZE]
+    body = prefix + stanzas
+    return body + prim.hmac_sha256(header_key(file_key, salt), body)
+
+
+@dataclass(frozen=True)
+class ParsedHeader:
+    prefix: bytes
+    salt: bytes
+    stanzas: tuple[Stanza, ...]
+    mac: bytes
+    size: int  # bytes of header, MAC included
+
+    @property
+    def authenticated_part(self) -> bytes:
+        return self.prefix + b"".join(s.encode() for s in self.stanzas)
+
+
+def parse_header(buf: bytes | bytearray) -> ParsedHeader | None:
+    """Parse a header at the start of ``buf``; None if more bytes are needed.
+
+    Raises FormatError as soon as the bytes seen cannot start a valid header.
+    """
+    view = memoryview(buf)
+    if len(view) < len(MAGIC):
+        if bytes(view) != MAGIC[: len(view)]:
+            raise FormatError("not a Lanterne envelope")
+        return None
+    if bytes(view[: len(MAGIC)]) != MAGIC:
+        raise FormatError("not a Lanterne envelope")
+    if len(view) < len(MAGIC) + 1:
+        return None
+    if view[len(MAGIC)] != VERSION:
+        raise FormatError(f"unsupported envelope version {view[len(MAGIC)]} (this reads {VERSION})")
+    if len(view) < PREFIX_SIZE:
+        return None
+    _, _, salt, count = _PREFIX.unpack_from(view)
+    if not 1 <= count <= MAX_STANZAS:
+        raise FormatError(f"invalid recipient count {count} (must be 1 to {MAX_STANZAS})")
+    pos = PREFIX_SIZE
+    stanzas = []
+    for _ in range(count):
+        if len(view) < pos + STANZA_HEAD_SIZE:
+            return None
+        stype, length = _STANZA_HEAD.unpack_from(view, pos)
+        if stype == STANZA_X25519_HPKE and length != prim.HPKE_SEALED_FILE_KEY_SIZE:
+            raise FormatError("malformed X25519 recipient stanza")
+        end = pos + STANZA_HEAD_SIZE + length
+        if end + MAC_SIZE > MAX_HEADER_SIZE:
+            raise FormatError(f"header larger than {MAX_HEADER_SIZE} bytes")
+        if len(view) < end:
+            return None
+        stanzas.append(Stanza(stype, bytes(view[pos + STANZA_HEAD_SIZE : end])))
+        pos = end
+    if len(view) < pos + MAC_SIZE:
+        return None
+    return ParsedHeader(
+        prefix=bytes(view[:PREFIX_SIZE]),
+        salt=bytes(salt),
+        stanzas=tuple(stanzas),
+        mac=bytes(view[pos : pos + MAC_SIZE]),
+        size=pos + MAC_SIZE,
+    )
+
+
+def open_header(header: ParsedHeader, identities: Sequence[Identity]) -> bytes:
+    """Find the file key with one of ``identities`` and verify the header MAC.
+
+    Stanzas of unknown types are skipped (SPEC §4.1). The first stanza that
+    opens decides: if the MAC then fails the envelope is rejected, as in age.
+    """
+    info = stanza_info(header.prefix, STANZA_X25519_HPKE)
+    for stanza in header.stanzas:
+        if stanza.type != STANZA_X25519_HPKE:
+            continue
+        for identity in identities:
+            try:
+                file_key = prim.hpke_open(stanza.body, identity.private_bytes(), info)
+            except prim.PrimitiveFailure:
+                continue
+            if len(file_key) != prim.FILE_KEY_SIZE:
+                raise AuthenticationError()
+            expected = prim.hmac_sha256(
+                header_key(file_key, header.salt), header.authenticated_part
+            )
+            if not prim.constant_time_equal(expected, header.mac):
+                raise AuthenticationError()
+            return file_key
+    raise NoMatchingKeyError()

@@ -1,0 +1,129 @@
+"""Every cryptographic primitive the envelope uses, and nothing else.
+
+This is the only module in Lanterne that imports ``cryptography.hazmat``.
+Each function says which part of SPEC.md it serves; every label is a named
+constant here so a reviewer can check them against the spec in one place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac as _stdlib_hmac
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, hpke
+from cryptography.hazmat.primitives import hmac as _hmac
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+# SPEC §3: labels. ASCII, no terminator; every input they are joined with has a fixed length.
+LABEL_STANZA_X25519 = b"lanterne/v1/x25519-hpke"
+LABEL_HEADER = b"lanterne/v1/header"
+LABEL_PAYLOAD = b"lanterne/v1/payload"
+LABEL_FINGERPRINT = b"lanterne/v1/fingerprint"
+
+FILE_KEY_SIZE = 32
+KEY_SIZE = 32  # X25519 keys, AES-256 keys, HMAC-SHA256 output
+TAG_SIZE = 16  # AES-GCM
+NONCE_SIZE = 12  # AES-GCM: 11-byte counter + 1-byte last flag (SPEC §5)
+
+# SPEC §4.1: RFC 9180 base mode, suite 0x0020 / 0x0001 / 0x0002.
+_HPKE_SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+HPKE_ENC_SIZE = 32
+HPKE_SEALED_FILE_KEY_SIZE = HPKE_ENC_SIZE + FILE_KEY_SIZE + TAG_SIZE
+
+
+class PrimitiveFailure(Exception):
+    """A tag, MAC or key agreement did not verify; callers turn it into their own error."""
+
+
+def random_bytes(n: int) -> bytes:
+    """Fresh randomness from the OS (file keys, salts)."""
+    return os.urandom(n)
+
+
+# --- X25519 keys (SPEC §2) ---------------------------------------------------
+
+
+def x25519_generate() -> bytes:
+    """A new X25519 private key, raw 32 bytes."""
+    return X25519PrivateKey.generate().private_bytes_raw()
+
+
+def x25519_public(private: bytes) -> bytes:
+    """The raw public key for a raw private key (RFC 7748 clamping applies)."""
+    return X25519PrivateKey.from_private_bytes(private).public_key().public_bytes_raw()
+
+
+def x25519_check_public(public: bytes) -> None:
+    """Raise ValueError unless ``public`` is a 32-byte X25519 public key."""
+    X25519PublicKey.from_public_bytes(public)
+
+
+# --- HPKE wrapping of the file key (SPEC §4.1) -------------------------------
+
+
+def hpke_seal(file_key: bytes, recipient_public: bytes, info: bytes) -> bytes:
+    """HPKE base-mode single-shot seal of the file key: returns enc || ciphertext."""
+    pk = X25519PublicKey.from_public_bytes(recipient_public)
+    return _HPKE_SUITE.encrypt(file_key, pk, info=info)
+
+
+def hpke_open(sealed: bytes, identity_private: bytes, info: bytes) -> bytes:
+    """Open a sealed file key; PrimitiveFailure if it is not for this key or was altered."""
+    sk = X25519PrivateKey.from_private_bytes(identity_private)
+    try:
+        return _HPKE_SUITE.decrypt(sealed, sk, info=info)
+    except (InvalidTag, ValueError) as exc:
+        raise PrimitiveFailure from exc
+
+
+# --- Key derivation and the header MAC (SPEC §4.2, §4.3) ---------------------
+
+
+def hkdf_sha256(ikm: bytes, salt: bytes, info: bytes, length: int = KEY_SIZE) -> bytes:
+    """RFC 5869 HKDF-SHA256 (extract then expand)."""
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
+
+
+def hmac_sha256(key: bytes, data: bytes) -> bytes:
+    """HMAC-SHA256 of ``data``."""
+    mac = _hmac.HMAC(key, hashes.SHA256())
+    mac.update(data)
+    return mac.finalize()
+
+
+def constant_time_equal(a: bytes, b: bytes) -> bool:
+    """Compare secrets without leaking where they differ."""
+    return _stdlib_hmac.compare_digest(a, b)
+
+
+# --- The payload STREAM (SPEC §5) --------------------------------------------
+
+
+class ChunkCipher:
+    """AES-256-GCM under the payload key; one instance per object, no AAD."""
+
+    __slots__ = ("_aead",)
+
+    def __init__(self, payload_key: bytes) -> None:
+        self._aead = AESGCM(payload_key)
+
+    def seal(self, nonce: bytes, chunk: bytes | memoryview) -> bytes:
+        return self._aead.encrypt(nonce, chunk, None)
+
+    def open(self, nonce: bytes, sealed: bytes | memoryview) -> bytes:
+        try:
+            return self._aead.decrypt(nonce, sealed, None)
+        except InvalidTag as exc:
+            raise PrimitiveFailure from exc
+
+
+# --- Fingerprints (SPEC §2.3) ------------------------------------------------
+
+
+def sha256(data: bytes) -> bytes:
+    """SHA-256, for fingerprints (not for authentication)."""
+    return hashlib.sha256(data).digest()

@@ -1,0 +1,1 @@
+"""Thin click commands; each module registers one command or group."""

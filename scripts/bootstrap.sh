@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs everything Lanterne needs on a Debian 12 machine, idempotently:
+# Debian packages (only those missing), then a virtualenv in .venv with the
+# project and its pinned dependencies (constraints.txt).
+#
+#   scripts/bootstrap.sh          # what the server and the journalist CLI need
+#   scripts/bootstrap.sh --test   # plus everything the test suite and benchmarks need
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+# Runtime: gpg for OpenPGP custody/export, libmagic for type detection.
+debs=(gnupg libmagic1 media-types)
+# Tests and benchmarks: exiftool checks cleaned files; mat2 and age are compared
+# against in benchmarks; poppler-utils renders PDFs for --flatten checks.
+test_debs=(libimage-exiftool-perl mat2 age poppler-utils)
+[ "$want_test" = 1 ] && debs+=("${test_debs[@]}")
+
+missing=()
+for p in "${debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "bootstrap: installing Debian packages: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+py="${PYTHON:-python3}"
+"$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || { echo "bootstrap: Python >= 3.11 is required (found $("$py" --version))" >&2; exit 1; }
+[ -x .venv/bin/python ] || "$py" -m venv .venv
+
+extras=""
+[ "$want_test" = 1 ] && extras="[test]"
+# Re-run pip only when what it would install changed.
+stamp=".venv/.lanterne-installed"
+digest="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)$extras"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -c constraints.txt -e ".$extras"
+  echo "$digest" > "$stamp"
+fi
