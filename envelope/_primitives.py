@@ -111,7 +111,7 @@ class ChunkCipher:
     def __init__(self, payload_key: bytes) -> None:
         self._aead = AESGCM(payload_key)
 
-    def seal(self, nonce: bytes, chunk: bytes | memoryview) -> bytes:
+    def seal(self, nonce: bytes, chunk: bytes | bytearray | memoryview) -> bytes:
         return self._aead.encrypt(nonce, chunk, None)
 
     def open(self, nonce: bytes, sealed: bytes | memoryview) -> bytes:

@@ -78,7 +78,7 @@ class Encryptor:
         self._length = 0
         self._finished = False
 
-    def _seal(self, chunk: bytes | memoryview, final: bool) -> bytes:
+    def _seal(self, chunk: bytes | bytearray | memoryview, final: bool) -> bytes:
         if self._counter >= MAX_CHUNKS:
             raise FormatError("the object is larger than the 64 GiB limit")
         sealed = self._cipher.seal(chunk_nonce(self._counter, final), chunk)
@@ -198,13 +198,15 @@ class Decryptor:
         if len(self._buf) <= prim.TAG_SIZE:  # no final chunk, or an empty one
             raise AuthenticationError()
         plan: _Plan = []
-        self._absorb(self._open(memoryview(self._buf), True), plan)
+        self._absorb(self._open(memoryview(self._buf), final=True), plan)
         self._buf = bytearray()
+        # Bad padding can only come from a recipient's broken writer, yet it is
+        # reported like any other authentication failure: one error, no detail.
         if self._held_zeros is None:
-            raise FormatError("the envelope's padding is invalid")
+            raise AuthenticationError()
         length = self._padded_total - 1 - self._held_zeros
         if padded_size(length + 1) != self._padded_total:
-            raise FormatError("the envelope's padding is invalid")
+            raise AuthenticationError()
         return _materialize(plan)
 
     def _read_header(self) -> bool:

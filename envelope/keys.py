@@ -84,12 +84,12 @@ class Identity:
 def fingerprint(encryption_key: bytes, signing_key: bytes) -> str:
     """Eight groups of five digits over both public keys, easy to compare aloud.
 
-    SPEC §2.3: SHA-256(label || x25519 || ed25519); each group is 5 bytes of the
-    digest, big-endian, modulo 100000, zero-padded.
+    SPEC §2.3: SHA-256(label || x25519 || ed25519); group i is bytes 4i..4i+3 of
+    the digest, big-endian, modulo 100000, zero-padded to five digits.
     """
     digest = prim.sha256(prim.LABEL_FINGERPRINT + encryption_key + signing_key)
     groups = (
-        int.from_bytes(digest[5 * i : 5 * i + 5], "big") % 100_000
+        int.from_bytes(digest[4 * i : 4 * i + 4], "big") % 100_000
         for i in range(FINGERPRINT_GROUPS)
     )
     return " ".join(f"{g:05d}" for g in groups)
