@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except envelope.KeyFormatError as exc:
+        return _fail(str(exc), EXIT_USAGE)
     except envelope.EnvelopeError as exc:
         return _fail(str(exc), EXIT_DECRYPT_FAILED)
     except CliError as exc:
@@ -57,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("interrupted", EXIT_INTERRUPTED)
     except BrokenPipeError:
         return EXIT_ERROR
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return _fail(f"{exc.strerror or exc}{where}", EXIT_ERROR)
     return EXIT_OK
 
 
