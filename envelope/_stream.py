@@ -175,18 +175,29 @@ class Decryptor:
     def update(self, data: bytes | bytearray | memoryview) -> Iterator[bytes]:
         if self._finished:
             raise ValueError("update() after finish()")
-        self._buf += data
+        view = memoryview(data)
+        if self._cipher is None:
+            self._buf += view
+            if not self._read_header():
+                return iter(())
+            view, self._buf = memoryview(self._buf), bytearray()
         plan: _Plan = []
-        if self._cipher is None and not self._read_header():
-            return iter(())
+        # self._buf holds at most one sealed chunk: complete it first. A sealed
+        # chunk is known not to be the last only once more bytes follow it.
+        if self._buf:
+            take = min(SEALED_CHUNK_SIZE - len(self._buf), len(view))
+            self._buf += view[:take]
+            view = view[take:]
+            if not view:
+                return iter(())
+            self._absorb(self._open(memoryview(self._buf), final=False), plan)
+            self._buf = bytearray()
+        # Then open full chunks straight from the caller's buffer, without copying.
         pos = 0
-        # A sealed chunk is not final only if more bytes follow it.
-        while len(self._buf) - pos > SEALED_CHUNK_SIZE:
-            self._absorb(
-                self._open(memoryview(self._buf)[pos : pos + SEALED_CHUNK_SIZE], False), plan
-            )
+        while len(view) - pos > SEALED_CHUNK_SIZE:
+            self._absorb(self._open(view[pos : pos + SEALED_CHUNK_SIZE], final=False), plan)
             pos += SEALED_CHUNK_SIZE
-        del self._buf[:pos]
+        self._buf += view[pos:]
         return _materialize(plan)
 
     def finish(self) -> Iterator[bytes]:
