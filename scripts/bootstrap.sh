@@ -14,8 +14,9 @@ want_test=0
 # Runtime: gpg for OpenPGP custody/export, libmagic for type detection.
 debs=(gnupg libmagic1 media-types)
 # Tests and benchmarks: exiftool checks cleaned files; mat2 and age are compared
-# against in benchmarks; poppler-utils renders PDFs for --flatten checks.
-test_debs=(libimage-exiftool-perl mat2 age poppler-utils)
+# against in benchmarks; poppler-utils renders PDFs for --flatten checks; the
+# browsers run the in-browser encryption (Firefox ESR stands in for Tor Browser).
+test_debs=(libimage-exiftool-perl mat2 age poppler-utils chromium firefox-esr fonts-dejavu-core)
 [ "$want_test" = 1 ] && debs+=("${test_debs[@]}")
 
 missing=()

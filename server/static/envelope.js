@@ -1,0 +1,193 @@
+// Lanterne envelope writer, version 1 (envelope/SPEC.md), with WebCrypto only.
+// No dependency, no WebAssembly, no bulk work in plain JavaScript: every byte of
+// a file goes through crypto.subtle, which stays fast when Tor Browser's "Safer"
+// level turns the JIT off. Section numbers (§) refer to the spec.
+
+const subtle = globalThis.crypto.subtle;
+const te = new TextEncoder();
+
+export const CHUNK_SIZE = 65536; // §5
+const SALT_SIZE = 16;
+const STANZA_X25519_HPKE = 0x0001;
+const MAX_STANZAS = 255;
+const MIN_PADDED_SIZE = 4096; // §6
+const IN_FLIGHT = 4; // chunk encryptions kept running at once
+
+const LABEL_STANZA = te.encode("lanterne/v1/x25519-hpke"); // §3 labels
+const LABEL_HEADER = te.encode("lanterne/v1/header");
+const LABEL_PAYLOAD = te.encode("lanterne/v1/payload");
+const MAGIC = te.encode("LANTERNE");
+
+// RFC 9180 suite: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM.
+const SUITE_KEM = concat(te.encode("KEM"), u16(0x0020));
+const SUITE_HPKE = concat(te.encode("HPKE"), u16(0x0020), u16(0x0001), u16(0x0002));
+const HPKE_V1 = te.encode("HPKE-v1");
+// PKCS#8 wrapping of a raw X25519 private key (RFC 8410), for fixed test keys.
+const PKCS8_X25519 = Uint8Array.from([
+  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20,
+]);
+
+export function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function u16(n) {
+  return Uint8Array.of(n >> 8, n & 0xff);
+}
+
+function randomBytes(n) {
+  return crypto.getRandomValues(new Uint8Array(n));
+}
+
+// §6: Padmé bucket for m = plaintext length + 1. Plain arithmetic, not bit
+// operators, because sizes go past 2^32.
+export function paddedSize(m) {
+  if (m <= MIN_PADDED_SIZE) return MIN_PADDED_SIZE;
+  let e = 0;
+  while (2 ** (e + 1) <= m) e++;
+  let s = 0;
+  while (2 ** s <= e) s++;
+  const step = 2 ** (e - s);
+  return Math.ceil(m / step) * step;
+}
+
+// --- HKDF pieces for the HPKE key schedule (RFC 9180 §4) --------------------
+
+async function hmac(key, data) {
+  const k = await subtle.importKey(
+    "raw", key.length ? key : new Uint8Array(32), // an empty HMAC key equals 32 zero bytes
+    { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  return new Uint8Array(await subtle.sign("HMAC", k, data));
+}
+
+function labeledExtract(suite, salt, label, ikm) {
+  return hmac(salt, concat(HPKE_V1, suite, label, ikm));
+}
+
+async function labeledExpand(suite, prk, label, info, length) {
+  // One HMAC block suffices: every length used here is at most 32 bytes.
+  const t = await hmac(prk, concat(u16(length), HPKE_V1, suite, label, info, Uint8Array.of(1)));
+  return t.slice(0, length);
+}
+
+async function hkdf(ikm, salt, info) {
+  const k = await subtle.importKey("raw", ikm, "HKDF", false, ["deriveBits"]);
+  return new Uint8Array(await subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt, info }, k, 256));
+}
+
+async function x25519Ephemeral(fixedPrivate) {
+  if (!fixedPrivate) return subtle.generateKey({ name: "X25519" }, true, ["deriveBits"]);
+  const privateKey = await subtle.importKey(
+    "pkcs8", concat(PKCS8_X25519, fixedPrivate), { name: "X25519" }, true, ["deriveBits"]);
+  const jwk = await subtle.exportKey("jwk", privateKey);
+  const publicKey = await subtle.importKey("jwk", { kty: "OKP", crv: "X25519", x: jwk.x }, { name: "X25519" }, true, []);
+  return { privateKey, publicKey };
+}
+
+// RFC 9180 SetupBaseS + single-shot Seal; returns enc || ciphertext.
+// `ephemeral` (a raw private key) is only for reproducing test vectors.
+export async function hpkeSeal(recipientPublic, info, plaintext, ephemeral, aad = new Uint8Array(0)) {
+  const eph = await x25519Ephemeral(ephemeral);
+  const enc = new Uint8Array(await subtle.exportKey("raw", eph.publicKey));
+  const pkR = await subtle.importKey("raw", recipientPublic, { name: "X25519" }, false, []);
+  const dh = new Uint8Array(await subtle.deriveBits({ name: "X25519", public: pkR }, eph.privateKey, 256));
+  const eaePrk = await labeledExtract(SUITE_KEM, new Uint8Array(0), te.encode("eae_prk"), dh);
+  const shared = await labeledExpand(SUITE_KEM, eaePrk, te.encode("shared_secret"), concat(enc, recipientPublic), 32);
+  const empty = new Uint8Array(0);
+  const pskIdHash = await labeledExtract(SUITE_HPKE, empty, te.encode("psk_id_hash"), empty);
+  const infoHash = await labeledExtract(SUITE_HPKE, empty, te.encode("info_hash"), info);
+  const context = concat(Uint8Array.of(0), pskIdHash, infoHash);
+  const secret = await labeledExtract(SUITE_HPKE, shared, te.encode("secret"), empty);
+  const key = await labeledExpand(SUITE_HPKE, secret, te.encode("key"), context, 32);
+  const nonce = await labeledExpand(SUITE_HPKE, secret, te.encode("base_nonce"), context, 12);
+  const aesKey = await subtle.importKey("raw", key, "AES-GCM", false, ["encrypt"]);
+  const ct = new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: aad }, aesKey, plaintext));
+  return concat(enc, ct);
+}
+
+// --- Header (§3, §4) -----------------------------------------------------
+
+// recipients: raw 32-byte X25519 public keys. `fixed` ({fileKey, salt,
+// ephemeralKeys, extraStanzas}) exists only to reproduce test vectors.
+export async function sealHeader(recipients, fixed = {}) {
+  const extra = fixed.extraStanzas || [];
+  const count = recipients.length + extra.length;
+  if (recipients.length < 1 || count > MAX_STANZAS) throw new Error("1 to 255 recipients");
+  const fileKey = fixed.fileKey || randomBytes(32);
+  const salt = fixed.salt || randomBytes(SALT_SIZE);
+  const prefix = concat(MAGIC, Uint8Array.of(1), salt, u16(count));
+  const info = concat(LABEL_STANZA, prefix, u16(STANZA_X25519_HPKE));
+  const stanzas = extra.map((s) => concat(u16(s.type), u16(s.body.length), s.body));
+  for (let i = 0; i < recipients.length; i++) {
+    const eph = fixed.ephemeralKeys && fixed.ephemeralKeys[i];
+    const body = await hpkeSeal(recipients[i], info, fileKey, eph);
+    stanzas.push(concat(u16(STANZA_X25519_HPKE), u16(body.length), body));
+  }
+  const unmaced = concat(prefix, ...stanzas);
+  const mac = await hmac(await hkdf(fileKey, salt, LABEL_HEADER), unmaced);
+  const payloadKey = await subtle.importKey(
+    "raw", await hkdf(fileKey, salt, LABEL_PAYLOAD), "AES-GCM", false, ["encrypt"]);
+  return { header: concat(unmaced, mac), payloadKey };
+}
+
+// --- Payload (§5, §6) ----------------------------------------------------
+
+function chunkNonce(index, final) {
+  const nonce = new Uint8Array(12);
+  let n = index;
+  for (let i = 10; i >= 0 && n > 0; i--) {
+    nonce[i] = n % 256;
+    n = Math.floor(n / 256);
+  }
+  nonce[11] = final ? 1 : 0;
+  return nonce;
+}
+
+// Plaintext of padded chunk `index` of a source of `size` bytes; `read(a, b)`
+// resolves to the source's bytes a..b-1 as a Uint8Array.
+async function paddedChunk(read, size, total, index) {
+  const start = index * CHUNK_SIZE;
+  const end = Math.min(start + CHUNK_SIZE, total);
+  const chunk = new Uint8Array(end - start); // zero-filled: the padding
+  if (start < size) chunk.set(await read(start, Math.min(end, size)), 0);
+  if (size >= start && size < end) chunk[size - start] = 0x80;
+  return chunk;
+}
+
+// Encrypt a source of `size` bytes. Yields the header, then each sealed chunk
+// in order, with up to IN_FLIGHT chunks being read and sealed at once.
+export async function* encryptSource(read, size, recipients, fixed = {}) {
+  const { header, payloadKey } = await sealHeader(recipients, fixed);
+  yield header;
+  const total = paddedSize(size + 1);
+  const count = Math.ceil(total / CHUNK_SIZE);
+  const seal = async (i) => {
+    const chunk = await paddedChunk(read, size, total, i);
+    const iv = chunkNonce(i, i === count - 1);
+    return new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv }, payloadKey, chunk));
+  };
+  const running = [];
+  for (let next = 0; next < count || running.length; ) {
+    while (next < count && running.length < IN_FLIGHT) running.push(seal(next++));
+    yield await running.shift();
+  }
+}
+
+export function encryptBlob(blob, recipients, fixed) {
+  const read = async (a, b) => new Uint8Array(await blob.slice(a, b).arrayBuffer());
+  return encryptSource(read, blob.size, recipients, fixed);
+}
+
+export async function encryptBytes(bytes, recipients, fixed) {
+  const parts = [];
+  for await (const part of encryptSource(async (a, b) => bytes.subarray(a, b), bytes.length, recipients, fixed)) {
+    parts.push(part);
+  }
+  return concat(...parts);
+}
