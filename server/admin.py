@@ -1,0 +1,158 @@
+"""``lanterne-server``: create an instance, register journalists, run the source interface.
+
+Thin on purpose: each command parses its options and calls plain functions;
+errors an admin can fix are turned into messages and exit code 1 here.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from pathlib import Path
+
+import click
+
+import envelope
+from server.db import Database
+from server.settings import DEFAULT_CONFIG, ConfigError, Settings
+from server.sources import InstanceSecrets, SystemClock
+from server.storage import ObjectStore
+
+# uvicorn logs: warnings and errors to stderr, no access log, no client addresses.
+UVICORN_LOG_CONFIG = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "uvicorn": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+        "uvicorn.error": {"level": "WARNING"},
+        "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+        "lanterne": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}
+
+
+class AdminError(click.ClickException):
+    """A problem the admin can fix; shown as one line."""
+
+
+def init_instance(data_dir: Path, journalist_files: list[Path]) -> list[envelope.PublicKey]:
+    """Create (or complete) an instance in ``data_dir``; idempotent."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)  # also when it existed with looser rights
+    settings = Settings(data_dir=data_dir)
+    if not settings.secrets_path.exists():
+        secrets = InstanceSecrets.generate()
+        fd = os.open(settings.secrets_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(secrets.to_json())
+    if not settings.config_path.exists():
+        settings.config_path.write_text(DEFAULT_CONFIG, encoding="utf-8")
+    db = Database(settings.database_path)
+    db.create()
+    settings.database_path.chmod(0o600)
+    ObjectStore(settings.objects_dir).create_dirs()
+    added = []
+    for path in journalist_files:
+        added.append(add_journalist(db, path))
+    return added
+
+
+def add_journalist(db: Database, path: Path, role: str = "journalist") -> envelope.PublicKey:
+    try:
+        key = envelope.PublicKey.from_json(path.read_bytes())
+    except OSError as exc:
+        raise AdminError(f"cannot read {path}: {exc.strerror}") from exc
+    except envelope.KeyFormatError as exc:
+        raise AdminError(f"{path}: {exc}") from exc
+    db.add_journalist(
+        key.name, key.recipient.public_bytes, key.signing_key, role, SystemClock().today()
+    )
+    return key
+
+
+def _settings(data_dir: Path) -> Settings:
+    if not (data_dir / "secrets.json").exists():
+        raise AdminError(f"{data_dir} is not a Lanterne instance; run `lanterne-server init` first")
+    mode = stat.S_IMODE(data_dir.stat().st_mode)
+    if mode & 0o077:
+        raise AdminError(f"{data_dir} is readable by others (mode {mode:o}); chmod 700 it")
+    try:
+        return Settings.load(data_dir)
+    except ConfigError as exc:
+        raise AdminError(str(exc)) from exc
+
+
+@click.group()
+def main() -> None:
+    """Run and administer a Lanterne server."""
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--journalist",
+    "journalists",
+    type=click.Path(path_type=Path, dir_okay=False),
+    multiple=True,
+    help="A journalist's NAME.pub file (repeat for several).",
+)
+def init(data_dir: Path, journalists: tuple[Path, ...]) -> None:
+    """Create the data directory, database and instance secrets; register journalists."""
+    added = init_instance(data_dir, list(journalists))
+    click.echo(f"Instance ready in {data_dir}")
+    for key in added:
+        click.echo(f"  journalist {key.name}: {key.fingerprint}")
+    settings = Settings(data_dir=data_dir)
+    if not Database(settings.database_path).journalists():
+        click.echo("No journalist yet: add one with `lanterne-server init --journalist NAME.pub`.")
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), required=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+def run(data_dir: Path, host: str, port: int) -> None:
+    """Serve the source interface (loopback only unless --host says otherwise)."""
+    import uvicorn
+
+    from server.app import create_app
+
+    settings = _settings(data_dir)
+    if not Database(settings.database_path).journalists():
+        click.echo("warning: no journalist key is registered; submissions are refused", err=True)
+    app = create_app(settings)
+    click.echo(f"Lanterne source interface on http://{host}:{port}/", err=True)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        server_header=False,
+        date_header=False,
+        proxy_headers=False,
+        log_config=UVICORN_LOG_CONFIG,
+        log_level="warning",
+        lifespan="off",
+    )
+
+
+@main.command("list")
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), required=True)
+def list_submissions(data_dir: Path) -> None:
+    """List complete submissions and their encrypted objects (no content is shown)."""
+    settings = _settings(data_dir)
+    subs = Database(settings.database_path).submissions()
+    if not subs:
+        click.echo("No submission yet.")
+    for sid, day, objects in subs:
+        click.echo(f"submission {sid}  received {day}")
+        for obj in objects:
+            path = settings.objects_dir / obj.id
+            click.echo(f"  {obj.kind:8}  {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

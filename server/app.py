@@ -1,0 +1,75 @@
+"""``create_app(settings)``: the source interface as a FastAPI app.
+
+Everything the routes use (database, object store, clock, sessions) is built
+here from ``settings`` or passed in, and hung on ``app.state``: nothing lives
+at module level, so tests and a later journalist listener can build their own.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from server import error_pages
+from server.db import Database
+from server.i18n import Pages
+from server.routes import account, pages, submit
+from server.security_headers import SecurityHeadersMiddleware
+from server.services import Services
+from server.sessions import LoginThrottle, SessionStore
+from server.settings import Settings
+from server.sources import Clock, InstanceSecrets, KeyDeriver, SourceService, SystemClock
+from server.storage import ObjectStore
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def quiet_logging() -> None:
+    """No log line may carry a request body, an address or a user agent.
+
+    python-multipart logs parse errors quoting the offending body bytes, so its
+    logger is switched off; uvicorn's access log is off where uvicorn is started.
+    """
+    for name in ("python_multipart", "python_multipart.multipart", "multipart"):
+        logging.getLogger(name).disabled = True
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+    quiet_logging()
+    clock = clock or SystemClock()
+    db = Database(settings.database_path)
+    store = ObjectStore(settings.objects_dir)
+    secrets = InstanceSecrets.load(settings.secrets_path)
+    deriver = KeyDeriver(
+        secrets, settings.argon2_opslimit, settings.argon2_memlimit, settings.max_parallel_kdf
+    )
+    services = Services(
+        settings=settings,
+        db=db,
+        store=store,
+        sources=SourceService(db, store, deriver),
+        sessions=SessionStore(clock, settings.session_idle_seconds, settings.max_sessions),
+        throttle=LoginThrottle(
+            clock, settings.login_failures_per_session, settings.login_attempts_per_minute
+        ),
+        pages=Pages(),
+        clock=clock,
+    )
+    # A crash mid-upload can leave temporary or unlisted objects: remove them
+    # before serving, while no upload is in flight.
+    store.collect_garbage(db.known_object_ids())
+
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.services = services
+    app.include_router(pages.router)
+    app.include_router(submit.router)
+    app.include_router(account.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    error_pages.install(app)
+    # Added last, so outermost: headers go on every response, error pages included.
+    app.add_middleware(error_pages.ContainErrorsMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
+    return app

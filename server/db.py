@@ -1,0 +1,247 @@
+"""The SQLite database: what the server knows, kept to the minimum (DESIGN §7).
+
+No plaintext, no IP addresses, no user agents; dates are days. Each method
+opens its own short connection, so the database can be used from worker
+threads and the event loop alike without sharing a connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+-- Journalists are known only by their public keys. The journalist API (a
+-- separate listener, later) authenticates requests with signing_key.
+CREATE TABLE IF NOT EXISTS journalists (
+    id             INTEGER PRIMARY KEY,
+    name           TEXT NOT NULL UNIQUE,
+    encryption_key BLOB NOT NULL,
+    signing_key    BLOB NOT NULL,
+    role           TEXT NOT NULL DEFAULT 'journalist' CHECK (role IN ('journalist', 'admin')),
+    added_on       TEXT NOT NULL
+);
+-- A source is a hash of its login id and the public half of its reply key.
+CREATE TABLE IF NOT EXISTS sources (
+    id             TEXT PRIMARY KEY,
+    login_hash     BLOB NOT NULL UNIQUE,
+    reply_key      BLOB NOT NULL,
+    created_on     TEXT NOT NULL,
+    last_active_on TEXT NOT NULL
+);
+-- A row here means every object of the submission is complete on disk.
+CREATE TABLE IF NOT EXISTS submissions (
+    id          TEXT PRIMARY KEY,
+    source_id   TEXT REFERENCES sources(id) ON DELETE SET NULL,
+    received_on TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS objects (
+    id            TEXT PRIMARY KEY,
+    submission_id TEXT NOT NULL REFERENCES submissions(id) ON DELETE CASCADE,
+    kind          TEXT NOT NULL CHECK (kind IN ('manifest', 'message', 'file')),
+    size          INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS objects_by_submission ON objects(submission_id);
+-- Reply bodies are envelope files in the object store, to the source's reply key.
+CREATE TABLE IF NOT EXISTS replies (
+    id            TEXT PRIMARY KEY,
+    source_id     TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    object_id     TEXT NOT NULL,
+    journalist_id INTEGER REFERENCES journalists(id) ON DELETE SET NULL,
+    sent_on       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS replies_by_source ON replies(source_id);
+"""
+
+
+@dataclass(frozen=True)
+class JournalistRow:
+    id: int
+    name: str
+    encryption_key: bytes
+    signing_key: bytes
+    role: str
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    id: str
+    login_hash: bytes
+    reply_key: bytes
+
+
+@dataclass(frozen=True)
+class ObjectRow:
+    id: str
+    kind: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ReplyRow:
+    id: str
+    object_id: str
+    sent_on: str
+
+
+class Database:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection in one transaction: committed on success, rolled back on error."""
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA secure_delete = ON")  # deleted rows are zeroed, not left behind
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def create(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.executescript(SCHEMA)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+        finally:
+            conn.close()
+
+    # Journalists
+
+    def add_journalist(
+        self, name: str, encryption_key: bytes, signing_key: bytes, role: str, day: str
+    ) -> None:
+        with self.connect() as conn:
+            conn.execute(
+                "INSERT INTO journalists(name, encryption_key, signing_key, role, added_on)"
+                " VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET encryption_key = excluded.encryption_key,"
+                " signing_key = excluded.signing_key, role = excluded.role",
+                (name, encryption_key, signing_key, role, day),
+            )
+
+    def journalists(self) -> list[JournalistRow]:
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT id, name, encryption_key, signing_key, role FROM journalists ORDER BY name"
+            ).fetchall()
+        return [JournalistRow(*row) for row in rows]
+
+    # Sources
+
+    def add_source(self, conn: sqlite3.Connection, source: SourceRow, day: str) -> None:
+        conn.execute(
+            "INSERT INTO sources(id, login_hash, reply_key, created_on, last_active_on)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (source.id, source.login_hash, source.reply_key, day, day),
+        )
+
+    def find_source(self, login_hash: bytes) -> SourceRow | None:
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT id, login_hash, reply_key FROM sources WHERE login_hash = ?",
+                (login_hash,),
+            ).fetchone()
+        return SourceRow(*row) if row else None
+
+    def source_exists(self, source_id: str) -> bool:
+        with self.connect() as conn:
+            row = conn.execute("SELECT 1 FROM sources WHERE id = ?", (source_id,)).fetchone()
+        return row is not None
+
+    def touch_source(self, source_id: str, day: str) -> None:
+        with self.connect() as conn:
+            conn.execute("UPDATE sources SET last_active_on = ? WHERE id = ?", (day, source_id))
+
+    def delete_source(self, source_id: str) -> list[str]:
+        """Remove the source and its replies; returns the reply object ids to delete."""
+        with self.connect() as conn:
+            objects = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT object_id FROM replies WHERE source_id = ?", (source_id,)
+                )
+            ]
+            conn.execute("DELETE FROM sources WHERE id = ?", (source_id,))
+        return objects
+
+    # Submissions
+
+    def add_submission(
+        self,
+        conn: sqlite3.Connection,
+        submission_id: str,
+        source_id: str,
+        day: str,
+        objects: Sequence[ObjectRow],
+    ) -> None:
+        conn.execute(
+            "INSERT INTO submissions(id, source_id, received_on) VALUES (?, ?, ?)",
+            (submission_id, source_id, day),
+        )
+        conn.executemany(
+            "INSERT INTO objects(id, submission_id, kind, size) VALUES (?, ?, ?, ?)",
+            [(o.id, submission_id, o.kind, o.size) for o in objects],
+        )
+        conn.execute("UPDATE sources SET last_active_on = ? WHERE id = ?", (day, source_id))
+
+    def submissions(self) -> list[tuple[str, str, list[ObjectRow]]]:
+        """Every complete submission: (id, received_on, objects)."""
+        with self.connect() as conn:
+            subs = conn.execute(
+                "SELECT id, received_on FROM submissions ORDER BY received_on, rowid"
+            ).fetchall()
+            out = []
+            for sid, day in subs:
+                objs = conn.execute(
+                    "SELECT id, kind, size FROM objects WHERE submission_id = ? ORDER BY rowid",
+                    (sid,),
+                ).fetchall()
+                out.append((sid, day, [ObjectRow(*o) for o in objs]))
+        return out
+
+    def known_object_ids(self) -> set[str]:
+        with self.connect() as conn:
+            ids = {r[0] for r in conn.execute("SELECT id FROM objects")}
+            ids |= {r[0] for r in conn.execute("SELECT object_id FROM replies")}
+        return ids
+
+    # Replies
+
+    def add_reply(
+        self, reply_id: str, source_id: str, object_id: str, journalist_id: int | None, day: str
+    ) -> None:
+        with self.connect() as conn:
+            conn.execute(
+                "INSERT INTO replies(id, source_id, object_id, journalist_id, sent_on)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (reply_id, source_id, object_id, journalist_id, day),
+            )
+
+    def replies(self, source_id: str) -> list[ReplyRow]:
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT id, object_id, sent_on FROM replies WHERE source_id = ? ORDER BY rowid",
+                (source_id,),
+            ).fetchall()
+        return [ReplyRow(*r) for r in rows]

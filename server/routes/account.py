@@ -1,0 +1,166 @@
+"""Coming back with a codename: log in, read replies, log out, delete the account."""
+
+# ruff: noqa: E501 -- user-facing sentences stay whole so translators see them whole.
+from __future__ import annotations
+
+import anyio.to_thread
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from server import codenames
+from server.error_pages import N_, error_page, rejected_page, status_page
+from server.rendering import (
+    check_language,
+    clear_session_cookie,
+    current_session,
+    redirect,
+    render,
+    services,
+)
+from server.sessions import Session
+from server.streaming_form import (
+    CSRF_FIELD,
+    FormRejected,
+    Reason,
+    constant_time_equal,
+    read_small_form,
+)
+
+router = APIRouter()
+
+LOGGED_OUT = N_("You are logged out. Close Tor Browser to clear everything from this visit.")
+DELETED = N_(
+    "Your account is deleted. Your codename no longer works, and the replies to you are erased."
+)
+
+CODENAME_ERRORS = {
+    "count": N_("A codename has exactly nine words. Please check that you typed all of them."),
+    "check": N_(
+        "These nine words are not a codename from this site. One of them is probably mistyped or in the wrong order."
+    ),
+}
+
+
+async def _checked_form(request: Request, session: Session | None) -> dict[str, str]:
+    """The small urlencoded form, after checking its CSRF token."""
+    fields = await read_small_form(request.stream(), request.headers.get("content-type"))
+    token = fields.get(CSRF_FIELD, "")
+    if session is None or not constant_time_equal(token, session.csrf_token):
+        raise FormRejected(Reason.CSRF)
+    return fields
+
+
+@router.get("/{lang}/login")
+async def login_form(request: Request, lang: str) -> Response:
+    check_language(lang)
+    current_session(request, create=True)
+    return render(request, lang, "login.html", {"error": None})
+
+
+@router.post("/{lang}/login")
+async def login(request: Request, lang: str) -> Response:
+    check_language(lang)
+    svc = services(request)
+    session = current_session(request, create=False)
+    try:
+        fields = await _checked_form(request, session)
+    except FormRejected as exc:
+        return rejected_page(request, exc, lang)
+    assert session is not None
+    if not svc.throttle.allow(session):
+        return status_page(request, 429)
+    typed = fields.get("codename", "")
+    try:
+        found = await anyio.to_thread.run_sync(svc.sources.login, typed)
+    except codenames.CodenameError as exc:
+        # A typo in the words is not a guess: it does not count as a failure.
+        if exc.reason == "word":
+            error = svc.pages.gettext(
+                lang, N_("Word %(position)s is not in our word list. Please check its spelling.")
+            ) % {"position": exc.position}
+        else:
+            error = svc.pages.gettext(lang, CODENAME_ERRORS[exc.reason])
+        return render(request, lang, "login.html", {"error": error}, status_code=400)
+    if found is None:
+        svc.throttle.failed(session)
+        error = svc.pages.gettext(
+            lang, N_("No account has this codename. Please check the words and try again.")
+        )
+        return render(request, lang, "login.html", {"error": error}, status_code=403)
+    row, identity = found
+    replies = await anyio.to_thread.run_sync(svc.sources.read_replies, row.id, identity)
+    del identity  # Python cannot wipe it; at least keep no reference (DESIGN §10)
+    svc.db.touch_source(row.id, svc.clock.today())
+    session = svc.sessions.rotate(session)
+    session.source_id = row.id
+    session.replies = replies
+    session.new_codename = None
+    return redirect(f"/{lang}/inbox", session)
+
+
+@router.get("/{lang}/inbox")
+async def inbox(request: Request, lang: str) -> Response:
+    check_language(lang)
+    session = current_session(request, create=False)
+    if session is None or session.source_id is None:
+        return redirect(f"/{lang}/login")
+    notice = session.notice
+    session.notice = None
+    return render(request, lang, "inbox.html", {"replies": session.replies, "notice": notice})
+
+
+@router.post("/{lang}/logout")
+async def logout(request: Request, lang: str) -> Response:
+    check_language(lang)
+    svc = services(request)
+    session = current_session(request, create=False)
+    try:
+        await _checked_form(request, session)
+    except FormRejected as exc:
+        return rejected_page(request, exc, lang)
+    assert session is not None
+    svc.sessions.end(session)
+    response = render(
+        request, lang, "notice.html", {"title": N_("Logged out"), "text": LOGGED_OUT}, session=None
+    )
+    clear_session_cookie(response)
+    return response
+
+
+@router.get("/{lang}/delete")
+async def delete_form(request: Request, lang: str) -> Response:
+    check_language(lang)
+    session = current_session(request, create=False)
+    if session is None or session.source_id is None:
+        return redirect(f"/{lang}/login")
+    return render(request, lang, "delete.html")
+
+
+@router.post("/{lang}/delete")
+async def delete(request: Request, lang: str) -> Response:
+    check_language(lang)
+    svc = services(request)
+    session = current_session(request, create=False)
+    try:
+        fields = await _checked_form(request, session)
+    except FormRejected as exc:
+        return rejected_page(request, exc, lang)
+    assert session is not None
+    if session.source_id is None:
+        return redirect(f"/{lang}/login")
+    if fields.get("confirm") != "yes":
+        return error_page(
+            request,
+            400,
+            N_("Not deleted"),
+            N_("Tick the box to confirm that you want to delete your account."),
+        )
+    source_id = session.source_id
+    await anyio.to_thread.run_sync(svc.sources.delete, source_id)
+    svc.sessions.end_source(source_id)
+    svc.sessions.end(session)
+    response = render(
+        request, lang, "notice.html", {"title": N_("Account deleted"), "text": DELETED}
+    )
+    clear_session_cookie(response)
+    return response

@@ -1,0 +1,212 @@
+"""The submission form and its streaming, encrypting POST (DESIGN §6, JS off)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+
+import anyio.to_thread
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
+
+import envelope
+from server.db import ObjectRow, SourceRow
+from server.error_pages import N_, error_page, rejected_page
+from server.rendering import check_language, current_session, redirect, render, services
+from server.services import Services
+from server.sessions import Session
+from server.storage import ObjectBatch, new_id
+from server.streaming_form import (
+    QUESTION_PREFIX,
+    EncryptingFormParser,
+    FormRejected,
+    Reason,
+    ReceivedForm,
+    constant_time_equal,
+    multipart_boundary,
+    parse_streaming,
+)
+
+router = APIRouter()
+log = logging.getLogger("lanterne.server")
+
+MANIFEST_TYPE = "lanterne-manifest/v1"
+SENT_NOTICE = N_("Your submission was received and encrypted. Thank you.")
+
+
+@router.get("/{lang}/submit")
+async def submit_form(request: Request, lang: str) -> Response:
+    check_language(lang)
+    svc = services(request)
+    current_session(request, create=True)
+    return render(
+        request,
+        lang,
+        "submit.html",
+        {
+            "questions": svc.settings.questions,
+            "limits": svc.settings.limits,
+            "no_journalists": not svc.journalist_keys(),
+        },
+    )
+
+
+@router.post("/{lang}/submit")
+async def submit(request: Request, lang: str) -> Response:
+    check_language(lang)
+    svc = services(request)
+    session = current_session(request, create=False)
+    body = BodyStream(request)
+    try:
+        if session is None:
+            raise FormRejected(Reason.CSRF)
+        declared = request.headers.get("content-length")
+        if (
+            declared is not None
+            and declared.isdigit()
+            and int(declared) > svc.settings.limits.max_body_bytes
+        ):
+            raise FormRejected(Reason.BODY_TOO_LARGE)
+        boundary = multipart_boundary(request.headers.get("content-type"))
+        keys = svc.journalist_keys()
+        if not keys:
+            return error_page(
+                request,
+                503,
+                N_("Submissions are closed"),
+                N_("No journalist can receive submissions yet. Please come back later."),
+                nothing_kept=True,
+            )
+        with ObjectBatch(svc.store) as batch:
+            token = session.csrf_token
+            parser = EncryptingFormParser(
+                boundary,
+                recipients=[k.recipient for k in keys],
+                batch=batch,
+                limits=svc.settings.limits,
+                question_ids=[q.id for q in svc.settings.questions],
+                check_csrf=lambda value: constant_time_equal(value, token),
+            )
+            form = await parse_streaming(aiter(body), parser)
+            answers = _answers(svc, lang, form)
+            if form.message_object is None and not form.files:
+                raise FormRejected(Reason.EMPTY)
+            await _commit(svc, session, lang, form, answers, keys, batch)
+    except ClientDisconnect:
+        # Nobody is left to read a page; the batch already removed every object.
+        return Response(status_code=400)
+    except FormRejected as exc:
+        if not body.complete:
+            await _drain(request, svc.settings.limits.max_drain_bytes)
+        return rejected_page(request, exc, lang)
+    if session.new_codename is not None and session.source_id is not None:
+        return redirect(f"/{lang}/codename", session)
+    session.notice = SENT_NOTICE
+    return redirect(f"/{lang}/inbox", session)
+
+
+def _answers(svc: Services, lang: str, form: ReceivedForm) -> list[dict[str, str]]:
+    answers = []
+    for q in svc.settings.questions:
+        value = form.fields.get(QUESTION_PREFIX + q.id, "").strip()
+        if len(value) > q.max_length:
+            raise FormRejected(Reason.FIELD_TOO_LONG)
+        if value:
+            answers.append({"id": q.id, "question": q.label_for(lang), "answer": value})
+    return answers
+
+
+async def _commit(
+    svc: Services,
+    session: Session,
+    lang: str,
+    form: ReceivedForm,
+    answers: list[dict[str, str]],
+    keys: list[envelope.PublicKey],
+    batch: ObjectBatch,
+) -> None:
+    """Write the manifest, then make the submission visible in one transaction."""
+    day = svc.clock.today()
+    source_id = session.source_id
+    if source_id is not None and not svc.db.source_exists(source_id):
+        source_id = None  # the account was deleted in another session
+    new_source: tuple[str, SourceRow] | None = None
+    if source_id is None:
+        new_source = await anyio.to_thread.run_sync(svc.sources.new_codename, lang)
+    manifest = {
+        "type": MANIFEST_TYPE,
+        "received_on": day,
+        "language": lang,
+        "follow_up": new_source is None,
+        "message": (
+            {"object": form.message_object, "size": form.message_size}
+            if form.message_object
+            else None
+        ),
+        "files": [
+            {"object": f.object_id, "name": f.name, "type": f.content_type, "size": f.size}
+            for f in form.files
+        ],
+        "answers": answers,
+    }
+    sealed = envelope.encrypt_bytes(
+        json.dumps(manifest, ensure_ascii=False).encode("utf-8"), [k.recipient for k in keys]
+    )
+    manifest_obj = batch.new_object()
+    manifest_obj.write(sealed)
+    await anyio.to_thread.run_sync(manifest_obj.commit)
+    batch.committed(manifest_obj)
+
+    objects = [ObjectRow(manifest_obj.id, "manifest", manifest_obj.size)]
+    if form.message_object:
+        objects.append(
+            ObjectRow(form.message_object, "message", form.object_sizes[form.message_object])
+        )
+    objects += [ObjectRow(f.object_id, "file", form.object_sizes[f.object_id]) for f in form.files]
+    with svc.db.connect() as conn:
+        if new_source is not None:
+            svc.db.add_source(conn, new_source[1], day)
+            source_id = new_source[1].id
+        assert source_id is not None
+        svc.db.add_submission(conn, new_id(), source_id, day, objects)
+    batch.keep()
+    if new_source is not None:
+        svc.sessions.rotate(session)
+        session.source_id = new_source[1].id
+        session.new_codename = new_source[0]
+        session.replies = []
+
+
+async def _drain(request: Request, limit: int) -> None:
+    """Read and drop what is left of a refused body, so the browser sees our page.
+
+    Browsers often show "connection reset" instead of a response sent while
+    they are still uploading. Past ``limit`` bytes we give up and let it reset.
+    """
+    received = 0
+    receive = request.receive
+    try:
+        while received < limit:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            received += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+    except (ClientDisconnect, RuntimeError, OSError):
+        return
+
+
+class BodyStream:
+    """``request.stream()``, remembering whether the body was read to its end."""
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self.complete = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._request.stream():
+            yield chunk
+        self.complete = True

@@ -1,0 +1,237 @@
+"""Instance settings: where the data lives, limits, and the questions asked of sources.
+
+Everything an admin may change is read from ``DATA_DIR/config.toml`` (written by
+``lanterne-server init`` with the defaults spelled out); everything else is a
+code default. ``Settings`` is a frozen value passed to ``create_app``: the app
+keeps no module-level state.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+LANGUAGES = ("en", "fr")  # every page exists in each; the first is the fallback
+CONFIG_NAME = "config.toml"
+DATABASE_NAME = "lanterne.sqlite3"
+SECRETS_NAME = "secrets.json"
+OBJECTS_DIR = "objects"
+
+GiB = 1 << 30
+MiB = 1 << 20
+
+
+class ConfigError(Exception):
+    """The instance's config.toml is invalid; the message says which setting."""
+
+
+@dataclass(frozen=True)
+class Question:
+    """An optional question the admin asks on the submission form."""
+
+    id: str
+    label: Mapping[str, str]  # language -> text
+    hint: Mapping[str, str] = field(default_factory=dict)
+    max_length: int = 1000  # characters
+    multiline: bool = False
+
+    def label_for(self, lang: str) -> str:
+        return self.label.get(lang) or self.label.get(LANGUAGES[0]) or self.id
+
+    def hint_for(self, lang: str) -> str:
+        return self.hint.get(lang) or self.hint.get(LANGUAGES[0]) or ""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Sizes the source form accepts; over them the source gets a clear page."""
+
+    max_file_bytes: int = 2 * GiB
+    max_files: int = 20
+    max_message_bytes: int = 1 * MiB  # UTF-8 bytes of the message text
+    max_field_bytes: int = 16 * 1024  # any other text field (answers, tokens)
+    max_parts: int = 64  # fields plus files in one request
+    # How much of a rejected request body is read and thrown away so that the
+    # browser can show our error page instead of "connection reset".
+    max_drain_bytes: int = 64 * MiB
+
+    @property
+    def max_body_bytes(self) -> int:
+        # Files, message, fields and generous room for multipart framing.
+        return (
+            self.max_files * self.max_file_bytes
+            + self.max_message_bytes
+            + self.max_parts * (self.max_field_bytes + 4096)
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    default_language: str = "en"
+    organisation: str = "Lanterne"
+    limits: Limits = field(default_factory=Limits)
+    questions: tuple[Question, ...] = ()
+    session_idle_seconds: int = 3600
+    max_sessions: int = 10_000
+    # Login throttling: failures allowed per browser session, and attempts per
+    # minute for the whole instance (there are no IP addresses behind Tor).
+    login_failures_per_session: int = 5
+    login_attempts_per_minute: int = 60
+    # Argon2id cost. A codename carries 93 bits, so the cost guards against
+    # nothing a guesser could do; it exists to slow an offline attacker holding
+    # the database, while keeping memory low enough to run beside uploads.
+    argon2_opslimit: int = 3
+    argon2_memlimit: int = 64 * MiB
+    max_parallel_kdf: int = 2
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / DATABASE_NAME
+
+    @property
+    def secrets_path(self) -> Path:
+        return self.data_dir / SECRETS_NAME
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.data_dir / OBJECTS_DIR
+
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / CONFIG_NAME
+
+    @classmethod
+    def load(cls, data_dir: Path, **overrides: Any) -> Settings:
+        """Settings for ``data_dir``, from its config.toml when there is one."""
+        data_dir = Path(data_dir)
+        base = cls(data_dir=data_dir)
+        path = base.config_path
+        if path.exists():
+            try:
+                doc = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{path}: {exc}") from exc
+            base = _apply_config(base, doc)
+        return replace(base, **overrides)
+
+
+def _apply_config(base: Settings, doc: Mapping[str, Any]) -> Settings:
+    updates: dict[str, Any] = {}
+    for key in ("organisation", "default_language"):
+        if key in doc:
+            if not isinstance(doc[key], str):
+                raise ConfigError(f"{key} must be a string")
+            updates[key] = doc[key]
+    if updates.get("default_language", base.default_language) not in LANGUAGES:
+        raise ConfigError(f"default_language must be one of {', '.join(LANGUAGES)}")
+    for key in ("session_idle_seconds", "login_failures_per_session", "login_attempts_per_minute"):
+        if key in doc:
+            updates[key] = _positive_int(doc[key], key)
+    limits_doc = doc.get("limits", {})
+    if not isinstance(limits_doc, dict):
+        raise ConfigError("[limits] must be a table")
+    limit_updates = {}
+    for key in ("max_file_bytes", "max_files", "max_message_bytes", "max_field_bytes", "max_parts"):
+        if key in limits_doc:
+            limit_updates[key] = _positive_int(limits_doc[key], f"limits.{key}")
+    updates["limits"] = replace(base.limits, **limit_updates)
+    questions = doc.get("question", [])
+    if not isinstance(questions, list):
+        raise ConfigError("[[question]] must be an array of tables")
+    updates["questions"] = tuple(_question(q, i) for i, q in enumerate(questions))
+    ids = [q.id for q in updates["questions"]]
+    if len(set(ids)) != len(ids):
+        raise ConfigError("two questions have the same id")
+    return replace(base, **updates)
+
+
+def _positive_int(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(f"{what} must be a positive integer")
+    return value
+
+
+def _question(doc: Any, index: int) -> Question:
+    where = f"question #{index + 1}"
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{where} must be a table")
+    qid = doc.get("id")
+    # The id becomes a form field name (q_<id>), so it keeps to a safe alphabet.
+    if (
+        not isinstance(qid, str)
+        or not (0 < len(qid) <= 40)
+        or not qid.isascii()
+        or not all(c.isalnum() or c == "_" for c in qid)
+    ):
+        raise ConfigError(f"{where}: id must be 1-40 letters, digits or underscores")
+    label = _texts(doc.get("label"), f"{where}.label", required=True)
+    hint = _texts(doc.get("hint", {}), f"{where}.hint", required=False)
+    max_length = _positive_int(doc.get("max_length", 1000), f"{where}.max_length")
+    multiline = doc.get("multiline", False)
+    if not isinstance(multiline, bool):
+        raise ConfigError(f"{where}.multiline must be true or false")
+    return Question(id=qid, label=label, hint=hint, max_length=max_length, multiline=multiline)
+
+
+def _texts(value: Any, what: str, required: bool) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ConfigError(f'{what} must be a table of language = "text"')
+    if required and LANGUAGES[0] not in value:
+        raise ConfigError(f"{what} needs at least an '{LANGUAGES[0]}' text")
+    return dict(value)
+
+
+DEFAULT_CONFIG = """\
+# Lanterne instance settings. Restart `lanterne-server run` after a change.
+
+# The name shown at the top of every page.
+organisation = "Lanterne"
+
+# The language of the first page a source sees: "en" or "fr". Sources switch
+# with a link; the browser's language is never used (Tor Browser hides it).
+default_language = "en"
+
+# Sessions end after this many seconds without a request.
+session_idle_seconds = 3600
+
+[limits]
+max_file_bytes = 2147483648   # 2 GiB per file
+max_files = 20
+max_message_bytes = 1048576   # 1 MiB of message text
+max_field_bytes = 16384       # each answer to a question below
+max_parts = 64
+
+# Optional questions on the submission form. Remove or add [[question]] tables.
+# Answers are encrypted with the rest of the submission.
+
+[[question]]
+id = "administration"
+label.en = "Which administration or organisation is concerned?"
+label.fr = "Quelle administration ou organisation est concernée ?"
+max_length = 300
+
+[[question]]
+id = "dates"
+label.en = "When did it happen?"
+label.fr = "Quand cela s'est-il passé ?"
+hint.en = "Dates or periods, as precisely as you can."
+hint.fr = "Des dates ou des périodes, aussi précises que possible."
+max_length = 300
+
+[[question]]
+id = "how_known"
+label.en = "How do you know about it?"
+label.fr = "Comment en avez-vous connaissance ?"
+hint.en = "For example: you saw it, you were told, you have documents."
+hint.fr = "Par exemple : vous l'avez vu, on vous l'a dit, vous avez des documents."
+max_length = 2000
+multiline = true
+"""
