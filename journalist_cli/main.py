@@ -11,6 +11,7 @@ import sys
 import click
 
 import envelope
+from journalist_cli.commands.clean import clean_command
 from journalist_cli.commands.file import file_group
 from journalist_cli.commands.keys import keys_group
 from journalist_cli.errors import CliError
@@ -31,6 +32,7 @@ def cli() -> None:
 
 cli.add_command(keys_group)
 cli.add_command(file_group)
+cli.add_command(clean_command)
 
 
 def _fail(message: str, code: int) -> int:

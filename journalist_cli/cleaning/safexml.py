@@ -1,0 +1,192 @@
+"""XML parsing for untrusted documents, and a writer that keeps namespace prefixes.
+
+Parsing goes through defusedxml (no DTDs, no entities, nothing external) with
+a depth cap, so the recursive tree code after it cannot overflow. The writer
+exists because ElementTree renames prefixes to ns0, ns1...: Office then
+rejects the file, since `mc:Ignorable="w14 wp14"` names prefixes by text.
+"""
+
+from __future__ import annotations
+
+import io
+import xml.etree.ElementTree as ET  # trees only; parsing uses defusedxml
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import defusedxml.ElementTree as DET
+from defusedxml import DefusedXmlException
+
+from journalist_cli.cleaning.errors import HostileFile, MalformedFile
+
+XML_NS = "http://www.w3.org/XML/1998/namespace"
+
+
+@dataclass
+class XmlDoc:
+    """A parsed part and the prefixes its author declared, in order."""
+
+    root: ET.Element
+    namespaces: list[tuple[str, str]]
+
+
+def parse(data: bytes, *, name: str, max_depth: int) -> XmlDoc:
+    """Parse untrusted XML; raise HostileFile for DTDs/entities/deep nesting."""
+    namespaces: list[tuple[str, str]] = []
+    depth = 0
+    root: ET.Element | None = None
+    try:
+        events = DET.iterparse(
+            io.BytesIO(data),
+            events=("start", "end", "start-ns"),
+            forbid_dtd=True,
+            forbid_entities=True,
+            forbid_external=True,
+        )
+        for event, item in events:
+            if event == "start-ns":
+                namespaces.append(item)
+            elif event == "start":
+                depth += 1
+                if root is None:
+                    root = item
+                if depth > max_depth:
+                    raise HostileFile(f"{name}: XML nested deeper than {max_depth} levels")
+            else:
+                depth -= 1
+    except DefusedXmlException as exc:
+        raise HostileFile(f"{name}: XML with a DTD or entities ({type(exc).__name__})") from exc
+    except ET.ParseError as exc:
+        raise MalformedFile(f"{name}: broken XML ({exc})") from exc
+    if root is None:
+        raise MalformedFile(f"{name}: empty XML")
+    return XmlDoc(root, namespaces)
+
+
+def split(tag: str) -> tuple[str, str]:
+    """'{uri}local' -> ('uri', 'local'); 'local' -> ('', 'local')."""
+    if tag.startswith("{"):
+        uri, _, local = tag[1:].partition("}")
+        return uri, local
+    return "", tag
+
+
+def walk(root: ET.Element) -> Iterator[tuple[ET.Element | None, ET.Element]]:
+    """Every (parent, element) pair, parents first; safe to collect then edit."""
+    yield None, root
+    stack = [root]
+    while stack:
+        parent = stack.pop()
+        for child in parent:
+            yield parent, child
+            stack.append(child)
+
+
+def remove(parent: ET.Element, child: ET.Element) -> None:
+    """Remove an element but keep the text that follows it."""
+    _move_tail(parent, child, child.tail)
+    parent.remove(child)
+
+
+def unwrap(parent: ET.Element, child: ET.Element) -> None:
+    """Replace an element by its content (accepting an insertion, say)."""
+    index = list(parent).index(child)
+    _move_tail(parent, child, child.text)
+    children = list(child)
+    for offset, grandchild in enumerate(children):
+        parent.insert(index + offset, grandchild)
+    if children:
+        last = children[-1]
+        last.tail = (last.tail or "") + (child.tail or "")
+        parent.remove(child)
+    else:
+        _move_tail(parent, child, child.tail)
+        parent.remove(child)
+
+
+def _move_tail(parent: ET.Element, child: ET.Element, text: str | None) -> None:
+    if not text:
+        return
+    index = list(parent).index(child)
+    if index == 0:
+        parent.text = (parent.text or "") + text
+    else:
+        prev = parent[index - 1]
+        prev.tail = (prev.tail or "") + text
+
+
+def _escape(text: str, *, attr: bool) -> str:
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if attr:
+        text = (
+            text.replace('"', "&quot;")
+            .replace("\n", "&#10;")
+            .replace("\r", "&#13;")
+            .replace("\t", "&#9;")
+        )
+    return text
+
+
+def serialize(doc: XmlDoc) -> bytes:
+    """Write the tree back with the original prefixes, all declared on the root."""
+    prefixes: dict[str, str] = {XML_NS: "xml"}
+    used: set[str] = {"xml"}
+    has_plain = any(not e.tag.startswith("{") for _, e in walk(doc.root))
+    for prefix, uri in doc.namespaces:
+        if uri in prefixes or prefix in used or (prefix == "" and has_plain):
+            continue
+        prefixes[uri] = prefix
+        used.add(prefix)
+
+    def prefix_for(uri: str, *, attr: bool) -> str:
+        prefix = prefixes.get(uri)
+        if prefix is None or (attr and prefix == ""):
+            n = 0
+            while f"ns{n}" in used:
+                n += 1
+            prefix = f"ns{n}"
+            prefixes[uri] = prefix
+            used.add(prefix)
+        return prefix
+
+    def qname(tag: str, *, attr: bool) -> str:
+        uri, local = split(tag)
+        if not uri:
+            return local
+        prefix = prefix_for(uri, attr=attr)
+        return f"{prefix}:{local}" if prefix else local
+
+    out: list[str] = []
+
+    def write(elem: ET.Element) -> None:
+        name = qname(elem.tag, attr=False)
+        attrs = "".join(
+            f' {qname(k, attr=True)}="{_escape(v, attr=True)}"' for k, v in elem.attrib.items()
+        )
+        out.append(f"<{name}{attrs}")
+        if len(elem) or elem.text:
+            out.append(">")
+            if elem.text:
+                out.append(_escape(elem.text, attr=False))
+            for child in elem:
+                write(child)
+                if child.tail:
+                    out.append(_escape(child.tail, attr=False))
+            out.append(f"</{name}>")
+        else:
+            out.append("/>")
+
+    write(doc.root)
+    decls = "".join(
+        f' xmlns="{_escape(uri, attr=True)}"'
+        if prefix == ""
+        else f' xmlns:{prefix}="{_escape(uri, attr=True)}"'
+        for uri, prefix in prefixes.items()
+        if prefix != "xml"
+    )
+    # Declarations are known only once the whole tree is written: add them to
+    # the root's start tag, which is out[0].
+    root_start = out[0]
+    space = root_start.find(" ")
+    out[0] = root_start + decls if space < 0 else root_start[:space] + decls + root_start[space:]
+    body = "".join(out)
+    return b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n' + body.encode("utf-8")
