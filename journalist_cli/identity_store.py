@@ -2,15 +2,15 @@
 
 An identity file (``NAME.identity``) holds the journalist's public key and the
 two private keys (X25519 for decryption, Ed25519 for signing API requests),
-either sealed with a passphrase (Argon2id then SecretBox, from PyNaCl) or, when
-asked for explicitly, in the clear for automation. The public part is also
+sealed with a passphrase (Argon2id then SecretBox, from PyNaCl), or wrapped to
+the journalist's existing OpenPGP key (so gpg-agent or a smartcard unlocks it),
+or, when asked for explicitly, in the clear for automation. The public part is also
 written to ``NAME.pub`` for colleagues and the server.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,9 @@ import nacl.secret
 import nacl.signing
 import nacl.utils
 
-from envelope import Identity, KeyFormatError, PublicKey
+from envelope import Identity, KeyFormatError, PublicKey, atomic_output
 from envelope.keys import b64decode, b64encode
+from journalist_cli import openpgp
 from journalist_cli.errors import CliError, UsageProblem
 
 IDENTITY_TYPE = "lanterne-identity/v1"
@@ -65,15 +66,26 @@ def seal_identity(
     ident: JournalistIdentity,
     passphrase: str | None,
     *,
+    gpg_fingerprint: str | None = None,
     opslimit: int = DEFAULT_OPSLIMIT,
     memlimit: int = DEFAULT_MEMLIMIT,
 ) -> str:
-    """The identity file's text; ``passphrase=None`` stores the keys unprotected."""
+    """The identity file's text.
+
+    With ``gpg_fingerprint`` the keys are encrypted to that OpenPGP key; else with
+    ``passphrase``; with neither they are stored unprotected.
+    """
     doc: dict[str, Any] = {
         "type": IDENTITY_TYPE,
         "public_key": json.loads(ident.public.to_json()),
     }
-    if passphrase is None:
+    if gpg_fingerprint is not None:
+        doc["protection"] = "openpgp"
+        doc["openpgp_fingerprint"] = openpgp.normalise_fingerprint(gpg_fingerprint)
+        doc["openpgp_message"] = openpgp.encrypt_to(
+            b64encode(ident._secret()).encode(), gpg_fingerprint
+        )
+    elif passphrase is None:
         doc["protection"] = "none"
         doc["secret"] = b64encode(ident._secret())
     else:
@@ -144,6 +156,12 @@ def open_identity(path: Path, passphrase: str | None) -> JournalistIdentity:
             secret = nacl.secret.SecretBox(key).decrypt(box)
         except nacl.exceptions.CryptoError:
             raise WrongPassphrase(f"wrong passphrase for {path}") from None
+    elif protection == "openpgp":
+        message = doc.get("openpgp_message")
+        if not isinstance(message, str):
+            raise KeyFormatError(f"{path}: damaged OpenPGP protection")
+        decrypted = openpgp.decrypt(message).decode("ascii", errors="replace")
+        secret = b64decode(decrypted.strip(), SECRET_SIZE, "secret keys")
     else:
         raise KeyFormatError(f"{path}: unknown protection {protection!r}")
     ident = JournalistIdentity(
@@ -156,7 +174,11 @@ def open_identity(path: Path, passphrase: str | None) -> JournalistIdentity:
 
 
 def write_new_identity(
-    ident: JournalistIdentity, directory: Path, passphrase: str | None, **kdf: int
+    ident: JournalistIdentity,
+    directory: Path,
+    passphrase: str | None,
+    *,
+    gpg_fingerprint: str | None = None,
 ) -> tuple[Path, Path]:
     """Write ``NAME.identity`` (mode 0600) and ``NAME.pub``; never overwrites."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -165,11 +187,14 @@ def write_new_identity(
     for p in (secret_path, public_path):
         if p.exists():
             raise UsageProblem(f"{p} already exists; choose another name or directory")
-    text = seal_identity(ident, passphrase, **kdf)
-    fd = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+    write_identity_file(
+        secret_path, seal_identity(ident, passphrase, gpg_fingerprint=gpg_fingerprint)
+    )
     public_path.write_text(ident.public.to_json())
     return secret_path, public_path
+
+
+def write_identity_file(path: Path, text: str) -> None:
+    """Write (or atomically replace) an identity file, readable by its owner only."""
+    with atomic_output(path, mode=0o600) as out:
+        out.write(text.encode())

@@ -17,8 +17,8 @@ import click
 
 import envelope
 from journalist_cli import identity_store
+from journalist_cli.commands.keys import load_identity
 from journalist_cli.errors import UsageProblem
-from journalist_cli.passphrase import read_passphrase
 
 _PATH = click.Path(path_type=Path)
 
@@ -95,11 +95,6 @@ def decrypt_cmd(
     input_path: Path | None,
 ) -> None:
     """Decrypt IN (or standard input) with your identity."""
-    keys = []
-    for path in identities:
-        passphrase = None
-        if identity_store.needs_passphrase(path):
-            passphrase = read_passphrase(passphrase_file, prompt=f"Passphrase for {path}")
-        keys.append(identity_store.open_identity(path, passphrase).decryption)
+    keys = [load_identity(path, passphrase_file).decryption for path in identities]
     with _input(input_path) as src, _output(output) as dst:
         envelope.decrypt(src, dst, keys)
