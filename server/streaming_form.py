@@ -344,6 +344,9 @@ class EncryptingFormParser:
             if len(self.result.files) >= limits.max_files:
                 raise FormRejected(Reason.TOO_MANY_FILES)
             return self._encrypting(limits.max_file_bytes, Reason.FILE_TOO_LARGE, keep_empty=True)
+        if name == FILES_FIELD:
+            # An empty file input sent without a filename parameter (some clients).
+            return _TextSink(0, Reason.UNKNOWN_FIELD)
         if filename is not None:
             raise FormRejected(Reason.UNKNOWN_FIELD)
         if name == MESSAGE_FIELD and self.result.message_object is None:

@@ -93,7 +93,7 @@ async def submit(request: Request, lang: str) -> Response:
             answers = _answers(svc, lang, form)
             if form.message_object is None and not form.files:
                 raise FormRejected(Reason.EMPTY)
-            await _commit(svc, session, lang, form, answers, keys, batch)
+            created = await _commit(svc, session, lang, form, answers, keys, batch)
     except ClientDisconnect:
         # Nobody is left to read a page; the batch already removed every object.
         return Response(status_code=400)
@@ -101,7 +101,7 @@ async def submit(request: Request, lang: str) -> Response:
         if not body.complete:
             await _drain(request, svc.settings.limits.max_drain_bytes)
         return rejected_page(request, exc, lang)
-    if session.new_codename is not None and session.source_id is not None:
+    if created:
         return redirect(f"/{lang}/codename", session)
     session.notice = SENT_NOTICE
     return redirect(f"/{lang}/inbox", session)
@@ -126,8 +126,11 @@ async def _commit(
     answers: list[dict[str, str]],
     keys: list[envelope.PublicKey],
     batch: ObjectBatch,
-) -> None:
-    """Write the manifest, then make the submission visible in one transaction."""
+) -> bool:
+    """Write the manifest, then make the submission visible in one transaction.
+
+    Returns True when this submission created a new source (and codename).
+    """
     day = svc.clock.today()
     source_id = session.source_id
     if source_id is not None and not svc.db.source_exists(source_id):
@@ -177,6 +180,7 @@ async def _commit(
         session.source_id = new_source[1].id
         session.new_codename = new_source[0]
         session.replies = []
+    return new_source is not None
 
 
 async def _drain(request: Request, limit: int) -> None:

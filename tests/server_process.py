@@ -1,0 +1,268 @@
+"""A real Lanterne instance for tests: `lanterne-server init`, then `run` as a
+uvicorn process on 127.0.0.1, with its own TMPDIR and a captured log, plus a
+small httpx client that behaves like a browser without JavaScript.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+import envelope
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_CMD = [sys.executable, "-m", "server.admin"]
+
+
+@dataclass
+class Journalist:
+    identity: envelope.Identity
+    public: envelope.PublicKey
+    pub_path: Path
+
+
+@dataclass
+class Instance:
+    data_dir: Path
+    journalists: list[Journalist]
+    tmp_dir: Path  # TMPDIR of the server process
+    log_path: Path
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.data_dir / "objects"
+
+    def identities(self) -> list[envelope.Identity]:
+        return [j.identity for j in self.journalists]
+
+
+def make_journalist(directory: Path, name: str) -> Journalist:
+    identity = envelope.Identity.generate()
+    public = envelope.PublicKey(name=name, recipient=identity.recipient, signing_key=os.urandom(32))
+    path = directory / f"{name}.pub"
+    path.write_text(public.to_json())
+    return Journalist(identity, public, path)
+
+
+def init_instance(
+    base: Path, names: Iterable[str] = ("alice", "bruno"), config: str = ""
+) -> Instance:
+    keys_dir = base / "keys"
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    journalists = [make_journalist(keys_dir, n) for n in names]
+    data_dir = base / "data"
+    args = [*SERVER_CMD, "init", "--data-dir", str(data_dir)]
+    for j in journalists:
+        args += ["--journalist", str(j.pub_path)]
+    subprocess.run(args, check=True, cwd=ROOT, capture_output=True)
+    if config:
+        (data_dir / "config.toml").write_text(config, encoding="utf-8")
+    tmp_dir = base / "server-tmp"
+    tmp_dir.mkdir()
+    return Instance(data_dir, journalists, tmp_dir, base / "server.log")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    instance: Instance
+    proc: subprocess.Popen[bytes]
+    base_url: str
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log(self) -> str:
+        return self.instance.log_path.read_text(errors="replace")
+
+    def peak_rss(self) -> int:
+        """VmHWM: the most resident memory the server process ever had, in bytes."""
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        match = re.search(r"VmHWM:\s+(\d+) kB", status)
+        assert match
+        return int(match.group(1)) * 1024
+
+
+@contextlib.contextmanager
+def run_server(instance: Instance) -> Iterator[Server]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "TMPDIR": str(instance.tmp_dir),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    with instance.log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [*SERVER_CMD, "run", "--data-dir", str(instance.data_dir), "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(instance, proc, f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the server exited: {server.log()}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not start in 30 s")
+            time.sleep(0.05)
+        yield server
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+CODENAME_RE = re.compile(r'<p class="codename" id="codename">([^<]+)</p>')
+
+
+@dataclass
+class SourceClient:
+    """What a source's browser does without JavaScript: GET a form, POST it."""
+
+    base_url: str
+    lang: str = "en"
+    client: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = httpx.Client(base_url=self.base_url, timeout=120, follow_redirects=False)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> SourceClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(self, path: str) -> httpx.Response:
+        return self.client.get(path)
+
+    def csrf(self, path: str) -> str:
+        page = self.client.get(path)
+        assert page.status_code == 200, page.text
+        match = CSRF_RE.search(page.text)
+        assert match, "no CSRF token on the page"
+        return match.group(1)
+
+    def submit(
+        self,
+        message: str = "",
+        files: list[tuple[str, bytes, str]] | None = None,
+        answers: dict[str, str] | None = None,
+        token: str | None = None,
+    ) -> httpx.Response:
+        token = token if token is not None else self.csrf(f"/{self.lang}/submit")
+        data: list[tuple[str, str]] = [("csrf_token", token), ("website", ""), ("message", message)]
+        for qid, answer in (answers or {}).items():
+            data.append((f"q_{qid}", answer))
+        upload = [("files", (name, content, ctype)) for name, content, ctype in files or []]
+        # Like a browser: a file input left empty is still sent, as an empty part.
+        upload = upload or [("files", ("", b"", "application/octet-stream"))]
+        # httpx writes data fields before files, in order: the token goes first.
+        return self.client.post(f"/{self.lang}/submit", data=dict(data), files=upload)
+
+    def first_submission(
+        self, message: str, files: list[tuple[str, bytes, str]] | None = None
+    ) -> str:
+        """Submit and return the codename shown on the confirmation page."""
+        response = self.submit(message, files)
+        assert response.status_code == 303, response.text
+        assert response.headers["location"] == f"/{self.lang}/codename"
+        page = self.client.get(f"/{self.lang}/codename")
+        match = CODENAME_RE.search(page.text)
+        assert match, page.text
+        return match.group(1)
+
+    def login(self, codename: str) -> httpx.Response:
+        token = self.csrf(f"/{self.lang}/login")
+        return self.client.post(
+            f"/{self.lang}/login", data={"csrf_token": token, "codename": codename}
+        )
+
+
+def files_under(*roots: Path) -> Iterator[Path]:
+    for root in roots:
+        if root.is_file():
+            yield root
+        elif root.is_dir():
+            for dirpath, _dirs, names in os.walk(root):
+                for name in names:
+                    path = Path(dirpath, name)
+                    if path.is_file() and not path.is_symlink():
+                        yield path
+
+
+def find_canaries(
+    canaries: Iterable[bytes],
+    roots: Iterable[Path],
+    since: float = 0,
+    exclude: Iterable[Path] = (),
+) -> list[str]:
+    """Every file under ``roots`` (modified after ``since``) that contains a canary."""
+    needles = [c for c in canaries if c]
+    longest = max(len(c) for c in needles)
+    skipped = [p.resolve() for p in exclude]
+    hits = []
+    for path in files_under(*roots):
+        try:
+            if path.stat().st_mtime < since:
+                continue
+            if any(path.resolve().is_relative_to(x) for x in skipped):
+                continue
+            with path.open("rb") as f:
+                tail = b""
+                while block := f.read(1 << 20):
+                    window = tail + block
+                    for c in needles:
+                        if c in window:
+                            hits.append(f"{path}: {c[:12]!r}")
+                    tail = window[-longest:]
+        except (PermissionError, FileNotFoundError, OSError):
+            continue
+    return hits
+
+
+def object_files(instance: Instance) -> set[str]:
+    return {p.name for p in instance.objects_dir.iterdir()}
+
+
+def decrypt_object(instance: Instance, object_id: str) -> bytes:
+    data = (instance.objects_dir / object_id).read_bytes()
+    return envelope.decrypt_bytes(data, instance.identities()[:1])
+
+
+def db_rows(instance: Instance, table: str) -> list[tuple[object, ...]]:
+    import sqlite3
+
+    conn = sqlite3.connect(instance.data_dir / "lanterne.sqlite3")
+    try:
+        return list(conn.execute(f"SELECT * FROM {table}"))  # noqa: S608 - fixed table names
+    finally:
+        conn.close()
