@@ -27,7 +27,7 @@ import mutagen.id3
 import pikepdf
 from docx.oxml.ns import qn
 from docx.oxml.parser import parse_xml
-from PIL import Image, ImageDraw, ExifTags, PngImagePlugin, TiffImagePlugin
+from PIL import ExifTags, Image, ImageDraw, PngImagePlugin, TiffImagePlugin
 
 PREFIX = "LNTCANARY"
 
@@ -296,20 +296,20 @@ def _docx_extras(data: bytes, tokens: dict[str, str]) -> bytes:
                 body = thumb.getvalue()
             elif info.filename == "[Content_Types].xml":
                 body = body.replace(b"</Types>", (
-                    '<Override PartName="/docProps/custom.xml" ContentType="application/'
-                    'vnd.openxmlformats-officedocument.custom-properties+xml"/></Types>'
-                ).encode())
+                    b'<Override PartName="/docProps/custom.xml" ContentType="application/'
+                    b'vnd.openxmlformats-officedocument.custom-properties+xml"/></Types>'
+                ))
             elif info.filename == "_rels/.rels":
                 body = body.replace(b"</Relationships>", (
-                    '<Relationship Id="rIdCustom" Type="http://schemas.openxmlformats.org/'
-                    'officeDocument/2006/relationships/custom-properties" '
-                    'Target="docProps/custom.xml"/></Relationships>'
-                ).encode())
+                    b'<Relationship Id="rIdCustom" Type="http://schemas.openxmlformats.org/'
+                    b'officeDocument/2006/relationships/custom-properties" '
+                    b'Target="docProps/custom.xml"/></Relationships>'
+                ))
             elif info.filename == "word/settings.xml":
                 body = body.replace(b"</w:settings>", (
-                    f'<w:attachedTemplate r:id="rIdTpl"/><w:rsids><w:rsidRoot w:val="00AB12CD"/>'
-                    f'<w:rsid w:val="00AB12CD"/></w:rsids></w:settings>'
-                ).encode())
+                    b'<w:attachedTemplate r:id="rIdTpl"/><w:rsids><w:rsidRoot w:val="00AB12CD"/>'
+                    b'<w:rsid w:val="00AB12CD"/></w:rsids></w:settings>'
+                ))
                 if b"xmlns:r=" not in body.split(b">", 2)[1]:
                     body = body.replace(b"<w:settings ", b'<w:settings xmlns:r="http://schemas'
                                         b'.openxmlformats.org/officeDocument/2006/relationships" ',
@@ -344,34 +344,57 @@ def make_odt(path: Path) -> CorpusFile:
         'xmlns:config="urn:oasis:names:tc:opendocument:xmlns:config:1.0" '
         'xmlns:officeooo="http://openoffice.org/2009/office" office:version="1.3"'
     )
-    content = f"""<?xml version="1.0" encoding="UTF-8"?>
-<office:document-content {ns}><office:automatic-styles>
-<style:style style:name="P1" style:family="paragraph"><style:text-properties officeooo:rsid="0012ab34" officeooo:paragraph-rsid="0012ab34"/></style:style>
-</office:automatic-styles><office:body><office:text>
-<text:tracked-changes><text:changed-region text:id="ct1"><text:deletion><office:change-info><dc:creator>{t["ChangeAuthor"]}</dc:creator><dc:date>2024-05-06T07:08:09</dc:date></office:change-info><text:p>{t["Deleted"]}</text:p></text:deletion></text:changed-region>
-<text:changed-region text:id="ct2"><text:insertion><office:change-info><dc:creator>{t["ChangeAuthor"]}</dc:creator><dc:date>2024-05-06T07:08:09</dc:date></office:change-info></text:insertion></text:changed-region></text:tracked-changes>
-<text:p text:style-name="P1">Hello <office:annotation><dc:creator>{t["AnnotAuthor"]}</dc:creator><dc:date>2024-05-06T07:08:09</dc:date><text:p>{t["AnnotText"]}</text:p></office:annotation>visible world.</text:p>
-<text:p text:style-name="P1">Tracked <text:change text:change-id="ct1"/>text <text:change-start text:change-id="ct2"/>stays<text:change-end text:change-id="ct2"/> here.</text:p>
-</office:text></office:body></office:document-content>"""
-    meta = f"""<?xml version="1.0" encoding="UTF-8"?>
-<office:document-meta {ns}><office:meta><meta:initial-creator>{t["InitialCreator"]}</meta:initial-creator><dc:creator>{t["Creator"]}</dc:creator><meta:generator>{t["Generator"]}</meta:generator><dc:title>{t["Title"]}</dc:title><meta:creation-date>2024-05-06T07:08:09</meta:creation-date><meta:user-defined meta:name="Source">{t["UserDefined"]}</meta:user-defined></office:meta></office:document-meta>"""
-    settings = f"""<?xml version="1.0" encoding="UTF-8"?>
-<office:document-settings {ns}><office:settings><config:config-item-set config:name="ooo:configuration-settings"><config:config-item config:name="PrinterName" config:type="string">{t["Printer"]}</config:config-item></config:config-item-set></office:settings></office:document-settings>"""
-    styles = f"""<?xml version="1.0" encoding="UTF-8"?>
-<office:document-styles {ns}><office:styles/></office:document-styles>"""
+    date = "<dc:date>2024-05-06T07:08:09</dc:date>"
+    change_info = f"<office:change-info><dc:creator>{t['ChangeAuthor']}</dc:creator>{date}"
+    content = "".join([
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<office:document-content {ns}>',
+        '<office:automatic-styles><style:style style:name="P1" style:family="paragraph">',
+        '<style:text-properties officeooo:rsid="0012ab34" officeooo:paragraph-rsid="0012ab34"/>',
+        "</style:style></office:automatic-styles><office:body><office:text>",
+        '<text:tracked-changes><text:changed-region text:id="ct1"><text:deletion>',
+        f"{change_info}</office:change-info><text:p>{t['Deleted']}</text:p></text:deletion>",
+        '</text:changed-region><text:changed-region text:id="ct2"><text:insertion>',
+        f"{change_info}</office:change-info></text:insertion></text:changed-region>",
+        "</text:tracked-changes>",
+        '<text:p text:style-name="P1">Hello <office:annotation>',
+        f"<dc:creator>{t['AnnotAuthor']}</dc:creator>{date}",
+        f"<text:p>{t['AnnotText']}</text:p></office:annotation>visible world.</text:p>",
+        '<text:p text:style-name="P1">Tracked <text:change text:change-id="ct1"/>text ',
+        '<text:change-start text:change-id="ct2"/>stays<text:change-end text:change-id="ct2"/>',
+        " here.</text:p></office:text></office:body></office:document-content>",
+    ])
+    meta = "".join([
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<office:document-meta {ns}><office:meta>',
+        f"<meta:initial-creator>{t['InitialCreator']}</meta:initial-creator>",
+        f"<dc:creator>{t['Creator']}</dc:creator>",
+        f"<meta:generator>{t['Generator']}</meta:generator><dc:title>{t['Title']}</dc:title>",
+        "<meta:creation-date>2024-05-06T07:08:09</meta:creation-date>",
+        f'<meta:user-defined meta:name="Source">{t["UserDefined"]}</meta:user-defined>',
+        "</office:meta></office:document-meta>",
+    ])
+    settings = "".join([
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<office:document-settings {ns}>',
+        '<office:settings><config:config-item-set config:name="ooo:configuration-settings">',
+        '<config:config-item config:name="PrinterName" config:type="string">',
+        f"{t['Printer']}</config:config-item></config:config-item-set></office:settings>",
+        "</office:document-settings>",
+    ])
+    styles = (f'<?xml version="1.0" encoding="UTF-8"?>\n<office:document-styles {ns}>'
+              "<office:styles/></office:document-styles>")
     info = PngImagePlugin.PngInfo()
     info.add_text("Software", t["Thumbnail"])
     thumb = io.BytesIO()
     picture((32, 24)).save(thumb, format="PNG", pnginfo=info)
-    manifest = """<?xml version="1.0" encoding="UTF-8"?>
-<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.3">
-<manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.text"/>
-<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>
-<manifest:file-entry manifest:full-path="styles.xml" manifest:media-type="text/xml"/>
-<manifest:file-entry manifest:full-path="meta.xml" manifest:media-type="text/xml"/>
-<manifest:file-entry manifest:full-path="settings.xml" manifest:media-type="text/xml"/>
-<manifest:file-entry manifest:full-path="Thumbnails/thumbnail.png" manifest:media-type="image/png"/>
-</manifest:manifest>"""
+    entries = [("/", "application/vnd.oasis.opendocument.text"), ("content.xml", "text/xml"),
+               ("styles.xml", "text/xml"), ("meta.xml", "text/xml"),
+               ("settings.xml", "text/xml"), ("Thumbnails/thumbnail.png", "image/png")]
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<manifest:manifest xmlns:manifest='
+        '"urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.3">'
+        + "".join(f'<manifest:file-entry manifest:full-path="{p}" manifest:media-type="{m}"/>'
+                  for p, m in entries)
+        + "</manifest:manifest>"
+    )
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("mimetype", "application/vnd.oasis.opendocument.text",
                          compress_type=zipfile.ZIP_STORED)
@@ -456,7 +479,7 @@ def _scan_bytes(data: bytes, forms: dict[bytes, str], found: set[str], depth: in
     elif data[:8] == b"\x89PNG\r\n\x1a\n":
         pos = 8
         while pos + 12 <= len(data):
-            length, ctype = struct.unpack_from(">I4s", data, pos)
+            (length,) = struct.unpack_from(">I", data, pos)
             body = data[pos + 8 : pos + 8 + length]
             for start in range(min(len(body), 200)):
                 if body[start : start + 1] == b"\x78":

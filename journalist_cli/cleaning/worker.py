@@ -141,6 +141,10 @@ def clean_file(
     except CleaningError as exc:
         return _failed(source, exc, sandbox)
     final = Path(dst_dir).resolve() / source.name
+    try:
+        final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        return _failed(source, OutputError(f"cannot create {final.parent} ({exc})"), sandbox)
     if final == resolved:
         return _failed(source, OutputError("the output would replace the original"), sandbox)
     if final.exists() or final.is_symlink():
