@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
-# Runtime: gpg for OpenPGP custody/export, libmagic for type detection.
-debs=(gnupg libmagic1 media-types)
+# Runtime: gpg for OpenPGP custody/export, libmagic for type detection,
+# bubblewrap to sandbox the metadata-cleaning worker.
+debs=(gnupg libmagic1 media-types bubblewrap)
 # Tests and benchmarks: exiftool checks cleaned files; mat2 and age are compared
 # against in benchmarks; poppler-utils renders PDFs for --flatten checks; the
 # browsers run the in-browser encryption (Firefox ESR stands in for Tor Browser).

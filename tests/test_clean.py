@@ -99,7 +99,8 @@ def test_originals_are_never_modified(cleaned: dict) -> None:
 
 def test_image_pixels_are_identical(cleaned: dict) -> None:
     for kind in ("jpeg", "png"):
-        with Image.open(cleaned["files"][kind].path) as a, Image.open(output_of(cleaned, kind)) as b:
+        original, out = cleaned["files"][kind].path, output_of(cleaned, kind)
+        with Image.open(original) as a, Image.open(out) as b:
             assert a.size == b.size
             assert a.convert("RGB").tobytes() == b.convert("RGB").tobytes()
 
