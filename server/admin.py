@@ -123,6 +123,10 @@ def run(data_dir: Path, host: str, port: int) -> None:
     settings = _settings(data_dir)
     if not Database(settings.database_path).journalists():
         click.echo("warning: no journalist key is registered; submissions are refused", err=True)
+    # A crash mid-upload can leave temporary or unlisted objects: remove them
+    # before serving, while no upload can be in flight.
+    db = Database(settings.database_path)
+    ObjectStore(settings.objects_dir).collect_garbage(db.known_object_ids())
     app = create_app(settings)
     click.echo(f"Lanterne source interface on http://{host}:{port}/", err=True)
     uvicorn.run(

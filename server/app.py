@@ -58,10 +58,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         pages=Pages(),
         clock=clock,
     )
-    # A crash mid-upload can leave temporary or unlisted objects: remove them
-    # before serving, while no upload is in flight.
-    store.collect_garbage(db.known_object_ids())
-
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = services
     app.include_router(pages.router)

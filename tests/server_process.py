@@ -263,6 +263,6 @@ def db_rows(instance: Instance, table: str) -> list[tuple[object, ...]]:
 
     conn = sqlite3.connect(instance.data_dir / "lanterne.sqlite3")
     try:
-        return list(conn.execute(f"SELECT * FROM {table}"))  # noqa: S608 - fixed table names
+        return list(conn.execute(f"SELECT * FROM {table}"))
     finally:
         conn.close()

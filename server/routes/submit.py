@@ -68,6 +68,9 @@ async def submit(request: Request, lang: str) -> Response:
             and declared.isdigit()
             and int(declared) > svc.settings.limits.max_body_bytes
         ):
+            # Known too large before a byte is read: answer at once rather than
+            # wait for gigabytes to arrive only to throw them away.
+            body.complete = True
             raise FormRejected(Reason.BODY_TOO_LARGE)
         boundary = multipart_boundary(request.headers.get("content-type"))
         keys = svc.journalist_keys()
