@@ -69,14 +69,18 @@ def assert_clear_page(response: httpx.Response, status: int, title: str) -> None
     assert "Traceback" not in response.text
 
 
-def multipart(token: str, parts: list[tuple[str, str | None, bytes]], boundary: str = "b0undary") -> tuple[bytes, str]:
+def multipart(
+    token: str, parts: list[tuple[str, str | None, bytes]], boundary: str = "b0undary"
+) -> tuple[bytes, str]:
     out = []
     first = [("csrf_token", None, token.encode())] if token else []
     for name, filename, value in first + parts:
         disp = f'form-data; name="{name}"'
         if filename is not None:
             disp += f'; filename="{filename}"'
-        out.append(f"--{boundary}\r\nContent-Disposition: {disp}\r\n\r\n".encode() + value + b"\r\n")
+        out.append(
+            f"--{boundary}\r\nContent-Disposition: {disp}\r\n\r\n".encode() + value + b"\r\n"
+        )
     body = b"".join(out) + f"--{boundary}--\r\n".encode()
     return body, f"multipart/form-data; boundary={boundary}"
 
@@ -111,7 +115,7 @@ def test_garbage_after_boundary_is_malformed(served, src) -> None:
     instance, _ = served
     token = src.csrf("/en/submit")
     body = (
-        b"--b0undary\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n"
+        b'--b0undary\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
         + token.encode()
         + b"\r\n--b0undary\r\ngarbage header without a colon\x00\r\n\r\n"
     )
@@ -206,7 +210,8 @@ def test_declared_body_too_large_is_refused_before_reading(served, src) -> None:
     cookie = "; ".join(f"{k}={v}" for k, v in src.client.cookies.items())
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(
-            b"POST /en/submit HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            b"POST /en/submit HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: multipart/form-data; boundary=b\r\n"
             b"Content-Length: 99999999999\r\nCookie: " + cookie.encode() + b"\r\n\r\n--b\r\n"
         )
         sock.shutdown(socket.SHUT_WR)

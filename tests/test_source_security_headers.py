@@ -96,7 +96,7 @@ def test_every_route_has_every_header(served) -> None:
         seen = every_request(src)
     assert {(r, m) for r, m, _ in seen if r != "404"} == declared_routes(instance.data_dir)
     statuses = set()
-    for route, method, response in seen:
+    for _route, method, response in seen:
         statuses.add(response.status_code)
         where = f"{method} {response.request.url.path} ({response.status_code})"
         for name, value in EXPECTED.items():
