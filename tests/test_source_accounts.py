@@ -94,7 +94,7 @@ def test_database_holds_only_hashes_and_public_keys(served) -> None:
 
 
 def test_wrong_codename_is_throttled_per_session(served) -> None:
-    instance, server = served
+    _instance, server = served
     with SourceClient(server.base_url) as src:
         codename = src.first_submission("throttle")
     words = codename.split()
