@@ -287,7 +287,8 @@ def test_public_surface_and_errors_explain_themselves() -> None:
     assert sorted(cleaning.__all__) == sorted([
         "DEFAULT_LIMITS", "Category", "CleanReport", "CleaningError", "Finding", "HostileFile",
         "Limits", "MalformedFile", "OutputError", "Risk", "RiskFlag", "UnsupportedType",
-        "VerificationFailed", "WorkerFailed", "clean_file", "render_table", "sandbox_works",
+        "VerificationFailed", "WorkerFailed", "clean_file", "clean_files", "render_table",
+        "sandbox_works",
     ])
     for cls in (cleaning.UnsupportedType, cleaning.MalformedFile, cleaning.HostileFile,
                 cleaning.WorkerFailed, cleaning.OutputError, cleaning.VerificationFailed):

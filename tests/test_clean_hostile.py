@@ -10,6 +10,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 import journalist_cli.cleaning as cleaning
 from journalist_cli.cleaning import Limits
@@ -168,10 +169,14 @@ def test_missing_input_is_reported_not_raised(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("sandbox", [False, True])
 def test_the_worker_memory_limit_is_enforced(tmp_path: Path, sandbox: bool) -> None:
-    item = corpus.make_pdf(tmp_path / "report.pdf")
-    report = clean_one(item.path, tmp_path, limits=Limits(worker_memory=40 * 1024 * 1024),
+    # 49 Mpx is under the pixel cap, but its 147 MB of pixels are over this memory cap.
+    big = tmp_path / "big.png"
+    Image.new("RGB", (7000, 7000), (10, 20, 30)).save(big, compress_level=1)
+    report = clean_one(big, tmp_path, limits=Limits(worker_memory=120 * 1024 * 1024),
                        use_sandbox=sandbox)
     assert report.error_kind == "worker"
+    assert "memory" in report.error
+    assert cleaning.clean_file(big, tmp_path / "roomy", use_sandbox=sandbox).ok
 
 
 def test_a_slow_worker_is_killed_at_the_timeout(tmp_path: Path) -> None:

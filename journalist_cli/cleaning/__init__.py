@@ -5,7 +5,7 @@
 writes a cleaned copy of `src` into `dst_dir` under the same name, never
 touching the original, and reports what was found, removed, kept and why,
 with risk flags for triage. Every parse happens in a keyless, resource-
-limited worker process (`worker`); the type comes from the content
+limited worker process (`runner`, `worker`); the type comes from the content
 (`detect`); images, PDFs, Office/ODF documents and audio have native
 cleaners, mat2 covers a few more formats where it is installed.
 
@@ -32,7 +32,7 @@ from journalist_cli.cleaning.report import (
     RiskFlag,
     render_table,
 )
-from journalist_cli.cleaning.worker import clean_file, sandbox_works
+from journalist_cli.cleaning.runner import clean_file, clean_files, sandbox_works
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -50,6 +50,7 @@ __all__ = [
     "VerificationFailed",
     "WorkerFailed",
     "clean_file",
+    "clean_files",
     "render_table",
     "sandbox_works",
 ]

@@ -16,7 +16,17 @@ import magic
 
 from journalist_cli.cleaning.errors import HostileFile, MalformedFile, UnsupportedType
 from journalist_cli.cleaning.limits import Limits
-from journalist_cli.cleaning.office import ODF_MIME, OOXML_MAIN
+
+OOXML_MAIN = {
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
+    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml",
+}
+ODF_MIME = {
+    "odt": "application/vnd.oasis.opendocument.text",
+    "ods": "application/vnd.oasis.opendocument.spreadsheet",
+    "odp": "application/vnd.oasis.opendocument.presentation",
+}
 
 IMAGE_KINDS = {"jpeg", "png", "webp", "tiff", "gif"}
 OFFICE_KINDS = set(OOXML_MAIN) | set(ODF_MIME)

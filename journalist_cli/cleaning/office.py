@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from journalist_cli.cleaning import images, safexml, safezip
+from journalist_cli.cleaning.detect import ODF_MIME, OOXML_MAIN
 from journalist_cli.cleaning.errors import CleaningError, MalformedFile
 from journalist_cli.cleaning.limits import Limits
 from journalist_cli.cleaning.report import Category, Findings, Risk
@@ -36,17 +37,6 @@ OOO = "http://openoffice.org/2009/office"
 XLINK = "http://www.w3.org/1999/xlink"
 PRESENTATION = "urn:oasis:names:tc:opendocument:xmlns:presentation:1.0"
 TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
-
-OOXML_MAIN = {
-    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
-    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml",
-}
-ODF_MIME = {
-    "odt": "application/vnd.oasis.opendocument.text",
-    "ods": "application/vnd.oasis.opendocument.spreadsheet",
-    "odp": "application/vnd.oasis.opendocument.presentation",
-}
 
 # OOXML parts dropped whole: (pattern, category, what to call it).
 _OOXML_DROP: list[tuple[re.Pattern[str], Category, str]] = [
@@ -117,6 +107,11 @@ _IMAGE_MAGIC = (
     (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"),
 )
 _ZIP_MAGIC = b"PK\x03\x04"
+# Parts whose text a reader sees, where hidden text and hidden sheets or slides matter.
+_CONTENT_PART = re.compile(
+    r"word/(document|header\d*|footer\d*|footnotes|endnotes)\.xml|ppt/slides/[^/]+\.xml"
+    r"|xl/workbook\.xml"
+)
 
 
 @dataclass
@@ -230,7 +225,8 @@ def _scrub_tree(
     drop: set[str],
     unwrap: set[str],
     drop_attr: Callable[[str], bool],
-) -> None:
+) -> bool:
+    """Scrub one part in place; return whether anything was removed."""
     changes: set[str] = set()
     counts: dict[str, int] = {}
     edits: list[tuple[str, ET.Element, ET.Element]] = []
@@ -265,6 +261,7 @@ def _scrub_tree(
         pkg.findings.found(category, f"{name} {what}", f"{count}", note=note)
     for author in sorted(changes):
         pkg.findings.found(Category.AUTHOR, f"{name} change or comment author", author)
+    return bool(edits or counts)
 
 
 _ELEMENT_CATEGORY = {
@@ -397,21 +394,26 @@ def _clean_ooxml(pkg: _Package) -> list[safezip.Member]:
         elif name.endswith(".xml"):
             doc = pkg.parse(name, member.data)
             gone = removed_ids.get(name, set())
-            _scrub_tree(
+            changed = _scrub_tree(
                 pkg, name, doc, _OOXML_DROP_ELEMENTS, _OOXML_UNWRAP,
                 lambda k: k in _OOXML_DROP_ATTRS or (k.startswith(f"{{{W}}}rsid")),
             )
-            for _, elem in safexml.walk(doc.root):
+            for _, elem in safexml.walk(doc.root) if gone else ():
                 for key in [k for k, v in elem.attrib.items() if k.startswith(f"{{{R}}}")
                             and v in gone]:
                     del elem.attrib[key]
-            _flag_hidden(pkg, name, doc)
+                    changed = True
+            if _CONTENT_PART.search(name):
+                _flag_hidden(pkg, name, doc)
             if "/notesSlides/" in name:
                 text = _text_of(doc.root)
                 if text:
                     pkg.findings.kept(Category.HIDDEN_TEXT, f"{name} speaker notes", text,
                                       "content: remove it in the office suite if needed")
-            out[name] = safexml.serialize(doc)
+            # A part with nothing to remove is copied byte for byte (it was still
+            # parsed, so it is well-formed and free of DTDs and entities).
+            keep = not changed and safexml.plain(member.data)
+            out[name] = member.data if keep else safexml.serialize(doc)
         else:
             out[name] = _clean_embedded(pkg, name, member.data)
     return [
@@ -452,10 +454,12 @@ def _clean_odf(pkg: _Package) -> list[safezip.Member]:
             data = safexml.serialize(doc)
         elif name.endswith(".xml"):
             doc = pkg.parse(name, member.data)
-            _scrub_tree(pkg, name, doc, _ODF_DROP_ELEMENTS, set(), _ODF_DROP_ATTRS.__contains__)
+            changed = _scrub_tree(pkg, name, doc, _ODF_DROP_ELEMENTS, set(),
+                                  _ODF_DROP_ATTRS.__contains__)
             _flag_hidden(pkg, name, doc)
             _flag_links(pkg, name, doc)
-            data = safexml.serialize(doc)
+            keep = not changed and safexml.plain(member.data)
+            data = member.data if keep else safexml.serialize(doc)
         else:
             data = _clean_embedded(pkg, name, member.data)
         out.append(safezip.Member(name, data))
@@ -509,18 +513,22 @@ def detect_zip_kind(data: bytes, limits: Limits) -> str | None:
     return next((k for k, v in OOXML_MAIN.items() if v.split(".main+xml")[0] in types), None)
 
 
+def _clean_members(data: bytes, kind: str, limits: Limits, findings: Findings,
+                   depth: int) -> list[safezip.Member]:
+    members = safezip.read_members(data, limits, label=kind.upper())
+    pkg = _Package(kind, members, limits, findings, depth)
+    return _clean_ooxml(pkg) if kind in OOXML_MAIN else _clean_odf(pkg)
+
+
 def clean_bytes(data: bytes, kind: str, limits: Limits, findings: Findings, *,
                 depth: int = 0) -> bytes:
     """A cleaned copy of an Office document of the given kind."""
-    members = safezip.read_members(data, limits, label=kind.upper())
-    pkg = _Package(kind, members, limits, findings, depth)
-    cleaned = _clean_ooxml(pkg) if kind in OOXML_MAIN else _clean_odf(pkg)
-    return safezip.write_members(cleaned)
+    return safezip.write_members(_clean_members(data, kind, limits, findings, depth))
 
 
 def leftovers(data: bytes, kind: str, limits: Limits) -> list[str]:
     """Cleaning the output again must find nothing more to remove."""
     again = Findings()
-    clean_bytes(data, kind, limits, again)
+    _clean_members(data, kind, limits, again, 0)
     return [f"{f.where}: {f.value}" for f in again.items
             if f.removed and not f.note.startswith("replaced")]

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any
-
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from journalist_cli.cleaning.errors import ERROR_KINDS, CleaningError
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 MAX_VALUE_CHARS = 160
 
@@ -182,6 +183,9 @@ class CleanReport:
 
 def render_table(report: CleanReport) -> Table:
     """A rich table for one file: findings first, then risk flags."""
+    # Imported here so the worker, which never draws tables, starts faster.
+    from rich.table import Table
+
     title = f"{report.source} → {report.output or '(not written)'}"
     caption = f"{report.mime or 'unknown type'}, {report.backend or 'no backend'}"
     if report.flattened:

@@ -9,6 +9,7 @@ rejects the file, since `mc:Ignorable="w14 wp14"` names prefixes by text.
 from __future__ import annotations
 
 import io
+import re
 import xml.etree.ElementTree as ET  # trees only; parsing uses defusedxml
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -114,7 +115,13 @@ def _move_tail(parent: ET.Element, child: ET.Element, text: str | None) -> None:
         prev.tail = (prev.tail or "") + text
 
 
+_TEXT_SPECIAL = re.compile(r"[&<>]")
+_ATTR_SPECIAL = re.compile(r'[&<>"\n\r\t]')
+
+
 def _escape(text: str, *, attr: bool) -> str:
+    if not (_ATTR_SPECIAL if attr else _TEXT_SPECIAL).search(text):
+        return text
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     if attr:
         text = (
@@ -124,6 +131,15 @@ def _escape(text: str, *, attr: bool) -> str:
             .replace("\t", "&#9;")
         )
     return text
+
+
+def plain(data: bytes) -> bool:
+    """True if the bytes hold no XML comment or processing instruction (after the
+    declaration): ElementTree drops those, so only such a part may be copied as is."""
+    body = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if body.startswith(b"<?xml"):
+        body = body[body.find(b"?>") + 2 :]
+    return b"<!--" not in body and b"<?" not in body and b"<![CDATA[" not in body
 
 
 def serialize(doc: XmlDoc) -> bytes:
@@ -148,12 +164,17 @@ def serialize(doc: XmlDoc) -> bytes:
             used.add(prefix)
         return prefix
 
+    names: dict[tuple[str, bool], str] = {}
+
     def qname(tag: str, *, attr: bool) -> str:
+        known = names.get((tag, attr))
+        if known is not None:
+            return known
         uri, local = split(tag)
-        if not uri:
-            return local
-        prefix = prefix_for(uri, attr=attr)
-        return f"{prefix}:{local}" if prefix else local
+        prefix = prefix_for(uri, attr=attr) if uri else ""
+        name = f"{prefix}:{local}" if prefix else local
+        names[(tag, attr)] = name
+        return name
 
     out: list[str] = []
 

@@ -12,38 +12,46 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from journalist_cli.cleaning import clean_file, render_table, sandbox_works
+from journalist_cli.cleaning import clean_files, render_table
 from journalist_cli.errors import CliError
 
 
 @click.command("clean")
-@click.argument("files", nargs=-1, required=True,
-                type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", "out_dir", required=True,
-              type=click.Path(file_okay=False, path_type=Path),
-              help="Directory for the cleaned copies (created if missing).")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for the cleaned copies (created if missing).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
-@click.option("--flatten", is_flag=True,
-              help="PDFs and images: keep only the pixels (text becomes an image).")
+@click.option(
+    "--flatten", is_flag=True, help="PDFs and images: keep only the pixels (text becomes an image)."
+)
 def clean_command(files: tuple[Path, ...], out_dir: Path, as_json: bool, flatten: bool) -> None:
     """Write a metadata-free copy of each FILE into --out, under the same name.
 
-    The originals are never modified. Each file is parsed in an isolated
-    process without keys. Exit code 0: all cleaned; 1: some failed.
+    The originals are never modified. Each file is parsed in its own isolated
+    process without keys (a few at a time). Exit code 0: all cleaned; 1: some
+    failed (the others are still cleaned and reported).
     """
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    use_sandbox = sandbox_works()
     console = Console()
     reports = []
-    for path in files:
-        report = clean_file(path, out_dir, flatten=flatten, use_sandbox=use_sandbox)
+    for report in clean_files(files, out_dir, flatten=flatten):
         reports.append(report)
         if not as_json:
             console.print(render_table(report))
     failed = sum(1 for r in reports if not r.ok)
     if as_json:
-        click.echo(json.dumps({"files": [r.to_json() for r in reports], "failed": failed},
-                              indent=2, ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                {"files": [r.to_json() for r in reports], "failed": failed},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     else:
         console.print(f"{len(reports) - failed} cleaned, {failed} failed; copies in {out_dir}")
     if failed:

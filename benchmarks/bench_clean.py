@@ -1,0 +1,118 @@
+"""Metadata cleaning: `lanterne clean` side by side with Debian's `mat2`.
+
+Both tools clean the same generated corpus (tests/metadata_corpus.py: JPEG,
+PNG, PDF, DOCX, ODT, MP3 with planted tokens), alternately, ROUNDS times, one
+batch command per round. Reported: median wall time per batch and files per
+second, their ratio, which formats each tool handled, and how many planted
+tokens each left behind (deep scan + exiftool, as in the tests).
+
+    .venv/bin/python benchmarks/bench_clean.py [ROUNDS]
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests import metadata_corpus as corpus  # noqa: E402
+
+LANTERNE = str(Path(sys.executable).parent / "lanterne")
+
+
+def run_lanterne(files: list[Path], out: Path) -> tuple[float, dict[str, Path]]:
+    start = time.perf_counter()
+    subprocess.run(
+        [LANTERNE, "clean", *map(str, files), "--out", str(out), "--json"],
+        capture_output=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - start
+    return elapsed, {f.name: out / f.name for f in files if (out / f.name).is_file()}
+
+
+def run_mat2(files: list[Path], work: Path) -> tuple[float, dict[str, Path]]:
+    work.mkdir()
+    copies = [work / f.name for f in files]
+    for source, copy in zip(files, copies, strict=True):
+        shutil.copyfile(source, copy)
+    start = time.perf_counter()
+    subprocess.run(["mat2", *map(str, copies)], capture_output=True, check=False)
+    elapsed = time.perf_counter() - start
+    outputs = {}
+    for copy in copies:
+        cleaned = copy.with_name(f"{copy.stem}.cleaned{copy.suffix}")
+        if cleaned.is_file():
+            outputs[copy.name] = cleaned
+    return elapsed, outputs
+
+
+def leftovers(item: corpus.CorpusFile, output: Path | None) -> str:
+    if output is None:
+        return "failed"
+    found = corpus.deep_scan(output, item.tokens) | corpus.exiftool_scan(output, item.tokens)
+    return str(len(found))
+
+
+def main() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+    mat2_version = subprocess.run(
+        ["mat2", "--version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        items = corpus.build(base / "corpus")
+        files = [i.path for i in items]
+        times: dict[str, list[float]] = {"lanterne": [], "mat2": []}
+        last: dict[str, dict[str, Path]] = {}
+        for n in range(rounds):
+            # Alternate the order so that neither tool always runs on a warm cache.
+            order = ("lanterne", "mat2") if n % 2 == 0 else ("mat2", "lanterne")
+            for tool in order:
+                target = base / f"{tool}-{n}"
+                if tool == "lanterne":
+                    elapsed, outputs = run_lanterne(files, target)
+                else:
+                    elapsed, outputs = run_mat2(files, target)
+                times[tool].append(elapsed)
+                last[tool] = outputs
+        count = len(files)
+        med = {tool: statistics.median(values) for tool, values in times.items()}
+        print(f"corpus: {count} files; {rounds} rounds, alternating; {mat2_version}")
+        print()
+        print("| tool | median s per batch | files/s | formats handled | tokens left |")
+        print("|---|---|---|---|---|")
+        for tool in ("lanterne", "mat2"):
+            handled = len(last[tool])
+            left = sum(
+                int(v)
+                for v in (leftovers(i, last[tool].get(i.path.name)) for i in items)
+                if v != "failed"
+            )
+            print(
+                f"| {tool} | {med[tool]:.3f} | {count / med[tool]:.1f} | "
+                f"{handled}/{count} | {left} |"
+            )
+        print()
+        print(f"speed ratio lanterne/mat2 (files/s): {med['mat2'] / med['lanterne']:.2f}x")
+        print()
+        print("| file | planted tokens | lanterne left | mat2 left |")
+        print("|---|---|---|---|")
+        for item in items:
+            name = item.path.name
+            print(
+                f"| {name} | {len(item.tokens)} | "
+                f"{leftovers(item, last['lanterne'].get(name))} | "
+                f"{leftovers(item, last['mat2'].get(name))} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
