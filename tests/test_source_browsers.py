@@ -150,8 +150,16 @@ def firefox_safest() -> Iterator[Any]:
             )
         )
         proc = subprocess.Popen(
-            [browsers.FIREFOX, "-marionette", "-remote-allow-system-access", "-headless",
-             "-no-remote", "-profile", profile, "about:blank"],
+            [
+                browsers.FIREFOX,
+                "-marionette",
+                "-remote-allow-system-access",
+                "-headless",
+                "-no-remote",
+                "-profile",
+                profile,
+                "about:blank",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
