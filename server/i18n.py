@@ -79,10 +79,10 @@ def _size_formatter(lang: str) -> Any:
         units = ["B", "KB", "MB", "GB"] if lang == "en" else ["o", "Ko", "Mo", "Go"]
         value = float(n)
         for unit in units:
-            if value < 1000 or unit == units[-1]:
+            if value < 1024 or unit == units[-1]:
                 shown = fmt.decimal(round(value, 1)) if unit != units[0] else str(int(value))
                 return f"{shown} {unit}"
-            value /= 1000
+            value /= 1024
         raise AssertionError("unreachable")
 
     return format_size

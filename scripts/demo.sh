@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# From a fresh clone to a running Lanterne source interface on http://127.0.0.1:8080/
+#
+#   scripts/demo.sh
+#
+# Installs what is missing (scripts/bootstrap.sh), makes a demo journalist key
+# without a passphrase, creates an instance registered to that key, prints how
+# to decrypt what you submit, then serves the source pages until Ctrl-C.
+# Everything lives in demo-data/ (git-ignored); delete it to start over.
+#
+# DEMO_DIR and PORT override the folder and port; LANTERNE_SKIP_BOOTSTRAP=1
+# skips the install step (the tests use both).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+demo="${DEMO_DIR:-demo-data}"
+port="${PORT:-8080}"
+
+[ "${LANTERNE_SKIP_BOOTSTRAP:-0}" = 1 ] || scripts/bootstrap.sh
+
+mkdir -p "$demo/keys"
+if [ ! -f "$demo/keys/demo.identity" ]; then
+  .venv/bin/lanterne keys generate --name demo --dir "$demo/keys" --no-passphrase
+fi
+if [ ! -f "$demo/instance/secrets.json" ]; then
+  .venv/bin/lanterne-server init --data-dir "$demo/instance" --journalist "$demo/keys/demo.pub"
+fi
+
+cat <<HELP
+
+Lanterne demo: open http://127.0.0.1:$port/ (Tor Browser at "Safest", or any browser).
+Send a message and a file; you get a codename.
+
+Then, in another terminal, read it as the demo journalist:
+
+  .venv/bin/lanterne-server list --data-dir $demo/instance
+      # one line per encrypted object: manifest, message, file(s)
+  .venv/bin/lanterne file decrypt -i $demo/keys/demo.identity $demo/instance/objects/<manifest id>
+      # the manifest (JSON): file names, types, sizes, answers, and which object is which
+  .venv/bin/lanterne file decrypt -i $demo/keys/demo.identity $demo/instance/objects/<message id>
+  .venv/bin/lanterne file decrypt -i $demo/keys/demo.identity -o <file name> $demo/instance/objects/<file id>
+
+The demo key has no passphrase: it is for trying Lanterne, never for real sources.
+
+HELP
+
+exec .venv/bin/lanterne-server run --data-dir "$demo/instance" --host 127.0.0.1 --port "$port"

@@ -1,0 +1,66 @@
+"""The README's first command, `scripts/demo.sh`, and the decryption steps it prints.
+
+Runs the script as written (minus the install step, which the test suite's own
+bootstrap already did), submits through the server it starts, then follows
+the printed instructions with the journalist CLI to read the submission back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from tests.server_process import ROOT, SourceClient, free_port
+
+
+def test_demo_script_serves_and_its_decrypt_steps_work(tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    port = free_port()
+    env = {**os.environ, "DEMO_DIR": str(demo), "PORT": str(port), "LANTERNE_SKIP_BOOTSTRAP": "1"}
+    log = tmp_path / "demo.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            ["bash", "scripts/demo.sh"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        printed = log.read_text()
+        assert f"http://127.0.0.1:{port}/" in printed
+        with SourceClient(f"http://127.0.0.1:{port}") as src:
+            home = src.get("/en/").text
+            assert "<strong>demo</strong>" in home
+            src.first_submission("demo message", [("tip.txt", b"demo file", "text/plain")])
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(15)
+
+    def run(cmd: str) -> str:
+        cmd = cmd.split("#", 1)[0].strip()
+        result = subprocess.run(cmd, shell=True, cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode == 0, (cmd, result.stderr)
+        return result.stdout
+
+    steps = [line.strip() for line in printed.splitlines() if line.strip().startswith(".venv/")]
+    listing = run(steps[0])
+    kinds = dict(re.findall(r"(manifest|message|file)\s+\S+/objects/([0-9a-f]{32})", listing))
+    assert set(kinds) == {"manifest", "message", "file"}
+    manifest = json.loads(run(steps[1].replace("<manifest id>", kinds["manifest"])))
+    assert manifest["files"][0]["name"] == "tip.txt"
+    assert run(steps[2].replace("<message id>", kinds["message"])) == "demo message"
+    out = tmp_path / "tip.txt"
+    run(steps[3].replace("<file name>", str(out)).replace("<file id>", kinds["file"]))
+    assert out.read_bytes() == b"demo file"
