@@ -2,9 +2,12 @@
 
 Both tools clean the same generated corpus (tests/metadata_corpus.py: JPEG,
 PNG, PDF, DOCX, ODT, MP3 with planted tokens), alternately, ROUNDS times, one
-batch command per round. Reported: median wall time per batch and files per
-second, their ratio, which formats each tool handled, and how many planted
-tokens each left behind (deep scan + exiftool, as in the tests).
+batch command per round. Two more rows call the Python API (`clean_files`)
+from this process, with and without bubblewrap, to show where lanterne's
+time goes (command start-up, sandbox, one fresh worker process per file).
+Reported: median wall time per batch and files per second, their ratio,
+which formats each tool handled, and how many planted tokens each left
+behind (deep scan + exiftool, as in the tests).
 
     .venv/bin/python benchmarks/bench_clean.py [ROUNDS]
 """
@@ -22,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from journalist_cli.cleaning import clean_files  # noqa: E402
 from tests import metadata_corpus as corpus  # noqa: E402
 
 LANTERNE = str(Path(sys.executable).parent / "lanterne")
@@ -36,6 +40,13 @@ def run_lanterne(files: list[Path], out: Path) -> tuple[float, dict[str, Path]]:
     )
     elapsed = time.perf_counter() - start
     return elapsed, {f.name: out / f.name for f in files if (out / f.name).is_file()}
+
+
+def run_api(files: list[Path], out: Path, sandbox: bool) -> tuple[float, dict[str, Path]]:
+    start = time.perf_counter()
+    reports = list(clean_files(files, out, use_sandbox=sandbox))
+    elapsed = time.perf_counter() - start
+    return elapsed, {Path(r.source).name: Path(r.output) for r in reports if r.output}
 
 
 def run_mat2(files: list[Path], work: Path) -> tuple[float, dict[str, Path]]:
@@ -70,17 +81,20 @@ def main() -> None:
         base = Path(tmp)
         items = corpus.build(base / "corpus")
         files = [i.path for i in items]
-        times: dict[str, list[float]] = {"lanterne": [], "mat2": []}
+        tools = ["lanterne", "mat2", "api, bubblewrap", "api, rlimits only"]
+        times: dict[str, list[float]] = {tool: [] for tool in tools}
         last: dict[str, dict[str, Path]] = {}
         for n in range(rounds):
             # Alternate the order so that neither tool always runs on a warm cache.
-            order = ("lanterne", "mat2") if n % 2 == 0 else ("mat2", "lanterne")
-            for tool in order:
-                target = base / f"{tool}-{n}"
+            order = tools if n % 2 == 0 else tools[::-1]
+            for index, tool in enumerate(order):
+                target = base / f"{index}-{n}"
                 if tool == "lanterne":
                     elapsed, outputs = run_lanterne(files, target)
-                else:
+                elif tool == "mat2":
                     elapsed, outputs = run_mat2(files, target)
+                else:
+                    elapsed, outputs = run_api(files, target, sandbox="bubblewrap" in tool)
                 times[tool].append(elapsed)
                 last[tool] = outputs
         count = len(files)
@@ -89,7 +103,7 @@ def main() -> None:
         print()
         print("| tool | median s per batch | files/s | formats handled | tokens left |")
         print("|---|---|---|---|---|")
-        for tool in ("lanterne", "mat2"):
+        for tool in tools:
             handled = len(last[tool])
             left = sum(
                 int(v)
@@ -101,7 +115,8 @@ def main() -> None:
                 f"{handled}/{count} | {left} |"
             )
         print()
-        print(f"speed ratio lanterne/mat2 (files/s): {med['mat2'] / med['lanterne']:.2f}x")
+        for tool in tools[2:] + tools[:1]:
+            print(f"speed ratio {tool} / mat2 (files/s): {med['mat2'] / med[tool]:.2f}x")
         print()
         print("| file | planted tokens | lanterne left | mat2 left |")
         print("|---|---|---|---|")

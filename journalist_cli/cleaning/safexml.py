@@ -33,33 +33,30 @@ class XmlDoc:
 def parse(data: bytes, *, name: str, max_depth: int) -> XmlDoc:
     """Parse untrusted XML; raise HostileFile for DTDs/entities/deep nesting."""
     namespaces: list[tuple[str, str]] = []
-    depth = 0
-    root: ET.Element | None = None
     try:
+        # Only namespace events reach Python; the C tree builder does the rest.
         events = DET.iterparse(
             io.BytesIO(data),
-            events=("start", "end", "start-ns"),
+            events=("start-ns",),
             forbid_dtd=True,
             forbid_entities=True,
             forbid_external=True,
         )
-        for event, item in events:
-            if event == "start-ns":
-                namespaces.append(item)
-            elif event == "start":
-                depth += 1
-                if root is None:
-                    root = item
-                if depth > max_depth:
-                    raise HostileFile(f"{name}: XML nested deeper than {max_depth} levels")
-            else:
-                depth -= 1
+        namespaces.extend(item for _, item in events)
+        root: ET.Element | None = events.root
     except DefusedXmlException as exc:
         raise HostileFile(f"{name}: XML with a DTD or entities ({type(exc).__name__})") from exc
     except ET.ParseError as exc:
         raise MalformedFile(f"{name}: broken XML ({exc})") from exc
     if root is None:
         raise MalformedFile(f"{name}: empty XML")
+    # Measured without recursion, before any recursive code sees the tree.
+    stack = [(root, 1)]
+    while stack:
+        elem, depth = stack.pop()
+        if depth > max_depth:
+            raise HostileFile(f"{name}: XML nested deeper than {max_depth} levels")
+        stack.extend((child, depth + 1) for child in elem)
     return XmlDoc(root, namespaces)
 
 
