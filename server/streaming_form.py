@@ -143,7 +143,7 @@ def clean_content_type(raw: str) -> str:
 
 
 class _Sink:
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -161,7 +161,7 @@ class _TextSink(_Sink):
         self.limit = limit
         self.reason = reason
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         if len(self.buf) + len(data) > self.limit:
             raise FormRejected(self.reason)
         self.buf += data
@@ -204,7 +204,7 @@ class _EncryptingSink(_Sink):
             self._obj.write(self._enc.header)
         return self._obj, self._enc
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         if not data:
             return
         self.size += len(data)
@@ -366,7 +366,8 @@ class EncryptingFormParser:
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
         assert self._sink is not None
-        self._sink.write(data[start:end])
+        # A view, not a slice: file data is copied only by the cipher.
+        self._sink.write(memoryview(data)[start:end])
 
     def _on_part_end(self) -> None:
         sink, self._sink = self._sink, None
