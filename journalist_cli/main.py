@@ -43,7 +43,8 @@ def _fail(message: str, code: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (also used by the console script)."""
     try:
-        cli.main(args=argv, prog_name="lanterne", standalone_mode=False)
+        # Without standalone mode, click returns ctx.exit()'s code instead of exiting.
+        rv = cli.main(args=argv, prog_name="lanterne", standalone_mode=False)
     except click.exceptions.Abort:
         return _fail("interrupted", EXIT_INTERRUPTED)
     except click.ClickException as exc:
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         return _fail(f"{exc.strerror or exc}{where}", EXIT_ERROR)
-    return EXIT_OK
+    return rv if isinstance(rv, int) else EXIT_OK
 
 
 def console_main() -> None:
