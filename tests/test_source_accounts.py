@@ -5,6 +5,7 @@ logout and account deletion, through a real server and real SQLite.
 from __future__ import annotations
 
 import hmac
+import itertools
 import json
 import sqlite3
 from hashlib import sha256
@@ -88,7 +89,7 @@ def test_database_holds_only_hashes_and_public_keys(served) -> None:
     dump = "\n".join(sqlite3.connect(instance.data_dir / "lanterne.sqlite3").iterdump())
     words = codename.split()
     # Single words can occur in the schema by chance ("table", "index"); pairs cannot.
-    for pair in zip(words, words[1:], strict=False):
+    for pair in itertools.pairwise(words):
         assert " ".join(pair) not in dump
     # The stored hash is not a plain hash of anything the codename gives away.
     canonical = " ".join(codename.split()).encode()
