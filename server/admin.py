@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 import envelope
+from server.app import SILENT
 from server.db import Database
 from server.settings import DEFAULT_CONFIG, ConfigError, Settings
 from server.sources import InstanceSecrets, SystemClock
@@ -30,6 +31,9 @@ UVICORN_LOG_CONFIG = {
         "uvicorn.error": {"level": "WARNING"},
         "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
         "lanterne": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        # python-multipart quotes body bytes in its parse warnings: never emitted.
+        "python_multipart": {"handlers": [], "level": SILENT, "propagate": False},
+        "python_multipart.multipart": {"handlers": [], "level": SILENT, "propagate": False},
     },
 }
 

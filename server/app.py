@@ -25,6 +25,7 @@ from server.sources import Clock, InstanceSecrets, KeyDeriver, SourceService, Sy
 from server.storage import ObjectStore
 
 STATIC_DIR = Path(__file__).parent / "static"
+SILENT = logging.CRITICAL + 10
 
 
 def quiet_logging() -> None:
@@ -34,7 +35,12 @@ def quiet_logging() -> None:
     logger is switched off; uvicorn's access log is off where uvicorn is started.
     """
     for name in ("python_multipart", "python_multipart.multipart", "multipart"):
-        logging.getLogger(name).disabled = True
+        logger = logging.getLogger(name)
+        # A level above CRITICAL, not just ``disabled``: logging.config.dictConfig
+        # (which uvicorn calls after this) re-enables existing loggers.
+        logger.setLevel(SILENT)
+        logger.propagate = False
+        logger.disabled = True
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:

@@ -268,7 +268,22 @@ def test_wrong_codename(served, src) -> None:
 
 def test_server_log_holds_no_body_bytes(served) -> None:
     _instance, server = served
+    # Runs last in this module, after every bad request above; and sends one more
+    # that makes the multipart parser complain about the bytes it saw.
+    with SourceClient(server.base_url) as src:
+        token = src.csrf("/en/submit")
+        body = (
+            b'--b0undary\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
+            + token.encode()
+            + b"\r\n--b0undary\r\ngarbage header without a colon\r\n\r\n"
+        )
+        assert post(src, body, "multipart/form-data; boundary=b0undary").status_code == 400
     log = server.log()
     # The garbage and the file names sent above never reach the log.
     for needle in ("garbage", "passwd", "boot.ini", "spam", "Traceback", "CANARY"):
         assert needle not in log
+    # No access log, no parser chatter quoting body bytes, no client address.
+    for needle in ("GET /", "POST /", "HTTP/1.1", "invalid character", "boundary", "Cookie"):
+        assert needle not in log
+    lines = [line for line in log.splitlines() if line.strip()]
+    assert lines == [f"Lanterne source interface on {server.base_url}/"]
