@@ -14,13 +14,18 @@ import envelope
 from journalist_cli.commands.clean import clean_command
 from journalist_cli.commands.file import file_group
 from journalist_cli.commands.keys import keys_group
+from journalist_cli.commands.triage import TRIAGE_COMMANDS
+from journalist_cli.commands.workflow import WORKFLOW_COMMANDS
 from journalist_cli.errors import CliError
+from journalist_cli.workflow_errors import LoginRefused, ObjectRefused, ServerError
 
 # Exit codes, documented in the README.
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_DECRYPT_FAILED = 3
+EXIT_SERVER = 4  # the journalist API cannot be reached or broke the contract
+EXIT_LOGIN_REFUSED = 5  # the server refused this journalist's key
 EXIT_INTERRUPTED = 130
 
 
@@ -33,6 +38,8 @@ def cli() -> None:
 cli.add_command(keys_group)
 cli.add_command(file_group)
 cli.add_command(clean_command)
+for _command in (*WORKFLOW_COMMANDS, *TRIAGE_COMMANDS):
+    cli.add_command(_command)
 
 
 def _fail(message: str, code: int) -> int:
@@ -52,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except LoginRefused as exc:
+        return _fail(str(exc), EXIT_LOGIN_REFUSED)
+    except ServerError as exc:
+        return _fail(str(exc), EXIT_SERVER)
+    except ObjectRefused as exc:
+        return _fail(str(exc), EXIT_DECRYPT_FAILED)
     except envelope.KeyFormatError as exc:
         return _fail(str(exc), EXIT_USAGE)
     except envelope.EnvelopeError as exc:

@@ -1,0 +1,469 @@
+"""A client of the journalist API (docs/JOURNALIST_API.md), over httpx.
+
+Every answer is parsed into typed records and checked as untrusted input:
+ids become file names in the vault, so they must match ``ID_PATTERN``; sizes
+are non-negative integers; anything else outside the contract raises
+``ServerError``. Through Tor the proxy is ``socks5h://127.0.0.1:9050``:
+httpx's SOCKS support (socksio) always hands host names to the proxy, so an
+``.onion`` name is resolved by Tor and never by the local resolver.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+import httpx
+import nacl.signing
+
+from journalist_cli.workflow_errors import LoginRefused, ServerError
+
+API_PREFIX = "/api/v1"
+AUTH_LABEL = b"lanterne/v1/api-auth\x00"
+CHALLENGE_BYTES = 32
+ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+DAY_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+TAG_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,32}")
+KINDS = ("manifest", "message", "file")
+MAX_JSON_BYTES = 64 << 20
+MAX_ITEM_BYTES = 1 << 20  # a note or reply envelope (the contract's limit)
+READ_SIZE = 1 << 20
+TIMEOUT = httpx.Timeout(120.0, connect=60.0)  # Tor circuits can take a while
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def unb64(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise ServerError("the server sent invalid base64") from exc
+
+
+def auth_message(challenge: bytes, host: str) -> bytes:
+    """What is signed to log in: label, NUL, the challenge, the Host header sent."""
+    return AUTH_LABEL + challenge + host.encode("ascii")
+
+
+# --- Typed answers ---------------------------------------------------------------
+
+
+def _field(doc: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    value = doc.get(name)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ServerError(f"the server's answer has a bad {name!r} field")
+    return value
+
+
+def _id(doc: dict[str, Any], name: str = "id") -> str:
+    value = _field(doc, name, str)
+    if not ID_PATTERN.fullmatch(value):
+        raise ServerError(f"the server sent an id that is not safe to use: {value[:80]!r}")
+    return str(value)
+
+
+def _count(doc: dict[str, Any], name: str) -> int:
+    value = _field(doc, name, int)
+    if value < 0:
+        raise ServerError(f"the server sent a negative {name!r}")
+    return int(value)
+
+
+def _day(doc: dict[str, Any], name: str) -> str:
+    value = _field(doc, name, str)
+    if not DAY_PATTERN.fullmatch(value):
+        raise ServerError(f"the server sent a bad date in {name!r}")
+    return str(value)
+
+
+def _opt_name(doc: dict[str, Any], name: str) -> str | None:
+    value = doc.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 64:
+        raise ServerError(f"the server's answer has a bad {name!r} field")
+    return value
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ServerError("the server's answer is not the expected JSON object")
+    return value
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise ServerError("the server's answer is not the expected JSON list")
+    return value
+
+
+@dataclass(frozen=True)
+class JournalistInfo:
+    name: str
+    role: str
+    encryption_key: str
+    signing_key: str
+    fingerprint: str
+
+    @classmethod
+    def parse(cls, raw: Any) -> JournalistInfo:
+        doc = _dict(raw)
+        return cls(
+            name=_field(doc, "name", str),
+            role=_field(doc, "role", str),
+            encryption_key=_field(doc, "encryption_key", str),
+            signing_key=_field(doc, "signing_key", str),
+            fingerprint=_field(doc, "fingerprint", str),
+        )
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    id: str
+    reply_key: str
+    last_activity: str
+    submissions: int
+    size: int
+    seen: bool
+    starred: bool
+    tags: tuple[str, ...]
+    assignee: str | None
+    notes: int
+    replies: int
+
+    @classmethod
+    def parse(cls, raw: Any) -> SourceInfo:
+        doc = _dict(raw)
+        tags = _field(doc, "tags", list)
+        if not all(isinstance(t, str) and TAG_PATTERN.fullmatch(t) for t in tags):
+            raise ServerError("the server sent malformed tags")
+        return cls(
+            id=_id(doc),
+            reply_key=_field(doc, "reply_key", str),
+            last_activity=_day(doc, "last_activity"),
+            submissions=_count(doc, "submissions"),
+            size=_count(doc, "size"),
+            seen=_field(doc, "seen", bool),
+            starred=_field(doc, "starred", bool),
+            tags=tuple(tags),
+            assignee=_opt_name(doc, "assignee"),
+            notes=_count(doc, "notes"),
+            replies=_count(doc, "replies"),
+        )
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    id: str
+    kind: str
+    size: int
+
+    @classmethod
+    def parse(cls, raw: Any) -> ObjectInfo:
+        doc = _dict(raw)
+        kind = _field(doc, "kind", str)
+        if kind not in KINDS:
+            raise ServerError(f"the server sent an unknown object kind {kind[:20]!r}")
+        return cls(id=_id(doc), kind=kind, size=_count(doc, "size"))
+
+
+@dataclass(frozen=True)
+class SubmissionInfo:
+    id: str
+    received_on: str
+    objects: tuple[ObjectInfo, ...]
+
+    @classmethod
+    def parse(cls, raw: Any) -> SubmissionInfo:
+        doc = _dict(raw)
+        return cls(
+            id=_id(doc),
+            received_on=_day(doc, "received_on"),
+            objects=tuple(ObjectInfo.parse(o) for o in _list(doc.get("objects"))),
+        )
+
+
+@dataclass(frozen=True)
+class ItemInfo:
+    """A reply or a note: one envelope object, a day and its author."""
+
+    id: str
+    object_id: str
+    day: str
+    journalist: str | None
+
+    @classmethod
+    def parse(cls, raw: Any, day_field: str) -> ItemInfo:
+        doc = _dict(raw)
+        return cls(
+            id=_id(doc),
+            object_id=_id(doc, "object_id"),
+            day=_day(doc, day_field),
+            journalist=_opt_name(doc, "journalist"),
+        )
+
+
+@dataclass(frozen=True)
+class SourceDetail:
+    source: SourceInfo
+    submissions: tuple[SubmissionInfo, ...] = ()
+    replies: tuple[ItemInfo, ...] = ()
+    notes: tuple[ItemInfo, ...] = ()
+
+    @classmethod
+    def parse(cls, raw: Any) -> SourceDetail:
+        doc = _dict(raw)
+        items = _dict(doc.get("items"))
+        return cls(
+            source=SourceInfo.parse(doc),
+            submissions=tuple(SubmissionInfo.parse(s) for s in _list(items.get("submissions"))),
+            replies=tuple(ItemInfo.parse(r, "sent_on") for r in _list(items.get("replies"))),
+            notes=tuple(ItemInfo.parse(n, "written_on") for n in _list(items.get("notes"))),
+        )
+
+
+@dataclass(frozen=True)
+class Created:
+    id: str
+    object_id: str
+
+
+@dataclass
+class Session:
+    name: str
+    role: str
+    token: str = field(repr=False)
+
+
+# --- The client ------------------------------------------------------------------
+
+
+Progress = Callable[[int], None]
+
+
+class ApiClient:
+    """One journalist's connection to the API; log in with ``login`` first.
+
+    ``transport`` is the seam for tests (an ``httpx.MockTransport`` or an ASGI
+    transport); by default httpx talks to ``server``, through ``proxy`` if set.
+    """
+
+    def __init__(
+        self,
+        server: str,
+        *,
+        proxy: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base = httpx.URL(server)
+        # The Host header is part of what is signed: send exactly what we sign.
+        self.host = self.base.netloc.decode("ascii")
+        self._http = httpx.Client(
+            base_url=self.base.join(API_PREFIX + "/"),
+            proxy=proxy,
+            transport=transport,
+            timeout=TIMEOUT,
+            headers={"Host": self.host, "User-Agent": "lanterne"},
+            follow_redirects=False,
+            trust_env=False,
+        )
+        self.session: Session | None = None
+        self._signer: tuple[str, nacl.signing.SigningKey] | None = None
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # Transport and errors
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self._http.request(method, path.lstrip("/"), **kwargs)
+        except httpx.ProxyError as exc:
+            raise ServerError(f"the proxy refused the connection: {exc}") from exc
+        except httpx.TimeoutException as exc:
+            raise ServerError(f"the server did not answer in time ({self.host})") from exc
+        except httpx.TransportError as exc:
+            raise ServerError(f"cannot reach the server at {self.host}: {exc}") from exc
+
+    def _request(
+        self, method: str, path: str, *, authenticated: bool = True, **kwargs: Any
+    ) -> httpx.Response:
+        if authenticated:
+            kwargs.setdefault("headers", {})["Authorization"] = self._bearer()
+        response = self._send(method, path, **kwargs)
+        if response.status_code == 401 and authenticated and self._signer is not None:
+            # Tokens live 15 minutes and die with a server restart: log in again once.
+            self.login(*self._signer)
+            kwargs["headers"]["Authorization"] = self._bearer()
+            response = self._send(method, path, **kwargs)
+        self._check(response)
+        return response
+
+    def _bearer(self) -> str:
+        if self.session is None:
+            raise LoginRefused("not logged in")
+        return f"Bearer {self.session.token}"
+
+    @staticmethod
+    def _check(response: httpx.Response) -> None:
+        if response.status_code < 400:
+            return
+        message = ""
+        try:
+            doc = response.json()
+            if isinstance(doc, dict) and isinstance(doc.get("message"), str):
+                message = doc["message"][:300]
+        except ValueError:
+            pass
+        detail = f" ({message})" if message else ""
+        if response.status_code == 401:
+            raise LoginRefused(
+                "the server refused this journalist's key: is it registered and current?" + detail
+            )
+        if response.status_code == 404:
+            raise ServerError(f"not found on the server{detail}")
+        raise ServerError(f"the server answered {response.status_code}{detail}")
+
+    def _json(self, response: httpx.Response) -> Any:
+        if len(response.content) > MAX_JSON_BYTES:
+            raise ServerError("the server's answer is too large")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ServerError("the server's answer is not JSON") from exc
+
+    # Authentication
+
+    def login(self, name: str, signing_key: nacl.signing.SigningKey) -> Session:
+        """Signed-challenge login; the token is kept for the following requests."""
+        doc = _dict(self._json(self._request("POST", "auth/challenge", authenticated=False)))
+        challenge = unb64(_field(doc, "challenge", str))
+        if len(challenge) != CHALLENGE_BYTES:
+            raise ServerError("the server sent a challenge of the wrong length")
+        signature = signing_key.sign(auth_message(challenge, self.host)).signature
+        body = {"journalist": name, "challenge": b64(challenge), "signature": b64(signature)}
+        response = self._send("POST", "auth/token", json=body)
+        if response.status_code == 401:
+            raise LoginRefused(
+                f"the server refused to log in {name!r}: the key is unknown or was removed"
+            )
+        self._check(response)
+        token = _dict(self._json(response))
+        self.session = Session(
+            name=_field(token, "name", str),
+            role=_field(token, "role", str),
+            token=_field(token, "token", str),
+        )
+        self._signer = (name, signing_key)
+        return self.session
+
+    # Resources
+
+    def journalists(self) -> list[JournalistInfo]:
+        raw = _list(self._json(self._request("GET", "journalists")))
+        return [JournalistInfo.parse(j) for j in raw]
+
+    def sources(self) -> list[SourceInfo]:
+        raw = _list(self._json(self._request("GET", "sources")))
+        return [SourceInfo.parse(s) for s in raw]
+
+    def source(self, source_id: str) -> SourceDetail:
+        return SourceDetail.parse(self._json(self._request("GET", f"sources/{source_id}")))
+
+    def update_source(self, source_id: str, changes: dict[str, Any]) -> SourceInfo:
+        response = self._request("PATCH", f"sources/{source_id}", json=changes)
+        return SourceInfo.parse(self._json(response))
+
+    def _post_envelope(self, source_id: str, what: str, sealed: bytes) -> Created:
+        response = self._request(
+            "POST",
+            f"sources/{source_id}/{what}",
+            content=sealed,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        doc = _dict(self._json(response))
+        return Created(id=_id(doc), object_id=_id(doc, "object_id"))
+
+    def add_note(self, source_id: str, sealed: bytes) -> Created:
+        return self._post_envelope(source_id, "notes", sealed)
+
+    def add_reply(self, source_id: str, sealed: bytes) -> Created:
+        return self._post_envelope(source_id, "replies", sealed)
+
+    def delete_source(self, source_id: str) -> None:
+        self._request("DELETE", f"sources/{source_id}")
+
+    def delete_submission(self, submission_id: str) -> None:
+        self._request("DELETE", f"submissions/{submission_id}")
+
+    def download(
+        self, object_id: str, out: BinaryIO, offset: int, expected: int | None, progress: Progress
+    ) -> int:
+        """Append object bytes from ``offset`` (a resumed download) to ``out``.
+
+        Asks for ``Range: bytes=offset-``; a server that answers 200 instead
+        restarts the object, so ``out`` is rewound. Never writes past
+        ``expected`` bytes (the size the listing gave), or past
+        ``MAX_ITEM_BYTES`` for replies and notes, whose size is not listed.
+        Returns the object's full size.
+        """
+        limit = MAX_ITEM_BYTES if expected is None else expected
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        with self._stream("GET", f"objects/{object_id}", headers=headers) as response:
+            if response.status_code == 200 and offset:
+                out.seek(0)
+                out.truncate()
+                progress(-offset)
+                offset = 0
+            elif response.status_code == 206:
+                crange = response.headers.get("content-range", "")
+                if not crange.startswith(f"bytes {offset}-"):
+                    raise ServerError(f"object {object_id}: the server resumed at the wrong place")
+            elif response.status_code != 200:
+                raise ServerError(f"object {object_id}: unexpected status {response.status_code}")
+            written = offset
+            for chunk in response.iter_bytes(READ_SIZE):
+                written += len(chunk)
+                if written > limit:
+                    raise ServerError(f"object {object_id} is larger than the server announced")
+                out.write(chunk)
+                progress(len(chunk))
+        if expected is not None and written != expected:
+            raise ServerError(
+                f"object {object_id} stopped after {written} of {expected} bytes; pull again"
+            )
+        return written
+
+    @contextmanager
+    def _stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        headers = {**kwargs.pop("headers", {}), "Authorization": self._bearer()}
+        for attempt in range(2):
+            try:
+                with self._http.stream(method, path, headers=headers, **kwargs) as response:
+                    if response.status_code == 401 and attempt == 0 and self._signer:
+                        response.read()
+                        self.login(*self._signer)
+                        headers["Authorization"] = self._bearer()
+                        continue
+                    if response.status_code >= 400:
+                        response.read()
+                        self._check(response)
+                    yield response
+                    return
+            except httpx.TimeoutException as exc:
+                raise ServerError(f"the download stalled ({self.host}); pull again") from exc
+            except httpx.TransportError as exc:
+                raise ServerError(f"the connection dropped ({exc}); pull again to resume") from exc

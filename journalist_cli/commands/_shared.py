@@ -1,0 +1,115 @@
+"""What the workflow commands share: where state lives, logging in, printing safely."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from journalist_cli import config, credentials
+from journalist_cli.api_client import ApiClient
+from journalist_cli.vault import Vault
+
+F = TypeVar("F", bound=Callable[..., Any])
+PATH = click.Path(path_type=Path)
+
+
+def passphrase_option(func: F) -> F:
+    return click.option(
+        "--passphrase-file",
+        type=PATH,
+        envvar="LANTERNE_PASSPHRASE_FILE",
+        help="Read the identity's passphrase from this file (else it is asked for).",
+    )(func)
+
+
+def identity_option(func: F) -> F:
+    return click.option(
+        "--identity",
+        "identity_path",
+        type=PATH,
+        help="Identity file to use instead of the configured one.",
+    )(func)
+
+
+def home() -> Path:
+    return config.lanterne_home()
+
+
+def settings() -> config.Config:
+    return config.load_config(home())
+
+
+def open_vault() -> Vault:
+    return Vault.open(home())
+
+
+def identity_file(override: Path | None) -> Path:
+    return override if override is not None else settings().require_identity()
+
+
+@contextmanager
+def logged_in(passphrase_file: Path | None) -> Iterator[tuple[ApiClient, credentials.Signer]]:
+    """An API client logged in with the configured identity's signing key only."""
+    cfg = settings()
+    server = cfg.require_server()
+    signer = credentials.load_signer(cfg.require_identity(), passphrase_file)
+    with ApiClient(server, proxy=cfg.proxy) as client:
+        client.login(signer.name, signer.signing)
+        yield client, signer
+
+
+def today() -> datetime.date:
+    return datetime.datetime.now(datetime.UTC).date()
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def coarse_age(day: str, now: datetime.date) -> str:
+    """'today', 'yesterday', '3 days ago', '2 weeks ago', '5 months ago' (days are all we have)."""
+    try:
+        then = datetime.date.fromisoformat(day)
+    except ValueError:
+        return "unknown"
+    days = (now - then).days
+    if days <= 0:
+        return "today"
+    if days == 1:
+        return "yesterday"
+    if days < 14:
+        return f"{days} days ago"
+    if days < 61:
+        return f"{days // 7} weeks ago"
+    if days < 730:
+        return f"{days // 30} months ago"
+    return f"{days // 365} years ago"
+
+
+def terminal_safe(text: str) -> str:
+    """Untrusted text made harmless for a terminal: no escape sequences, no bidi tricks.
+
+    Newlines and tabs stay; every other control or format character is shown
+    as its code point, e.g. ``<U+1B>``.
+    """
+    import unicodedata
+
+    out = []
+    for ch in text:
+        if ch in "\n\t":
+            out.append(ch)
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"):
+            out.append(f"<U+{ord(ch):X}>")
+        else:
+            out.append(ch)
+    return "".join(out)

@@ -1,0 +1,232 @@
+"""`lanterne seen | star | tag | assign | note | delete | reply | journalists`.
+
+Each logs in with the signing key, changes the shared state on the server
+and mirrors the answer into the vault. Notes and replies are encrypted here
+(journalist_cli.outbox); the server stores ciphertext it cannot read.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+import envelope
+from journalist_cli import designations, outbox
+from journalist_cli.api_client import ApiClient
+from journalist_cli.commands._shared import logged_in, open_vault, passphrase_option, today
+from journalist_cli.errors import UsageProblem
+from journalist_cli.vault import Vault
+
+
+def _patch(source: str, passphrase_file: Path | None, changes: dict[str, Any]) -> None:
+    vault = open_vault()
+    sid = vault.resolve(source)
+    with logged_in(passphrase_file) as (client, _):
+        info = client.update_source(sid, changes)
+    vault.update_triage(info)
+    state = "seen" if info.seen else "new"
+    star = ", starred" if info.starred else ""
+    tags = f", tags: {', '.join(info.tags)}" if info.tags else ""
+    who = f", assigned to {info.assignee}" if info.assignee else ""
+    click.echo(f"{designations.designation(sid)}: {state}{star}{tags}{who}")
+
+
+@click.command("seen")
+@click.argument("source")
+@click.option("--off", is_flag=True, help="Mark it new again.")
+@passphrase_option
+def seen_command(source: str, off: bool, passphrase_file: Path | None) -> None:
+    """Mark a source as seen (for every journalist)."""
+    _patch(source, passphrase_file, {"seen": not off})
+
+
+@click.command("star")
+@click.argument("source")
+@click.option("--off", is_flag=True, help="Remove the star.")
+@passphrase_option
+def star_command(source: str, off: bool, passphrase_file: Path | None) -> None:
+    """Star a source, or remove its star."""
+    _patch(source, passphrase_file, {"starred": not off})
+
+
+@click.command("tag")
+@click.argument("source")
+@click.argument("tags", nargs=-1, required=True)
+@click.option("--remove", is_flag=True, help="Remove these tags instead of adding them.")
+@passphrase_option
+def tag_command(
+    source: str, tags: tuple[str, ...], remove: bool, passphrase_file: Path | None
+) -> None:
+    """Add tags to a source (letters, digits, '.', '-', '_'), or remove them."""
+    vault = open_vault()
+    sid = vault.resolve(source)
+    with logged_in(passphrase_file) as (client, _):
+        current = set(client.source(sid).source.tags)
+        wanted = current - set(tags) if remove else current | set(tags)
+        info = client.update_source(sid, {"tags": sorted(wanted)})
+    vault.update_triage(info)
+    click.echo(f"{designations.designation(sid)}: tags: {', '.join(info.tags) or '(none)'}")
+
+
+@click.command("assign")
+@click.argument("source")
+@click.argument("name", required=False)
+@click.option("--none", "unassign", is_flag=True, help="Assign it to nobody.")
+@passphrase_option
+def assign_command(
+    source: str, name: str | None, unassign: bool, passphrase_file: Path | None
+) -> None:
+    """Assign a source to a journalist (by name), or to nobody with --none."""
+    if (name is None) == (not unassign):
+        raise UsageProblem("give a journalist's NAME or --none")
+    _patch(source, passphrase_file, {"assignee": None if unassign else name})
+
+
+def _text_argument(text: str | None, what: str) -> str:
+    if text == "-":
+        value = sys.stdin.read()
+    elif text is None:
+        edited = click.edit(f"\n# Write the {what} above. Lines starting with # are dropped.\n")
+        value = "\n".join(line for line in (edited or "").splitlines() if not line.startswith("#"))
+    else:
+        value = text
+    if not value.strip():
+        raise UsageProblem(f"the {what} is empty; nothing was sent")
+    return value
+
+
+def _recipients(
+    client: ApiClient, vault: Vault, me: envelope.PublicKey
+) -> list[envelope.Recipient]:
+    keys, first_use = outbox.recipients(vault, client.journalists(), me)
+    if first_use:
+        click.echo(
+            "first use: accepted the server's list of journalist keys; check their fingerprints"
+            " with `lanterne journalists`",
+            err=True,
+        )
+    return keys
+
+
+@click.command("note")
+@click.argument("source")
+@click.argument("text")
+@passphrase_option
+def note_command(source: str, text: str, passphrase_file: Path | None) -> None:
+    """Add a note for all journalists (TEXT, or - to read it from stdin)."""
+    body = _text_argument(text, "note")
+    vault = open_vault()
+    sid = vault.resolve(source)
+    with logged_in(passphrase_file) as (client, signer):
+        sealed = outbox.seal_note(body, _recipients(client, vault, signer.public))
+        created = client.add_note(sid, sealed)
+    vault.add_item(
+        sid, "note", created.id, created.object_id, today().isoformat(), signer.name, sealed
+    )
+    click.echo(f"note added to {designations.designation(sid)} (encrypted to every journalist)")
+
+
+@click.command("reply")
+@click.argument("source")
+@click.argument("text", required=False)
+@passphrase_option
+def reply_command(source: str, text: str | None, passphrase_file: Path | None) -> None:
+    """Reply to a source (TEXT, - for stdin, or nothing to open $EDITOR).
+
+    Encrypted here to the source's reply key and every journalist's key; the
+    source reads it after logging in with their codename.
+    """
+    body = _text_argument(text, "reply")
+    vault = open_vault()
+    sid = vault.resolve(source)
+    with logged_in(passphrase_file) as (client, signer):
+        reply_key = client.source(sid).source.reply_key
+        sealed = outbox.seal_reply(body, reply_key, _recipients(client, vault, signer.public))
+        created = client.add_reply(sid, sealed)
+    vault.add_item(
+        sid, "reply", created.id, created.object_id, today().isoformat(), signer.name, sealed
+    )
+    click.echo(f"reply sent to {designations.designation(sid)}")
+
+
+@click.command("delete")
+@click.argument("source")
+@click.option("--submission", help="Delete only this submission (its id or a prefix).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@passphrase_option
+def delete_command(
+    source: str, submission: str | None, yes: bool, passphrase_file: Path | None
+) -> None:
+    """Delete a source (or one submission) on the server and in the vault, for good."""
+    vault = open_vault()
+    sid = vault.resolve(source)
+    name = designations.designation(sid)
+    sub_id = None
+    if submission is not None:
+        subs = [s.id for s in vault.submissions(sid) if s.id.startswith(submission.lower())]
+        if len(subs) != 1:
+            raise UsageProblem(f"{submission!r} matches {len(subs)} submissions of {name}")
+        sub_id = subs[0]
+    what = f"submission {sub_id[:8]} of {name}" if sub_id else f"{name} and everything from it"
+    if not yes:
+        click.confirm(f"Delete {what} on the server and here? This cannot be undone", abort=True)
+    with logged_in(passphrase_file) as (client, _):
+        if sub_id:
+            client.delete_submission(sub_id)
+        else:
+            client.delete_source(sid)
+    if sub_id:
+        vault.delete_submission(sub_id)
+    else:
+        vault.delete_source(sid)
+    click.echo(f"deleted {what}")
+
+
+@click.command("journalists")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--accept", is_flag=True, help="Accept the keys listed now for notes and replies.")
+@passphrase_option
+def journalists_command(as_json: bool, accept: bool, passphrase_file: Path | None) -> None:
+    """The journalists' keys the server lists, and whether you accepted them.
+
+    Notes and replies are encrypted only to accepted keys: compare each new
+    fingerprint with its owner (aloud, not through this server) before --accept.
+    """
+    vault = open_vault()
+    with logged_in(passphrase_file) as (client, _):
+        listed = client.journalists()
+    statuses = outbox.check_keys(vault, listed)
+    if accept:
+        vault.accept_keys(listed)
+    rows = [
+        {
+            "name": k.info.name,
+            "role": k.info.role,
+            "fingerprint": k.public.fingerprint,
+            "status": "accepted" if accept else k.status,
+        }
+        for k in statuses
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['name']:<20} {row['role']:<10} {row['fingerprint']}  {row['status']}")
+    if accept:
+        click.echo(f"accepted {len(rows)} keys for notes and replies")
+
+
+TRIAGE_COMMANDS = (
+    seen_command,
+    star_command,
+    tag_command,
+    assign_command,
+    note_command,
+    reply_command,
+    delete_command,
+    journalists_command,
+)

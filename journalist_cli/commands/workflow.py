@@ -1,0 +1,424 @@
+"""`lanterne config | signing-key | pull | import | list | show | decrypt | export`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from journalist_cli import bundle, config, credentials, designations, openpgp, receive, sync
+from journalist_cli.commands._shared import (
+    PATH,
+    coarse_age,
+    home,
+    human_size,
+    identity_file,
+    identity_option,
+    logged_in,
+    open_vault,
+    passphrase_option,
+    settings,
+    terminal_safe,
+    today,
+)
+from journalist_cli.errors import UsageProblem
+from journalist_cli.passphrase import read_passphrase
+from journalist_cli.vault import ObjectRecord, SourceRecord
+
+err_console = Console(stderr=True)
+
+
+# --- config and keys -------------------------------------------------------------
+
+
+@click.command("config")
+@click.option("--server", help="The journalist API's address, e.g. http://XYZ.onion.")
+@click.option(
+    "--identity",
+    type=PATH,
+    help="Your identity file, or a signing identity on the online machine of an air-gapped setup.",
+)
+@click.option("--proxy", help="SOCKS proxy for Tor, e.g. socks5h://127.0.0.1:9050.")
+@click.option("--no-proxy", is_flag=True, help="Forget the proxy (direct connections).")
+@click.option("--language", type=click.Choice(designations.LANGUAGES), help="Designations in.")
+def config_command(
+    server: str | None,
+    identity: Path | None,
+    proxy: str | None,
+    no_proxy: bool,
+    language: str | None,
+) -> None:
+    """Record the server, identity and proxy; without options, show them."""
+    if proxy and no_proxy:
+        raise UsageProblem("choose --proxy or --no-proxy")
+    changes: dict[str, Any] = {"language": language}
+    if server is not None:
+        changes["server"] = config.check_server_url(server)
+    if proxy is not None:
+        changes["proxy"] = config.check_proxy_url(proxy)
+    if identity is not None:
+        public = credentials.public_key_of(identity)  # reads the public part, unlocks nothing
+        changes["identity"] = str(identity.resolve())
+        kind = "signing identity" if credentials.is_signing_only(identity) else "identity"
+        click.echo(f"{kind}: {public.name}, fingerprint {public.fingerprint}")
+    state = home()
+    cfg = config.update_config(state, **changes)
+    if no_proxy:
+        cfg = config.Config(cfg.server, cfg.identity, None, cfg.language)
+        config.save_config(state, cfg)
+    click.echo(f"state:    {state}")
+    click.echo(f"server:   {cfg.server or '(none)'}")
+    click.echo(f"identity: {cfg.identity or '(none)'}")
+    click.echo(f"proxy:    {cfg.proxy or '(none: direct connections)'}")
+    if cfg.server and ".onion" in cfg.server and not cfg.proxy:
+        click.secho("warning: an .onion server needs --proxy socks5h://127.0.0.1:9050", err=True)
+
+
+@click.command("signing-key")
+@click.argument("identity", type=PATH)
+@click.option("--out", "out", type=PATH, required=True, help="The signing identity to write.")
+@passphrase_option
+@click.option("--new-passphrase-file", type=PATH, help="Seal it with the passphrase in this file.")
+@click.option("--no-passphrase", is_flag=True, help="Store it unprotected (automation only).")
+@click.option("--gpg", "gpg_fingerprint", metavar="FINGERPRINT", help="Wrap it to an OpenPGP key.")
+def signing_key_command(
+    identity: Path,
+    out: Path,
+    passphrase_file: Path | None,
+    new_passphrase_file: Path | None,
+    no_passphrase: bool,
+    gpg_fingerprint: str | None,
+) -> None:
+    """Write a signing identity (no decryption key) for an online machine.
+
+    Run it on the air-gapped machine, carry the file to the online one and
+    `lanterne config --identity` it there: it can pull and triage, never decrypt.
+    """
+    if sum(map(bool, (new_passphrase_file, no_passphrase, gpg_fingerprint))) > 1:
+        raise UsageProblem("choose one of --new-passphrase-file, --no-passphrase and --gpg")
+    signer = credentials.load_signer(identity, passphrase_file)
+    passphrase = None
+    if not no_passphrase and not gpg_fingerprint:
+        passphrase = read_passphrase(
+            new_passphrase_file, prompt="Passphrase for the signing identity", confirm=True
+        )
+    text = credentials.seal_signing_identity(
+        signer.public, signer.signing, passphrase, gpg_fingerprint=gpg_fingerprint
+    )
+    credentials.write_signing_identity(out, text)
+    click.echo(f"signing identity: {out}  (can log in and triage; cannot decrypt)")
+
+
+# --- pull and bundles ------------------------------------------------------------
+
+
+class RichPullProgress:
+    """Two bars on stderr: everything to fetch, and the object arriving now."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.total: TaskID | None = None
+        self.current: TaskID | None = None
+
+    def __enter__(self) -> RichPullProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def start(self, objects: list[ObjectRecord], total_bytes: int) -> None:
+        if objects:
+            self.total = self.progress.add_task(f"{len(objects)} objects", total=total_bytes)
+
+    def object_started(self, obj: ObjectRecord, already: int) -> None:
+        if self.current is not None:
+            self.progress.remove_task(self.current)
+        label = f"  {designations.designation(obj.source_id)}: {obj.kind}"
+        total = obj.size if obj.size >= 0 else None
+        self.current = self.progress.add_task(label, total=total, completed=already)
+        if self.total is not None:
+            self.progress.advance(self.total, already)
+
+    def advance(self, n: int) -> None:
+        for task in (self.total, self.current):
+            if task is not None:
+                self.progress.advance(task, n)
+
+    def object_done(self, obj: ObjectRecord) -> None:
+        pass
+
+
+@click.command("pull")
+@click.option(
+    "--bundle", "bundle_path", type=PATH, help="Also write a bundle for an air-gapped machine."
+)
+@click.option(
+    "--all", "everything", is_flag=True, help="Put every object in the bundle, not only new ones."
+)
+@passphrase_option
+def pull_command(bundle_path: Path | None, everything: bool, passphrase_file: Path | None) -> None:
+    """Download new ciphertext into the vault (resumes interrupted downloads).
+
+    Needs only the signing key: nothing is decrypted.
+    """
+    if everything and bundle_path is None:
+        raise UsageProblem("--all goes with --bundle FILE")
+    vault = open_vault()
+    with logged_in(passphrase_file) as (client, _signer), RichPullProgress(err_console) as bars:
+        result = sync.pull(client, vault, bars)
+    click.echo(
+        f"{result.sources} sources; {len(result.downloaded)} new objects"
+        f" ({human_size(result.bytes)})" + (f", {result.resumed} resumed" if result.resumed else "")
+    )
+    for sid in result.removed_sources:
+        click.echo(
+            f"removed from the vault (deleted on the server): {designations.designation(sid)}"
+        )
+    if bundle_path is not None:
+        ids = [o.id for o in vault.all_objects()] if everything else result.downloaded
+        summary = bundle.write_bundle(vault, bundle_path, ids, today().isoformat())
+        click.echo(
+            f"bundle {bundle_path}: {summary.sources} sources, {summary.objects} objects"
+            f" ({human_size(summary.bytes)})"
+        )
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def import_command(file: Path) -> None:
+    """Load a bundle made by `pull --bundle` into this machine's vault (checked first)."""
+    summary = bundle.import_bundle(open_vault(), file)
+    click.echo(
+        f"imported {summary.objects} objects ({human_size(summary.bytes)});"
+        f" {summary.sources} sources in the vault"
+    )
+
+
+# --- list and show ----------------------------------------------------------------
+
+
+def _source_json(record: SourceRecord) -> dict[str, Any]:
+    info = record.info
+    return {
+        "id": info.id,
+        "designation": designations.designation(info.id, "en"),
+        "designation_fr": designations.designation(info.id, "fr"),
+        "status": "seen" if info.seen else "new",
+        "submissions": info.submissions,
+        "replies": info.replies,
+        "notes": info.notes,
+        "size": info.size,
+        "stored_bytes": record.stored_bytes,
+        "missing_objects": record.missing,
+        "starred": info.starred,
+        "tags": list(info.tags),
+        "assignee": info.assignee,
+        "last_activity": info.last_activity,
+    }
+
+
+@click.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_command(as_json: bool) -> None:
+    """Sources in the vault, most recent first (works offline)."""
+    records = open_vault().sources()
+    if as_json:
+        click.echo(json.dumps([_source_json(r) for r in records], indent=2, ensure_ascii=False))
+        return
+    if not records:
+        click.echo("no sources in the vault yet: run `lanterne pull` (or `lanterne import`)")
+        return
+    language = settings().language
+    now = today()
+    table = Table(show_header=True, header_style="bold")
+    for column in ("", "source", "id", "status", "subs", "size", "tags", "assignee", "last"):
+        table.add_column(column)
+    for r in records:
+        info = r.info
+        size = human_size(info.size) + (f" ({r.missing} to pull)" if r.missing else "")
+        table.add_row(
+            "★" if info.starred else "",
+            r.designation(language),
+            info.id[:8],
+            Text("seen") if info.seen else Text("new", style="bold green"),
+            f"{info.submissions}" + (f" +{info.replies}r" if info.replies else ""),
+            size,
+            Text(", ".join(info.tags)),
+            Text(info.assignee or ""),
+            coarse_age(info.last_activity, now),
+        )
+    Console().print(table)
+
+
+def _show(source: str, identity_override: Path | None, passphrase_file: Path | None) -> None:
+    vault = open_vault()
+    record = vault.source(vault.resolve(source))
+    ident = credentials.load_full_identity(identity_file(identity_override), passphrase_file)
+    keys = [ident.decryption]
+    console = Console(highlight=False)
+    info = record.info
+    head = Text(f"{record.designation(settings().language)}  ", style="bold")
+    head.append(f"{info.id}  {'seen' if info.seen else 'NEW'}")
+    if info.starred:
+        head.append("  ★")
+    if info.tags:
+        head.append("  tags: " + ", ".join(info.tags))
+    if info.assignee:
+        head.append(f"  assigned to {info.assignee}")
+    head.append(f"  last activity {info.last_activity}")
+    console.print(head)
+    for sub in vault.submissions(record.id):
+        shown = receive.read_submission(vault, sub, keys)
+        console.rule(Text(f"{sub.received_on} · submission {sub.id[:8]}"))
+        if shown.message is not None:
+            console.print(Text(terminal_safe(shown.message)))
+            if shown.message_truncated:
+                console.print(Text("[message truncated: `lanterne decrypt` writes all of it]"))
+        for a in shown.manifest.answers:
+            console.print(Text(terminal_safe(f"{a.question}: {a.answer}"), style="italic"))
+        for name, ctype, size in shown.files:
+            console.print(
+                Text(terminal_safe(f"  file: {name}  ({ctype or '?'}, {human_size(size)})"))
+            )
+    items = receive.read_items(vault, record.id, keys)
+    if items:
+        console.rule(Text("replies and notes"))
+    for item in items:
+        who = item.journalist or "(removed journalist)"
+        label = "reply to the source" if item.kind == "reply" else "note"
+        console.print(Text(f"{item.day} {label} by {who}:", style="bold"))
+        text = item.text if item.text is not None else "(not encrypted to your key)"
+        console.print(Text(terminal_safe(text)))
+
+
+@click.command("show")
+@click.argument("source")
+@identity_option
+@passphrase_option
+def show_command(source: str, identity_path: Path | None, passphrase_file: Path | None) -> None:
+    """Decrypt and print a source's messages, answers, file list, replies and notes."""
+    _show(source, identity_path, passphrase_file)
+
+
+# --- decrypt and export -----------------------------------------------------------
+
+
+@click.command("decrypt")
+@click.argument("source")
+@click.option("--out", "out_dir", type=PATH, required=True, help="Where to write the files.")
+@click.option("--no-clean", is_flag=True, help="Only the originals: skip metadata cleaning.")
+@identity_option
+@passphrase_option
+def decrypt_command(
+    source: str,
+    out_dir: Path,
+    no_clean: bool,
+    identity_path: Path | None,
+    passphrase_file: Path | None,
+) -> None:
+    """Decrypt a source's submissions: originals byte for byte, plus cleaned copies."""
+    vault = open_vault()
+    record = vault.source(vault.resolve(source))
+    ident = credentials.load_full_identity(identity_file(identity_path), passphrase_file)
+    results = receive.decrypt_source(
+        vault,
+        record,
+        [ident.decryption],
+        out_dir,
+        clean=not no_clean,
+        language=settings().language,
+    )
+    for r in results:
+        if r.skipped:
+            click.echo(f"{r.directory}: already decrypted, left as it is")
+            continue
+        cleaned = sum(1 for c in r.cleaning if c.ok)
+        line = f"{r.directory}: {len(r.files)} files" + (", message" if r.message else "")
+        if not no_clean and r.files:
+            line += f"; {cleaned} cleaned, {len(r.files) - cleaned} could not be cleaned"
+        click.echo(line)
+        for c in r.cleaning:
+            for flag in c.risks:
+                click.echo(terminal_safe(f"  caution: {c.source}: {flag.risk}: {flag.detail}"))
+
+
+@click.command("export")
+@click.argument("source")
+@click.option(
+    "--gpg",
+    "fingerprint",
+    required=True,
+    metavar="FINGERPRINT",
+    help="The OpenPGP recipient (full fingerprint; the key must be in your keyring).",
+)
+@click.option("--out", "out_dir", type=PATH, required=True, help="Where to write the .gpg files.")
+@identity_option
+@passphrase_option
+def export_command(
+    source: str,
+    fingerprint: str,
+    out_dir: Path,
+    identity_path: Path | None,
+    passphrase_file: Path | None,
+) -> None:
+    """Re-encrypt a source's files and messages to an OpenPGP key (a colleague, a lawyer)."""
+    fpr = openpgp.normalise_fingerprint(fingerprint)
+    vault = open_vault()
+    record = vault.source(vault.resolve(source))
+    ident = credentials.load_full_identity(identity_file(identity_path), passphrase_file)
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".lanterne-export-", dir=out_dir))
+    written = 0
+    try:
+        results = receive.decrypt_source(
+            vault, record, [ident.decryption], work, clean=False, language=settings().language
+        )
+        for r in results:
+            for plain in sorted(p for p in r.directory.rglob("*") if p.is_file()):
+                rel = plain.relative_to(work)
+                target = out_dir / rel.parent / (rel.name + ".gpg")
+                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                if target.exists():
+                    raise UsageProblem(f"{target} already exists; it was not replaced")
+                openpgp.encrypt_file_to(str(plain), str(target), fpr)
+                written += 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    click.echo(f"{written} files encrypted to {fpr} in {out_dir}")
+
+
+WORKFLOW_COMMANDS = (
+    config_command,
+    signing_key_command,
+    pull_command,
+    import_command,
+    list_command,
+    show_command,
+    decrypt_command,
+    export_command,
+)

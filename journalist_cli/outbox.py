@@ -1,0 +1,103 @@
+"""Notes and replies: encrypted here, to keys this vault has accepted.
+
+The server lists the journalists' keys (``GET /journalists``), and notes and
+replies are encrypted to all of them. A server that slipped in a key of its
+own would read every note and reply from then on, so the list is pinned in
+the vault: the first list seen is accepted (trust on first use, shown to
+the user), and afterwards any new or changed key stops `note` and `reply`
+until a person compares its fingerprint and runs `lanterne journalists
+--accept`. Keys that disappeared (removed journalists) are simply no longer
+encrypted to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import envelope
+from envelope.keys import b64decode
+from journalist_cli.api_client import MAX_ITEM_BYTES, JournalistInfo
+from journalist_cli.vault import Vault
+from journalist_cli.workflow_errors import ServerError, UnverifiedKeys
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    info: JournalistInfo
+    public: envelope.PublicKey
+    status: str  # "accepted", "new" or "changed"
+
+
+def check_keys(vault: Vault, journalists: Sequence[JournalistInfo]) -> list[KeyStatus]:
+    """Parse the server's list and compare it with the accepted keys."""
+    accepted = vault.accepted_keys()
+    result = []
+    for j in journalists:
+        try:
+            public = envelope.PublicKey(
+                name=j.name,
+                recipient=envelope.Recipient.from_text(j.encryption_key),
+                signing_key=b64decode(j.signing_key, 32, "signing key"),
+            )
+        except envelope.KeyFormatError as exc:
+            raise ServerError(f"the server lists a malformed key for {j.name!r}: {exc}") from exc
+        if public.fingerprint != j.fingerprint:
+            raise ServerError(f"the fingerprint the server gives for {j.name!r} is wrong")
+        pinned = accepted.get(j.name)
+        if pinned == (j.encryption_key, j.signing_key):
+            status = "accepted"
+        else:
+            status = "new" if pinned is None else "changed"
+        result.append(KeyStatus(j, public, status))
+    return result
+
+
+def recipients(
+    vault: Vault, journalists: Sequence[JournalistInfo], me: envelope.PublicKey
+) -> tuple[list[envelope.Recipient], bool]:
+    """Every listed journalist's recipient, once all are accepted.
+
+    Returns the recipients and whether this was the first use (the list was
+    accepted just now, trust on first use).
+    """
+    keys = check_keys(vault, journalists)
+    if all(k.public != me for k in keys):
+        raise ServerError("the server's journalist list does not contain your own key")
+    first_use = not vault.accepted_keys()
+    if first_use:
+        vault.accept_keys(journalists)
+    else:
+        unverified = [k for k in keys if k.status != "accepted"]
+        if unverified:
+            listing = "; ".join(
+                f"{k.info.name} ({k.status}) {k.public.fingerprint}" for k in unverified
+            )
+            raise UnverifiedKeys(
+                f"the server lists keys you have not accepted: {listing}. Compare the "
+                "fingerprints with those journalists (aloud, not through this server), "
+                "then run `lanterne journalists --accept`."
+            )
+    return [k.public.recipient for k in keys], first_use
+
+
+def _check_size(sealed: bytes, what: str) -> bytes:
+    if len(sealed) > MAX_ITEM_BYTES:
+        raise ServerError(f"this {what} is too long: at most about {MAX_ITEM_BYTES >> 10} KiB")
+    return sealed
+
+
+def seal_note(text: str, journalists: Sequence[envelope.Recipient]) -> bytes:
+    """A note, readable by every journalist and nobody else."""
+    return _check_size(envelope.encrypt_bytes(text.encode("utf-8"), journalists), "note")
+
+
+def seal_reply(text: str, reply_key: str, journalists: Sequence[envelope.Recipient]) -> bytes:
+    """A reply, readable by the source (its reply key) and every journalist."""
+    try:
+        source = envelope.Recipient.from_text(reply_key)
+    except envelope.KeyFormatError as exc:
+        raise ServerError("the server gave a malformed reply key for this source") from exc
+    return _check_size(
+        envelope.encrypt_bytes(text.encode("utf-8"), [source, *journalists]), "reply"
+    )

@@ -1,0 +1,446 @@
+"""Opening what sources sent: manifests, file names, decryption and cleaning.
+
+Everything here works offline, from the vault. A submission's manifest (an
+envelope) says what its other objects are: the message, and files with their
+names, types and sizes. A manifest is authenticated but not trusted: it was
+written by a browser or, without JavaScript, by the server, and file names
+are whatever the source's machine (or an attacker) chose. So names are
+sanitised, sizes checked against what decrypts, and objects the manifest
+names must belong to the same submission.
+
+``decrypt_source`` writes, per submission::
+
+    OUT/<designation>/<received_on>-<submission id[:8]>/
+        message.txt          the message, as sent
+        answers.txt          the answers to the instance's questions, if any
+        files.json           manifest names, saved names, types, sizes
+        original/<name>      the files byte for byte (evidence)
+        cleaned/<name>       metadata-free copies (journalist_cli.cleaning)
+        cleaning.json        what cleaning found, removed and flagged
+
+It is built in a hidden ``.part`` directory and renamed into place at the
+end, so a submission directory is complete or absent; existing ones are
+left alone, which makes running ``decrypt`` again cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import envelope
+from journalist_cli import designations
+from journalist_cli.cleaning import CleanReport, clean_files
+from journalist_cli.vault import ObjectRecord, SourceRecord, SubmissionRecord, Vault
+from journalist_cli.workflow_errors import ObjectRefused, VaultError
+
+MANIFEST_TYPE = "lanterne-manifest/v1"
+MAX_MANIFEST_BYTES = 16 << 20
+MAX_SHOWN_TEXT = 1 << 20
+MAX_NAME_BYTES = 200
+MAX_EXTENSION = 16
+MAX_FIELD_CHARS = 4096
+WINDOWS_FORBIDDEN = set('<>:"/\\|?*')
+RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | {
+    f"{p}{i}" for p in ("COM", "LPT") for i in range(10)
+}
+# Control, format (bidi overrides like U+202E), surrogate, private use, line/paragraph separators.
+DROPPED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+# --- File names ----------------------------------------------------------------
+
+
+def _cut_utf8(text: str, limit: int) -> str:
+    return text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
+
+
+def sanitise_name(name: str, fallback: str = "file") -> str:
+    """A file name safe on Linux, macOS and Windows, close to what the source sent.
+
+    No path separators, control or bidi-override characters, leading dots or
+    spaces, trailing dots or spaces, Windows-reserved names or characters;
+    at most ``MAX_NAME_BYTES`` bytes of UTF-8, keeping a short extension.
+    """
+    text = unicodedata.normalize("NFC", name)
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) in DROPPED_CATEGORIES:
+            continue
+        out.append("_" if ch in WINDOWS_FORBIDDEN else ch)
+    cleaned = " ".join("".join(out).split())  # tabs and runs of spaces become one space
+    cleaned = cleaned.lstrip(". ").rstrip(". ")
+    if not cleaned:
+        cleaned = fallback
+    stem, dot, ext = cleaned.rpartition(".")
+    if not dot or not stem or len(ext) > MAX_EXTENSION or " " in ext:
+        stem, ext = cleaned, ""
+    if stem.split(".")[0].upper().rstrip() in RESERVED:
+        stem = "_" + stem
+    suffix = f".{ext}" if ext else ""
+    stem = _cut_utf8(stem, MAX_NAME_BYTES - len(suffix.encode("utf-8"))).rstrip(". ")
+    return (stem or fallback) + suffix
+
+
+def unique_names(names: Iterable[str]) -> list[str]:
+    """Sanitised names, de-duplicated case-insensitively: "a.pdf", "a (2).pdf", …"""
+    used: set[str] = set()
+    result = []
+    for raw in names:
+        name = sanitise_name(raw)
+        stem, dot, ext = name.rpartition(".")
+        if not dot:
+            stem, ext = name, ""
+        candidate, n = name, 1
+        while candidate.casefold() in used:
+            n += 1
+            tag = f" ({n})"
+            suffix = f".{ext}" if ext else ""
+            room = MAX_NAME_BYTES - len((tag + suffix).encode("utf-8"))
+            candidate = _cut_utf8(stem, room) + tag + suffix
+        used.add(candidate.casefold())
+        result.append(candidate)
+    return result
+
+
+# --- Manifests -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ManifestFile:
+    object: str
+    name: str
+    type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    id: str
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    received_on: str | None
+    language: str | None
+    follow_up: bool
+    message_object: str | None
+    message_size: int | None
+    files: tuple[ManifestFile, ...]
+    answers: tuple[Answer, ...]
+
+    def object_ids(self) -> list[str]:
+        ids = [f.object for f in self.files]
+        return [self.message_object, *ids] if self.message_object else ids
+
+
+class ManifestError(ObjectRefused):
+    """A manifest decrypted but does not describe a submission in a form we accept."""
+
+
+def _text(doc: dict[str, Any], key: str, *, required: bool = True) -> str:
+    value = doc.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise ManifestError(f"the manifest has no valid {key!r}")
+    return value[:MAX_FIELD_CHARS]
+
+
+def _size(doc: dict[str, Any], key: str) -> int:
+    value = doc.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ManifestError(f"the manifest has no valid {key!r}")
+    return value
+
+
+def parse_manifest(data: bytes) -> Manifest:
+    """The manifest's JSON, checked field by field (unknown fields are ignored)."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ManifestError("the manifest is not UTF-8 JSON") from exc
+    if not isinstance(doc, dict) or doc.get("type") != MANIFEST_TYPE:
+        raise ManifestError("the manifest is not a lanterne-manifest/v1 document")
+    message = doc.get("message")
+    if message is not None and not isinstance(message, dict):
+        raise ManifestError("the manifest's 'message' is malformed")
+    files_raw = doc.get("files", [])
+    answers_raw = doc.get("answers", [])
+    if not isinstance(files_raw, list) or not isinstance(answers_raw, list):
+        raise ManifestError("the manifest's 'files' or 'answers' is not a list")
+    files = []
+    for f in files_raw:
+        if not isinstance(f, dict):
+            raise ManifestError("a file entry of the manifest is malformed")
+        files.append(
+            ManifestFile(
+                object=_text(f, "object"),
+                name=_text(f, "name", required=False),
+                type=_text(f, "type", required=False),
+                size=_size(f, "size"),
+            )
+        )
+    answers = []
+    for a in answers_raw:
+        if not isinstance(a, dict):
+            raise ManifestError("an answer in the manifest is malformed")
+        answers.append(
+            Answer(_text(a, "id", required=False), _text(a, "question"), _text(a, "answer"))
+        )
+    ids = [f.object for f in files] + ([_text(message, "object")] if message else [])
+    if len(set(ids)) != len(ids):
+        raise ManifestError("the manifest names the same object twice")
+    received = doc.get("received_on")
+    language = doc.get("language")
+    return Manifest(
+        received_on=received if isinstance(received, str) else None,
+        language=language if isinstance(language, str) else None,
+        follow_up=doc.get("follow_up") is True,
+        message_object=_text(message, "object") if message else None,
+        message_size=_size(message, "size") if message else None,
+        files=tuple(files),
+        answers=tuple(answers),
+    )
+
+
+# --- Decryption ------------------------------------------------------------------
+
+
+def _refused(obj: ObjectRecord, exc: envelope.EnvelopeError) -> ObjectRefused:
+    who = designations.designation(obj.source_id)
+    return ObjectRefused(
+        f"{who}: {obj.kind} object {obj.id} was refused: {exc}. "
+        "Nothing from it was written; pull it again, and if it fails again, tell your admin."
+    )
+
+
+def _require(vault: Vault, obj: ObjectRecord) -> Path:
+    path = vault.object_path(obj.id)
+    if not obj.present or not path.is_file():
+        raise VaultError(
+            f"{obj.kind} object {obj.id} is not in the vault yet: run `lanterne pull`"
+            " (or import a bundle) first"
+        )
+    return path
+
+
+def open_small(
+    vault: Vault, obj: ObjectRecord, keys: Sequence[envelope.Identity], limit: int
+) -> bytes:
+    """Decrypt a small object (manifest, reply, note) in memory."""
+    path = _require(vault, obj)
+    if path.stat().st_size > limit + (1 << 20):
+        raise ObjectRefused(f"{obj.kind} object {obj.id} is larger than a {obj.kind} can be")
+    try:
+        return envelope.decrypt_bytes(path.read_bytes(), keys)
+    except envelope.EnvelopeError as exc:
+        raise _refused(obj, exc) from exc
+
+
+def decrypt_to(
+    vault: Vault, obj: ObjectRecord, keys: Sequence[envelope.Identity], dst: Path
+) -> int:
+    """Stream-decrypt an object into ``dst`` (which appears only once verified)."""
+    path = _require(vault, obj)
+    try:
+        envelope.decrypt_file(path, dst, keys)
+    except envelope.EnvelopeError as exc:
+        raise _refused(obj, exc) from exc
+    return dst.stat().st_size
+
+
+def read_manifest(
+    vault: Vault, sub: SubmissionRecord, keys: Sequence[envelope.Identity]
+) -> Manifest:
+    manifests = sub.of_kind("manifest")
+    if len(manifests) != 1:
+        raise ManifestError(f"submission {sub.id} has {len(manifests)} manifests instead of one")
+    manifest = parse_manifest(open_small(vault, manifests[0], keys, MAX_MANIFEST_BYTES))
+    ours = {o.id: o.kind for o in sub.objects}
+    for oid in manifest.object_ids():
+        expected = "message" if oid == manifest.message_object else "file"
+        if ours.get(oid) != expected:
+            raise ManifestError(
+                f"the manifest of submission {sub.id} names an object of another submission"
+            )
+    return manifest
+
+
+@dataclass
+class SavedFile:
+    name: str  # as the manifest says
+    saved_as: str  # sanitised, de-duplicated
+    type: str
+    size: int
+
+
+@dataclass
+class DecryptedSubmission:
+    submission_id: str
+    directory: Path
+    skipped: bool = False
+    message: bool = False
+    files: list[SavedFile] = field(default_factory=list)
+    cleaning: list[CleanReport] = field(default_factory=list)
+
+
+def submission_dirname(sub: SubmissionRecord) -> str:
+    return f"{sub.received_on}-{sub.id[:8]}"
+
+
+def _mkdir_private(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def _write_text(path: Path, text: str) -> None:
+    with envelope.atomic_output(path) as out:
+        out.write(text.encode("utf-8"))
+
+
+def decrypt_submission(
+    vault: Vault,
+    sub: SubmissionRecord,
+    keys: Sequence[envelope.Identity],
+    out_dir: Path,
+    *,
+    clean: bool = True,
+) -> DecryptedSubmission:
+    """Decrypt one submission into ``out_dir/<received_on>-<id8>`` (see the module doc)."""
+    final = out_dir / submission_dirname(sub)
+    result = DecryptedSubmission(sub.id, final)
+    if final.exists():
+        result.skipped = True
+        return result
+    manifest = read_manifest(vault, sub, keys)
+    _mkdir_private(out_dir)
+    work = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".part", dir=out_dir))
+    try:
+        by_id = {o.id: o for o in sub.objects}
+        if manifest.message_object:
+            decrypt_to(vault, by_id[manifest.message_object], keys, work / "message.txt")
+            result.message = True
+        if manifest.answers:
+            _write_text(
+                work / "answers.txt",
+                "".join(f"{a.question}\n{a.answer}\n\n" for a in manifest.answers),
+            )
+        named = list(manifest.files)
+        unnamed = [o for o in sub.of_kind("file") if o.id not in {f.object for f in named}]
+        named += [ManifestFile(o.id, f"unnamed-{i + 1}", "", -1) for i, o in enumerate(unnamed)]
+        originals = work / "original"
+        _mkdir_private(originals)
+        for entry, saved_as in zip(named, unique_names(f.name for f in named), strict=True):
+            size = decrypt_to(vault, by_id[entry.object], keys, originals / saved_as)
+            if entry.size >= 0 and size != entry.size:
+                raise ManifestError(
+                    f"{saved_as}: {size} bytes decrypted, the manifest says {entry.size}"
+                )
+            result.files.append(SavedFile(entry.name, saved_as, entry.type, size))
+        _write_text(
+            work / "files.json",
+            json.dumps([vars(f) for f in result.files], indent=2, ensure_ascii=False) + "\n",
+        )
+        if clean and result.files:
+            paths = [originals / f.saved_as for f in result.files]
+            for report in clean_files(paths, work / "cleaned"):
+                name = Path(report.source).name
+                report.source = f"original/{name}"
+                report.output = f"cleaned/{name}" if report.ok else None
+                result.cleaning.append(report)
+            _write_text(
+                work / "cleaning.json",
+                json.dumps([r.to_json() for r in result.cleaning], indent=2, ensure_ascii=False)
+                + "\n",
+            )
+        work.rename(final)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    dir_fd = os.open(out_dir, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return result
+
+
+def decrypt_source(
+    vault: Vault,
+    source: SourceRecord,
+    keys: Sequence[envelope.Identity],
+    out_dir: Path,
+    *,
+    clean: bool = True,
+    language: designations.Language = "en",
+) -> list[DecryptedSubmission]:
+    target = out_dir / designations.slug(source.id, language)
+    return [
+        decrypt_submission(vault, sub, keys, target, clean=clean)
+        for sub in vault.submissions(source.id)
+    ]
+
+
+# --- Reading in memory (for `show`) ---------------------------------------------
+
+
+@dataclass
+class ShownSubmission:
+    id: str
+    received_on: str
+    manifest: Manifest
+    message: str | None
+    message_truncated: bool
+    files: list[tuple[str, str, int]]  # saved name, type, size
+
+
+@dataclass
+class ShownItem:
+    kind: str
+    day: str
+    journalist: str | None
+    text: str | None  # None: not encrypted to this journalist's key
+
+
+def read_submission(
+    vault: Vault, sub: SubmissionRecord, keys: Sequence[envelope.Identity]
+) -> ShownSubmission:
+    manifest = read_manifest(vault, sub, keys)
+    message, truncated = None, False
+    if manifest.message_object:
+        obj = next(o for o in sub.objects if o.id == manifest.message_object)
+        if obj.size <= MAX_SHOWN_TEXT + (1 << 16):
+            raw = open_small(vault, obj, keys, MAX_SHOWN_TEXT + (1 << 16))
+            truncated = len(raw) > MAX_SHOWN_TEXT
+            message = raw[:MAX_SHOWN_TEXT].decode("utf-8", errors="replace")
+        else:
+            message, truncated = "", True
+    names = unique_names(f.name for f in manifest.files)
+    files = [(n, f.type, f.size) for n, f in zip(names, manifest.files, strict=True)]
+    return ShownSubmission(sub.id, sub.received_on, manifest, message, truncated, files)
+
+
+def read_items(vault: Vault, source_id: str, keys: Sequence[envelope.Identity]) -> list[ShownItem]:
+    """Replies and notes of a source, oldest first, decrypted where our key can."""
+    shown = []
+    items = vault.items(source_id, "reply") + vault.items(source_id, "note")
+    for obj in sorted(items, key=lambda o: (o.day or "", o.kind)):
+        try:
+            text: str | None = open_small(vault, obj, keys, 1 << 20).decode(
+                "utf-8", errors="replace"
+            )
+        except ObjectRefused as exc:
+            if not isinstance(exc.__cause__, envelope.NoMatchingKeyError):
+                raise
+            text = None
+        shown.append(ShownItem(obj.kind, obj.day or "", obj.journalist, text))
+    return shown
