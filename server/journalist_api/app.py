@@ -1,0 +1,74 @@
+"""Building the journalist API app: services, error handling, headers."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from server.app import quiet_logging
+from server.db import Database
+from server.journalist_api import routes
+from server.journalist_api.auth import Authenticator
+from server.journalist_api.newsroom import Newsroom
+from server.security_headers import SecurityHeadersMiddleware
+from server.settings import Settings
+from server.sources import Clock, SystemClock
+from server.storage import ObjectStore
+
+API_PREFIX = "/api/v1"
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "bad_request",
+    409: "conflict",
+    413: "too_large",
+    415: "bad_request",
+    416: "bad_request",
+    422: "bad_request",
+}
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": _CODES.get(status, "bad_request"), "message": message}, status)
+
+
+def create_journalist_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+    quiet_logging()
+    db = Database(settings.database_path)
+    newsroom = Newsroom(db, ObjectStore(settings.objects_dir))
+    newsroom.create_tables()
+    app = FastAPI(
+        title="Lanterne journalist API",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+    )
+    app.state.api = routes.ApiServices(
+        db=db,
+        newsroom=newsroom,
+        auth=Authenticator(clock or SystemClock()),
+        clock=clock or SystemClock(),
+    )
+    app.include_router(routes.router, prefix=API_PREFIX)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Field names only: never echo the submitted values back.
+        where = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in exc.errors())
+        return error(400, f"invalid request: {where}")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"error": "internal", "message": "internal error"}, 500)
+
+    app.add_middleware(SecurityHeadersMiddleware)
+    return app

@@ -1,0 +1,267 @@
+"""What journalists see and change: sources with their items, triage and notes.
+
+Triage state and notes are the newsroom's, shared by every journalist. They sit
+in the same SQLite database as the source side's tables, in two tables of
+their own; notes are envelopes in the object store like everything else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.db import Database
+from server.storage import ObjectStore, new_id
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS triage (
+    source_id TEXT PRIMARY KEY REFERENCES sources(id) ON DELETE CASCADE,
+    seen      INTEGER NOT NULL DEFAULT 0,
+    starred   INTEGER NOT NULL DEFAULT 0,
+    tags      TEXT NOT NULL DEFAULT '[]',
+    assignee  INTEGER REFERENCES journalists(id) ON DELETE SET NULL
+);
+CREATE TABLE IF NOT EXISTS notes (
+    id            TEXT PRIMARY KEY,
+    source_id     TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    object_id     TEXT NOT NULL,
+    journalist_id INTEGER REFERENCES journalists(id) ON DELETE SET NULL,
+    written_on    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notes_by_source ON notes(source_id);
+"""
+
+TAG = re.compile(r"[A-Za-z0-9._-]{1,32}")
+MAX_TAGS = 16
+
+
+class NotFound(Exception):
+    """No such source, submission, object or journalist."""
+
+
+class Invalid(Exception):
+    """A value the API does not accept (the message says which)."""
+
+
+@dataclass
+class SourceSummary:
+    id: str
+    reply_key: bytes
+    last_activity: str
+    submissions: int = 0
+    size: int = 0
+    seen: bool = False
+    starred: bool = False
+    tags: list[str] = field(default_factory=list)
+    assignee: str | None = None
+    notes: int = 0
+    replies: int = 0
+
+
+class Newsroom:
+    def __init__(self, db: Database, store: ObjectStore) -> None:
+        self.db = db
+        self.store = store
+
+    def create_tables(self) -> None:
+        with self.db.connect() as conn:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+
+    # Reading
+
+    def sources(self) -> list[SourceSummary]:
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                "SELECT s.id, s.reply_key, s.last_active_on,"
+                " (SELECT count(*) FROM submissions WHERE source_id = s.id),"
+                " (SELECT coalesce(sum(o.size), 0) FROM objects o JOIN submissions u"
+                "   ON o.submission_id = u.id WHERE u.source_id = s.id),"
+                " coalesce(t.seen, 0), coalesce(t.starred, 0), coalesce(t.tags, '[]'), j.name,"
+                " (SELECT count(*) FROM notes WHERE source_id = s.id),"
+                " (SELECT count(*) FROM replies WHERE source_id = s.id)"
+                " FROM sources s LEFT JOIN triage t ON t.source_id = s.id"
+                " LEFT JOIN journalists j ON j.id = t.assignee"
+                " ORDER BY s.last_active_on DESC, s.id"
+            ).fetchall()
+        return [
+            SourceSummary(
+                id=r[0],
+                reply_key=r[1],
+                last_activity=r[2],
+                submissions=r[3],
+                size=r[4],
+                seen=bool(r[5]),
+                starred=bool(r[6]),
+                tags=json.loads(r[7]),
+                assignee=r[8],
+                notes=r[9],
+                replies=r[10],
+            )
+            for r in rows
+        ]
+
+    def source(self, source_id: str) -> SourceSummary:
+        for s in self.sources():
+            if s.id == source_id:
+                return s
+        raise NotFound(source_id)
+
+    def items(self, source_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Submissions with their objects, replies and notes of one source."""
+        self.source(source_id)
+        with self.db.connect() as conn:
+            subs = conn.execute(
+                "SELECT id, received_on FROM submissions WHERE source_id = ? ORDER BY rowid",
+                (source_id,),
+            ).fetchall()
+            submissions = [
+                {
+                    "id": sid,
+                    "received_on": day,
+                    "objects": [
+                        {"id": o[0], "kind": o[1], "size": o[2]}
+                        for o in conn.execute(
+                            "SELECT id, kind, size FROM objects WHERE submission_id = ?"
+                            " ORDER BY rowid",
+                            (sid,),
+                        )
+                    ],
+                }
+                for sid, day in subs
+            ]
+            replies = [
+                {"id": r[0], "object_id": r[1], "sent_on": r[2], "journalist": r[3]}
+                for r in conn.execute(
+                    "SELECT r.id, r.object_id, r.sent_on, j.name FROM replies r"
+                    " LEFT JOIN journalists j ON j.id = r.journalist_id"
+                    " WHERE r.source_id = ? ORDER BY r.rowid",
+                    (source_id,),
+                )
+            ]
+            notes = [
+                {"id": r[0], "object_id": r[1], "written_on": r[2], "journalist": r[3]}
+                for r in conn.execute(
+                    "SELECT n.id, n.object_id, n.written_on, j.name FROM notes n"
+                    " LEFT JOIN journalists j ON j.id = n.journalist_id"
+                    " WHERE n.source_id = ? ORDER BY n.rowid",
+                    (source_id,),
+                )
+            ]
+        return {"submissions": submissions, "replies": replies, "notes": notes}
+
+    def object_is_known(self, object_id: str) -> bool:
+        with self.db.connect() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM objects WHERE id = ?1"
+                " UNION ALL SELECT 1 FROM replies WHERE object_id = ?1"
+                " UNION ALL SELECT 1 FROM notes WHERE object_id = ?1",
+                (object_id,),
+            ).fetchone()
+        return row is not None
+
+    # Changing
+
+    def update_triage(
+        self,
+        source_id: str,
+        *,
+        seen: bool | None = None,
+        starred: bool | None = None,
+        tags: list[str] | None = None,
+        assignee: str | None = None,
+        clear_assignee: bool = False,
+    ) -> None:
+        self.source(source_id)
+        if tags is not None:
+            if len(tags) > MAX_TAGS or not all(TAG.fullmatch(t) for t in tags):
+                raise Invalid(f"tags: at most {MAX_TAGS}, each 1-32 letters, digits, '.', '-', '_'")
+            tags = sorted(set(tags))
+        with self.db.connect() as conn:
+            assignee_id = None
+            if assignee is not None:
+                row = conn.execute(
+                    "SELECT id FROM journalists WHERE name = ?", (assignee,)
+                ).fetchone()
+                if row is None:
+                    raise Invalid("assignee: no journalist has that name")
+                assignee_id = row[0]
+            conn.execute("INSERT OR IGNORE INTO triage(source_id) VALUES (?)", (source_id,))
+            updates: list[tuple[str, Any]] = []
+            if seen is not None:
+                updates.append(("seen", int(seen)))
+            if starred is not None:
+                updates.append(("starred", int(starred)))
+            if tags is not None:
+                updates.append(("tags", json.dumps(tags)))
+            if assignee is not None or clear_assignee:
+                updates.append(("assignee", assignee_id))
+            for column, value in updates:
+                # Column names come from the literals above, never from the request.
+                sql = f"UPDATE triage SET {column} = ? WHERE source_id = ?"  # noqa: S608
+                conn.execute(sql, (value, source_id))
+
+    def add_item(
+        self, table: str, source_id: str, body: bytes, journalist_id: int, day: str
+    ) -> dict[str, str]:
+        """Store a note or a reply (an envelope the server cannot read)."""
+        self.source(source_id)
+        object_id = self.store.write_bytes(body)
+        item_id = new_id()
+        try:
+            with self.db.connect() as conn:
+                if table == "notes":
+                    conn.execute(
+                        "INSERT INTO notes(id, source_id, object_id, journalist_id, written_on)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (item_id, source_id, object_id, journalist_id, day),
+                    )
+                else:
+                    conn.execute(
+                        "INSERT INTO replies(id, source_id, object_id, journalist_id, sent_on)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (item_id, source_id, object_id, journalist_id, day),
+                    )
+        except BaseException:
+            self.store.delete(object_id)
+            raise
+        return {"id": item_id, "object_id": object_id}
+
+    def delete_source(self, source_id: str) -> None:
+        self.source(source_id)
+        with self.db.connect() as conn:
+            object_ids = _object_ids(conn, source_id)
+            conn.execute("DELETE FROM submissions WHERE source_id = ?", (source_id,))
+            conn.execute("DELETE FROM sources WHERE id = ?", (source_id,))
+        for object_id in object_ids:
+            self.store.delete(object_id)
+
+    def delete_submission(self, submission_id: str) -> None:
+        with self.db.connect() as conn:
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM objects WHERE submission_id = ?", (submission_id,)
+                )
+            ]
+            if conn.execute("DELETE FROM submissions WHERE id = ?", (submission_id,)).rowcount == 0:
+                raise NotFound(submission_id)
+        for object_id in ids:
+            self.store.delete(object_id)
+
+
+def _object_ids(conn: sqlite3.Connection, source_id: str) -> list[str]:
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT o.id FROM objects o JOIN submissions s ON o.submission_id = s.id"
+            " WHERE s.source_id = ?"
+            " UNION ALL SELECT object_id FROM replies WHERE source_id = ?"
+            " UNION ALL SELECT object_id FROM notes WHERE source_id = ?",
+            (source_id, source_id, source_id),
+        )
+    ]
