@@ -123,3 +123,15 @@ def test_server_listens_on_loopback_only_by_default() -> None:
 
     help_text = CliRunner().invoke(main, ["run", "--help"]).output
     assert "[default: 127.0.0.1]" in help_text
+
+
+def test_without_journalists_submissions_are_refused_clearly(tmp_path: Path) -> None:
+    instance = init_instance(tmp_path / "srv", names=())
+    with run_server(instance) as server, SourceClient(server.base_url) as src:
+        assert "No journalist can receive submissions yet" in src.get("/en/").text
+        response = src.submit("nobody can read this", [("a.txt", b"abc", "text/plain")])
+        assert response.status_code == 503
+        assert "Submissions are closed" in response.text
+        assert "warning: no journalist key is registered" in server.log()
+    assert list(instance.objects_dir.iterdir()) == []
+    assert db_rows(instance, "sources") == []

@@ -75,6 +75,7 @@ async def submit(request: Request, lang: str) -> Response:
         boundary = multipart_boundary(request.headers.get("content-type"))
         keys = svc.journalist_keys()
         if not keys:
+            await _drain(request, svc.settings.limits.max_drain_bytes)
             return error_page(
                 request,
                 503,
