@@ -41,7 +41,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance,
 
 @pytest.fixture
 def upload_files(tmp_path: Path) -> list[Path]:
-    a = tmp_path / "rapport annuel.pdf"
+    a = tmp_path / "rapport annuel été.pdf"
     a.write_bytes(b"%PDF-1.4\n" + os.urandom(150_000))
     b = tmp_path / "notes.txt"
     b.write_text("Réunion du 3 mars : décision prise sans vote.\n", encoding="utf-8")

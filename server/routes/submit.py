@@ -172,12 +172,19 @@ async def _commit(
             ObjectRow(form.message_object, "message", form.object_sizes[form.message_object])
         )
     objects += [ObjectRow(f.object_id, "file", form.object_sizes[f.object_id]) for f in form.files]
-    with svc.db.connect() as conn:
-        if new_source is not None:
-            svc.db.add_source(conn, new_source[1], day)
-            source_id = new_source[1].id
-        assert source_id is not None
-        svc.db.add_submission(conn, new_id(), source_id, day, objects)
+    if new_source is not None:
+        source_id = new_source[1].id
+    assert source_id is not None
+
+    def record(source_id: str) -> None:
+        # One transaction: the source (if new) and the submission appear together.
+        with svc.db.connect() as conn:
+            if new_source is not None:
+                svc.db.add_source(conn, new_source[1], day)
+            svc.db.add_submission(conn, new_id(), source_id, day, objects)
+
+    # In a thread: waiting for SQLite's write lock must not stall other sources.
+    await anyio.to_thread.run_sync(record, source_id)
     batch.keep()
     if new_source is not None:
         svc.sessions.rotate(session)
