@@ -72,7 +72,9 @@ def sanitise_name(name: str, fallback: str = "file") -> str:
     text = unicodedata.normalize("NFC", name)
     out = []
     for ch in text:
-        if unicodedata.category(ch) in DROPPED_CATEGORIES:
+        if ch in "\t\n\r\x0b\x0c":
+            ch = " "  # whitespace controls separate words
+        elif unicodedata.category(ch) in DROPPED_CATEGORIES:
             continue
         out.append("_" if ch in WINDOWS_FORBIDDEN else ch)
     cleaned = " ".join("".join(out).split())  # tabs and runs of spaces become one space
@@ -85,7 +87,9 @@ def sanitise_name(name: str, fallback: str = "file") -> str:
     if stem.split(".")[0].upper().rstrip() in RESERVED:
         stem = "_" + stem
     suffix = f".{ext}" if ext else ""
-    stem = _cut_utf8(stem, MAX_NAME_BYTES - len(suffix.encode("utf-8"))).rstrip(". ")
+    stem = _cut_utf8(stem, MAX_NAME_BYTES - len(suffix.encode("utf-8")))
+    if not suffix:
+        stem = stem.rstrip(". ")  # Windows drops trailing dots and spaces
     return (stem or fallback) + suffix
 
 

@@ -1,0 +1,128 @@
+"""The local vault: index, objects named by server ids, resolution, deletion."""
+
+from __future__ import annotations
+
+import stat
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from journalist_cli import designations
+from journalist_cli.api_client import SourceDetail
+from journalist_cli.vault import Vault
+from journalist_cli.workflow_errors import UnknownSource, VaultError
+from tests.journalist_fixtures import add_items, build_source, journalist, store
+
+
+@pytest.fixture
+def vault(tmp_path: Path) -> Vault:
+    return Vault.open(tmp_path / "home")
+
+
+def test_vault_is_private(vault: Vault) -> None:
+    assert stat.S_IMODE(vault.root.stat().st_mode) == 0o700
+    assert stat.S_IMODE(vault.objects_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE(vault.index_path.stat().st_mode) == 0o600
+
+
+def test_store_detail_lists_missing_objects_until_written(vault: Vault) -> None:
+    me = journalist()
+    built = build_source([me.decryption.recipient], [("hello", [("a.txt", b"A", "text/plain")])])
+    add_items(built, "note", [("alice", "a note")], [me.decryption.recipient])
+    store(vault, built, objects=False)
+    missing = vault.missing_objects()
+    assert {o.id for o in missing} == set(built.blobs)
+    assert {o.kind for o in missing} == {"manifest", "message", "file", "note"}
+    note = next(o for o in missing if o.kind == "note")
+    assert note.size == -1  # replies and notes are listed without a size
+    for oid, blob in built.blobs.items():
+        vault.write_object(oid, blob)
+    assert vault.missing_objects() == []
+    record = vault.source(built.id)
+    assert (record.objects, record.present, record.missing) == (4, 4, 0)
+    assert record.stored_bytes == sum(len(b) for b in built.blobs.values())
+    assert vault.object_path(note.id).read_bytes() == built.blobs[note.id]
+    assert not list(vault.objects_dir.glob("*.part"))
+
+
+def test_summary_change_detection(vault: Vault) -> None:
+    built = build_source([journalist().decryption.recipient], [("hi", [])])
+    assert vault.store_summary(built.detail.source) is True
+    vault.store_detail(built.detail)
+    assert vault.store_summary(built.detail.source) is False
+    # Triage changes alone do not need the detail again; a new submission does.
+    assert vault.store_summary(replace(built.detail.source, starred=True)) is False
+    assert vault.store_summary(replace(built.detail.source, submissions=2)) is True
+
+
+def test_objects_gone_from_the_server_are_removed(vault: Vault) -> None:
+    me = journalist()
+    built = build_source([me.decryption.recipient], [("one", []), ("two", [])])
+    store(vault, built)
+    first = built.detail.submissions[0]
+    shorter = SourceDetail(built.detail.source, built.detail.submissions[1:])
+    gone = vault.store_detail(shorter)
+    assert set(gone) == {o.id for o in first.objects}
+    for oid in gone:
+        assert not vault.object_path(oid).exists()
+    assert [s.id for s in vault.submissions(built.id)] == [built.detail.submissions[1].id]
+
+
+def test_delete_source_and_keep_only(vault: Vault) -> None:
+    r = [journalist().decryption.recipient]
+    a, b = build_source(r, [("a", [])]), build_source(r, [("b", [])])
+    store(vault, a)
+    store(vault, b)
+    assert vault.keep_only_sources([b.id]) == [a.id]
+    assert vault.source_ids() == [b.id]
+    assert all(not vault.object_path(o).exists() for o in a.blobs)
+    assert all(vault.object_path(o).exists() for o in b.blobs)
+    vault.delete_source(b.id)
+    assert vault.source_ids() == []
+    assert list(vault.objects_dir.iterdir()) == []
+
+
+def test_an_object_cannot_move_between_sources(vault: Vault) -> None:
+    r = [journalist().decryption.recipient]
+    a = build_source(r, [("a", [])])
+    store(vault, a)
+    b = build_source(r, [("b", [])])
+    stolen = replace(b.detail, submissions=a.detail.submissions)
+    with pytest.raises(VaultError):
+        vault.store_detail(stolen)
+
+
+def test_resolve_by_id_prefix_and_designation(vault: Vault) -> None:
+    r = [journalist().decryption.recipient]
+    built = build_source(r, [("x", [])], source_id="ab120" + "0" * 27)
+    other = build_source(r, [("y", [])], source_id="ab121" + "0" * 27)
+    store(vault, built)
+    store(vault, other)
+    assert vault.resolve(built.id) == built.id
+    assert vault.resolve("ab120") == built.id
+    assert vault.resolve("AB121") == other.id
+    assert vault.resolve(designations.designation(built.id)) == built.id
+    assert vault.resolve(designations.designation(built.id, "fr").upper()) == built.id
+    with pytest.raises(UnknownSource, match="several"):
+        vault.resolve("ab12")
+    with pytest.raises(UnknownSource, match="no source"):
+        vault.resolve("ab1")  # shorter than 4 characters: not taken as a prefix
+    with pytest.raises(UnknownSource, match="no source"):
+        vault.resolve("purple unicorn")
+
+
+def test_ambiguous_designation_is_refused(vault: Vault) -> None:
+    r = [journalist().decryption.recipient]
+    target = designations.designation("0" * 32)
+    twins = [f"{i:032x}" for i in range(200_000) if designations.designation(f"{i:032x}") == target]
+    for sid in twins[:2]:
+        store(vault, build_source(r, [("x", [])], source_id=sid))
+    with pytest.raises(UnknownSource, match="several sources"):
+        vault.resolve(target)
+
+
+def test_object_ids_must_be_safe_file_names(vault: Vault) -> None:
+    for bad in ("../index.sqlite3", "a/b", "", ".hidden", "x" * 65):
+        with pytest.raises(VaultError):
+            vault.object_path(bad)
