@@ -82,9 +82,7 @@ def build_source(
         objects.insert(0, ObjectInfo(mid, "manifest", len(built.blobs[mid])))
         subs.append(SubmissionInfo(new_id(), day, tuple(objects)))
     size = sum(len(b) for b in built.blobs.values())
-    built.detail = SourceDetail(
-        _info(built.id, reply, len(subs), size, day), tuple(subs), (), ()
-    )
+    built.detail = SourceDetail(_info(built.id, reply, len(subs), size, day), tuple(subs), (), ())
     return built
 
 

@@ -172,9 +172,7 @@ def _hostile_cases(
 
 
 CASES = list(
-    _hostile_cases(
-        [], {"0" * 32: b"LANTERNE"}
-    )  # names only; the fixture builds the real ones
+    _hostile_cases([], {"0" * 32: b"LANTERNE"})  # names only; the fixture builds the real ones
 )
 
 
@@ -195,8 +193,9 @@ def test_hostile_bundles_are_refused_and_change_nothing(
     assert not (tmp_path / "evil").exists() and not Path("/tmp/evil").exists()
 
 
-def test_not_a_tar_and_truncated(good: tuple[list[object], dict[str, bytes]],
-                                 airgap: Vault, tmp_path: Path) -> None:
+def test_not_a_tar_and_truncated(
+    good: tuple[list[object], dict[str, bytes]], airgap: Vault, tmp_path: Path
+) -> None:
     sources, objects = good
     junk = tmp_path / "junk"
     junk.write_bytes(b"this is not a tar file at all" * 100)

@@ -188,9 +188,7 @@ def test_decrypt_writes_exact_originals_cleaned_copies_and_reports(
     assert token("RecvComment").encode() in (sub / "original" / "_.._photo.jpg").read_bytes()
 
 
-def test_a_tampered_object_is_refused_and_nothing_is_written(
-    vault: Vault, tmp_path: Path
-) -> None:
+def test_a_tampered_object_is_refused_and_nothing_is_written(vault: Vault, tmp_path: Path) -> None:
     me = journalist()
     built = build_source([me.decryption.recipient], [("msg", [("f.txt", b"x" * 5000, "")])])
     store(vault, built)
@@ -215,9 +213,7 @@ def test_wrong_key_and_missing_objects(vault: Vault, tmp_path: Path) -> None:
     for oid, blob in built.blobs.items():
         vault.write_object(oid, blob)
     with pytest.raises(ObjectRefused, match="none of the given keys"):
-        receive.decrypt_source(
-            vault, vault.source(built.id), [stranger.decryption], tmp_path / "o"
-        )
+        receive.decrypt_source(vault, vault.source(built.id), [stranger.decryption], tmp_path / "o")
 
 
 def test_a_manifest_pointing_into_another_submission_is_refused(

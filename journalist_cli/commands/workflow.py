@@ -257,7 +257,7 @@ def list_command(as_json: bool) -> None:
     now = today()
     table = Table(show_header=True, header_style="bold")
     for column in ("", "source", "id", "status", "subs", "size", "tags", "assignee", "last"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("source", "id", "subs", "size", "last"))
     for r in records:
         info = r.info
         size = human_size(info.size) + (f" ({r.missing} to pull)" if r.missing else "")

@@ -1,0 +1,148 @@
+"""The offline commands through the real `lanterne` script: list, show, decrypt, export
+(real gpg, throwaway GnuPG home), import."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from journalist_cli import bundle, designations
+from journalist_cli.vault import Vault
+from tests.cli_helpers import run
+from tests.gnupg_home import gnupg_home
+from tests.journalist_fixtures import add_items, build_source, journalist, store, write_identity
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[dict[str, str], object, object]:
+    alice = journalist("alice")
+    home = tmp_path / "home"
+    env = {"LANTERNE_HOME": str(home)}
+    identity = write_identity(alice, tmp_path / "keys")
+    assert run("config", "--identity", identity, env=env).returncode == 0
+    r = [alice.decryption.recipient]
+    built = build_source(
+        r,
+        [
+            ("Première \x1b[2J soumission", [("note.txt", b"contenu exact\n", "text/plain")]),
+            ("suite", [("../scan.bin", bytes(range(256)) * 40, "application/octet-stream")]),
+        ],
+        answers=[{"id": "q", "question": "Which ministry?", "answer": "Finance"}],
+    )
+    assert built.reply_identity is not None
+    add_items(
+        built, "reply", [("alice", "Thanks, we read it.")], [built.reply_identity.recipient, *r]
+    )
+    vault = Vault.open(home)
+    store(vault, built)
+    return env, built, alice
+
+
+def test_list_json(setup: tuple[dict[str, str], object, object]) -> None:
+    env, built, _ = setup
+    done = run("list", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    [row] = json.loads(done.stdout)
+    assert row["id"] == built.id  # type: ignore[attr-defined]
+    assert row["designation"] == designations.designation(row["id"])
+    assert row["designation_fr"] == designations.designation(row["id"], "fr")
+    assert row["status"] == "new" and row["submissions"] == 2 and row["replies"] == 1
+    assert row["missing_objects"] == 0 and row["stored_bytes"] > 0
+    table = run("list", env=env)
+    assert table.returncode == 0
+    assert designations.designation(row["id"]).encode() in table.stdout
+
+
+def test_show_prints_safely(setup: tuple[dict[str, str], object, object]) -> None:
+    env, built, _ = setup
+    name = designations.designation(built.id)  # type: ignore[attr-defined]
+    done = run("show", name, env=env)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.decode()
+    assert "Première" in out and "soumission" in out
+    assert "\x1b[2J" not in out and "<U+1B>" in out  # the escape is shown, not obeyed
+    assert "Which ministry?: Finance" in out
+    assert "note.txt" in out and "_scan.bin" in out
+    assert "Thanks, we read it." in out
+
+
+def test_decrypt_gives_exact_bytes(
+    setup: tuple[dict[str, str], object, object], tmp_path: Path
+) -> None:
+    env, built, _ = setup
+    out = tmp_path / "out"
+    done = run("decrypt", built.id[:8], "--out", out, "--no-clean", env=env)  # type: ignore[attr-defined]
+    assert done.returncode == 0, done.stderr
+    slug = designations.slug(built.id)  # type: ignore[attr-defined]
+    [first] = (out / slug).glob("*/original/note.txt")
+    assert first.read_bytes() == b"contenu exact\n"
+    [second] = (out / slug).glob("*/original/_scan.bin")
+    assert second.read_bytes() == bytes(range(256)) * 40
+    assert (first.stat().st_mode & 0o777) == 0o600
+    again = run("decrypt", built.id[:8], "--out", out, env=env)  # type: ignore[attr-defined]
+    assert again.returncode == 0 and b"already decrypted" in again.stdout
+
+
+def test_tampered_object_exit_code_and_message(
+    setup: tuple[dict[str, str], object, object], tmp_path: Path
+) -> None:
+    env, built, _ = setup
+    vault = Vault.open(Path(env["LANTERNE_HOME"]))
+    sub = built.detail.submissions[1]  # type: ignore[attr-defined]
+    target = vault.object_path(sub.objects[-1].id)
+    data = bytearray(target.read_bytes())
+    data[200] ^= 0x40
+    target.write_bytes(bytes(data))
+    done = run("decrypt", built.id, "--out", tmp_path / "o", "--no-clean", env=env)  # type: ignore[attr-defined]
+    assert done.returncode == 3
+    assert b"altered" in done.stderr and sub.objects[-1].id.encode() in done.stderr
+    assert b"Traceback" not in done.stderr
+
+
+def test_export_to_openpgp(setup: tuple[dict[str, str], object, object], tmp_path: Path) -> None:
+    env, built, _ = setup
+    out = tmp_path / "export"
+    with gnupg_home("Lawyer <lawyer@example.org>") as gpg:
+        done = run(
+            "export",
+            built.id,
+            "--gpg",
+            gpg.fingerprint,
+            "--out",
+            out,  # type: ignore[attr-defined]
+            env={**env, **gpg.env},
+        )
+        assert done.returncode == 0, done.stderr
+        files = sorted(p for p in out.rglob("*") if p.is_file())
+        assert files and all(p.suffix == ".gpg" for p in files)
+        [note] = [p for p in files if p.name == "note.txt.gpg"]
+        plain = subprocess.run(
+            ["gpg", "--batch", "--homedir", str(gpg.path), "--decrypt", str(note)],
+            capture_output=True,
+            check=True,
+        ).stdout
+        assert plain == b"contenu exact\n"
+        assert b"contenu exact" not in note.read_bytes()
+        # No plaintext left behind in the output directory.
+        assert not [p for p in out.rglob("*") if p.name.startswith(".lanterne-export")]
+    bad = run("export", built.id, "--gpg", "1234", "--out", out, env=env)  # type: ignore[attr-defined]
+    assert bad.returncode == 1 and b"fingerprint" in bad.stderr
+
+
+def test_import_command(setup: tuple[dict[str, str], object, object], tmp_path: Path) -> None:
+    env, _built, _ = setup
+    vault = Vault.open(Path(env["LANTERNE_HOME"]))
+    path = tmp_path / "carry.tar"
+    bundle.write_bundle(vault, path, [o.id for o in vault.all_objects()], "2026-11-26")
+    other = {"LANTERNE_HOME": str(tmp_path / "airgap")}
+    done = run("import", path, env=other)
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(run("list", "--json", env=other).stdout)
+    assert [r["id"] for r in listed] == vault.source_ids()
+    hostile = tmp_path / "hostile.tar"
+    hostile.write_bytes(b"garbage" * 1000)
+    done = run("import", hostile, env=other)
+    assert done.returncode == 1 and b"not a Lanterne bundle" in done.stderr
