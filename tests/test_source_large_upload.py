@@ -37,9 +37,9 @@ def test_one_gib_upload_keeps_server_memory_low(tmp_path: Path) -> None:
         with run_server(instance) as server, SourceClient(server.base_url) as src:
             token = src.csrf("/en/submit")
             head = (
-                f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n"
-                f"{token}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"message\"\r\n\r\n"
-                f"one large file\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; "
+                f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
+                f'{token}\r\n--{boundary}\r\nContent-Disposition: form-data; name="message"\r\n\r\n'
+                f'one large file\r\n--{boundary}\r\nContent-Disposition: form-data; name="files"; '
                 f'filename="large.bin"\r\nContent-Type: application/octet-stream\r\n\r\n'
             ).encode()
             tail = f"\r\n--{boundary}--\r\n".encode()
