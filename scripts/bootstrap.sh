@@ -17,7 +17,7 @@ debs=(gnupg libmagic1 media-types bubblewrap)
 # Tests and benchmarks: exiftool checks cleaned files; mat2 and age are compared
 # against in benchmarks; poppler-utils renders PDFs for --flatten checks; the
 # browsers run the in-browser encryption (Firefox ESR stands in for Tor Browser).
-test_debs=(libimage-exiftool-perl mat2 age poppler-utils chromium firefox-esr fonts-dejavu-core)
+test_debs=(libimage-exiftool-perl mat2 age poppler-utils chromium firefox-esr fonts-dejavu-core tor)
 [ "$want_test" = 1 ] && debs+=("${test_debs[@]}")
 
 missing=()
