@@ -56,7 +56,9 @@ err_console = Console(stderr=True)
 )
 @click.option("--proxy", help="SOCKS proxy for Tor, e.g. socks5h://127.0.0.1:9050.")
 @click.option("--no-proxy", is_flag=True, help="Forget the proxy (direct connections).")
-@click.option("--language", type=click.Choice(designations.LANGUAGES), help="Designations in.")
+@click.option(
+    "--language", type=click.Choice(designations.LANGUAGES), help="Language of source designations."
+)
 def config_command(
     server: str | None,
     identity: Path | None,
