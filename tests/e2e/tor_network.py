@@ -478,12 +478,16 @@ def private_tor_network(
             if name not in journalists:
                 raise ValueError(f"client holds an unknown journalist key {name!r}")
     for attempt in range(attempts):
+        started = False
         try:
             with _network(tor, gencert, source_port, journalist_port, journalists, clients) as net:
+                started = True
                 yield net
             return
         except PortRaceError:
-            if attempt == attempts - 1:
+            # Only a start can be retried; once the caller has the network, it
+            # gets the error.
+            if started or attempt == attempts - 1:
                 raise
 
 
