@@ -118,33 +118,92 @@ def init(data_dir: Path, journalists: tuple[Path, ...]) -> None:
 @click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), required=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-def run(data_dir: Path, host: str, port: int) -> None:
+@click.option(
+    "--journalist-port",
+    type=int,
+    help="Also serve the journalist API on this port (same host), for its own onion service.",
+)
+def run(data_dir: Path, host: str, port: int, journalist_port: int | None) -> None:
     """Serve the source interface (loopback only unless --host says otherwise)."""
-    import uvicorn
-
     from server.app import create_app
+    from server.journalist_api import create_journalist_app
+    from server.serving import serve_all
 
     settings = _settings(data_dir)
+    if journalist_port is not None and journalist_port == port:
+        raise AdminError("--journalist-port must differ from --port")
     if not Database(settings.database_path).journalists():
         click.echo("warning: no journalist key is registered; submissions are refused", err=True)
     # A crash mid-upload can leave temporary or unlisted objects: remove them
     # before serving, while no upload can be in flight.
     db = Database(settings.database_path)
+    db.create()  # idempotent: adds tables a newer release introduced
     ObjectStore(settings.objects_dir).collect_garbage(db.known_object_ids())
-    app = create_app(settings)
-    click.echo(f"Lanterne source interface on http://{host}:{port}/", err=True)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        access_log=False,
-        server_header=False,
-        date_header=False,
-        proxy_headers=False,
-        log_config=UVICORN_LOG_CONFIG,
-        log_level="warning",
-        lifespan="off",
-    )
+    apps = [(create_app(settings), host, port)]
+    banner = f"Lanterne source interface on http://{host}:{port}/"
+    if journalist_port is not None:
+        apps.append((create_journalist_app(settings), host, journalist_port))
+        banner += f", journalist API on http://{host}:{journalist_port}/api/v1/"
+    click.echo(banner, err=True)
+    serve_all(apps, UVICORN_LOG_CONFIG)
+
+
+@main.group()
+def journalists() -> None:
+    """Add, list and remove the journalists who receive submissions."""
+
+
+@journalists.command("add")
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), required=True)
+@click.option("--role", type=click.Choice(["journalist", "admin"]), default="journalist")
+@click.option("--replace", is_flag=True, help="Replace the keys of a journalist of that name.")
+@click.argument("pub_file", type=click.Path(path_type=Path, dir_okay=False))
+def journalists_add(data_dir: Path, role: str, replace: bool, pub_file: Path) -> None:
+    """Register the journalist whose public key is PUB_FILE (NAME.pub)."""
+    settings = _settings(data_dir)
+    db = Database(settings.database_path)
+    try:
+        key = envelope.PublicKey.from_json(pub_file.read_bytes())
+    except OSError as exc:
+        raise AdminError(f"cannot read {pub_file}: {exc.strerror}") from exc
+    except envelope.KeyFormatError as exc:
+        raise AdminError(f"{pub_file}: {exc}") from exc
+    existing = next((j for j in db.journalists() if j.name == key.name), None)
+    if (
+        existing is not None
+        and existing.encryption_key != key.recipient.public_bytes
+        and not replace
+    ):
+        raise AdminError(f"a journalist named {key.name} exists with other keys; use --replace")
+    add_journalist(db, pub_file, role)
+    click.echo(f"added {key.name} ({role})")
+    click.echo(f"fingerprint: {key.fingerprint}")
+    click.echo("Read this fingerprint aloud with the journalist before relying on it.")
+
+
+@journalists.command("list")
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), required=True)
+def journalists_list(data_dir: Path) -> None:
+    """List registered journalists with their roles and fingerprints."""
+    settings = _settings(data_dir)
+    rows = Database(settings.database_path).journalists()
+    if not rows:
+        click.echo("No journalist registered.")
+    for row in rows:
+        fp = envelope.fingerprint(row.encryption_key, row.signing_key)
+        click.echo(f"{row.name:20} {row.role:10} {fp}")
+
+
+@journalists.command("remove")
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), required=True)
+@click.argument("name")
+def journalists_remove(data_dir: Path, name: str) -> None:
+    """Remove a journalist: new submissions are no longer encrypted to them, and
+    their API access ends at their next request (a running server checks every request)."""
+    settings = _settings(data_dir)
+    if not Database(settings.database_path).remove_journalist(name):
+        raise AdminError(f"no journalist named {name}")
+    click.echo(f"removed {name}")
 
 
 @main.command("list")

@@ -60,6 +60,23 @@ CREATE TABLE IF NOT EXISTS replies (
     sent_on       TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS replies_by_source ON replies(source_id);
+-- The newsroom's shared triage state and notes (journalist API). Note bodies
+-- are envelopes to every journalist, in the object store.
+CREATE TABLE IF NOT EXISTS triage (
+    source_id TEXT PRIMARY KEY REFERENCES sources(id) ON DELETE CASCADE,
+    seen      INTEGER NOT NULL DEFAULT 0,
+    starred   INTEGER NOT NULL DEFAULT 0,
+    tags      TEXT NOT NULL DEFAULT '[]',
+    assignee  INTEGER REFERENCES journalists(id) ON DELETE SET NULL
+);
+CREATE TABLE IF NOT EXISTS notes (
+    id            TEXT PRIMARY KEY,
+    source_id     TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    object_id     TEXT NOT NULL,
+    journalist_id INTEGER REFERENCES journalists(id) ON DELETE SET NULL,
+    written_on    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notes_by_source ON notes(source_id);
 """
 
 
@@ -139,6 +156,10 @@ class Database:
                 " signing_key = excluded.signing_key, role = excluded.role",
                 (name, encryption_key, signing_key, role, day),
             )
+
+    def remove_journalist(self, name: str) -> bool:
+        with self.connect() as conn:
+            return conn.execute("DELETE FROM journalists WHERE name = ?", (name,)).rowcount > 0
 
     def journalists(self) -> list[JournalistRow]:
         with self.connect() as conn:
@@ -224,6 +245,7 @@ class Database:
         with self.connect() as conn:
             ids = {r[0] for r in conn.execute("SELECT id FROM objects")}
             ids |= {r[0] for r in conn.execute("SELECT object_id FROM replies")}
+            ids |= {r[0] for r in conn.execute("SELECT object_id FROM notes")}
         return ids
 
     # Replies

@@ -84,6 +84,7 @@ class Server:
     instance: Instance
     proc: subprocess.Popen[bytes]
     base_url: str
+    api_url: str | None = None  # the journalist API's base, when it was asked for
 
     @property
     def pid(self) -> int:
@@ -101,8 +102,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def run_server(instance: Instance) -> Iterator[Server]:
+def run_server(instance: Instance, *, journalist_api: bool = False) -> Iterator[Server]:
     port = free_port()
+    api_port = free_port() if journalist_api else None
     env = {
         **os.environ,
         "TMPDIR": str(instance.tmp_dir),
@@ -110,19 +112,35 @@ def run_server(instance: Instance) -> Iterator[Server]:
     }
     with instance.log_path.open("ab") as log:
         proc = subprocess.Popen(
-            [*SERVER_CMD, "run", "--data-dir", str(instance.data_dir), "--port", str(port)],
+            [
+                *SERVER_CMD,
+                "run",
+                "--data-dir",
+                str(instance.data_dir),
+                "--port",
+                str(port),
+                *(["--journalist-port", str(api_port)] if api_port else []),
+            ],
             cwd=ROOT,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = Server(instance, proc, f"http://127.0.0.1:{port}")
+    server = Server(
+        instance,
+        proc,
+        f"http://127.0.0.1:{port}",
+        f"http://127.0.0.1:{api_port}/api/v1" if api_port else None,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"the server exited: {server.log()}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            with contextlib.suppress(OSError):
+                for p in (port, api_port):
+                    if p is not None:
+                        socket.create_connection(("127.0.0.1", p), 0.2).close()
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError("the server did not start in 30 s")

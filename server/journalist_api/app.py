@@ -40,7 +40,6 @@ def create_journalist_app(settings: Settings, *, clock: Clock | None = None) -> 
     quiet_logging()
     db = Database(settings.database_path)
     newsroom = Newsroom(db, ObjectStore(settings.objects_dir))
-    newsroom.create_tables()
     app = FastAPI(
         title="Lanterne journalist API",
         version="1",

@@ -1,8 +1,8 @@
 """What journalists see and change: sources with their items, triage and notes.
 
-Triage state and notes are the newsroom's, shared by every journalist. They sit
-in the same SQLite database as the source side's tables, in two tables of
-their own; notes are envelopes in the object store like everything else.
+Triage state and notes are the newsroom's, shared by every journalist (tables
+``triage`` and ``notes`` in ``server/db.py``); notes are envelopes in the object
+store like everything else.
 """
 
 from __future__ import annotations
@@ -15,24 +15,6 @@ from typing import Any
 
 from server.db import Database
 from server.storage import ObjectStore, new_id
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS triage (
-    source_id TEXT PRIMARY KEY REFERENCES sources(id) ON DELETE CASCADE,
-    seen      INTEGER NOT NULL DEFAULT 0,
-    starred   INTEGER NOT NULL DEFAULT 0,
-    tags      TEXT NOT NULL DEFAULT '[]',
-    assignee  INTEGER REFERENCES journalists(id) ON DELETE SET NULL
-);
-CREATE TABLE IF NOT EXISTS notes (
-    id            TEXT PRIMARY KEY,
-    source_id     TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
-    object_id     TEXT NOT NULL,
-    journalist_id INTEGER REFERENCES journalists(id) ON DELETE SET NULL,
-    written_on    TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS notes_by_source ON notes(source_id);
-"""
 
 TAG = re.compile(r"[A-Za-z0-9._-]{1,32}")
 MAX_TAGS = 16
@@ -65,12 +47,6 @@ class Newsroom:
     def __init__(self, db: Database, store: ObjectStore) -> None:
         self.db = db
         self.store = store
-
-    def create_tables(self) -> None:
-        with self.db.connect() as conn:
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
 
     # Reading
 
