@@ -2,9 +2,8 @@
 journalists pull, list, decrypt, triage, note and reply with the real `lanterne`
 script; the source reads the reply; refused keys, tampering and the air gap.
 
-The journalist API is served by `lanterne-server run --journalist-port`. While
-that option is not wired yet, the journalist app is run in its own uvicorn
-process over the same data directory (what `run` will do in one process).
+The server is one real `lanterne-server run --journalist-port` process; journalists
+are removed with the real `lanterne-server journalists remove`.
 """
 
 from __future__ import annotations
@@ -12,35 +11,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import socket
-import sqlite3
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from journalist_cli import designations
 from journalist_cli.identity_store import JournalistIdentity, write_new_identity
 from tests.cli_helpers import run
-from tests.server_process import ROOT, SERVER_CMD, SourceClient, free_port
-
-pytest.importorskip("server.journalist_api", reason="the journalist API has not landed yet")
-
-JOURNALIST_APP = """
-import sys
-from pathlib import Path
-import uvicorn
-from server.journalist_api import create_journalist_app
-from server.settings import Settings
-app = create_journalist_app(Settings.load(Path(sys.argv[1])))
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning",
-            access_log=False, lifespan="off")
-"""
+from tests.server_process import ROOT, SERVER_CMD, Instance, SourceClient, run_server
 
 
 @dataclass
@@ -49,26 +28,6 @@ class Newsroom:
     source_url: str
     api_url: str
     keys: Path
-
-
-def _wait(port: int, procs: list[subprocess.Popen[bytes]], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        for p in procs:
-            if p.poll() is not None:
-                raise RuntimeError(f"a server exited: {log.read_text(errors='replace')}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError("the server did not start in 30 s")
-        time.sleep(0.05)
-
-
-def _supports_journalist_port() -> bool:
-    help_text = subprocess.run(
-        [*SERVER_CMD, "run", "--help"], cwd=ROOT, capture_output=True, text=True, check=False
-    ).stdout
-    return "--journalist-port" in help_text
 
 
 @contextlib.contextmanager
@@ -81,48 +40,11 @@ def newsroom(base: Path, names: tuple[str, ...]) -> Iterator[Newsroom]:
     for name in names:
         init += ["--journalist", str(keys / f"{name}.pub")]
     subprocess.run(init, check=True, cwd=ROOT, capture_output=True)
-    port, jport = free_port(), free_port()
-    log = base / "server.log"
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    procs: list[subprocess.Popen[bytes]] = []
-    with log.open("ab") as out:
-        cmd = [*SERVER_CMD, "run", "--data-dir", str(data), "--port", str(port)]
-        if _supports_journalist_port():
-            procs.append(
-                subprocess.Popen(
-                    [*cmd, "--journalist-port", str(jport)],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        else:
-            procs.append(
-                subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-            )
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-c", JOURNALIST_APP, str(data), str(jport)],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-    try:
-        _wait(port, procs, log)
-        _wait(jport, procs, log)
-        yield Newsroom(data, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{jport}", keys)
-    finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+    instance = Instance(data, [], base / "server-tmp", base / "server.log")
+    instance.tmp_dir.mkdir()
+    with run_server(instance, journalist_api=True) as server:
+        assert server.api_url is not None
+        yield Newsroom(data, server.base_url, server.api_url.removesuffix("/api/v1"), keys)
 
 
 def lanterne(home: Path, *args: object, ok: bool = True) -> subprocess.CompletedProcess[bytes]:
@@ -138,17 +60,12 @@ def setup_journalist(room: Newsroom, home: Path, name: str) -> None:
 
 
 def remove_journalist(room: Newsroom, name: str) -> None:
-    done = subprocess.run(
+    subprocess.run(
         [*SERVER_CMD, "journalists", "remove", "--data-dir", str(room.data_dir), name],
         cwd=ROOT,
         capture_output=True,
-        check=False,
+        check=True,
     )
-    if done.returncode != 0:  # the admin command is not there yet: the same effect
-        conn = sqlite3.connect(room.data_dir / "lanterne.sqlite3")
-        with conn:
-            conn.execute("DELETE FROM journalists WHERE name = ?", (name,))
-        conn.close()
 
 
 PDF = b"%PDF-1.4\n" + os.urandom(300_000) + b"\n%%EOF\n"
