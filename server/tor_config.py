@@ -41,6 +41,8 @@ import nacl.public
 
 __all__ = [
     "AUTHORIZED_CLIENTS_DIR",
+    "DEBIAN_DEFAULTS_TORRC",
+    "DEBIAN_INSTANCE_DEFAULTS_TORRC",
     "ClientAuthKey",
     "DebianLayout",
     "OnionService",
@@ -62,7 +64,7 @@ AUTH_SUFFIX = ".auth"
 AUTH_LINE_PREFIX = "descriptor:x25519:"
 X25519_KEY_BYTES = 32
 ONION_VERSION = 3
-ONION_CHECKSUM_LABEL = b".onion checksum"  # rend-spec-v3 section 6
+ONION_CHECKSUM_LABEL = b".onion checksum"  # rend-spec-v3, "Encoding onion addresses"
 # Client names become file names; tor reads every "*.auth" in the directory,
 # so no dots (no "..", no second suffix) and nothing a shell would mangle.
 CLIENT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -70,6 +72,10 @@ CLIENT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # a new option (space, newline, quote, '#', '\\') is refused rather than escaped.
 TORRC_SAFE_PATH = re.compile(r"/[A-Za-z0-9._/@+-]*")
 BASE32_KEY = re.compile(r"[A-Z2-7]{52}")
+# Debian's tor units read these before the torrc (tor@default; tor@<instance>
+# after replacing @@NAME@@); verify with them to check what the unit will run.
+DEBIAN_DEFAULTS_TORRC = Path("/usr/share/tor/tor-service-defaults-torrc")
+DEBIAN_INSTANCE_DEFAULTS_TORRC = Path("/usr/share/tor/tor-service-defaults-torrc-instances")
 
 
 class TorConfigError(Exception):
@@ -87,7 +93,8 @@ def tor_base32(raw: bytes) -> str:
 def _b32decode_key(text: str, what: str) -> bytes:
     text = text.strip().upper()
     if not BASE32_KEY.fullmatch(text):
-        raise TorConfigError(f"{what}: expected 52 base32 characters, got {text[:60]!r}")
+        # The value is not echoed: it may be a private key.
+        raise TorConfigError(f"{what}: expected 52 base32 characters, got {len(text)}")
     # 52 characters carry 260 bits; the padding restores the 56-character block.
     return base64.b32decode(text + "====")
 

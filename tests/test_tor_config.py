@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from server.tor_config import (
+    DEBIAN_DEFAULTS_TORRC,
     ClientAuthKey,
     DebianLayout,
     OnionService,
@@ -36,7 +37,6 @@ from server.tor_config import (
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_TEMPLATE = (ROOT / "deploy" / "torrc.source.tmpl").read_text()
 JOURNALIST_TEMPLATE = (ROOT / "deploy" / "torrc.journalist.tmpl").read_text()
-DEBIAN_DEFAULTS = Path("/usr/share/tor/tor-service-defaults-torrc")  # from Debian's tor
 
 # Published v3 addresses (the Tor Project's and DuckDuckGo's), valid checksums.
 KNOWN_ONIONS = (
@@ -129,7 +129,7 @@ def test_rendered_torrcs_verify_with_tor(tmp_path: Path) -> None:
     # The source torrc as Debian's tor@default reads it: with its defaults file.
     source = tmp_path / "source-debian.torrc"
     source.write_text(render_torrc(SOURCE_TEMPLATE, DebianLayout().source))
-    verify_torrc(source, defaults_torrc=DEBIAN_DEFAULTS)
+    verify_torrc(source, defaults_torrc=DEBIAN_DEFAULTS_TORRC)
 
 
 @pytest.mark.parametrize(
@@ -242,8 +242,9 @@ def test_client_auth_key_refuses_mismatched_or_short_keys() -> None:
     ],
 )
 def test_bad_private_lines_are_refused(line: str) -> None:
-    with pytest.raises(TorConfigError):
+    with pytest.raises(TorConfigError) as info:
         ClientAuthKey.from_private_line(line)
+    assert line.rsplit(":", 1)[-1] not in str(info.value)  # never echo a private key
 
 
 # --- the service's authorized_clients/ ---------------------------------------------
