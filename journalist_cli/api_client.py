@@ -198,15 +198,20 @@ class ItemInfo:
     object_id: str
     day: str
     journalist: str | None
+    size: int
 
     @classmethod
     def parse(cls, raw: Any, day_field: str) -> ItemInfo:
         doc = _dict(raw)
+        size = _count(doc, "size")
+        if size > MAX_ITEM_BYTES:
+            raise ServerError("the server listed a note or reply over the size limit")
         return cls(
             id=_id(doc),
             object_id=_id(doc, "object_id"),
             day=_day(doc, day_field),
             journalist=_opt_name(doc, "journalist"),
+            size=size,
         )
 
 

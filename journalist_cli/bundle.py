@@ -81,7 +81,13 @@ def _source_doc(detail: SourceDetail) -> dict[str, Any]:
                 for u in detail.submissions
             ],
             "replies": [
-                {"id": r.id, "object_id": r.object_id, "sent_on": r.day, "journalist": r.journalist}
+                {
+                    "id": r.id,
+                    "object_id": r.object_id,
+                    "sent_on": r.day,
+                    "journalist": r.journalist,
+                    "size": r.size,
+                }
                 for r in detail.replies
             ],
             "notes": [
@@ -90,6 +96,7 @@ def _source_doc(detail: SourceDetail) -> dict[str, Any]:
                     "object_id": n.object_id,
                     "written_on": n.day,
                     "journalist": n.journalist,
+                    "size": n.size,
                 }
                 for n in detail.notes
             ],

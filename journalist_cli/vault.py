@@ -452,7 +452,7 @@ class Vault:
 
         def items(kind: str) -> tuple[ItemInfo, ...]:
             return tuple(
-                ItemInfo(o.item_id or o.id, o.id, o.day or "", o.journalist)
+                ItemInfo(o.item_id or o.id, o.id, o.day or "", o.journalist, max(o.size, 0))
                 for o in self.items(source_id, kind)
             )
 
@@ -571,7 +571,7 @@ def _upsert_object(
         "SELECT source_id, kind, size, present FROM objects WHERE id = ?", (oid,)
     ).fetchone()
     if isinstance(thing, ItemInfo):
-        size, day, who, item = None, thing.day, thing.journalist, thing.id
+        size, day, who, item = thing.size, thing.day, thing.journalist, thing.id
     else:
         size, day, who, item = thing.size, None, None, None
     if row is not None and (row[0] != sid or row[1] != kind):

@@ -94,7 +94,8 @@ def add_items(
     for author, text in texts:
         oid = new_id()
         built.blobs[oid] = envelope.encrypt_bytes(text.encode(), recipients)
-        items.append(ItemInfo(new_id(), oid, built.detail.source.last_activity, author))
+        size = len(built.blobs[oid])
+        items.append(ItemInfo(new_id(), oid, built.detail.source.last_activity, author, size))
     d = built.detail
     s = d.source
     if kind == "reply":

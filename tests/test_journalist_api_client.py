@@ -286,10 +286,22 @@ def test_source_parsing() -> None:
                     }
                 ],
                 "replies": [
-                    {"id": "r1", "object_id": "o2", "sent_on": "2026-11-21", "journalist": "alice"}
+                    {
+                        "id": "r1",
+                        "object_id": "o2",
+                        "sent_on": "2026-11-21",
+                        "journalist": "alice",
+                        "size": 4339,
+                    }
                 ],
                 "notes": [
-                    {"id": "n1", "object_id": "o3", "written_on": "2026-11-22", "journalist": None}
+                    {
+                        "id": "n1",
+                        "object_id": "o3",
+                        "written_on": "2026-11-22",
+                        "journalist": None,
+                        "size": 4339,
+                    }
                 ],
             },
         }

@@ -65,9 +65,10 @@ def tag_command(
     vault = open_vault()
     sid = vault.resolve(source)
     with logged_in(passphrase_file) as (client, _):
-        current = set(client.source(sid).source.tags)
-        wanted = current - set(tags) if remove else current | set(tags)
-        info = client.update_source(sid, {"tags": sorted(wanted)})
+        # The server applies additions and removals atomically (no lost updates).
+        info = client.update_source(
+            sid, {"remove_tags" if remove else "add_tags": sorted(set(tags))}
+        )
     vault.update_triage(info)
     click.echo(f"{designations.designation(sid)}: tags: {', '.join(info.tags) or '(none)'}")
 

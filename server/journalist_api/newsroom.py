@@ -128,7 +128,15 @@ class Newsroom:
                     (source_id,),
                 )
             ]
+        for item in (*replies, *notes):
+            item["size"] = self._object_size(item["object_id"])
         return {"submissions": submissions, "replies": replies, "notes": notes}
+
+    def _object_size(self, object_id: str) -> int:
+        try:
+            return self.store.path(object_id).stat().st_size
+        except (OSError, ValueError):
+            return 0
 
     def object_is_known(self, object_id: str) -> bool:
         with self.db.connect() as conn:
@@ -149,15 +157,28 @@ class Newsroom:
         seen: bool | None = None,
         starred: bool | None = None,
         tags: list[str] | None = None,
+        add_tags: list[str] | None = None,
+        remove_tags: list[str] | None = None,
         assignee: str | None = None,
         clear_assignee: bool = False,
     ) -> None:
+        """Change triage state; tag additions and removals apply atomically, so two
+        journalists tagging at once both keep their tags."""
         self.source(source_id)
-        if tags is not None:
-            if len(tags) > MAX_TAGS or not all(TAG.fullmatch(t) for t in tags):
-                raise Invalid(f"tags: at most {MAX_TAGS}, each 1-32 letters, digits, '.', '-', '_'")
-            tags = sorted(set(tags))
+        for given in (tags, add_tags, remove_tags):
+            if given is not None and not all(TAG.fullmatch(t) for t in given):
+                raise Invalid("tags: each 1-32 letters, digits, '.', '-', '_'")
         with self.db.connect() as conn:
+            if tags is not None or add_tags or remove_tags:
+                row = conn.execute(
+                    "SELECT tags FROM triage WHERE source_id = ?", (source_id,)
+                ).fetchone()
+                current = set(json.loads(row[0])) if row else set()
+                new = set(tags) if tags is not None else current
+                new = (new | set(add_tags or ())) - set(remove_tags or ())
+                if len(new) > MAX_TAGS:
+                    raise Invalid(f"tags: at most {MAX_TAGS} per source")
+                tags = sorted(new)
             assignee_id = None
             if assignee is not None:
                 row = conn.execute(

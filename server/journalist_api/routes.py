@@ -134,6 +134,7 @@ class SubmissionOut(BaseModel):
 class ItemOut(BaseModel):
     id: str
     object_id: str
+    size: int
     journalist: str | None
 
 
@@ -159,6 +160,8 @@ class TriagePatch(BaseModel):
     seen: bool | None = None
     starred: bool | None = None
     tags: list[str] | None = Field(default=None, max_length=16)
+    add_tags: list[str] | None = Field(default=None, max_length=16)
+    remove_tags: list[str] | None = Field(default=None, max_length=16)
     assignee: str | None = Field(default=None, max_length=64)
 
 
@@ -257,6 +260,8 @@ def patch_source(source_id: str, body: TriagePatch, api: Api, me: Journalist) ->
             seen=body.seen,
             starred=body.starred,
             tags=body.tags,
+            add_tags=body.add_tags,
+            remove_tags=body.remove_tags,
             assignee=body.assignee,
             clear_assignee="assignee" in fields and body.assignee is None,
         )
