@@ -306,10 +306,6 @@ class TorClient:
     auth_dir: Path
 
     @property
-    def name(self) -> str:
-        return self.node.nickname
-
-    @property
     def proxy(self) -> str:
         # socks5h: the onion name goes to tor unresolved.
         return f"socks5h://{LOOPBACK}:{self.socks_port}"
