@@ -1,0 +1,333 @@
+"""The journalist API (docs/JOURNALIST_API.md) against a real server process:
+signed-challenge login and its refusals, resources, triage, notes and replies,
+deletion, and schemathesis over the OpenAPI schema."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+import envelope
+from journalist_cli.identity_store import JournalistIdentity, write_new_identity
+from server.journalist_api.auth import Authenticator, AuthFailed, signed_message
+from tests.server_process import ROOT, SERVER_CMD, Instance, Server, SourceClient, run_server
+
+PDF = b"%PDF-1.4\n" + os.urandom(200_000) + b"\n%%EOF\n"
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass
+class Room:
+    server: Server
+    people: dict[str, JournalistIdentity]
+    codename: str
+    clients: list[httpx.Client] = field(default_factory=list)
+
+    @property
+    def api(self) -> str:
+        assert self.server.api_url is not None
+        return self.server.api_url
+
+
+@pytest.fixture(scope="module")
+def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Room]:
+    base = tmp_path_factory.mktemp("api")
+    people = {n: JournalistIdentity.generate(n) for n in ("alice", "bruno", "chloe")}
+    for ident in people.values():
+        write_new_identity(ident, base / "keys", None)
+    data = base / "data"
+    init = [*SERVER_CMD, "init", "--data-dir", str(data)]
+    for name in people:
+        init += ["--journalist", str(base / "keys" / f"{name}.pub")]
+    subprocess.run(init, check=True, cwd=ROOT, capture_output=True)
+    instance = Instance(data, [], base / "server-tmp", base / "server.log")
+    instance.tmp_dir.mkdir()
+    with run_server(instance, journalist_api=True) as server:
+        with SourceClient(server.base_url) as source:
+            codename = source.first_submission(
+                "Voici le rapport.", [("rapport.pdf", PDF, "application/pdf")]
+            )
+        room = Room(server, people, codename)
+        yield room
+        for c in room.clients:
+            c.close()
+
+
+def sign_in(room: Room, name: str, *, host: str | None = None) -> tuple[str, dict[str, str]]:
+    """Log in as ``name``; returns the token and the body that obtained it."""
+    challenge = httpx.post(f"{room.api}/auth/challenge").json()["challenge"]
+    host = host or room.api.split("/")[2]
+    sig = room.people[name].signing.sign(signed_message(unb64(challenge), host)).signature
+    body = {"journalist": name, "challenge": challenge, "signature": b64(sig)}
+    r = httpx.post(f"{room.api}/auth/token", json=body)
+    return (r.json()["token"] if r.status_code == 200 else ""), body
+
+
+def client(room: Room, name: str = "alice") -> httpx.Client:
+    token, _ = sign_in(room, name)
+    assert token
+    api = httpx.Client(base_url=room.api, headers={"Authorization": f"Bearer {token}"})
+    room.clients.append(api)
+    return api
+
+
+def the_source(api: httpx.Client) -> dict:
+    [source] = api.get("/sources").json()
+    return source
+
+
+# --- Authentication -------------------------------------------------------------
+
+
+def test_a_signature_works_once(room: Room) -> None:
+    token, body = sign_in(room, "alice")
+    assert token
+    replay = httpx.post(f"{room.api}/auth/token", json=body)
+    assert replay.status_code == 401
+    assert replay.json()["error"] == "unauthorized"
+
+
+def test_a_signature_for_another_host_is_refused(room: Room) -> None:
+    token, _ = sign_in(room, "alice", host="someone-elses.onion")
+    assert token == ""
+
+
+def test_wrong_key_unknown_journalist_and_bad_tokens_are_refused(room: Room) -> None:
+    challenge = httpx.post(f"{room.api}/auth/challenge").json()["challenge"]
+    host = room.api.split("/")[2]
+    sig = room.people["bruno"].signing.sign(signed_message(unb64(challenge), host)).signature
+    as_alice = {"journalist": "alice", "challenge": challenge, "signature": b64(sig)}
+    assert httpx.post(f"{room.api}/auth/token", json=as_alice).status_code == 401
+    nobody = {"journalist": "mallory", "challenge": challenge, "signature": b64(sig)}
+    assert httpx.post(f"{room.api}/auth/token", json=nobody).status_code == 401
+    for headers in ({}, {"Authorization": "Bearer " + b64(os.urandom(32))}, {"Authorization": "x"}):
+        r = httpx.get(f"{room.api}/sources", headers=headers)
+        assert r.status_code == 401
+        assert r.json()["error"] == "unauthorized"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def today(self) -> str:
+        return "2026-11-26"
+
+
+def test_challenges_and_tokens_expire() -> None:
+    import nacl.signing
+
+    clock = FakeClock()
+    auth = Authenticator(clock)
+    key = nacl.signing.SigningKey.generate()
+    challenge = auth.new_challenge()
+    clock.now += 61
+    with pytest.raises(AuthFailed):
+        auth.redeem(
+            challenge,
+            key.sign(signed_message(challenge, "h")).signature,
+            "h",
+            1,
+            bytes(key.verify_key),
+        )
+    challenge = auth.new_challenge()
+    token = auth.redeem(
+        challenge, key.sign(signed_message(challenge, "h")).signature, "h", 1, bytes(key.verify_key)
+    )
+    assert auth.session(token).journalist_id == 1
+    clock.now += 901
+    with pytest.raises(AuthFailed):
+        auth.session(token)
+
+
+def test_a_removed_journalist_loses_access_at_once(room: Room) -> None:
+    api = client(room, "chloe")
+    assert api.get("/sources").status_code == 200
+    subprocess.run(
+        [
+            *SERVER_CMD,
+            "journalists",
+            "remove",
+            "--data-dir",
+            str(room.server.instance.data_dir),
+            "chloe",
+        ],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+    )
+    assert api.get("/sources").status_code == 401
+    assert sign_in(room, "chloe")[0] == ""
+
+
+# --- Resources ------------------------------------------------------------------
+
+
+def test_sources_items_and_objects(room: Room) -> None:
+    api = client(room)
+    source = the_source(api)
+    assert source["submissions"] == 1 and source["seen"] is False
+    detail = api.get(f"/sources/{source['id']}").json()
+    [sub] = detail["items"]["submissions"]
+    kinds = {o["kind"]: o for o in sub["objects"]}
+    assert set(kinds) == {"manifest", "message", "file"}
+    me = [room.people["alice"].decryption]
+    manifest = json.loads(
+        envelope.decrypt_bytes(api.get(f"/objects/{kinds['manifest']['id']}").content, me)
+    )
+    assert manifest["type"] == "lanterne-manifest/v1"
+    assert manifest["files"][0]["name"] == "rapport.pdf"
+    whole = api.get(f"/objects/{kinds['file']['id']}")
+    assert whole.status_code == 200 and len(whole.content) == kinds["file"]["size"]
+    assert envelope.decrypt_bytes(whole.content, me) == PDF
+    part = api.get(f"/objects/{kinds['file']['id']}", headers={"Range": "bytes=1000-"})
+    assert part.status_code == 206
+    assert part.content == whole.content[1000:]
+    assert (
+        part.headers["content-range"] == f"bytes 1000-{len(whole.content) - 1}/{len(whole.content)}"
+    )
+    assert (
+        api.get(f"/objects/{kinds['file']['id']}", headers={"Range": "bytes=0-10"}).status_code
+        == 416
+    )
+    assert api.get("/objects/" + "0" * 32).status_code == 404
+    assert api.get("/objects/..%2Fsecrets.json").status_code == 404
+    assert api.get("/sources/nope").status_code == 404
+
+
+def test_journalists_lists_every_key_with_fingerprints(room: Room) -> None:
+    keys = {j["name"]: j for j in client(room).get("/journalists").json()}
+    alice = room.people["alice"].public
+    assert keys["alice"]["fingerprint"] == alice.fingerprint
+    assert keys["alice"]["encryption_key"] == alice.recipient.to_text()
+
+
+def test_triage_tags_atomic_and_validated(room: Room) -> None:
+    api = client(room)
+    sid = the_source(api)["id"]
+    r = api.patch(
+        f"/sources/{sid}", json={"seen": True, "starred": True, "add_tags": ["budget", "mairie"]}
+    )
+    assert r.status_code == 200
+    assert (r.json()["seen"], r.json()["starred"], r.json()["tags"]) == (
+        True,
+        True,
+        ["budget", "mairie"],
+    )
+    other = client(room, "bruno")
+    assert other.patch(f"/sources/{sid}", json={"add_tags": ["urgent"]}).json()["tags"] == [
+        "budget",
+        "mairie",
+        "urgent",
+    ]
+    assert api.patch(f"/sources/{sid}", json={"remove_tags": ["mairie"]}).json()["tags"] == [
+        "budget",
+        "urgent",
+    ]
+    assert api.patch(f"/sources/{sid}", json={"add_tags": ["no spaces"]}).status_code == 400
+    assert api.patch(f"/sources/{sid}", json={"assignee": "mallory"}).status_code == 400
+    assert api.patch(f"/sources/{sid}", json={"assignee": "bruno"}).json()["assignee"] == "bruno"
+    assert api.patch(f"/sources/{sid}", json={"assignee": None}).json()["assignee"] is None
+    assert api.patch(f"/sources/{sid}", json={"seen": "maybe"}).status_code == 400
+
+
+def test_notes_and_replies_are_envelopes_and_the_source_reads_replies(room: Room) -> None:
+    api = client(room)
+    source = the_source(api)
+    journalists = [
+        envelope.Recipient.from_text(j["encryption_key"]) for j in api.get("/journalists").json()
+    ]
+    note = envelope.encrypt_bytes(b"Checked with the registry.", journalists)
+    r = api.post(f"/sources/{source['id']}/notes", content=note)
+    assert r.status_code == 201
+    reply_to = [envelope.Recipient.from_text(source["reply_key"]), *journalists]
+    reply = envelope.encrypt_bytes("Merci. Pouvez-vous préciser la date ?".encode(), reply_to)
+    assert api.post(f"/sources/{source['id']}/replies", content=reply).status_code == 201
+    items = api.get(f"/sources/{source['id']}").json()["items"]
+    assert [n["size"] for n in items["notes"]] == [len(note)]
+    assert items["notes"][0]["journalist"] == "alice"
+    # Not an envelope, or too large: refused, nothing stored.
+    assert api.post(f"/sources/{source['id']}/notes", content=b"plain text").status_code == 400
+    big = api.post(f"/sources/{source['id']}/notes", content=b"LANTERNE" + bytes(1 << 20))
+    assert big.status_code == 413
+    assert len(api.get(f"/sources/{source['id']}").json()["items"]["notes"]) == 1
+    with SourceClient(room.server.base_url) as browser:
+        inbox = browser.login(room.codename)
+        page = browser.get(inbox.headers["location"]) if inbox.status_code == 303 else inbox
+        assert "Pouvez-vous préciser la date" in page.text
+
+
+def test_the_source_listener_does_not_serve_the_api(room: Room) -> None:
+    r = httpx.get(f"{room.server.base_url}/api/v1/openapi.json")
+    assert r.status_code == 404
+
+
+def test_api_responses_carry_the_security_headers(room: Room) -> None:
+    r = httpx.post(f"{room.api}/auth/challenge")
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["cache-control"] == "no-store"
+    assert "server" not in r.headers
+
+
+def test_deleting_a_source_removes_its_files(room: Room) -> None:
+    api = client(room)
+    sid = the_source(api)["id"]
+    detail = api.get(f"/sources/{sid}").json()["items"]
+    ids = [o["id"] for s in detail["submissions"] for o in s["objects"]]
+    ids += [i["object_id"] for i in (*detail["replies"], *detail["notes"])]
+    objects = room.server.instance.data_dir / "objects"
+    assert all((objects / i).exists() for i in ids)
+    assert api.delete(f"/sources/{sid}").status_code == 204
+    assert not any((objects / i).exists() for i in ids)
+    assert api.get("/sources").json() == []
+    assert api.delete(f"/sources/{sid}").status_code == 404
+
+
+def test_schemathesis_finds_no_server_error(room: Room, tmp_path: Path) -> None:
+    """Runs last: it may delete what it finds."""
+    with SourceClient(room.server.base_url) as source:
+        source.first_submission("Pour le fuzzing.", [("a.txt", b"data", "text/plain")])
+    token, _ = sign_in(room, "bruno")
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "st"),
+            "run",
+            f"{room.api}/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "25",
+            "-H",
+            f"Authorization: Bearer {token}",
+            "--phases",
+            "examples,coverage,fuzzing",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    # Every operation was exercised, in both generated phases.
+    assert "Tested: 11" in done.stdout
+    assert "✅ Coverage" in done.stdout and "✅ Fuzzing" in done.stdout
