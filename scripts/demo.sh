@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 
 demo="${DEMO_DIR:-demo-data}"
 port="${PORT:-8080}"
+jport="${JOURNALIST_PORT:-$((port + 1))}"
 
 [ "${LANTERNE_SKIP_BOOTSTRAP:-0}" = 1 ] || scripts/bootstrap.sh
 
@@ -40,8 +41,18 @@ Then, in another terminal, read it as the demo journalist:
   .venv/bin/lanterne file decrypt -i $demo/keys/demo.identity $demo/instance/objects/<message id>
   .venv/bin/lanterne file decrypt -i $demo/keys/demo.identity -o <file name> $demo/instance/objects/<file id>
 
+Or the journalist's everyday workflow: pull the ciphertext, list, decrypt
+(originals byte for byte plus copies with their metadata removed):
+
+  LANTERNE_HOME=$demo/journalist .venv/bin/lanterne config --server http://127.0.0.1:$jport --identity $demo/keys/demo.identity
+  LANTERNE_HOME=$demo/journalist .venv/bin/lanterne pull
+  LANTERNE_HOME=$demo/journalist .venv/bin/lanterne list
+  LANTERNE_HOME=$demo/journalist .venv/bin/lanterne decrypt <source> --out $demo/received
+      # <source>: the designation ("wise otter") or id that list shows
+
 The demo key has no passphrase: it is for trying Lanterne, never for real sources.
 
 HELP
 
-exec .venv/bin/lanterne-server run --data-dir "$demo/instance" --host 127.0.0.1 --port "$port"
+exec .venv/bin/lanterne-server run --data-dir "$demo/instance" --host 127.0.0.1 --port "$port" \
+  --journalist-port "$jport"

@@ -64,3 +64,51 @@ def test_demo_script_serves_and_its_decrypt_steps_work(tmp_path: Path) -> None:
     out = tmp_path / "tip.txt"
     run(steps[3].replace("<file name>", str(out)).replace("<file id>", kinds["file"]))
     assert out.read_bytes() == b"demo file"
+
+
+def test_demo_journalist_workflow_steps_work(tmp_path: Path) -> None:
+    """The second set of printed steps: config, pull, list, decrypt through the API."""
+    demo = tmp_path / "demo"
+    port = free_port()
+    env = {
+        **os.environ,
+        "DEMO_DIR": str(demo),
+        "PORT": str(port),
+        "JOURNALIST_PORT": str(free_port()),
+        "LANTERNE_SKIP_BOOTSTRAP": "1",
+    }
+    log = tmp_path / "demo.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            ["bash", "scripts/demo.sh"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "journalist API on" not in log.read_text():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        with SourceClient(f"http://127.0.0.1:{port}") as src:
+            src.first_submission(
+                "via the API", [("note.txt", b"pulled and decrypted", "text/plain")]
+            )
+        steps = [
+            line.split("#", 1)[0].strip()
+            for line in log.read_text().splitlines()
+            if line.strip().startswith("LANTERNE_HOME=")
+        ]
+        assert len(steps) == 4
+        for cmd in steps[:3]:
+            done = subprocess.run(cmd, shell=True, cwd=ROOT, capture_output=True, text=True)
+            assert done.returncode == 0, (cmd, done.stderr)
+        listing = done.stdout
+        source = re.search(r"[0-9a-f]{32}", listing) or re.search(r"[0-9a-f]{8,}", listing)
+        assert source, listing
+        cmd = steps[3].replace("<source>", source.group(0))
+        done = subprocess.run(cmd, shell=True, cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, (cmd, done.stderr)
+        received = [p for p in (demo / "received").rglob("note.txt") if p.is_file()]
+        assert any(p.read_bytes() == b"pulled and decrypted" for p in received), received
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(15)
