@@ -457,6 +457,7 @@ def private_tor_network(
     *,
     journalists: Mapping[str, ClientAuthKey] | None = None,
     clients: Mapping[str, Sequence[str]] | None = None,
+    extended_errors: bool = True,
     attempts: int = 2,
 ) -> Iterator[TorNetwork]:
     """Start the network; yield it once every client reaches what it should.
@@ -464,7 +465,10 @@ def private_tor_network(
     ``journalists``: name -> key, each written to the journalist service's
     ``authorized_clients/`` before tor starts. ``clients``: client name ->
     names of the journalists whose ``.auth_private`` it holds (default: one
-    client "anon" holding none).
+    client "anon" holding none). ``extended_errors``: the clients' SocksPorts
+    report onion failures as 0xF0-0xF7; socksio (httpx) calls those replies
+    malformed, so tests of an httpx-based client's error path may want False
+    (tor then answers a generic 0x01, "general failure").
     """
     tor, gencert = require_tor()
     journalists = dict(journalists or {})
@@ -476,7 +480,9 @@ def private_tor_network(
     for attempt in range(attempts):
         started = False
         try:
-            with _network(tor, gencert, source_port, journalist_port, journalists, clients) as net:
+            with _network(
+                tor, gencert, source_port, journalist_port, journalists, clients, extended_errors
+            ) as net:
                 started = True
                 yield net
             return
@@ -495,6 +501,7 @@ def _network(
     journalist_port: int,
     journalists: Mapping[str, ClientAuthKey],
     client_keys: Mapping[str, Sequence[str]],
+    extended_errors: bool,
 ) -> Iterator[TorNetwork]:
     t0 = time.monotonic()
     deadline = t0 + BRINGUP_TIMEOUT
@@ -670,7 +677,8 @@ def _network(
                     [
                         *client.node.base_options(dir_authorities),
                         # ExtendedErrors: onion failures come back as 0xF0-0xF7.
-                        f"SocksPort {LOOPBACK}:{client.socks_port} ExtendedErrors",
+                        f"SocksPort {LOOPBACK}:{client.socks_port}"
+                        + (" ExtendedErrors" if extended_errors else ""),
                         f"ClientOnionAuthDir {client.auth_dir}",
                     ]
                 )
