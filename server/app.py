@@ -14,9 +14,10 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from server import error_pages
+from server.assets import Assets
 from server.db import Database
 from server.i18n import Pages
-from server.routes import account, pages, submit
+from server.routes import account, assets, pages, submit
 from server.security_headers import SecurityHeadersMiddleware
 from server.services import Services
 from server.sessions import LoginThrottle, SessionStore
@@ -69,6 +70,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(submit.router)
     app.include_router(account.router)
+    assets.install(app, services.pages, Assets(STATIC_DIR))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     error_pages.install(app)
     # Added last, so outermost: headers go on every response, error pages included.

@@ -160,11 +160,21 @@ async function paddedChunk(read, size, total, index) {
   return chunk;
 }
 
-// Encrypt a source of `size` bytes. Yields the header, then each sealed chunk
-// in order, with up to IN_FLIGHT chunks being read and sealed at once.
-export async function* encryptSource(read, size, recipients, fixed = {}) {
-  const { header, payloadKey } = await sealHeader(recipients, fixed);
-  yield header;
+// Exact envelope length for `size` plaintext bytes and `n` recipients, known
+// before encrypting so an upload can be created with its final length.
+export const SEALED_CHUNK_SIZE = CHUNK_SIZE + 16;
+export const headerSize = (n) => 27 + 84 * n + 32; // §3: prefix, stanzas, MAC
+export function ciphertextSize(size, n) {
+  const padded = paddedSize(size + 1);
+  return headerSize(n) + padded + 16 * Math.ceil(padded / CHUNK_SIZE);
+}
+
+// The sealed chunks of a source from chunk `start` on, in order, with up to
+// IN_FLIGHT chunks being read and sealed at once. Nonces depend only on the
+// chunk index, so with the same payload key chunk i is the same bytes every
+// time: an interrupted upload resumes by sealing again from the chunk that
+// holds the server's offset, without keeping any ciphertext around.
+export async function* sealChunks(read, size, payloadKey, start = 0) {
   const total = paddedSize(size + 1);
   const count = Math.ceil(total / CHUNK_SIZE);
   const seal = async (i) => {
@@ -173,15 +183,37 @@ export async function* encryptSource(read, size, recipients, fixed = {}) {
     return new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv }, payloadKey, chunk));
   };
   const running = [];
-  for (let next = 0; next < count || running.length; ) {
+  for (let next = start; next < count || running.length; ) {
     while (next < count && running.length < IN_FLIGHT) running.push(seal(next++));
     yield await running.shift();
   }
 }
 
+// Encrypt a source of `size` bytes: yields the header, then each sealed chunk.
+export async function* encryptSource(read, size, recipients, fixed = {}) {
+  const { header, payloadKey } = await sealHeader(recipients, fixed);
+  yield header;
+  yield* sealChunks(read, size, payloadKey);
+}
+
+// read(a, b) over a Blob or File, fetching 1 MiB blocks: one arrayBuffer()
+// per 64 KiB chunk costs a round trip to the file each time (slow in Firefox).
+// The two latest blocks are kept, enough for the chunks in flight.
+const BLOCK = 16 * CHUNK_SIZE;
+export function blobReader(blob) {
+  const blocks = new Map();
+  return async (a, b) => {
+    const n = Math.floor(a / BLOCK);
+    if (!blocks.has(n)) {
+      blocks.set(n, blob.slice(n * BLOCK, (n + 1) * BLOCK).arrayBuffer().then((x) => new Uint8Array(x)));
+      for (const k of blocks.keys()) if (k < n - 1 || k > n) blocks.delete(k);
+    }
+    return (await blocks.get(n)).subarray(a - n * BLOCK, b - n * BLOCK);
+  };
+}
+
 export function encryptBlob(blob, recipients, fixed) {
-  const read = async (a, b) => new Uint8Array(await blob.slice(a, b).arrayBuffer());
-  return encryptSource(read, blob.size, recipients, fixed);
+  return encryptSource(blobReader(blob), blob.size, recipients, fixed);
 }
 
 export async function encryptBytes(bytes, recipients, fixed) {
