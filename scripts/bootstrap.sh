@@ -12,12 +12,14 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 # Runtime: gpg for OpenPGP custody/export, libmagic for type detection,
-# bubblewrap to sandbox the metadata-cleaning worker.
-debs=(gnupg libmagic1 media-types bubblewrap)
+# bubblewrap to sandbox the metadata-cleaning worker, poppler-utils (pdftoppm)
+# to render PDF pages for `lanterne clean --flatten`.
+debs=(gnupg libmagic1 media-types bubblewrap poppler-utils)
 # Tests and benchmarks: exiftool checks cleaned files; mat2 and age are compared
-# against in benchmarks; poppler-utils renders PDFs for --flatten checks; the
-# browsers run the in-browser encryption (Firefox ESR stands in for Tor Browser).
-test_debs=(libimage-exiftool-perl mat2 age poppler-utils chromium firefox-esr fonts-dejavu-core tor)
+# against in benchmarks; the browsers run the in-browser encryption (Firefox ESR
+# stands in for Tor Browser); tor (with tor-gencert) runs the private Tor
+# network; GNU time measures benchmarks' peak memory.
+test_debs=(libimage-exiftool-perl mat2 age chromium firefox-esr fonts-dejavu-core tor time)
 [ "$want_test" = 1 ] && debs+=("${test_debs[@]}")
 
 missing=()
