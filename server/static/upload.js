@@ -1,0 +1,305 @@
+// Lanterne: encrypt in the browser, upload ciphertext with tus 1.0 (docs/UPLOADS.md).
+// Progressive enhancement of the submit form: when this browser cannot do
+// everything needed, nothing here runs and the form posts as without JavaScript.
+import { SEALED_CHUNK_SIZE, blobReader, ciphertextSize, sealChunks, sealHeader } from "./envelope.js";
+import { UploadView } from "./upload-ui.js";
+
+const SEGMENT = 4 * 1024 * 1024; // bytes per PATCH: small enough to survive a Tor circuit
+const RETRIES = 10; // per object, with backoff up to MAX_WAIT: a few minutes in all
+const MAX_WAIT = 30; // seconds
+const TUS = { "Tus-Resumable": "1.0.0" };
+const MANIFEST_TYPE = "lanterne-manifest/v1";
+const te = new TextEncoder();
+
+class UploadError extends Error {
+  constructor(message, retry) {
+    super(message);
+    this.retry = retry; // worth trying again (network, 5xx, offset out of step)
+  }
+}
+
+async function supported() {
+  try {
+    if (!globalThis.isSecureContext || !globalThis.crypto || !crypto.subtle) return false;
+    await crypto.subtle.generateKey({ name: "X25519" }, false, ["deriveBits"]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function call(url, init, signal) {
+  let response;
+  try {
+    response = await fetch(url, {
+      ...init, headers: { ...TUS, ...init.headers }, signal,
+      credentials: "same-origin", cache: "no-store", redirect: "error",
+    });
+  } catch (err) {
+    if (signal.aborted) throw err;
+    throw new UploadError(String(err), true); // connection lost, server down
+  }
+  if (response.status >= 500) throw new UploadError(`HTTP ${response.status}`, true);
+  return response;
+}
+
+const sleep = (ms, signal) => new Promise((resolve, reject) => {
+  const t = setTimeout(resolve, ms);
+  signal.addEventListener("abort", () => { clearTimeout(t); reject(signal.reason); }, { once: true });
+});
+
+function fromBase64(text) {
+  const b64 = text.replace(/-/g, "+").replace(/_/g, "/");
+  return Uint8Array.from(atob(b64 + "===".slice((b64.length + 3) % 4)), (c) => c.charCodeAt(0));
+}
+
+async function loadRecipients(lang, signal) {
+  const response = await call(`/${lang}/recipients.json`, { headers: {} }, signal);
+  if (!response.ok) throw new UploadError(`HTTP ${response.status}`, false);
+  const doc = await response.json();
+  let list = doc.recipients ?? doc.journalists ?? doc;
+  if (!Array.isArray(list)) list = Object.values(list);
+  const keys = list.map((r) => fromBase64(typeof r === "string" ? r : r.encryption_key));
+  if (!keys.length || keys.some((k) => k.length !== 32)) throw new UploadError("bad keys", false);
+  return keys;
+}
+
+// One envelope being uploaded. The header and payload key are made once and
+// kept: sealing is deterministic from there, so after an interruption the
+// ciphertext from the server's offset is produced again instead of stored.
+class Upload {
+  constructor(label, source, visible = true) {
+    this.label = label;
+    this.source = source; // a Blob or File: read slice by slice, never whole
+    this.visible = visible;
+    this.sent = 0;
+    this.url = null;
+    this.done = false;
+  }
+
+  get id() {
+    return this.url.slice(this.url.lastIndexOf("/") + 1);
+  }
+
+  async prepare(recipients) {
+    const { header, payloadKey } = await sealHeader(recipients);
+    this.header = header;
+    this.payloadKey = payloadKey;
+    this.length = ciphertextSize(this.source.size, recipients.length);
+  }
+
+  async create(signal) {
+    const r = await call("/tus/", { method: "POST", headers: { "Upload-Length": String(this.length) } }, signal);
+    const where = r.headers.get("Location");
+    if (r.status !== 201 || !where) throw new UploadError(`HTTP ${r.status}`, false);
+    this.url = new URL(where, location.href).pathname;
+  }
+
+  async offset(signal) {
+    const r = await call(this.url, { method: "HEAD", headers: {} }, signal);
+    const offset = Number(r.headers.get("Upload-Offset"));
+    if (r.status !== 200 || !Number.isSafeInteger(offset)) throw new UploadError(`HTTP ${r.status}`, false);
+    return offset;
+  }
+
+  // The ciphertext from byte `offset` to the end (chunk i starts at
+  // header + i * SEALED_CHUNK_SIZE).
+  async* ciphertext(offset) {
+    const h = this.header.length;
+    if (offset < h) yield this.header.subarray(offset);
+    const from = Math.max(0, offset - h);
+    const first = Math.floor(from / SEALED_CHUNK_SIZE);
+    let skip = from - first * SEALED_CHUNK_SIZE;
+    for await (const sealed of sealChunks(blobReader(this.source), this.source.size, this.payloadKey, first)) {
+      yield skip ? sealed.subarray(skip) : sealed;
+      skip = 0;
+    }
+  }
+
+  // Encrypt and PATCH from `offset`: the next segment is sealed while the
+  // previous one is on the wire; at most two segments are held at once.
+  async push(offset, signal, progress) {
+    const patch = async (blob, at) => {
+      const r = await call(this.url, {
+        method: "PATCH", body: blob,
+        headers: { "Content-Type": "application/offset+octet-stream", "Upload-Offset": String(at) },
+      }, signal);
+      if (r.status === 409) throw new UploadError("offset out of step", true);
+      if (r.status !== 204) throw new UploadError(`HTTP ${r.status}`, false);
+      const now = Number(r.headers.get("Upload-Offset"));
+      if (now !== at + blob.size) throw new UploadError("offset out of step", true);
+      this.sent = now;
+      progress();
+    };
+    let parts = [];
+    let size = 0;
+    let at = offset;
+    let inFlight = null;
+    const flush = async () => {
+      const blob = new Blob(parts);
+      parts = [];
+      if (inFlight) await inFlight;
+      inFlight = patch(blob, at);
+      inFlight.catch(() => {}); // awaited later; no unhandled rejection meanwhile
+      at += size;
+      size = 0;
+    };
+    for await (const piece of this.ciphertext(offset)) {
+      parts.push(piece);
+      size += piece.length;
+      if (size >= SEGMENT) await flush();
+    }
+    if (size) await flush();
+    if (inFlight) await inFlight;
+    this.done = true;
+  }
+
+  // Resume from wherever the server is, retrying with backoff on lost
+  // connections and server errors (a restart included).
+  async deliver(signal, view) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const offset = this.sent === 0 && attempt === 0 ? 0 : await this.offset(signal);
+        this.sent = offset;
+        await this.push(offset, signal, () => view.progress());
+        return;
+      } catch (err) {
+        if (!(err instanceof UploadError) || !err.retry || attempt >= RETRIES) throw err;
+        const wait = Math.min(2 ** attempt, MAX_WAIT);
+        view.retrying(wait);
+        await sleep(wait * 1000, signal);
+        view.sending();
+      }
+    }
+  }
+}
+
+function manifestOf(form, lang, message, files) {
+  const answers = [];
+  for (const field of form.querySelectorAll("[name^='q_']")) {
+    const answer = field.value.trim();
+    const label = form.querySelector(`label[for='${field.id}']`);
+    if (answer) answers.push({ id: field.name.slice(2), question: label.textContent.trim(), answer });
+  }
+  return {
+    type: MANIFEST_TYPE,
+    received_on: new Date().toISOString().slice(0, 10), // UTC, as Tor Browser reports
+    language: lang,
+    follow_up: form.dataset.followUp === "true",
+    message: message ? { object: message.id, size: message.source.size } : null,
+    files: files.map((f) => ({
+      object: f.id, name: f.source.name.normalize("NFC"), type: mimeType(f.source.type), size: f.source.size,
+    })),
+    answers,
+  };
+}
+
+// The same rule as the server's clean_content_type.
+function mimeType(raw) {
+  const value = raw.split(";")[0].trim().toLowerCase();
+  return /^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,127}$/.test(value)
+    ? value : "application/octet-stream";
+}
+
+// Checks the no-JS path leaves to the server, shown with the browser's own
+// validation bubbles. Returns false when the form should not be sent.
+function validate(form, view) {
+  const { message, files } = form.elements;
+  for (const el of [message, files]) el.setCustomValidity("");
+  let problem = null;
+  if (!message.value.trim() && !files.files.length) problem = [message, view.t("empty")];
+  else if (files.files.length > Number(form.dataset.maxFiles)) {
+    problem = [files, view.t("tooMany", { count: form.dataset.maxFiles })];
+  } else {
+    const big = [...files.files].find((f) => f.size > Number(form.dataset.maxFileBytes));
+    if (big) problem = [files, view.t("tooLarge", { name: big.name })];
+  }
+  if (!problem) return true;
+  problem[0].setCustomValidity(problem[1]);
+  problem[0].reportValidity();
+  problem[0].addEventListener("input", () => problem[0].setCustomValidity(""), { once: true });
+  problem[0].addEventListener("change", () => problem[0].setCustomValidity(""), { once: true });
+  return false;
+}
+
+function commit(uploads) {
+  const form = document.getElementById("commit-form");
+  for (const u of uploads) {
+    const input = document.createElement("input");
+    input.type = "hidden";
+    input.name = u.kind;
+    input.value = u.id;
+    form.append(input);
+  }
+  // Not requestSubmit(): Chromium ignores it after an await. A plain submit
+  // is a normal navigation, so the browser follows the server's 303.
+  HTMLFormElement.prototype.submit.call(form);
+}
+
+async function start() {
+  const form = document.getElementById("submit-form");
+  if (!form || !(await supported())) return;
+  const lang = document.documentElement.lang;
+  const view = new UploadView(form, lang);
+  view.enhance();
+  let job = null; // {uploads, abort} of the submission being sent
+
+  async function run() {
+    const abort = new AbortController();
+    job.abort = abort;
+    view.sending();
+    try {
+      if (!job.uploads) {
+        const recipients = await loadRecipients(lang, abort.signal).catch((err) => {
+          if (err instanceof UploadError) err.keys = true;
+          throw err;
+        });
+        const { message, files } = form.elements;
+        const parts = [];
+        if (message.value.trim()) parts.push(Object.assign(new Upload(view.t("messageName"), new Blob([te.encode(message.value)])), { kind: "message" }));
+        for (const f of files.files) parts.push(Object.assign(new Upload(f.name, f), { kind: "file" }));
+        for (const u of parts) {
+          await u.prepare(recipients);
+          await u.create(abort.signal);
+          job.created.push(u);
+        }
+        const manifest = manifestOf(form, lang, parts.find((u) => u.kind === "message"), parts.filter((u) => u.kind === "file"));
+        const m = Object.assign(new Upload("", new Blob([te.encode(JSON.stringify(manifest))]), false), { kind: "manifest" });
+        await m.prepare(recipients);
+        await m.create(abort.signal);
+        job.created.push(m);
+        job.uploads = [...parts, m]; // the manifest last: it names the others
+        view.show(job.uploads);
+      }
+      for (const u of job.uploads) if (!u.done) await u.deliver(abort.signal, view);
+      view.finishing();
+      commit(job.uploads);
+    } catch (err) {
+      if (abort.signal.aborted) return;
+      view.failed(err.keys ? "keysFailed" : "failed");
+    }
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (job || !validate(form, view)) return;
+    job = { created: [] };
+    form.inert = true;
+    view.open();
+    run();
+  });
+  view.onRetry(() => { view.retryShown(false); run(); });
+  view.onCancel(async () => {
+    if (!job) return;
+    const { created, abort } = job;
+    abort?.abort();
+    job = null;
+    // Delete what the server holds; a failure here leaves it to expire in a day.
+    await Promise.allSettled(created.map((u) =>
+      fetch(u.url, { method: "DELETE", headers: TUS, credentials: "same-origin" })));
+    form.inert = false;
+    view.cancelled();
+  });
+}
+
+start();
