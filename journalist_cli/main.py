@@ -32,6 +32,7 @@ LAZY_COMMANDS = {
     "keys": "journalist_cli.commands.keys",
     "file": "journalist_cli.commands.file",
     "clean": "journalist_cli.commands.clean",
+    "verify-site": "journalist_cli.commands.verify_site",
     **dict.fromkeys(
         ("config", "signing-key", "pull", "import", "list", "show", "decrypt", "export"),
         "journalist_cli.commands.workflow",

@@ -157,14 +157,18 @@ class Upload {
   // Resume from wherever the server is, retrying with backoff on lost
   // connections and server errors (a restart included).
   async deliver(signal, view) {
+    let fresh = this.sent === 0;
     for (let attempt = 0; ; attempt++) {
+      const before = this.sent;
       try {
-        const offset = this.sent === 0 && attempt === 0 ? 0 : await this.offset(signal);
+        const offset = fresh ? 0 : await this.offset(signal);
+        fresh = false;
         this.sent = offset;
         await this.push(offset, signal, () => view.progress());
         return;
       } catch (err) {
         if (!(err instanceof UploadError) || !err.retry || attempt >= RETRIES) throw err;
+        if (this.sent > before) attempt = 0; // it was moving: a new outage, not the same one
         const wait = Math.min(2 ** attempt, MAX_WAIT);
         view.retrying(wait);
         await sleep(wait * 1000, signal);
