@@ -13,7 +13,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+# Bumped with each step appended to server.migrations.MIGRATIONS.
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -150,16 +151,14 @@ class Database:
             conn.close()
 
     def create(self) -> None:
-        conn = sqlite3.connect(self.path, isolation_level=None)
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.executescript(SCHEMA)
-            conn.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
-            )
-        finally:
-            conn.close()
+        """Create the schema, or migrate an older database to it (idempotent).
+
+        Raises ``server.migrations.MigrationError`` for a database newer than this code.
+        """
+        # Imported here: migrations imports SCHEMA from this module.
+        from server.migrations import prepare
+
+        prepare(self.path)
 
     # Journalists
 
