@@ -1,24 +1,36 @@
 """``lanterne-server``: create an instance, register journalists, run the source interface.
 
-Thin on purpose: each command parses its options and calls plain functions;
+Thin on purpose: each command parses its options and calls plain functions
+(server.onion_admin, server.health_check, server.backup, server.migrations);
 errors an admin can fix are turned into messages and exit code 1 here.
+
+Admin commands run as root outside the service (deploy/README.md): files they
+create in the data directory are handed to the data directory's owner.
 """
 
 from __future__ import annotations
 
 import os
+import pwd
 import stat
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
 import envelope
 from server.app import SILENT
 from server.db import Database
+from server.migrations import MigrationError, current_version
 from server.settings import DEFAULT_CONFIG, ConfigError, Settings
 from server.sources import InstanceSecrets, SystemClock
 from server.storage import ObjectStore
+from server.tor_config import DebianLayout
+
+FC = TypeVar("FC", bound=Callable[..., object])
 
 # uvicorn logs: warnings and errors to stderr, no access log, no client addresses.
 UVICORN_LOG_CONFIG = {
@@ -42,6 +54,30 @@ class AdminError(click.ClickException):
     """A problem the admin can fix; shown as one line."""
 
 
+@contextmanager
+def _admin_errors() -> Iterator[None]:
+    """Domain errors of the plain modules, as one-line messages (exit code 1)."""
+    from server.admin_identity import IdentityError
+    from server.backup import BackupError
+    from server.tor_config import TorConfigError
+
+    try:
+        yield
+    except (MigrationError, TorConfigError, BackupError, IdentityError) as exc:
+        raise AdminError(str(exc)) from exc
+
+
+def _give_to_owner(data_dir: Path) -> None:
+    """Root ran this command: SQLite may have created -wal/-shm files as root,
+    which the service could then not open. Hand them to the data dir's owner."""
+    if os.geteuid() != 0 or not data_dir.is_dir():
+        return
+    owner = data_dir.stat()
+    for path in data_dir.glob(f"{Settings(data_dir=data_dir).database_path.name}*"):
+        if path.stat().st_uid != owner.st_uid:
+            os.chown(path, owner.st_uid, owner.st_gid)
+
+
 def init_instance(data_dir: Path, journalist_files: list[Path]) -> list[envelope.PublicKey]:
     """Create (or complete) an instance in ``data_dir``; idempotent."""
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -53,9 +89,13 @@ def init_instance(data_dir: Path, journalist_files: list[Path]) -> list[envelope
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(secrets.to_json())
     if not settings.config_path.exists():
-        settings.config_path.write_text(DEFAULT_CONFIG, encoding="utf-8")
+        # 0600 like everything here, whatever the admin's umask (check insists).
+        fd = os.open(settings.config_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(DEFAULT_CONFIG)
     db = Database(settings.database_path)
-    db.create()
+    with _admin_errors():
+        db.create()  # creates the schema, or migrates an older database
     settings.database_path.chmod(0o600)
     ObjectStore(settings.objects_dir).create_dirs()
     added = []
@@ -104,8 +144,18 @@ def main() -> None:
     help="A journalist's NAME.pub file (repeat for several).",
 )
 def init(data_dir: Path, journalists: tuple[Path, ...]) -> None:
-    """Create the data directory, database and instance secrets; register journalists."""
+    """Create the data directory, database and instance secrets; register journalists.
+
+    On an existing instance, completes what is missing and migrates the
+    database to this release's schema (run it after every upgrade)."""
+    db_path = Settings(data_dir=data_dir).database_path
+    with _admin_errors():
+        before = current_version(db_path) if db_path.exists() else None
     added = init_instance(data_dir, list(journalists))
+    _give_to_owner(data_dir)
+    after = current_version(db_path)
+    if before is not None and before != after:
+        click.echo(f"Database migrated: schema version {before} -> {after}")
     click.echo(f"Instance ready in {data_dir}")
     for key in added:
         click.echo(f"  journalist {key.name}: {key.fingerprint}")
@@ -127,18 +177,24 @@ def run(data_dir: Path, host: str, port: int, journalist_port: int | None) -> No
     """Serve the source interface (loopback only unless --host says otherwise)."""
     from server.app import create_app
     from server.journalist_api import create_journalist_app
+    from server.resumable import UploadPolicy, UploadStore
     from server.serving import serve_all
 
     settings = _settings(data_dir)
     if journalist_port is not None and journalist_port == port:
         raise AdminError("--journalist-port must differ from --port")
-    if not Database(settings.database_path).journalists():
+    db = Database(settings.database_path)
+    with _admin_errors():
+        db.create()  # idempotent: migrates a database from an older release
+    if not db.journalists():
         click.echo("warning: no journalist key is registered; submissions are refused", err=True)
     # A crash mid-upload can leave temporary or unlisted objects: remove them
     # before serving, while no upload can be in flight.
-    db = Database(settings.database_path)
-    db.create()  # idempotent: adds tables a newer release introduced
     ObjectStore(settings.objects_dir).collect_garbage(db.known_object_ids())
+    # Likewise uploads in progress: expired ones, and files or rows missing their pair.
+    uploads = UploadStore(db, settings.uploads_dir, UploadPolicy.from_settings(settings))
+    uploads.prepare()
+    uploads.sweep(at_start=True)
     apps = [(create_app(settings), host, port)]
     banner = f"Lanterne source interface on http://{host}:{port}/"
     if journalist_port is not None:
@@ -153,13 +209,66 @@ def journalists() -> None:
     """Add, list and remove the journalists who receive submissions."""
 
 
+def _hs_dir_option(help_text: str) -> Callable[[FC], FC]:
+    return click.option(
+        "--hs-dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=lambda: str(DebianLayout().journalist.hs_dir),
+        show_default="the journalist onion's, as deploy/install.sh makes it",
+        help=help_text,
+    )
+
+
+def _tor_options(f: FC) -> FC:
+    f = click.option(
+        "--tor-restart-cmd",
+        metavar="CMD",
+        help="Command that restarts the journalist tor [default: systemctl restart"
+        " tor@lanternejournalist if systemd runs, else it is printed].",
+    )(f)
+    return click.option(
+        "--tor-reload-cmd",
+        metavar="CMD",
+        help="Command that reloads the journalist tor [default: systemctl reload"
+        " tor@lanternejournalist if systemd runs, else it is printed].",
+    )(f)
+
+
 @journalists.command("add")
 @click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), required=True)
 @click.option("--role", type=click.Choice(["journalist", "admin"]), default="journalist")
 @click.option("--replace", is_flag=True, help="Replace the keys of a journalist of that name.")
+@click.option(
+    "--client-auth-out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the journalist's onion client key here (NAME.auth_private, a new file): "
+    "hand it to the journalist with their server address.",
+)
+@click.option(
+    "--no-client-auth",
+    is_flag=True,
+    help="Register the key for the API only (an instance without the journalist onion).",
+)
+@_hs_dir_option("The journalist onion's HiddenServiceDir.")
+@_tor_options
 @click.argument("pub_file", type=click.Path(path_type=Path, dir_okay=False))
-def journalists_add(data_dir: Path, role: str, replace: bool, pub_file: Path) -> None:
-    """Register the journalist whose public key is PUB_FILE (NAME.pub)."""
+def journalists_add(
+    data_dir: Path,
+    role: str,
+    replace: bool,
+    client_auth_out: Path | None,
+    no_client_auth: bool,
+    hs_dir: Path,
+    tor_reload_cmd: str | None,
+    tor_restart_cmd: str | None,
+    pub_file: Path,
+) -> None:
+    """Register the journalist whose public key is PUB_FILE (NAME.pub), and
+    authorise them on the journalist onion (--client-auth-out)."""
+    from server import onion_admin
+
+    if (client_auth_out is None) == (not no_client_auth):
+        raise AdminError("give --client-auth-out FILE (or --no-client-auth for the API only)")
     settings = _settings(data_dir)
     db = Database(settings.database_path)
     try:
@@ -175,10 +284,34 @@ def journalists_add(data_dir: Path, role: str, replace: bool, pub_file: Path) ->
         and not replace
     ):
         raise AdminError(f"a journalist named {key.name} exists with other keys; use --replace")
-    add_journalist(db, pub_file, role)
+    tor = onion_admin.TorControl.from_options(tor_reload_cmd, tor_restart_cmd)
+    revoked = False
+    onion = None
+    with _admin_errors():
+        if client_auth_out is not None:
+            if replace:
+                revoked = onion_admin.revoke_journalist(hs_dir, key.name)
+            # The client key first: if it fails, nobody was registered.
+            onion = onion_admin.authorize_journalist(hs_dir, key.name, client_auth_out)
+    try:
+        add_journalist(db, pub_file, role)
+    except BaseException:
+        if client_auth_out is not None:
+            onion_admin.revoke_journalist(hs_dir, key.name)
+            client_auth_out.unlink(missing_ok=True)
+        raise
+    _give_to_owner(data_dir)
     click.echo(f"added {key.name} ({role})")
     click.echo(f"fingerprint: {key.fingerprint}")
     click.echo("Read this fingerprint aloud with the journalist before relying on it.")
+    if client_auth_out is not None:
+        click.echo(f"journalist onion: http://{onion}/")
+        click.echo(f"onion client key: {client_auth_out} (give it to {key.name} only)")
+        with _admin_errors():
+            # An old key was removed: only a restart shuts it out (see onion_admin).
+            (tor.restart if revoked else tor.reload)(click.echo)
+    else:
+        click.echo("No onion client key: this journalist cannot reach the journalist onion.")
 
 
 @journalists.command("list")
@@ -196,14 +329,186 @@ def journalists_list(data_dir: Path) -> None:
 
 @journalists.command("remove")
 @click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), required=True)
+@_hs_dir_option("The journalist onion's HiddenServiceDir (its client key is deleted there).")
+@_tor_options
 @click.argument("name")
-def journalists_remove(data_dir: Path, name: str) -> None:
-    """Remove a journalist: new submissions are no longer encrypted to them, and
-    their API access ends at their next request (a running server checks every request)."""
+def journalists_remove(
+    data_dir: Path,
+    hs_dir: Path,
+    tor_reload_cmd: str | None,
+    tor_restart_cmd: str | None,
+    name: str,
+) -> None:
+    """Remove a journalist: new submissions are no longer encrypted to them, their
+    API access ends at their next request (a running server checks every request),
+    and their onion client key is deleted, then the journalist tor RESTARTED."""
+    from server import onion_admin
+
     settings = _settings(data_dir)
-    if not Database(settings.database_path).remove_journalist(name):
+    removed = Database(settings.database_path).remove_journalist(name)
+    _give_to_owner(data_dir)
+    revoked = False
+    with _admin_errors():
+        if hs_dir.is_dir():
+            revoked = onion_admin.revoke_journalist(hs_dir, name)
+    if not removed and not revoked:
         raise AdminError(f"no journalist named {name}")
-    click.echo(f"removed {name}")
+    if removed:
+        click.echo(f"removed {name}: API access ends now")
+    if revoked:
+        click.echo(f"deleted {name}'s onion client key in {hs_dir}")
+        tor = onion_admin.TorControl.from_options(tor_reload_cmd, tor_restart_cmd)
+        with _admin_errors():
+            tor.restart(click.echo)
+    else:
+        click.echo(f"no onion client key for {name} in {hs_dir}")
+
+
+@main.command()
+@click.option(
+    "--layout-prefix",
+    type=click.Path(path_type=Path, file_okay=False),
+    default="/",
+    show_default=True,
+    help="Where deploy/install.sh put the tor directories (its LANTERNE_PREFIX).",
+)
+def onions(layout_prefix: Path) -> None:
+    """Print the two onion addresses (sources get the first; journalists the second)."""
+    from server.onion_admin import onion_addresses
+
+    layout = DebianLayout(prefix=layout_prefix)
+    found = onion_addresses(layout.source.hs_dir, layout.journalist.hs_dir)
+    for what, onion, hs in (
+        ("source interface", found.source, layout.source.hs_dir),
+        ("journalist API  ", found.journalist, layout.journalist.hs_dir),
+    ):
+        text = f"http://{onion}/" if onion else f"not yet ({hs}/hostname missing: start tor)"
+        click.echo(f"{what}: {text}")
+    if not (found.source and found.journalist):
+        raise SystemExit(1)
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), required=True)
+@click.option("--service-user", default="lanterne", show_default=True)
+@click.option(
+    "--layout-prefix",
+    type=click.Path(path_type=Path, file_okay=False),
+    default="/",
+    show_default=True,
+    help="Where deploy/install.sh put tor's files (its LANTERNE_PREFIX); sets the defaults below.",
+)
+@click.option("--source-torrc", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--journalist-torrc", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--hs-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The journalist onion's HiddenServiceDir.",
+)
+@click.option(
+    "--no-debian-defaults",
+    is_flag=True,
+    help="Verify the torrcs alone, not with Debian's tor-service-defaults-torrc files.",
+)
+def check(
+    data_dir: Path,
+    service_user: str,
+    layout_prefix: Path,
+    source_torrc: Path | None,
+    journalist_torrc: Path | None,
+    hs_dir: Path | None,
+    no_debian_defaults: bool,
+) -> None:
+    """Check the deployment: torrcs, permissions, keys, swap, clock. Every item is
+    reported; any failure exits 1."""
+    from server.health_check import CheckConfig, run_checks
+
+    cfg = CheckConfig.debian(data_dir, DebianLayout(prefix=layout_prefix))
+    cfg.service_user = service_user
+    cfg.source_torrc = source_torrc or cfg.source_torrc
+    cfg.journalist_torrc = journalist_torrc or cfg.journalist_torrc
+    cfg.journalist_hs_dir = hs_dir or cfg.journalist_hs_dir
+    cfg.debian_defaults = not no_debian_defaults
+    findings = run_checks(cfg)
+    for finding in findings:
+        click.echo(finding.line())
+    failed = [f for f in findings if not f.ok]
+    if failed:
+        click.echo(f"{len(failed)} problem(s) found", err=True)
+        raise SystemExit(1)
+    click.echo("all checks passed")
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), required=True)
+@click.option("--to", "to", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@click.option(
+    "--recipient",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The admin's Lanterne public key (ADMIN.pub, from `lanterne keys generate`).",
+)
+def backup(data_dir: Path, to: Path, recipient: Path) -> None:
+    """Back up the instance, while it runs, as one envelope to the admin's key."""
+    from server.backup import backup as make_backup
+
+    settings = _settings(data_dir)
+    try:
+        key = envelope.PublicKey.from_json(recipient.read_bytes())
+    except OSError as exc:
+        raise AdminError(f"cannot read {recipient}: {exc.strerror}") from exc
+    except envelope.KeyFormatError as exc:
+        raise AdminError(f"{recipient}: {exc}") from exc
+    with _admin_errors():
+        report = make_backup(settings.data_dir, to, key)
+    click.echo(f"backup written to {to}: {report.objects} objects, {report.bytes} bytes")
+    click.echo(f"encrypted to {key.name} ({key.fingerprint})")
+    if report.dropped:
+        click.echo(f"{report.dropped} objects were deleted during the backup and left out")
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), required=True)
+@click.option("--from", "from_", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@click.option(
+    "--identity",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The admin's identity file (ADMIN.identity), unprotected or with a passphrase.",
+)
+@click.option("--passphrase-file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--owner",
+    help="Give the restored files to this user (and its group), e.g. lanterne; needs root.",
+)
+def restore(
+    data_dir: Path, from_: Path, identity: Path, passphrase_file: Path | None, owner: str | None
+) -> None:
+    """Restore a backup into a new (absent or empty) data directory; all or nothing."""
+    from server.admin_identity import open_admin_identity
+    from server.backup import restore as do_restore
+
+    ids = None
+    if owner is not None:
+        try:
+            entry = pwd.getpwnam(owner)
+        except KeyError as exc:
+            raise AdminError(f"no user named {owner}") from exc
+        ids = (entry.pw_uid, entry.pw_gid)
+
+    def passphrase() -> str:
+        if passphrase_file is not None:
+            try:
+                return passphrase_file.read_text(encoding="utf-8").splitlines()[0]
+            except (OSError, IndexError) as exc:
+                raise AdminError(f"cannot read a passphrase from {passphrase_file}") from exc
+        return str(click.prompt(f"Passphrase for {identity}", hide_input=True, err=True))
+
+    with _admin_errors():
+        admin = open_admin_identity(identity, passphrase)
+        report = do_restore(from_, data_dir, admin, ids)
+    click.echo(f"restored {report.objects} objects into {data_dir}")
+    click.echo("check it with `lanterne-server check`, then start the service")
 
 
 @main.command("list")

@@ -1,0 +1,396 @@
+"""``lanterne-server backup`` and ``restore``: the whole instance as ONE envelope.
+
+A backup is a tar stream, encrypted as it is written to the admin's Lanterne
+public key (``envelope.Encryptor``): no plaintext tar ever touches a disk.
+Its members, in this order::
+
+    secrets.json, config.toml      instance secrets and settings
+    objects/<32 hex>               each envelope file the database refers to
+    lanterne.sqlite3               a consistent snapshot of the database
+    lanterne-backup.json           the manifest: format, schema version, object sizes
+
+Consistent while the server runs: the database is copied first with SQLite's
+online backup API (one read transaction, so one instant), into a temporary
+file in a 0700 directory inside the data directory (it holds only what the
+server holds anyway). Objects are immutable once renamed into place, so the
+files the snapshot lists are read as they are; uploads finishing meanwhile are
+not in the snapshot and are left out. An object deleted between the snapshot
+and its read (a journalist deleting a source) is dropped from the snapshot
+too, with the rows that referred to it, which is why the database goes last.
+
+Restore decrypts as it reads and checks every member before writing it:
+regular files only, names from the list above, each at most once, sizes
+capped. Everything lands in a staging directory next to the target, which is
+renamed into place only once the envelope authenticated to its last byte and
+the manifest, the objects and the database agree; on any failure the staging
+directory is removed, so a tampered or truncated backup restores nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import envelope
+from server.db import SCHEMA_VERSION
+from server.settings import CONFIG_NAME, DATABASE_NAME, OBJECTS_DIR, SECRETS_NAME
+
+BACKUP_TYPE = "lanterne-backup/v1"
+MANIFEST_NAME = "lanterne-backup.json"
+OBJECT_NAME = re.compile(r"objects/([0-9a-f]{32})")
+READ_SIZE = 1 << 20
+# Caps per member; an object is an envelope (at most 64 GiB of payload).
+MAX_OBJECT_BYTES = (64 << 30) + (1 << 20)
+MAX_DATABASE_BYTES = 16 << 30
+MAX_SMALL_BYTES = 1 << 20  # secrets.json, config.toml
+MAX_MANIFEST_BYTES = 256 << 20
+MAX_MEMBERS = 10_000_000
+
+
+class BackupError(Exception):
+    """A backup cannot be made or restored; the message says why."""
+
+
+@dataclass(frozen=True)
+class BackupReport:
+    objects: int
+    bytes: int
+    dropped: int  # objects deleted while the backup ran, left out with their rows
+
+
+@dataclass(frozen=True)
+class RestoreReport:
+    objects: int
+    schema_version: int
+
+
+# --- backup ----------------------------------------------------------------------
+
+
+class _EncryptingSink:
+    """A write-only file object for tarfile: plaintext in, envelope chunks out."""
+
+    def __init__(self, out: BinaryIO, recipients: list[envelope.Recipient]) -> None:
+        self._out = out
+        self._enc = envelope.Encryptor(recipients)
+        out.write(self._enc.header)
+        self.written = len(self._enc.header)
+
+    def write(self, data: bytes) -> int:
+        for chunk in self._enc.update_chunks(data):
+            self._out.write(chunk)
+            self.written += len(chunk)
+        return len(data)
+
+    def finish(self) -> None:
+        for chunk in self._enc.finish():
+            self._out.write(chunk)
+            self.written += len(chunk)
+
+
+def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = 0o600
+    # No owner names and no times: precise file times would say when each
+    # submission arrived, where the database keeps only days.
+    info.mtime = 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def _snapshot(db_path: Path, dest: Path) -> None:
+    src = sqlite3.connect(db_path, timeout=30)
+    try:
+        dst = sqlite3.connect(dest)
+        try:
+            src.backup(dst)  # all pages in one step: one read transaction, one instant
+        finally:
+            dst.close()
+    finally:
+        src.close()
+
+
+def _referenced_objects(conn: sqlite3.Connection) -> list[str]:
+    rows = conn.execute(
+        "SELECT id FROM objects UNION SELECT object_id FROM replies"
+        " UNION SELECT object_id FROM notes ORDER BY 1"
+    )
+    return [r[0] for r in rows]
+
+
+def _drop_missing(conn: sqlite3.Connection, missing: list[str]) -> None:
+    """Remove what refers to objects deleted during the backup (deletions in progress)."""
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA secure_delete = ON")
+    conn.execute("CREATE TEMP TABLE gone (id TEXT PRIMARY KEY)")
+    conn.executemany("INSERT INTO gone VALUES (?)", [(m,) for m in missing])
+    conn.execute(
+        "DELETE FROM submissions WHERE id IN"
+        " (SELECT submission_id FROM objects WHERE id IN (SELECT id FROM gone))"
+    )
+    conn.execute("DELETE FROM replies WHERE object_id IN (SELECT id FROM gone)")
+    conn.execute("DELETE FROM notes WHERE object_id IN (SELECT id FROM gone)")
+    conn.commit()
+
+
+def _add_file(tar: tarfile.TarFile, name: str, path: Path) -> int:
+    with path.open("rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        tar.addfile(_tarinfo(name, size), f)
+    return size
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    import io
+
+    tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
+
+
+def backup(data_dir: Path, to: Path, recipient: envelope.PublicKey) -> BackupReport:
+    """Write the encrypted backup of the instance in ``data_dir`` to ``to``."""
+    db_path = data_dir / DATABASE_NAME
+    if not db_path.exists() or not (data_dir / SECRETS_NAME).exists():
+        raise BackupError(f"{data_dir} is not a Lanterne instance")
+    objects_dir = data_dir / OBJECTS_DIR
+    tmp = Path(tempfile.mkdtemp(dir=data_dir, prefix=".backup-"))  # 0700
+    try:
+        snap = tmp / DATABASE_NAME
+        _snapshot(db_path, snap)
+        conn = sqlite3.connect(snap)
+        try:
+            version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            wanted = _referenced_objects(conn)
+        finally:
+            conn.close()
+        sizes: dict[str, int] = {}
+        missing: list[str] = []
+        with envelope.atomic_output(to) as out:
+            sink = _EncryptingSink(out, [recipient.recipient])
+            with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+                for name in (SECRETS_NAME, CONFIG_NAME):
+                    if (data_dir / name).exists():
+                        _add_file(tar, name, data_dir / name)
+                for object_id in wanted:
+                    try:
+                        sizes[object_id] = _add_file(
+                            tar, f"{OBJECTS_DIR}/{object_id}", objects_dir / object_id
+                        )
+                    except FileNotFoundError:
+                        missing.append(object_id)
+                if missing:
+                    conn = sqlite3.connect(snap)
+                    try:
+                        _drop_missing(conn, missing)
+                        sizes = {
+                            k: v for k, v in sizes.items() if k in set(_referenced_objects(conn))
+                        }
+                    finally:
+                        conn.close()
+                _add_file(tar, DATABASE_NAME, snap)
+                manifest = {
+                    "type": BACKUP_TYPE,
+                    "schema_version": int(version[0]) if version else None,
+                    "objects": sizes,
+                }
+                _add_bytes(tar, MANIFEST_NAME, json.dumps(manifest, sort_keys=True).encode())
+            sink.finish()
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"cannot copy the database: {exc}") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return BackupReport(objects=len(sizes), bytes=sink.written, dropped=len(missing))
+
+
+# --- restore -----------------------------------------------------------------------
+
+
+class _DecryptingSource:
+    """A read-only file object for tarfile: envelope in, verified plaintext out.
+
+    The last chunk is only authenticated at the end of the input, so the
+    caller must call ``drain`` after tarfile is done and before trusting anything.
+    """
+
+    def __init__(self, src: BinaryIO, identity: envelope.Identity) -> None:
+        self._src = src
+        self._dec = envelope.Decryptor([identity])
+        self._pieces: Iterator[bytes] = iter(())
+        self._buf = b""
+        self._done = False
+
+    def _more(self) -> bool:
+        while True:
+            piece = next(self._pieces, None)
+            if piece is not None:
+                self._buf += piece
+                return True
+            if self._done:
+                return False
+            data = self._src.read(READ_SIZE)
+            if data:
+                self._pieces = self._dec.update(data)
+            else:
+                self._done = True
+                self._pieces = self._dec.finish()
+
+    def read(self, n: int = -1) -> bytes:
+        while (n < 0 or len(self._buf) < n) and self._more():
+            pass
+        if n < 0:
+            out, self._buf = self._buf, b""
+        else:
+            out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    def drain(self) -> None:
+        """Read to the end (authenticating it); only zero padding may follow the tar."""
+        while True:
+            rest = self.read(READ_SIZE)
+            if not rest:
+                return
+            if rest.strip(b"\0"):
+                raise BackupError("the backup has data after the end of its archive")
+
+
+def _member_cap(name: str) -> int:
+    if OBJECT_NAME.fullmatch(name):
+        return MAX_OBJECT_BYTES
+    caps = {
+        SECRETS_NAME: MAX_SMALL_BYTES,
+        CONFIG_NAME: MAX_SMALL_BYTES,
+        DATABASE_NAME: MAX_DATABASE_BYTES,
+        MANIFEST_NAME: MAX_MANIFEST_BYTES,
+    }
+    if name not in caps:
+        raise BackupError(f"unexpected member {name[:100]!r} in the backup")
+    return caps[name]
+
+
+def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path) -> None:
+    src = tar.extractfile(member)
+    assert src is not None  # a regular file, checked by the caller
+    # O_EXCL and O_NOFOLLOW: never through a link, never over a file written before.
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        left = member.size
+        while left:
+            block = src.read(min(READ_SIZE, left))
+            if not block:
+                raise BackupError(f"{member.name} is cut short")
+            out.write(block)
+            left -= len(block)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _unpack(source: _DecryptingSource, staging: Path) -> dict[str, int]:
+    """Members into ``staging``; name -> size of what was written."""
+    written: dict[str, int] = {}
+    with tarfile.open(fileobj=source, mode="r|") as tar:  # type: ignore[call-overload]
+        for count, member in enumerate(tar):
+            if count >= MAX_MEMBERS:
+                raise BackupError("the backup has too many members")
+            name = member.name
+            if not member.isreg():
+                raise BackupError(f"{name[:100]!r} is not a regular file (links are refused)")
+            if member.size > _member_cap(name):
+                raise BackupError(f"{name} is larger than a backup member may be")
+            if name in written:
+                raise BackupError(f"{name} appears twice in the backup")
+            _extract(tar, member, staging / name)
+            written[name] = member.size
+    source.drain()
+    return written
+
+
+def _validate(staging: Path, written: dict[str, int]) -> int:
+    for required in (MANIFEST_NAME, DATABASE_NAME, SECRETS_NAME):
+        if required not in written:
+            raise BackupError(f"the backup has no {required}")
+    try:
+        manifest = json.loads((staging / MANIFEST_NAME).read_bytes())
+        if manifest.get("type") != BACKUP_TYPE:
+            raise ValueError("unknown type")
+        objects = {str(k): int(v) for k, v in manifest["objects"].items()}
+        version = int(manifest["schema_version"])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise BackupError(f"the backup's manifest is not a {BACKUP_TYPE} manifest") from exc
+    if version > SCHEMA_VERSION:
+        raise BackupError(
+            f"the backup is of schema version {version}, newer than this release"
+            f" ({SCHEMA_VERSION}): restore it with the newer Lanterne"
+        )
+    present = {
+        m.group(1): size for name, size in written.items() if (m := OBJECT_NAME.fullmatch(name))
+    }
+    if present != objects:
+        raise BackupError("the backup's objects do not match its manifest")
+    conn = sqlite3.connect(f"file:{staging / DATABASE_NAME}?mode=ro", uri=True)
+    try:
+        if conn.execute("PRAGMA integrity_check").fetchone() != ("ok",):
+            raise BackupError("the backup's database is damaged")
+        referenced = set(_referenced_objects(conn))
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"the backup's database cannot be read: {exc}") from exc
+    finally:
+        conn.close()
+    if referenced != set(objects):
+        raise BackupError("the backup's database and objects do not match")
+    return len(objects)
+
+
+def restore(
+    backup_path: Path,
+    data_dir: Path,
+    identity: envelope.Identity,
+    owner: tuple[int, int] | None = None,
+) -> RestoreReport:
+    """Restore into ``data_dir``, which must be absent or empty; all or nothing.
+
+    ``owner``: (uid, gid) for every restored file (root restoring for the service user).
+    """
+    if data_dir.exists() and (not data_dir.is_dir() or any(data_dir.iterdir())):
+        raise BackupError(f"{data_dir} is not empty: restore into a new directory")
+    parent = data_dir.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".{data_dir.name}.restoring-"))
+    try:
+        (staging / OBJECTS_DIR).mkdir(mode=0o700)
+        try:
+            with backup_path.open("rb") as src:
+                written = _unpack(_DecryptingSource(src, identity), staging)
+        except OSError as exc:
+            raise BackupError(f"cannot read {backup_path}: {exc.strerror}") from exc
+        except envelope.NoMatchingKeyError as exc:
+            raise BackupError("this backup is not encrypted to that identity") from exc
+        except envelope.EnvelopeError as exc:
+            raise BackupError(f"the backup is damaged or was altered ({exc})") from exc
+        except tarfile.TarError as exc:
+            raise BackupError(f"the backup's archive is malformed ({exc})") from exc
+        count = _validate(staging, written)
+        from server.migrations import prepare  # upgrade a backup from an older release
+
+        prepare(staging / DATABASE_NAME)
+        for path in (staging, *staging.rglob("*")):
+            path.chmod(0o700 if path.is_dir() else 0o600)
+            if owner is not None:
+                os.chown(path, *owner)
+        with contextlib.suppress(FileNotFoundError):
+            data_dir.rmdir()  # empty, checked above
+        staging.rename(data_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return RestoreReport(objects=count, schema_version=SCHEMA_VERSION)
