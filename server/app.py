@@ -75,5 +75,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     error_pages.install(app)
     # Added last, so outermost: headers go on every response, error pages included.
     app.add_middleware(error_pages.ContainErrorsMiddleware)
+    if settings.onion_location:
+        from server.onion_location import OnionLocationMiddleware
+
+        app.add_middleware(OnionLocationMiddleware, location=settings.onion_location)
     app.add_middleware(SecurityHeadersMiddleware)
     return app

@@ -77,6 +77,8 @@ class Settings:
     organisation: str = "Lanterne"
     limits: Limits = field(default_factory=Limits)
     questions: tuple[Question, ...] = ()
+    # http://<onion> offered to visitors of a clearnet landing page (server/onion_location.py).
+    onion_location: str | None = None
     session_idle_seconds: int = 3600
     max_sessions: int = 10_000
     # Login throttling: failures allowed per browser session, and attempts per
@@ -123,6 +125,13 @@ class Settings:
 
 def _apply_config(base: Settings, doc: Mapping[str, Any]) -> Settings:
     updates: dict[str, Any] = {}
+    if "onion_location" in doc:
+        from server.onion_location import parse_onion_location  # needs tor_config (PyNaCl)
+
+        try:
+            updates["onion_location"] = parse_onion_location(doc["onion_location"])
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
     for key in ("organisation", "default_language"):
         if key in doc:
             if not isinstance(doc[key], str):
