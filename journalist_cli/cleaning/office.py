@@ -81,6 +81,13 @@ _OOXML_DROP_ELEMENTS = {
 _OOXML_UNWRAP = {f"{{{W}}}ins", f"{{{W}}}moveTo"}
 _OOXML_DROP_ATTRS = {f"{{{W14}}}paraId", f"{{{W14}}}textId",
                      "{http://schemas.microsoft.com/office/spreadsheetml/2014/revision}uid"}
+_RSID = f"{{{W}}}rsid"
+
+
+def _ooxml_drop_attr(key: str) -> bool:
+    return key in _OOXML_DROP_ATTRS or key.startswith(_RSID)
+
+
 _AUTO_FETCH_RELS = ("/attachedTemplate", "/oleObject", "/image", "/frame", "/subDocument",
                     "/externalLinkPath", "/externalLink")
 
@@ -230,25 +237,35 @@ def _scrub_tree(
     changes: set[str] = set()
     counts: dict[str, int] = {}
     edits: list[tuple[str, ET.Element, ET.Element]] = []
-    for parent, elem in safexml.walk(doc.root):
-        for key in [k for k in elem.attrib if drop_attr(k)]:
+
+    def drop_attrs(elem: ET.Element) -> None:
+        # keys(), not attrib: attrib would give every element a new dict.
+        for key in [k for k in elem.keys() if drop_attr(k)]:  # noqa: SIM118
             counts["revision ids"] = counts.get("revision ids", 0) + 1
             del elem.attrib[key]
-        if parent is None:
-            continue
-        if elem.tag in drop:
-            edits.append(("drop", parent, elem))
-        elif elem.tag in unwrap:
-            edits.append(("unwrap", parent, elem))
-        else:
-            continue
-        for k, v in elem.attrib.items():
-            if _local(k) in ("author", "creator"):
-                changes.add(v)
-        for sub in elem.iter():
-            if _local(sub.tag) == "creator" and sub.text:
-                changes.add(sub.text.strip())
-        counts[_local(elem.tag)] = counts.get(_local(elem.tag), 0) + 1
+
+    drop_attrs(doc.root)
+    # A large part has tens of thousands of elements: iterate in C (parents
+    # come before their children, as the edits below need) and keep the
+    # Python work per element to a key check and two set lookups.
+    for parent in doc.root.iter():
+        for elem in parent:
+            if elem.keys():
+                drop_attrs(elem)
+            tag = elem.tag
+            if tag in drop:
+                edits.append(("drop", parent, elem))
+            elif tag in unwrap:
+                edits.append(("unwrap", parent, elem))
+            else:
+                continue
+            for k, v in elem.attrib.items():
+                if _local(k) in ("author", "creator"):
+                    changes.add(v)
+            for sub in elem.iter():
+                if _local(sub.tag) == "creator" and sub.text:
+                    changes.add(sub.text.strip())
+            counts[_local(tag)] = counts.get(_local(tag), 0) + 1
     # Deepest first: each element is edited while its recorded parent still holds it.
     for op, parent, elem in reversed(edits):
         if op == "unwrap":
@@ -394,10 +411,8 @@ def _clean_ooxml(pkg: _Package) -> list[safezip.Member]:
         elif name.endswith(".xml"):
             doc = pkg.parse(name, member.data)
             gone = removed_ids.get(name, set())
-            changed = _scrub_tree(
-                pkg, name, doc, _OOXML_DROP_ELEMENTS, _OOXML_UNWRAP,
-                lambda k: k in _OOXML_DROP_ATTRS or (k.startswith(f"{{{W}}}rsid")),
-            )
+            changed = _scrub_tree(pkg, name, doc, _OOXML_DROP_ELEMENTS, _OOXML_UNWRAP,
+                                  _ooxml_drop_attr)
             for _, elem in safexml.walk(doc.root) if gone else ():
                 for key in [k for k, v in elem.attrib.items() if k.startswith(f"{{{R}}}")
                             and v in gone]:

@@ -1,34 +1,42 @@
-"""Starting the keyless worker: every untrusted file is parsed in a fresh process.
+"""Starting the keyless zygote: every untrusted file is parsed outside `lanterne`.
 
-The `lanterne` process may hold decrypted private keys. The worker is started
-fresh (`python -I -m journalist_cli.cleaning.worker`, never forked, so it
-shares no memory with its parent) with a minimal environment, only paths as
-arguments, no stdin, and rlimits it sets on itself before touching the file:
-address space, CPU seconds, file size, no core dumps. The parent adds a
-wall-clock timeout and kills the whole process group when it expires. Where
-bubblewrap works, the worker also runs without network, with read-only system
-directories, and sees only its input file and a private output directory.
+The `lanterne` process may hold decrypted private keys; it never parses a
+received file. For each batch (up to `MAX_BATCH_FILES` files) it starts one
+fresh zygote (`python -I -m journalist_cli.cleaning.worker`, never forked,
+so it shares no memory with `lanterne`) with a minimal environment, only
+paths in its request, and, where bubblewrap works, inside a sandbox without
+network that sees read-only system directories, the batch's input files
+(read-only) and one private work directory inside the output directory.
+The zygote imports the parsers once and forks a child per file; each child
+sets its own rlimits (address space, CPU seconds, file size, no core dumps)
+and the zygote kills it at the wall-clock timeout, so a hostile file still
+fails alone (see `worker`).
 
-This module is the parent side (`clean_file`, `clean_files`); the child side
-is `worker`.
+Between the two: length-prefixed JSON (`protocol`), one request, one result
+per file, each frame capped and every field checked here. This side also
+gives up on a zygote that stops answering, publishes each cleaned copy
+without ever replacing a file, and yields the reports in input order.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import functools
 import os
+import selectors
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import journalist_cli
+from journalist_cli.cleaning import protocol
 from journalist_cli.cleaning.errors import (
     CleaningError,
     OutputError,
@@ -37,19 +45,19 @@ from journalist_cli.cleaning.errors import (
 from journalist_cli.cleaning.limits import DEFAULT_LIMITS, Limits
 from journalist_cli.cleaning.report import CleanReport
 
+# Kept in step with worker.OUTPUT_NAME (not imported: this side stays light).
 OUTPUT_NAME = "cleaned"
-REPORT_NAME = "report.json"
+# One zygote serves at most this many files, and this many bytes of input
+# paths: each input is a bubblewrap argument, and arguments are limited.
+MAX_BATCH_FILES = 256
+_MAX_BATCH_PATH_BYTES = 256 * 1024
+# How long past the per-file timeout the zygote may stay silent: it kills a
+# child at the timeout itself, so silence beyond this means it is stuck.
+_SILENCE_GRACE = 30.0
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C.UTF-8"}
-_SIGNALS = {
-    signal.SIGKILL: "was killed (out of memory or time?)",
-    signal.SIGXCPU: "ran out of CPU time",
-    signal.SIGXFSZ: "tried to write more than the output limit",
-    signal.SIGSEGV: "crashed (segmentation fault)",
-    signal.SIGABRT: "aborted",
-}
 
 
-def _bwrap_command(src: Path, work: Path) -> list[str]:
+def _bwrap_command(inputs: Iterable[Path], work: Path) -> list[str]:
     """The bubblewrap prefix, or [] where bubblewrap is missing or does not work."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
@@ -70,15 +78,23 @@ def _bwrap_command(src: Path, work: Path) -> list[str]:
     package_root = Path(journalist_cli.__file__).resolve().parent.parent
     for path in {Path(sys.base_prefix), Path(sys.prefix), package_root / "journalist_cli"}:
         args += ["--ro-bind", str(path), str(path)]
-    args += ["--ro-bind", str(src), str(src), "--bind", str(work), str(work), "--chdir", str(work)]
+    # The batch's inputs, read-only, each at its own path; writable: only the
+    # batch's work directory, never the rest of the output directory.
+    for src in sorted(set(inputs)):
+        args += ["--ro-bind", str(src), str(src)]
+    args += ["--bind", str(work), str(work), "--chdir", str(work)]
     return [*args, "--"]
 
 
+@functools.cache
 def sandbox_works() -> bool:
-    """Whether bubblewrap can start the worker here (it cannot inside some containers)."""
+    """Whether bubblewrap can start the zygote here (it cannot inside some containers).
+
+    Asked once per process: the answer does not change while `lanterne` runs.
+    """
     true = shutil.which("true")
     with tempfile.TemporaryDirectory() as tmp:
-        prefix = _bwrap_command(Path(sys.executable).resolve(), Path(tmp))
+        prefix = _bwrap_command([Path(sys.executable).resolve()], Path(tmp))
         if not prefix or true is None:
             return False
         try:
@@ -94,16 +110,21 @@ def _failed(source: Path, error: CleaningError, sandbox: str) -> CleanReport:
                        sandbox=sandbox)
 
 
-def _read_capped(path: Path, cap: int) -> bytes:
-    with contextlib.suppress(FileNotFoundError), path.open("rb") as handle:
-        return handle.read(cap + 1)
-    return b""
+def _read_tail(path: Path, size: int) -> str:
+    with contextlib.suppress(OSError), path.open("rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, handle.tell() - size))
+        return handle.read().decode("utf-8", "replace").strip()
+    return ""
 
 
 def _publish(cleaned: Path, final: Path) -> None:
     """Put the cleaned file in place without ever replacing an existing file."""
     if cleaned.is_symlink() or not cleaned.is_file():
         raise WorkerFailed("the worker did not produce a regular file")
+    # A hard link to some other file (an original, say) is not a cleaned copy.
+    if cleaned.stat().st_nlink != 1:
+        raise WorkerFailed("the worker's output was linked to another file")
     cleaned.chmod(0o600)
     try:
         os.link(cleaned, final)
@@ -112,6 +133,221 @@ def _publish(cleaned: Path, final: Path) -> None:
     except OSError:
         with cleaned.open("rb") as reader, final.open("xb") as writer:
             shutil.copyfileobj(reader, writer)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """A file that passed the checks done here, before any parsing."""
+
+    index: int  # in the caller's list
+    source: Path  # as given, for the report
+    resolved: Path
+    final: Path
+
+
+def _check(index: int, source: Path, out_dir: Path, claimed: set[Path]) -> _Job:
+    """Checks that need no parsing: a readable regular file, a free output name."""
+    try:
+        resolved = source.resolve(strict=True)
+    except OSError as exc:
+        raise CleaningError(f"cannot read {source} ({exc.strerror})") from exc
+    if not resolved.is_file():
+        raise CleaningError(f"{source} is not a regular file")
+    final = out_dir / source.name
+    if final == resolved:
+        raise OutputError("the output would replace the original")
+    if final.exists() or final.is_symlink():
+        raise OutputError(f"{final} already exists; it was not replaced")
+    if final in claimed:
+        raise OutputError(f"another file of this batch is also named {source.name}")
+    claimed.add(final)
+    return _Job(index, source, resolved, final)
+
+
+def _batches(jobs: list[_Job]) -> Iterator[list[_Job]]:
+    batch: list[_Job] = []
+    size = 0
+    for job in jobs:
+        length = len(os.fsencode(job.resolved)) + 64
+        if batch and (len(batch) >= MAX_BATCH_FILES or size + length > _MAX_BATCH_PATH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(job)
+        size += length
+    if batch:
+        yield batch
+
+
+def _results(process: subprocess.Popen[bytes], count: int,
+             limits: Limits) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(position in the batch, report data) from the zygote, each checked, each once."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    frames = protocol.FrameBuffer(limits.worker_report_bytes + protocol.RESULT_OVERHEAD)
+    seen: set[int] = set()
+    silence = limits.worker_timeout + _SILENCE_GRACE
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while len(seen) < count:
+            deadline = time.monotonic() + silence
+            while not selector.select(max(0.0, deadline - time.monotonic())):
+                if time.monotonic() >= deadline:
+                    raise WorkerFailed(f"the cleaning process stopped answering for "
+                                       f"{silence:g} s")
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return
+            try:
+                messages = frames.feed(chunk)
+            except protocol.ProtocolError as exc:
+                raise WorkerFailed(f"the cleaning process sent an unreadable answer ({exc})"
+                                   ) from exc
+            for message in messages:
+                index, report = message.get("index"), message.get("report")
+                if (set(message) != {"index", "report"} or type(index) is not int
+                        or not 0 <= index < count or index in seen
+                        or not isinstance(report, dict)):
+                    raise WorkerFailed("the cleaning process sent an unexpected answer")
+                seen.add(index)
+                yield index, report
+
+
+def _accept(job: _Job, work: Path, data: dict[str, Any], sandbox: str) -> CleanReport:
+    """A report from the zygote, checked, with its cleaned copy published."""
+    try:
+        report = CleanReport.from_json(data)
+    except (ValueError, KeyError, TypeError) as exc:
+        return _failed(job.source, WorkerFailed(f"the worker's report was unreadable ({exc})"),
+                       sandbox)
+    report.source, report.sandbox, report.output = str(job.source), sandbox, None
+    if report.ok:
+        try:
+            _publish(work / OUTPUT_NAME, job.final)
+        except CleaningError as exc:
+            return _failed(job.source, exc, sandbox)
+        report.output = str(job.final)
+    return report
+
+
+def _stop(process: subprocess.Popen[bytes], *, grace: float = 0.0) -> int:
+    """End the zygote and everything it started; return its exit status.
+
+    With a `grace` period it may first exit by itself, as a zygote that
+    answered for every file does at once; otherwise it is killed right away.
+    """
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        return process.wait(timeout=grace) if grace else process.wait(timeout=0)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    return process.wait()
+
+
+def _run_batch(batch: list[_Job], out_dir: Path, *, flatten: bool, limits: Limits, jobs: int,
+               sandbox: bool, label: str) -> Iterator[tuple[int, CleanReport]]:
+    """Clean one batch in one zygote; (index, report) for every job, as each ends."""
+    work = Path(tempfile.mkdtemp(prefix=".lanterne-clean-", dir=out_dir))
+    process: subprocess.Popen[bytes] | None = None
+    done: set[int] = set()
+    failure: CleaningError | None = None
+    try:
+        dirs = [work / str(n) for n in range(len(batch))]
+        for directory in dirs:
+            directory.mkdir(mode=0o700)
+        request = {
+            "flatten": flatten,
+            "jobs": jobs,
+            "limits": asdict(limits),
+            "files": [{"src": str(j.resolved), "work": str(d)} for j, d in zip(batch, dirs,
+                                                                                 strict=True)],
+        }
+        command = [sys.executable, "-I", "-m", "journalist_cli.cleaning.worker"]
+        if sandbox:
+            command = _bwrap_command((j.resolved for j in batch), work) + command
+        env = {**_ENV, "HOME": str(work), "TMPDIR": str(work)}
+        with (work / "zygote.stderr").open("wb") as errors:
+            process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       stderr=errors, env=env, cwd=work, start_new_session=True)
+        assert process.stdin is not None
+        # A zygote that died at once shows as an early end of its answers.
+        with contextlib.suppress(BrokenPipeError):
+            process.stdin.write(protocol.encode(request))
+        with contextlib.suppress(BrokenPipeError):
+            process.stdin.close()
+        try:
+            for n, data in _results(process, len(batch), limits):
+                done.add(n)
+                yield batch[n].index, _accept(batch[n], dirs[n], data, label)
+                shutil.rmtree(dirs[n], ignore_errors=True)
+        except WorkerFailed as exc:
+            failure = exc
+        if len(done) < len(batch):
+            code = _stop(process)
+            if failure is None:
+                tail = _read_tail(work / "zygote.stderr", 64 * 1024)
+                why = tail.splitlines()[-1] if tail else f"exit status {code}"
+                failure = WorkerFailed(f"the cleaning process stopped before this file was "
+                                       f"cleaned ({why})")
+            for n, job in enumerate(batch):
+                if n not in done:
+                    yield job.index, _failed(job.source, failure, label)
+    finally:
+        if process is not None:
+            _stop(process, grace=2.0 if len(done) == len(batch) else 0.0)
+            for stream in (process.stdin, process.stdout):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def clean_files(
+    sources: Sequence[Path],
+    dst_dir: Path,
+    *,
+    flatten: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+    jobs: int | None = None,
+    use_sandbox: bool | None = None,
+) -> Iterator[CleanReport]:
+    """A cleaned copy of each source in `dst_dir`; one report per source, in input order.
+
+    Never raises for a bad file: each report says what failed (`report.ok`),
+    and the other files go on. `jobs` files are parsed at a time (default:
+    one per CPU). `use_sandbox=None` uses bubblewrap if it works here.
+    """
+    if use_sandbox is None:
+        use_sandbox = sandbox_works()
+    label = "bubblewrap+rlimits" if use_sandbox else "rlimits"
+    sources = [Path(s) for s in sources]
+    ready: dict[int, CleanReport] = {}
+    todo: list[_Job] = []
+    try:
+        out_dir = Path(dst_dir)
+        out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        out_dir = out_dir.resolve()
+    except OSError as exc:
+        error = OutputError(f"cannot create {dst_dir} ({exc})")
+        for source in sources:
+            yield _failed(source, error, label)
+        return
+    claimed: set[Path] = set()
+    for index, source in enumerate(sources):
+        try:
+            todo.append(_check(index, source, out_dir, claimed))
+        except CleaningError as exc:
+            ready[index] = _failed(source, exc, label)
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
+    following = 0
+    for batch in _batches(todo):
+        for index, report in _run_batch(batch, out_dir, flatten=flatten, limits=limits,
+                                        jobs=workers, sandbox=use_sandbox, label=label):
+            ready[index] = report
+            while following in ready:
+                yield ready.pop(following)
+                following += 1
+    while following in ready:
+        yield ready.pop(following)
+        following += 1
 
 
 def clean_file(
@@ -127,94 +363,5 @@ def clean_file(
     Never raises for a bad file: the report says what failed (`report.ok`).
     `use_sandbox=None` uses bubblewrap if it works here.
     """
-    if use_sandbox is None:
-        use_sandbox = sandbox_works()
-    sandbox = "bubblewrap+rlimits" if use_sandbox else "rlimits"
-    source = Path(src)
-    try:
-        resolved = source.resolve(strict=True)
-        if not resolved.is_file():
-            raise CleaningError(f"{source} is not a regular file")
-    except OSError as exc:
-        return _failed(source, CleaningError(f"cannot read {source} ({exc.strerror})"), sandbox)
-    except CleaningError as exc:
-        return _failed(source, exc, sandbox)
-    final = Path(dst_dir).resolve() / source.name
-    try:
-        final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        return _failed(source, OutputError(f"cannot create {final.parent} ({exc})"), sandbox)
-    if final == resolved:
-        return _failed(source, OutputError("the output would replace the original"), sandbox)
-    if final.exists() or final.is_symlink():
-        return _failed(source, OutputError(f"{final} already exists; it was not replaced"),
-                       sandbox)
-    work = Path(tempfile.mkdtemp(prefix=".lanterne-clean-", dir=final.parent))
-    try:
-        report = _run(resolved, work, flatten=flatten, limits=limits, sandbox=use_sandbox)
-        report.source, report.sandbox = str(source), sandbox
-        if report.ok:
-            _publish(work / OUTPUT_NAME, final)
-            report.output = str(final)
-        return report
-    except CleaningError as exc:
-        return _failed(source, exc, sandbox)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def _run(src: Path, work: Path, *, flatten: bool, limits: Limits, sandbox: bool) -> CleanReport:
-    command = [sys.executable, "-I", "-m", "journalist_cli.cleaning.worker",
-               "--limits", json.dumps(asdict(limits)), str(src), str(work / OUTPUT_NAME),
-               str(work / REPORT_NAME)]
-    if flatten:
-        command.insert(-3, "--flatten")
-    if sandbox:
-        command = _bwrap_command(src, work) + command
-    env = {**_ENV, "HOME": str(work), "TMPDIR": str(work)}
-    with (work / "stderr").open("wb") as errors:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=errors, env=env, cwd=work, start_new_session=True)
-        try:
-            code = process.wait(timeout=limits.worker_timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            raise WorkerFailed(
-                f"gave up after {limits.worker_timeout:.0f} s (a hostile or huge file?)"
-            ) from None
-    if code < 0:
-        what = _SIGNALS.get(signal.Signals(-code), f"died of signal {-code}")
-        raise WorkerFailed(f"the worker {what}")
-    raw = _read_capped(work / REPORT_NAME, limits.worker_report_bytes)
-    if code != 0 or not raw or len(raw) > limits.worker_report_bytes:
-        tail = _read_capped(work / "stderr", 64 * 1024).decode("utf-8", "replace").strip()
-        last = tail.splitlines()[-1] if tail else f"exit code {code}"
-        if "MemoryError" in tail:
-            last = "ran out of memory"
-        raise WorkerFailed(f"the worker failed: {last}")
-    try:
-        return CleanReport.from_json(json.loads(raw))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise WorkerFailed(f"the worker's report was unreadable ({exc})") from exc
-
-
-def clean_files(
-    sources: Sequence[Path],
-    dst_dir: Path,
-    *,
-    flatten: bool = False,
-    limits: Limits = DEFAULT_LIMITS,
-    jobs: int | None = None,
-    use_sandbox: bool | None = None,
-) -> Iterator[CleanReport]:
-    """`clean_file` for each source, a few workers at a time; reports in input order."""
-    if use_sandbox is None:
-        use_sandbox = sandbox_works()
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(sources) or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(
-            lambda src: clean_file(src, dst_dir, flatten=flatten, limits=limits,
-                                   use_sandbox=use_sandbox),
-            sources,
-        )
+    return next(iter(clean_files([src], dst_dir, flatten=flatten, limits=limits,
+                                 use_sandbox=use_sandbox)))

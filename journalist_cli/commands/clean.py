@@ -6,14 +6,26 @@ others are still cleaned and reported), 2 for wrong arguments.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
-from journalist_cli.cleaning import clean_files, render_table
 from journalist_cli.errors import CliError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@functools.cache
+def _console() -> Console:
+    # rich loads only for the table output, and only once the first report is
+    # in, while the worker cleans the next files; --json never loads it.
+    from rich.console import Console
+
+    return Console()
 
 
 @click.command("clean")
@@ -36,13 +48,16 @@ def clean_command(files: tuple[Path, ...], out_dir: Path, as_json: bool, flatten
     process without keys (a few at a time). Exit code 0: all cleaned; 1: some
     failed (the others are still cleaned and reported).
     """
+    # Imported here, not at module level: `lanterne` imports every command at
+    # start-up, and only this one needs the cleaning machinery.
+    from journalist_cli.cleaning import clean_files, render_table
+
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    console = Console()
     reports = []
     for report in clean_files(files, out_dir, flatten=flatten):
         reports.append(report)
         if not as_json:
-            console.print(render_table(report))
+            _console().print(render_table(report))
     failed = sum(1 for r in reports if not r.ok)
     if as_json:
         click.echo(
@@ -53,7 +68,7 @@ def clean_command(files: tuple[Path, ...], out_dir: Path, as_json: bool, flatten
             )
         )
     else:
-        console.print(f"{len(reports) - failed} cleaned, {failed} failed; copies in {out_dir}")
+        _console().print(f"{len(reports) - failed} cleaned, {failed} failed; copies in {out_dir}")
     if failed:
         # CliError is mapped to exit code 1 in journalist_cli.main.
         raise CliError(f"{failed} of {len(reports)} files could not be cleaned")
