@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 
 import httpx
 import nacl.signing
+import socksio.exceptions
 
 from journalist_cli.workflow_errors import LoginRefused, ServerError
 
@@ -296,8 +297,14 @@ class ApiClient:
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             return self._http.request(method, path.lstrip("/"), **kwargs)
-        except httpx.ProxyError as exc:
-            raise ServerError(f"the proxy refused the connection: {exc}") from exc
+        except (httpx.ProxyError, socksio.exceptions.ProtocolError) as exc:
+            # socksio raises its own error, outside httpx's tree, for the onion
+            # reply codes of Tor's ExtendedErrors (0xF0-0xF7: no descriptor,
+            # missing or wrong client authorisation...).
+            raise ServerError(
+                f"cannot reach the server through Tor ({exc or type(exc).__name__}): is Tor"
+                f" running, and is your onion client key (.auth_private) installed?"
+            ) from exc
         except httpx.TimeoutException as exc:
             raise ServerError(f"the server did not answer in time ({self.host})") from exc
         except httpx.TransportError as exc:
@@ -468,6 +475,8 @@ class ApiClient:
                         self._check(response)
                     yield response
                     return
+            except (httpx.ProxyError, socksio.exceptions.ProtocolError) as exc:
+                raise ServerError(f"cannot reach the server through Tor ({exc})") from exc
             except httpx.TimeoutException as exc:
                 raise ServerError(f"the download stalled ({self.host}); pull again") from exc
             except httpx.TransportError as exc:
