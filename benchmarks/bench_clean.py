@@ -12,11 +12,15 @@ Reported: median wall time per batch and files per second, their ratio,
 which formats each tool handled, and how many planted tokens each left
 behind (deep scan + exiftool, as in the tests).
 
-    .venv/bin/python benchmarks/bench_clean.py [ROUNDS]
+    .venv/bin/python benchmarks/bench_clean.py [ROUNDS [COPIES]]
+
+COPIES (default 1) puts that many renamed copies of the corpus in one batch,
+to show how the per-batch start-up costs spread over more files.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import statistics
 import subprocess
@@ -77,12 +81,19 @@ def leftovers(item: corpus.CorpusFile, output: Path | None) -> str:
 
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+    copies = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     mat2_version = subprocess.run(
         ["mat2", "--version"], capture_output=True, text=True, check=True
     ).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
-        items = corpus.build(base / "corpus")
+        originals = corpus.build(base / "corpus")
+        items = list(originals)
+        for k in range(1, copies):
+            for item in originals:
+                copy = item.path.with_name(f"{item.path.stem}-{k}{item.path.suffix}")
+                shutil.copyfile(item.path, copy)
+                items.append(dataclasses.replace(item, path=copy))
         files = [i.path for i in items]
         tools = ["lanterne", "mat2", "api, bubblewrap", "api, rlimits only"]
         times: dict[str, list[float]] = {tool: [] for tool in tools}
@@ -123,7 +134,7 @@ def main() -> None:
         print()
         print("| file | planted tokens | lanterne left | mat2 left |")
         print("|---|---|---|---|")
-        for item in items:
+        for item in originals:
             name = item.path.name
             print(
                 f"| {name} | {len(item.tokens)} | "

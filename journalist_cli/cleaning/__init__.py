@@ -5,9 +5,10 @@
 writes a cleaned copy of `src` into `dst_dir` under the same name, never
 touching the original, and reports what was found, removed, kept and why,
 with risk flags for triage. Every parse happens in a keyless, resource-
-limited worker process (`runner`, `worker`); the type comes from the content
-(`detect`); images, PDFs, Office/ODF documents and audio have native
-cleaners, mat2 covers a few more formats where it is installed.
+limited process: one zygote per batch forks a child per file (`runner`,
+`worker`, `protocol`); the type comes from the content (`detect`); images,
+PDFs, Office/ODF documents and audio have native cleaners, mat2 covers a
+few more formats where it is installed.
 
 Errors (see `errors` for the tree) describe why a file failed; `clean_file`
 returns them inside the report so a batch goes on, and

@@ -236,7 +236,7 @@ def _stop(process: subprocess.Popen[bytes], *, grace: float = 0.0) -> int:
     answered for every file does at once; otherwise it is killed right away.
     """
     with contextlib.suppress(subprocess.TimeoutExpired):
-        return process.wait(timeout=grace) if grace else process.wait(timeout=0)
+        return process.wait(timeout=grace)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
     return process.wait()
@@ -281,7 +281,9 @@ def _run_batch(batch: list[_Job], out_dir: Path, *, flatten: bool, limits: Limit
         except WorkerFailed as exc:
             failure = exc
         if len(done) < len(batch):
-            code = _stop(process)
+            # After an early end of its answers the zygote is exiting anyway:
+            # a moment to learn why. A stuck or garbling zygote is killed.
+            code = _stop(process, grace=1.0 if failure is None else 0.0)
             if failure is None:
                 tail = _read_tail(work / "zygote.stderr", 64 * 1024)
                 why = tail.splitlines()[-1] if tail else f"exit status {code}"
