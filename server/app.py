@@ -8,6 +8,8 @@ at module level, so tests and a later journalist listener can build their own.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -17,7 +19,8 @@ from server import error_pages
 from server.assets import Assets
 from server.db import Database
 from server.i18n import Pages
-from server.routes import account, assets, pages, submit
+from server.resumable import OwnerKeys, UploadPolicy, UploadStore
+from server.routes import account, assets, commit, pages, submit, tus
 from server.security_headers import SecurityHeadersMiddleware
 from server.services import Services
 from server.sessions import LoginThrottle, SessionStore
@@ -44,7 +47,14 @@ def quiet_logging() -> None:
         logger.disabled = True
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    wall_clock: Callable[[], float] | None = None,
+) -> FastAPI:
+    """``clock`` drives sessions and dates; ``wall_clock`` (seconds since the
+    epoch) the expiry of uploads in progress. Both are seams for tests."""
     quiet_logging()
     clock = clock or SystemClock()
     db = Database(settings.database_path)
@@ -65,11 +75,19 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         pages=Pages(),
         clock=clock,
     )
+    uploads = UploadStore(
+        db, settings.uploads_dir, UploadPolicy.from_settings(settings), wall_clock or time.time
+    )
+    uploads.prepare()
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = services
+    app.state.uploads = uploads
+    app.state.upload_owners = OwnerKeys(secrets.login_key)
     app.include_router(pages.router)
     app.include_router(submit.router)
     app.include_router(account.router)
+    app.include_router(commit.router)
+    app.include_router(tus.router)
     assets.install(app, services.pages, Assets(STATIC_DIR))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     error_pages.install(app)

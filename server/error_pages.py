@@ -28,6 +28,47 @@ def N_(message: str) -> str:
 
 
 NOTHING_KEPT = N_("Nothing you sent was kept.")
+# A refused commit changes nothing: the page can fix what is wrong and try again.
+NOT_SUBMITTED = N_(
+    "Nothing was submitted. What your browser already uploaded stays on this server, encrypted, for a day, so that sending can continue."
+)
+
+# Why a commit of browser uploads was refused (server.resumable.CommitProblem.kind).
+COMMIT_PROBLEMS: dict[str, tuple[int, str, str]] = {
+    "missing": (
+        400,
+        N_("Part of the submission is missing"),
+        N_(
+            "Something your browser uploaded is no longer on this server: it was cancelled, or it expired after a day without activity. Please reload the page and send it again."
+        ),
+    ),
+    "incomplete": (
+        409,
+        N_("The upload is not finished"),
+        N_(
+            "Part of the submission has not finished uploading. Keep the page open: sending continues where it stopped."
+        ),
+    ),
+    "not_envelope": (
+        400,
+        N_("An upload was not encrypted"),
+        N_(
+            "Something your browser uploaded is not encrypted the way this site requires, so it cannot be given to the journalists. Please reload the page and try again."
+        ),
+    ),
+    "duplicate": (
+        400,
+        N_("The submission could not be read"),
+        N_(
+            "The same upload was named twice in one submission. Please reload the page and try again."
+        ),
+    ),
+    "busy": (
+        409,
+        N_("The upload is still in progress"),
+        N_("Part of this submission is still being received. Please wait a moment and try again."),
+    ),
+}
 
 REASONS: dict[Reason, tuple[str, str]] = {
     Reason.MALFORMED: (
@@ -158,20 +199,35 @@ def error_page(
     *,
     nothing_kept: bool = False,
     lang: str | None = None,
+    note: str = "",
 ) -> HTMLResponse:
+    """``note`` (a marked string) replaces the "nothing was kept" line when given."""
     lang = lang or language_of(request)
     return render(
         request,
         lang,
         "error.html",
-        {"title": title, "text": text, "nothing_kept": NOTHING_KEPT if nothing_kept else ""},
+        {
+            "title": title,
+            "text": text,
+            "nothing_kept": note or (NOTHING_KEPT if nothing_kept else ""),
+        },
         status_code=status,
     )
 
 
-def rejected_page(request: Request, exc: FormRejected, lang: str | None = None) -> HTMLResponse:
+def rejected_page(
+    request: Request, exc: FormRejected, lang: str | None = None, note: str = ""
+) -> HTMLResponse:
     title, text = REASONS[exc.reason]
-    return error_page(request, exc.reason.status, title, text, nothing_kept=True, lang=lang)
+    return error_page(
+        request, exc.reason.status, title, text, nothing_kept=True, lang=lang, note=note
+    )
+
+
+def commit_problem_page(request: Request, kind: str, lang: str) -> HTMLResponse:
+    status, title, text = COMMIT_PROBLEMS[kind]
+    return error_page(request, status, title, text, lang=lang, note=NOT_SUBMITTED)
 
 
 def status_page(request: Request, status: int) -> HTMLResponse:

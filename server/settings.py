@@ -19,6 +19,7 @@ CONFIG_NAME = "config.toml"
 DATABASE_NAME = "lanterne.sqlite3"
 SECRETS_NAME = "secrets.json"
 OBJECTS_DIR = "objects"
+UPLOADS_DIR = "uploads"
 
 GiB = 1 << 30
 MiB = 1 << 20
@@ -69,6 +70,27 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class UploadLimits:
+    """Resumable uploads of the JavaScript path (docs/UPLOADS.md, server/resumable.py).
+
+    Uploads are reserved at their declared length when created, so these caps
+    bound the disk they can ever take, whatever arrives later.
+    """
+
+    # Every upload in progress, all browsers together: what one flood can take.
+    max_bytes_total: int = 64 * GiB
+    # One browser (one upload cookie). None: what one full submission needs.
+    max_bytes_per_browser: int | None = None
+    max_open_per_browser: int | None = None  # None: twice the objects of a submission
+    expire_seconds: int = 24 * 3600  # after the last PATCH (or the creation)
+    max_patch_bytes: int = 16 * MiB
+    # Creation is refused when the disk would keep less than this free.
+    disk_reserve_bytes: int = 1 * GiB
+    # Expired uploads are swept at most this often, on upload requests.
+    sweep_interval_seconds: int = 600
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     host: str = "127.0.0.1"
@@ -76,6 +98,7 @@ class Settings:
     default_language: str = "en"
     organisation: str = "Lanterne"
     limits: Limits = field(default_factory=Limits)
+    uploads: UploadLimits = field(default_factory=UploadLimits)
     questions: tuple[Question, ...] = ()
     # http://<onion> offered to visitors of a clearnet landing page (server/onion_location.py).
     onion_location: str | None = None
@@ -103,6 +126,10 @@ class Settings:
     @property
     def objects_dir(self) -> Path:
         return self.data_dir / OBJECTS_DIR
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / UPLOADS_DIR
 
     @property
     def config_path(self) -> Path:
@@ -150,6 +177,20 @@ def _apply_config(base: Settings, doc: Mapping[str, Any]) -> Settings:
         if key in limits_doc:
             limit_updates[key] = _positive_int(limits_doc[key], f"limits.{key}")
     updates["limits"] = replace(base.limits, **limit_updates)
+    uploads_doc = doc.get("uploads", {})
+    if not isinstance(uploads_doc, dict):
+        raise ConfigError("[uploads] must be a table")
+    upload_updates = {}
+    for key in (
+        "max_bytes_total",
+        "max_bytes_per_browser",
+        "max_open_per_browser",
+        "expire_seconds",
+        "disk_reserve_bytes",
+    ):
+        if key in uploads_doc:
+            upload_updates[key] = _positive_int(uploads_doc[key], f"uploads.{key}")
+    updates["uploads"] = replace(base.uploads, **upload_updates)
     questions = doc.get("question", [])
     if not isinstance(questions, list):
         raise ConfigError("[[question]] must be an array of tables")
@@ -217,6 +258,12 @@ max_files = 20
 max_message_bytes = 1048576   # 1 MiB of message text
 max_field_bytes = 16384       # each answer to a question below
 max_parts = 64
+
+# Uploads in progress from browsers that encrypt themselves (JavaScript on).
+# Each is counted at its full declared size from the moment it starts.
+[uploads]
+max_bytes_total = 68719476736  # 64 GiB for all browsers together
+expire_seconds = 86400         # an upload untouched for a day is deleted
 
 # Optional questions on the submission form. Remove or add [[question]] tables.
 # Answers are encrypted with the rest of the submission.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
@@ -75,7 +77,7 @@ async def submit(request: Request, lang: str) -> Response:
         boundary = multipart_boundary(request.headers.get("content-type"))
         keys = svc.journalist_keys()
         if not keys:
-            await _drain(request, svc.settings.limits.max_drain_bytes)
+            await drain_body(request, svc.settings.limits.max_drain_bytes)
             return error_page(
                 request,
                 503,
@@ -97,18 +99,15 @@ async def submit(request: Request, lang: str) -> Response:
             answers = _answers(svc, lang, form)
             if form.message_object is None and not form.files:
                 raise FormRejected(Reason.EMPTY)
-            created = await _commit(svc, session, lang, form, answers, keys, batch)
+            submitter = await _commit(svc, session, lang, form, answers, keys, batch)
     except ClientDisconnect:
         # Nobody is left to read a page; the batch already removed every object.
         return Response(status_code=400)
     except FormRejected as exc:
         if not body.complete:
-            await _drain(request, svc.settings.limits.max_drain_bytes)
+            await drain_body(request, svc.settings.limits.max_drain_bytes)
         return rejected_page(request, exc, lang)
-    if created:
-        return redirect(f"/{lang}/codename", session)
-    session.notice = SENT_NOTICE
-    return redirect(f"/{lang}/inbox", session)
+    return submitted(svc, session, lang, submitter)
 
 
 def _answers(svc: Services, lang: str, form: ReceivedForm) -> list[dict[str, str]]:
@@ -122,6 +121,66 @@ def _answers(svc: Services, lang: str, form: ReceivedForm) -> list[dict[str, str
     return answers
 
 
+@dataclass(frozen=True)
+class Submitter:
+    """Who a submission is recorded for: the logged-in source, or a new one."""
+
+    day: str
+    source_id: str
+    new_source: tuple[str, SourceRow] | None  # (codename, row) for a first submission
+
+    @property
+    def follow_up(self) -> bool:
+        return self.new_source is None
+
+
+async def find_submitter(svc: Services, session: Session, lang: str) -> Submitter:
+    """The session's source, or a fresh codename and source row (not yet stored)."""
+    source_id = session.source_id
+    if source_id is not None and not svc.db.source_exists(source_id):
+        source_id = None  # the account was deleted in another session
+    if source_id is not None:
+        return Submitter(svc.clock.today(), source_id, None)
+    # In a thread: Argon2id must not stall other sources.
+    codename, row = await anyio.to_thread.run_sync(svc.sources.new_codename, lang)
+    return Submitter(svc.clock.today(), row.id, (codename, row))
+
+
+async def record_submission(
+    svc: Services,
+    submitter: Submitter,
+    objects: Sequence[ObjectRow],
+    also: Callable[[sqlite3.Connection], None] | None = None,
+) -> None:
+    """Make a submission visible: its source (if new), its row and its objects,
+    plus whatever ``also`` writes, in ONE transaction. Every object must already
+    be complete in the store; until this commits, none is listed anywhere."""
+
+    def record() -> None:
+        with svc.db.connect() as conn:
+            if submitter.new_source is not None:
+                svc.db.add_source(conn, submitter.new_source[1], submitter.day)
+            svc.db.add_submission(conn, new_id(), submitter.source_id, submitter.day, objects)
+            if also is not None:
+                also(conn)
+
+    # In a thread: waiting for SQLite's write lock must not stall other sources.
+    await anyio.to_thread.run_sync(record)
+
+
+def submitted(svc: Services, session: Session, lang: str, submitter: Submitter) -> Response:
+    """The answer to a recorded submission: the codename page for a new source
+    (with a new session id: no fixation), the inbox with a notice otherwise."""
+    if submitter.new_source is not None:
+        svc.sessions.rotate(session)
+        session.source_id = submitter.source_id
+        session.new_codename = submitter.new_source[0]
+        session.replies = []
+        return redirect(f"/{lang}/codename", session)
+    session.notice = SENT_NOTICE
+    return redirect(f"/{lang}/inbox", session)
+
+
 async def _commit(
     svc: Services,
     session: Session,
@@ -130,23 +189,14 @@ async def _commit(
     answers: list[dict[str, str]],
     keys: list[envelope.PublicKey],
     batch: ObjectBatch,
-) -> bool:
-    """Write the manifest, then make the submission visible in one transaction.
-
-    Returns True when this submission created a new source (and codename).
-    """
-    day = svc.clock.today()
-    source_id = session.source_id
-    if source_id is not None and not svc.db.source_exists(source_id):
-        source_id = None  # the account was deleted in another session
-    new_source: tuple[str, SourceRow] | None = None
-    if source_id is None:
-        new_source = await anyio.to_thread.run_sync(svc.sources.new_codename, lang)
+) -> Submitter:
+    """Write the manifest, then make the submission visible in one transaction."""
+    submitter = await find_submitter(svc, session, lang)
     manifest = {
         "type": MANIFEST_TYPE,
-        "received_on": day,
+        "received_on": submitter.day,
         "language": lang,
-        "follow_up": new_source is None,
+        "follow_up": submitter.follow_up,
         "message": (
             {"object": form.message_object, "size": form.message_size}
             if form.message_object
@@ -172,29 +222,12 @@ async def _commit(
             ObjectRow(form.message_object, "message", form.object_sizes[form.message_object])
         )
     objects += [ObjectRow(f.object_id, "file", form.object_sizes[f.object_id]) for f in form.files]
-    if new_source is not None:
-        source_id = new_source[1].id
-    assert source_id is not None
-
-    def record(source_id: str) -> None:
-        # One transaction: the source (if new) and the submission appear together.
-        with svc.db.connect() as conn:
-            if new_source is not None:
-                svc.db.add_source(conn, new_source[1], day)
-            svc.db.add_submission(conn, new_id(), source_id, day, objects)
-
-    # In a thread: waiting for SQLite's write lock must not stall other sources.
-    await anyio.to_thread.run_sync(record, source_id)
+    await record_submission(svc, submitter, objects)
     batch.keep()
-    if new_source is not None:
-        svc.sessions.rotate(session)
-        session.source_id = new_source[1].id
-        session.new_codename = new_source[0]
-        session.replies = []
-    return new_source is not None
+    return submitter
 
 
-async def _drain(request: Request, limit: int) -> None:
+async def drain_body(request: Request, limit: int) -> None:
     """Read and drop what is left of a refused body, so the browser sees our page.
 
     Browsers often show "connection reset" instead of a response sent while
@@ -215,13 +248,22 @@ async def _drain(request: Request, limit: int) -> None:
 
 
 class BodyStream:
-    """``request.stream()``, remembering whether the body was read to its end."""
+    """``request.stream()``, remembering whether the body was read to its end.
+
+    ``complete`` turns true with the last chunk, before the reader sees it: a
+    reader that refuses the body on its last chunk must not drain it, since
+    ``receive()`` after the end of the body waits for the client to disconnect.
+    """
 
     def __init__(self, request: Request) -> None:
         self._request = request
         self.complete = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._request.stream():
-            yield chunk
-        self.complete = True
+        while not self.complete:
+            message = await self._request.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            self.complete = not message.get("more_body", False)
+            if chunk := message.get("body", b""):
+                yield chunk
