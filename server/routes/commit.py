@@ -41,14 +41,16 @@ async def recipients(request: Request, lang: str) -> JSONResponse:
     check_language(lang)
     keys = services(request).journalist_keys()
     return JSONResponse(
-        [
-            {
-                "name": k.name,
-                "encryption_key": k.recipient.to_text(),
-                "fingerprint": k.fingerprint,
-            }
-            for k in keys
-        ],
+        {
+            "recipients": [
+                {
+                    "name": k.name,
+                    "encryption_key": k.recipient.to_text(),
+                    "fingerprint": k.fingerprint,
+                }
+                for k in keys
+            ]
+        },
         headers={"Cache-Control": "no-store"},
     )
 
