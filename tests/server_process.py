@@ -165,10 +165,13 @@ class SourceClient:
 
     base_url: str
     lang: str = "en"
+    proxy: str | None = None  # socks5h://... to reach an onion through Tor
     client: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
-        self.client = httpx.Client(base_url=self.base_url, timeout=120, follow_redirects=False)
+        self.client = httpx.Client(
+            base_url=self.base_url, timeout=120, follow_redirects=False, proxy=self.proxy
+        )
 
     def close(self) -> None:
         self.client.close()

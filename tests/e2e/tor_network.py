@@ -365,6 +365,11 @@ class TorNetwork:
         see ``server.tor_config.remove_authorized_client``)."""
         if not remove_authorized_client(self.journalist.hs_dir, name):
             raise TorNetworkError(f"{name} was not authorised")
+        self.restart_journalist()
+
+    def restart_journalist(self) -> None:
+        """Stop and start the journalist tor, as ``systemctl restart tor@lanternejournalist``;
+        returns once it has every microdescriptor again."""
         self.journalist_tor.stop()
         self.journalist_tor.start()
         n_routers = N_AUTHORITIES + N_RELAYS
