@@ -97,6 +97,9 @@ fi
 py="$venv_path/bin/python"
 server="$venv_path/bin/lanterne-server"
 [ -x "$server" ] || die "$server missing after install"
+# On root's PATH, as deploy/README.md types it (admin commands run as root).
+install -d -m 0755 "$prefix/usr/local/sbin"
+ln -sfn "$server" "$prefix/usr/local/sbin/lanterne-server"
 
 # --- 3. user and data directory --------------------------------------------------
 if ! getent passwd "$app_user" >/dev/null; then
@@ -185,4 +188,5 @@ else
   say "  systemctl restart lanterne.service"
   say "the app, as the unit runs it: runuser -u $app_user -- $server run --data-dir $prefix$data_dir --host 127.0.0.1 --port $source_port --journalist-port $journalist_port"
 fi
+say "check the deployment: lanterne-server check --data-dir $prefix$data_dir${prefix:+ --layout-prefix $prefix}"
 say "done"

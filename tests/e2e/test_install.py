@@ -176,6 +176,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
 
 def test_install_then_check_passes(installed: Installed, tmp_path: Path) -> None:
     assert "torrcs verified" in installed.log
+    assert f"lanterne-server check --data-dir {installed.data_dir}" in installed.log
+    link = installed.prefix / "usr/local/sbin/lanterne-server"
+    assert link.resolve() == installed.server.resolve()
     data = installed.data_dir
     assert data.stat().st_mode & 0o777 == 0o700
     assert data.owner() == APP_USER
