@@ -9,6 +9,7 @@ import io
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import tarfile
 import threading
@@ -30,7 +31,7 @@ from journalist_cli.identity_store import (
 )
 from server.backup import BackupError, _EncryptingSink, _tarinfo, restore
 from tests.cli_helpers import run
-from tests.server_process import ROOT, SERVER_CMD, Instance, SourceClient, run_server
+from tests.server_process import ROOT, SERVER_CMD, Instance, SourceClient, db_rows, run_server
 
 PDF = b"%PDF-1.4\n" + os.urandom(200_000) + b"\n%%EOF\n"
 PASSPHRASE = "correct horse battery"
@@ -131,6 +132,11 @@ def test_backup_while_running_wipe_restore_pull(tmp_path: Path) -> None:
             while not any(p.name.endswith(".part") for p in (data / "objects").iterdir()):
                 assert time.monotonic() < deadline, "the upload never reached the server"
                 time.sleep(0.05)
+            # And one resumable (JavaScript) upload in progress, as its row.
+            conn = sqlite3.connect(data / "lanterne.sqlite3")
+            with conn:
+                conn.execute("INSERT INTO uploads VALUES ('u1', x'00', 10, 0, 1)")
+            conn.close()
             done = admin_cli(
                 "backup", "--data-dir", data, "--to", backup_file, "--recipient", admin_pub
             )
@@ -194,6 +200,8 @@ def test_backup_while_running_wipe_restore_pull(tmp_path: Path) -> None:
         [sub] = (out / designations.slug(row["id"])).iterdir()
         assert (sub / "original" / "rapport.pdf").read_bytes() == PDF
         assert (sub / "message.txt").read_text() == "Voici le rapport."
+        # Resumable uploads in progress are transient: not restored.
+        assert db_rows(instance, "uploads") == []
         # The instance secrets came back too: the source can still log in.
         with SourceClient(server.base_url) as source:
             assert source.login(codename).status_code == 303
