@@ -31,11 +31,12 @@ import sqlite3
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from server.db import SCHEMA_VERSION, Database
 from server.migrations import MigrationError, current_version
+from server.onion_admin import client_name
 from server.settings import CONFIG_NAME, DATABASE_NAME, OBJECTS_DIR, SECRETS_NAME
 from server.tor_config import (
     DEBIAN_DEFAULTS_TORRC,
@@ -76,7 +77,7 @@ class CheckConfig:
     proc_swaps: Path = Path("/proc/swaps")
     sys_root: Path = Path("/sys")
     today: Callable[[], datetime.date] = datetime.date.today
-    client_name: Callable[[str], str] = field(default=lambda name: name.replace(".", "_"))
+    client_name: Callable[[str], str] = client_name
 
     @classmethod
     def debian(cls, data_dir: Path, layout: DebianLayout | None = None) -> CheckConfig:
