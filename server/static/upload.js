@@ -39,7 +39,8 @@ async function call(url, init, signal) {
     if (signal.aborted) throw err;
     throw new UploadError(String(err), true); // connection lost, server down
   }
-  if (response.status >= 500) throw new UploadError(`HTTP ${response.status}`, true);
+  // 423: the server is still receiving a PATCH this browser gave up on.
+  if (response.status >= 500 || response.status === 423) throw new UploadError(`HTTP ${response.status}`, true);
   return response;
 }
 
@@ -226,8 +227,20 @@ function validate(form, view) {
   return false;
 }
 
-function commit(uploads) {
+// The session's CSRF token, read again just before committing: sessions live
+// in the server's memory, so a restart or a long upload may have ended ours
+// (the uploads themselves belong to a separate cookie and survive).
+async function freshToken(lang, signal) {
+  const response = await call(`/${lang}/submit`, { headers: {} }, signal);
+  const page = new DOMParser().parseFromString(await response.text(), "text/html");
+  const token = page.querySelector("#commit-form [name=csrf_token]");
+  if (!response.ok || !token) throw new UploadError(`HTTP ${response.status}`, true);
+  return token.value;
+}
+
+function commit(uploads, token) {
   const form = document.getElementById("commit-form");
+  form.elements.csrf_token.value = token;
   for (const u of uploads) {
     const input = document.createElement("input");
     input.type = "hidden";
@@ -277,7 +290,7 @@ async function start() {
       }
       for (const u of job.uploads) if (!u.done) await u.deliver(abort.signal, view);
       view.finishing();
-      commit(job.uploads);
+      commit(job.uploads, await freshToken(lang, abort.signal));
     } catch (err) {
       if (abort.signal.aborted) return;
       view.failed(err.keys ? "keysFailed" : "failed");
