@@ -389,7 +389,7 @@ def test_1_gib_from_chromium_survives_a_server_restart(chromium, tmp_path: Path)
     wait_until(lambda: "Trying again" in page.inner_text("#upload-status"), 60, "no retry shown")
     time.sleep(2)
     with server_on(instance, port):
-        wait_until(lambda: not page.url.endswith("/en/submit"), 420, "never committed")
+        page.wait_for_url(lambda url: not url.endswith("/en/submit"), timeout=420_000)
         page.wait_for_load_state()
         # The session (in memory) died with the server; the page took a new
         # CSRF token, so the commit still works and a codename is shown.
