@@ -33,7 +33,6 @@ TAG_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,32}")
 KINDS = ("manifest", "message", "file")
 MAX_JSON_BYTES = 64 << 20
 MAX_ITEM_BYTES = 1 << 20  # a note or reply envelope (the contract's limit)
-READ_SIZE = 1 << 20
 TIMEOUT = httpx.Timeout(120.0, connect=60.0)  # Tor circuits can take a while
 
 
@@ -433,8 +432,13 @@ class ApiClient:
         Returns the object's full size.
         """
         limit = MAX_ITEM_BYTES if expected is None else expected
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        # Bytes as stored: no content coding may sit between the server and the vault.
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
         with self._stream("GET", f"objects/{object_id}", headers=headers) as response:
+            if response.headers.get("content-encoding", "identity") != "identity":
+                raise ServerError(f"object {object_id}: the server sent it content-encoded")
             if response.status_code == 200 and offset:
                 out.seek(0)
                 out.truncate()
@@ -447,7 +451,7 @@ class ApiClient:
             elif response.status_code != 200:
                 raise ServerError(f"object {object_id}: unexpected status {response.status_code}")
             written = offset
-            for chunk in response.iter_bytes(READ_SIZE):
+            for chunk in response.iter_raw():
                 written += len(chunk)
                 if written > limit:
                     raise ServerError(f"object {object_id} is larger than the server announced")

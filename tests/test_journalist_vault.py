@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import stat
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +26,15 @@ def test_vault_is_private(vault: Vault) -> None:
     assert stat.S_IMODE(vault.root.stat().st_mode) == 0o700
     assert stat.S_IMODE(vault.objects_dir.stat().st_mode) == 0o700
     assert stat.S_IMODE(vault.index_path.stat().st_mode) == 0o600
+
+
+def test_index_journal_files_are_private(vault: Vault) -> None:
+    with contextlib.closing(sqlite3.connect(vault.index_path)) as held:
+        held.execute("INSERT INTO accepted_keys VALUES ('w', 'x', 'y', 'z')")
+        held.commit()
+        journal = [vault.root / f"index.sqlite3-{s}" for s in ("wal", "shm")]
+        assert all(p.exists() for p in journal)  # WAL mode, as the module doc says
+        assert {stat.S_IMODE(p.stat().st_mode) for p in journal} == {0o600}
 
 
 def test_store_detail_lists_missing_objects_until_written(vault: Vault) -> None:

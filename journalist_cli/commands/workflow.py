@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,11 @@ def signing_key_command(
 
 
 class RichPullProgress:
-    """Two bars on stderr: everything to fetch, and the object arriving now."""
+    """Bars on stderr: everything to fetch, and one per object arriving now.
+
+    Download threads call it; rich's Progress takes its own lock, and the
+    dict of bars is only changed under ours.
+    """
 
     def __init__(self, console: Console) -> None:
         self.progress = Progress(
@@ -144,7 +149,8 @@ class RichPullProgress:
             transient=False,
         )
         self.total: TaskID | None = None
-        self.current: TaskID | None = None
+        self.bars: dict[str, TaskID] = {}
+        self.lock = threading.Lock()
 
     def __enter__(self) -> RichPullProgress:
         self.progress.start()
@@ -158,21 +164,23 @@ class RichPullProgress:
             self.total = self.progress.add_task(f"{len(objects)} objects", total=total_bytes)
 
     def object_started(self, obj: ObjectRecord, already: int) -> None:
-        if self.current is not None:
-            self.progress.remove_task(self.current)
         label = f"  {designations.designation(obj.source_id)}: {obj.kind}"
         total = obj.size if obj.size >= 0 else None
-        self.current = self.progress.add_task(label, total=total, completed=already)
+        with self.lock:
+            self.bars[obj.id] = self.progress.add_task(label, total=total, completed=already)
         if self.total is not None:
             self.progress.advance(self.total, already)
 
-    def advance(self, n: int) -> None:
-        for task in (self.total, self.current):
+    def advance(self, obj: ObjectRecord, n: int) -> None:
+        for task in (self.total, self.bars.get(obj.id)):
             if task is not None:
                 self.progress.advance(task, n)
 
     def object_done(self, obj: ObjectRecord) -> None:
-        pass
+        with self.lock:
+            bar = self.bars.pop(obj.id, None)
+        if bar is not None:
+            self.progress.remove_task(bar)
 
 
 @click.command("pull")
