@@ -1,9 +1,8 @@
 """A client of the journalist API (docs/JOURNALIST_API.md), over httpx.
 
-Every answer is parsed into typed records and checked as untrusted input:
-ids become file names in the vault, so they must match ``ID_PATTERN``; sizes
-are non-negative integers; anything else outside the contract raises
-``ServerError``. Through Tor the proxy is ``socks5h://127.0.0.1:9050``:
+Every answer is parsed into the typed records of ``journalist_cli.records``,
+checked as untrusted input (anything outside the contract raises
+``ServerError``). Through Tor the proxy is ``socks5h://127.0.0.1:9050``:
 httpx's SOCKS support (socksio) always hands host names to the proxy, so an
 ``.onion`` name is resolved by Tor and never by the local resolver.
 """
@@ -12,27 +11,32 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import httpx
 import nacl.signing
 import socksio.exceptions
 
+from journalist_cli.records import (
+    MAX_ITEM_BYTES,
+    Created,
+    JournalistInfo,
+    Session,
+    SourceDetail,
+    SourceInfo,
+    as_dict,
+    as_list,
+    id_field,
+    typed_field,
+)
 from journalist_cli.workflow_errors import LoginRefused, ServerError
 
 API_PREFIX = "/api/v1"
 AUTH_LABEL = b"lanterne/v1/api-auth\x00"
 CHALLENGE_BYTES = 32
-ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
-DAY_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
-TAG_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,32}")
-KINDS = ("manifest", "message", "file")
 MAX_JSON_BYTES = 64 << 20
-MAX_ITEM_BYTES = 1 << 20  # a note or reply envelope (the contract's limit)
 TIMEOUT = httpx.Timeout(120.0, connect=60.0)  # Tor circuits can take a while
 
 
@@ -50,201 +54,6 @@ def unb64(text: str) -> bytes:
 def auth_message(challenge: bytes, host: str) -> bytes:
     """What is signed to log in: label, NUL, the challenge, the Host header sent."""
     return AUTH_LABEL + challenge + host.encode("ascii")
-
-
-# --- Typed answers ---------------------------------------------------------------
-
-
-def _field(doc: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
-    value = doc.get(name)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ServerError(f"the server's answer has a bad {name!r} field")
-    return value
-
-
-def _id(doc: dict[str, Any], name: str = "id") -> str:
-    value = _field(doc, name, str)
-    if not ID_PATTERN.fullmatch(value):
-        raise ServerError(f"the server sent an id that is not safe to use: {value[:80]!r}")
-    return str(value)
-
-
-def _count(doc: dict[str, Any], name: str) -> int:
-    value = _field(doc, name, int)
-    if value < 0:
-        raise ServerError(f"the server sent a negative {name!r}")
-    return int(value)
-
-
-def _day(doc: dict[str, Any], name: str) -> str:
-    value = _field(doc, name, str)
-    if not DAY_PATTERN.fullmatch(value):
-        raise ServerError(f"the server sent a bad date in {name!r}")
-    return str(value)
-
-
-def _opt_name(doc: dict[str, Any], name: str) -> str | None:
-    value = doc.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > 64:
-        raise ServerError(f"the server's answer has a bad {name!r} field")
-    return value
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ServerError("the server's answer is not the expected JSON object")
-    return value
-
-
-def _list(value: Any) -> list[Any]:
-    if not isinstance(value, list):
-        raise ServerError("the server's answer is not the expected JSON list")
-    return value
-
-
-@dataclass(frozen=True)
-class JournalistInfo:
-    name: str
-    role: str
-    encryption_key: str
-    signing_key: str
-    fingerprint: str
-
-    @classmethod
-    def parse(cls, raw: Any) -> JournalistInfo:
-        doc = _dict(raw)
-        return cls(
-            name=_field(doc, "name", str),
-            role=_field(doc, "role", str),
-            encryption_key=_field(doc, "encryption_key", str),
-            signing_key=_field(doc, "signing_key", str),
-            fingerprint=_field(doc, "fingerprint", str),
-        )
-
-
-@dataclass(frozen=True)
-class SourceInfo:
-    id: str
-    reply_key: str
-    last_activity: str
-    submissions: int
-    size: int
-    seen: bool
-    starred: bool
-    tags: tuple[str, ...]
-    assignee: str | None
-    notes: int
-    replies: int
-
-    @classmethod
-    def parse(cls, raw: Any) -> SourceInfo:
-        doc = _dict(raw)
-        tags = _field(doc, "tags", list)
-        if not all(isinstance(t, str) and TAG_PATTERN.fullmatch(t) for t in tags):
-            raise ServerError("the server sent malformed tags")
-        return cls(
-            id=_id(doc),
-            reply_key=_field(doc, "reply_key", str),
-            last_activity=_day(doc, "last_activity"),
-            submissions=_count(doc, "submissions"),
-            size=_count(doc, "size"),
-            seen=_field(doc, "seen", bool),
-            starred=_field(doc, "starred", bool),
-            tags=tuple(tags),
-            assignee=_opt_name(doc, "assignee"),
-            notes=_count(doc, "notes"),
-            replies=_count(doc, "replies"),
-        )
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    id: str
-    kind: str
-    size: int
-
-    @classmethod
-    def parse(cls, raw: Any) -> ObjectInfo:
-        doc = _dict(raw)
-        kind = _field(doc, "kind", str)
-        if kind not in KINDS:
-            raise ServerError(f"the server sent an unknown object kind {kind[:20]!r}")
-        return cls(id=_id(doc), kind=kind, size=_count(doc, "size"))
-
-
-@dataclass(frozen=True)
-class SubmissionInfo:
-    id: str
-    received_on: str
-    objects: tuple[ObjectInfo, ...]
-
-    @classmethod
-    def parse(cls, raw: Any) -> SubmissionInfo:
-        doc = _dict(raw)
-        return cls(
-            id=_id(doc),
-            received_on=_day(doc, "received_on"),
-            objects=tuple(ObjectInfo.parse(o) for o in _list(doc.get("objects"))),
-        )
-
-
-@dataclass(frozen=True)
-class ItemInfo:
-    """A reply or a note: one envelope object, a day and its author."""
-
-    id: str
-    object_id: str
-    day: str
-    journalist: str | None
-    size: int
-
-    @classmethod
-    def parse(cls, raw: Any, day_field: str) -> ItemInfo:
-        doc = _dict(raw)
-        size = _count(doc, "size")
-        if size > MAX_ITEM_BYTES:
-            raise ServerError("the server listed a note or reply over the size limit")
-        return cls(
-            id=_id(doc),
-            object_id=_id(doc, "object_id"),
-            day=_day(doc, day_field),
-            journalist=_opt_name(doc, "journalist"),
-            size=size,
-        )
-
-
-@dataclass(frozen=True)
-class SourceDetail:
-    source: SourceInfo
-    submissions: tuple[SubmissionInfo, ...] = ()
-    replies: tuple[ItemInfo, ...] = ()
-    notes: tuple[ItemInfo, ...] = ()
-
-    @classmethod
-    def parse(cls, raw: Any) -> SourceDetail:
-        doc = _dict(raw)
-        items = _dict(doc.get("items"))
-        return cls(
-            source=SourceInfo.parse(doc),
-            submissions=tuple(SubmissionInfo.parse(s) for s in _list(items.get("submissions"))),
-            replies=tuple(ItemInfo.parse(r, "sent_on") for r in _list(items.get("replies"))),
-            notes=tuple(ItemInfo.parse(n, "written_on") for n in _list(items.get("notes"))),
-        )
-
-
-@dataclass(frozen=True)
-class Created:
-    id: str
-    object_id: str
-
-
-@dataclass
-class Session:
-    name: str
-    role: str
-    token: str = field(repr=False)
 
 
 # --- The client ------------------------------------------------------------------
@@ -360,8 +169,8 @@ class ApiClient:
 
     def login(self, name: str, signing_key: nacl.signing.SigningKey) -> Session:
         """Signed-challenge login; the token is kept for the following requests."""
-        doc = _dict(self._json(self._request("POST", "auth/challenge", authenticated=False)))
-        challenge = unb64(_field(doc, "challenge", str))
+        doc = as_dict(self._json(self._request("POST", "auth/challenge", authenticated=False)))
+        challenge = unb64(typed_field(doc, "challenge", str))
         if len(challenge) != CHALLENGE_BYTES:
             raise ServerError("the server sent a challenge of the wrong length")
         signature = signing_key.sign(auth_message(challenge, self.host)).signature
@@ -372,11 +181,11 @@ class ApiClient:
                 f"the server refused to log in {name!r}: the key is unknown or was removed"
             )
         self._check(response)
-        token = _dict(self._json(response))
+        token = as_dict(self._json(response))
         self.session = Session(
-            name=_field(token, "name", str),
-            role=_field(token, "role", str),
-            token=_field(token, "token", str),
+            name=typed_field(token, "name", str),
+            role=typed_field(token, "role", str),
+            token=typed_field(token, "token", str),
         )
         self._signer = (name, signing_key)
         return self.session
@@ -384,11 +193,11 @@ class ApiClient:
     # Resources
 
     def journalists(self) -> list[JournalistInfo]:
-        raw = _list(self._json(self._request("GET", "journalists")))
+        raw = as_list(self._json(self._request("GET", "journalists")))
         return [JournalistInfo.parse(j) for j in raw]
 
     def sources(self) -> list[SourceInfo]:
-        raw = _list(self._json(self._request("GET", "sources")))
+        raw = as_list(self._json(self._request("GET", "sources")))
         return [SourceInfo.parse(s) for s in raw]
 
     def source(self, source_id: str) -> SourceDetail:
@@ -405,8 +214,8 @@ class ApiClient:
             content=sealed,
             headers={"Content-Type": "application/octet-stream"},
         )
-        doc = _dict(self._json(response))
-        return Created(id=_id(doc), object_id=_id(doc, "object_id"))
+        doc = as_dict(self._json(response))
+        return Created(id=id_field(doc), object_id=id_field(doc, "object_id"))
 
     def add_note(self, source_id: str, sealed: bytes) -> Created:
         return self._post_envelope(source_id, "notes", sealed)

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from envelope import atomic_output
-from journalist_cli.api_client import ID_PATTERN, SourceDetail
+from journalist_cli.records import ID_PATTERN, SourceDetail
 from journalist_cli.vault import Vault
 from journalist_cli.workflow_errors import BundleRejected, ServerError
 

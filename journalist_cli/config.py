@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import httpx
 import platformdirs
 
 from envelope import atomic_output
@@ -58,6 +57,8 @@ class Config:
 
 def check_server_url(url: str) -> str:
     """An http(s) URL with a host and no path, query or credentials; returned normalised."""
+    import httpx  # only `lanterne config` needs it; offline commands start faster without
+
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
@@ -71,6 +72,8 @@ def check_server_url(url: str) -> str:
 
 def check_proxy_url(url: str) -> str:
     """A SOCKS5 proxy URL (Tor: socks5h://127.0.0.1:9050)."""
+    import httpx
+
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import envelope
 from envelope.keys import b64decode
-from journalist_cli.api_client import MAX_ITEM_BYTES, JournalistInfo
+from journalist_cli.records import MAX_ITEM_BYTES, JournalistInfo
 from journalist_cli.vault import Vault
 from journalist_cli.workflow_errors import ServerError, UnverifiedKeys
 

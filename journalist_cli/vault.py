@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from journalist_cli import designations
-from journalist_cli.api_client import (
+from journalist_cli.records import (
     ID_PATTERN,
     ItemInfo,
     JournalistInfo,

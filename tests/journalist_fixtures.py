@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import envelope
-from journalist_cli.api_client import (
+from journalist_cli.identity_store import JournalistIdentity
+from journalist_cli.records import (
     ItemInfo,
     ObjectInfo,
     SourceDetail,
     SourceInfo,
     SubmissionInfo,
 )
-from journalist_cli.identity_store import JournalistIdentity
 from journalist_cli.vault import Vault
 
 

@@ -16,9 +16,10 @@ import nacl.exceptions
 import nacl.signing
 import pytest
 
-from journalist_cli import api_client, config
-from journalist_cli.api_client import ApiClient, SourceDetail, SourceInfo, auth_message, b64
+from journalist_cli import api_client, config, records
+from journalist_cli.api_client import ApiClient, auth_message, b64
 from journalist_cli.errors import UsageProblem
+from journalist_cli.records import SourceDetail, SourceInfo
 from journalist_cli.workflow_errors import LoginRefused, ServerError
 
 ONION = "abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrstuvwx.onion"
@@ -333,4 +334,4 @@ def test_answers_outside_the_contract_are_refused(bad: object) -> None:
 
 def test_unknown_object_kind_is_refused() -> None:
     with pytest.raises(ServerError, match="kind"):
-        api_client.ObjectInfo.parse({"id": "o", "kind": "script", "size": 1})
+        records.ObjectInfo.parse({"id": "o", "kind": "script", "size": 1})

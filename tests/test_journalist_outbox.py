@@ -11,8 +11,8 @@ import pytest
 
 import envelope
 from journalist_cli import credentials, outbox
-from journalist_cli.api_client import JournalistInfo
 from journalist_cli.identity_store import JournalistIdentity, WrongPassphrase
+from journalist_cli.records import JournalistInfo
 from journalist_cli.vault import Vault
 from journalist_cli.workflow_errors import ServerError, UnverifiedKeys
 from tests.cli_helpers import run

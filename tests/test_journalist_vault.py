@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from journalist_cli import designations
-from journalist_cli.api_client import SourceDetail
+from journalist_cli.records import SourceDetail
 from journalist_cli.vault import Vault
 from journalist_cli.workflow_errors import UnknownSource, VaultError
 from tests.journalist_fixtures import add_items, build_source, journalist, store

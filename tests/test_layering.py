@@ -55,6 +55,22 @@ def test_journalist_cli_never_imports_server() -> None:
         assert not bad, f"{path}: {bad}"
 
 
+def test_offline_commands_do_not_load_the_http_client() -> None:
+    """list, show, decrypt, import on the air-gapped machine: no httpx, no server code."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, journalist_cli.commands.workflow, journalist_cli.vault,"
+        " journalist_cli.receive, journalist_cli.bundle;"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'httpx', 'httpcore', 'server'}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
 def test_envelope_uses_only_stdlib_and_cryptography() -> None:
     allowed = {"envelope", "cryptography", "__future__"}
     import sys

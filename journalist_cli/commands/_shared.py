@@ -6,13 +6,15 @@ import datetime
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from journalist_cli import config, credentials
-from journalist_cli.api_client import ApiClient
 from journalist_cli.vault import Vault
+
+if TYPE_CHECKING:
+    from journalist_cli.api_client import ApiClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 PATH = click.Path(path_type=Path)
@@ -55,6 +57,8 @@ def identity_file(override: Path | None) -> Path:
 @contextmanager
 def logged_in(passphrase_file: Path | None) -> Iterator[tuple[ApiClient, credentials.Signer]]:
     """An API client logged in with the configured identity's signing key only."""
+    from journalist_cli.api_client import ApiClient  # httpx: only commands that go online
+
     cfg = settings()
     server = cfg.require_server()
     signer = credentials.load_signer(cfg.require_identity(), passphrase_file)

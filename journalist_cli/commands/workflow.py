@@ -23,7 +23,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from journalist_cli import bundle, config, credentials, designations, openpgp, receive, sync
+from journalist_cli import bundle, config, credentials, designations, openpgp, receive
 from journalist_cli.commands._shared import (
     PATH,
     coarse_age,
@@ -196,6 +196,8 @@ def pull_command(bundle_path: Path | None, everything: bool, passphrase_file: Pa
 
     Needs only the signing key: nothing is decrypted.
     """
+    from journalist_cli import sync  # httpx: only commands that go online
+
     if everything and bundle_path is None:
         raise UsageProblem("--all goes with --bundle FILE")
     vault = open_vault()

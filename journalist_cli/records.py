@@ -1,0 +1,216 @@
+"""What the journalist API answers, as typed records checked as untrusted input.
+
+Ids become file names in the vault, so they must match ``ID_PATTERN``; sizes
+are non-negative integers; anything else outside the contract raises
+``ServerError``. The vault stores these records too, so they live apart from
+the HTTP client: commands that work offline never import httpx.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from journalist_cli.workflow_errors import ServerError
+
+ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+DAY_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+TAG_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,32}")
+KINDS = ("manifest", "message", "file")
+MAX_ITEM_BYTES = 1 << 20  # a note or reply envelope (the contract's limit)
+
+
+# --- Typed answers ---------------------------------------------------------------
+
+
+def typed_field(doc: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    value = doc.get(name)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ServerError(f"the server's answer has a bad {name!r} field")
+    return value
+
+
+def id_field(doc: dict[str, Any], name: str = "id") -> str:
+    value = typed_field(doc, name, str)
+    if not ID_PATTERN.fullmatch(value):
+        raise ServerError(f"the server sent an id that is not safe to use: {value[:80]!r}")
+    return str(value)
+
+
+def _count(doc: dict[str, Any], name: str) -> int:
+    value = typed_field(doc, name, int)
+    if value < 0:
+        raise ServerError(f"the server sent a negative {name!r}")
+    return int(value)
+
+
+def _day(doc: dict[str, Any], name: str) -> str:
+    value = typed_field(doc, name, str)
+    if not DAY_PATTERN.fullmatch(value):
+        raise ServerError(f"the server sent a bad date in {name!r}")
+    return str(value)
+
+
+def _opt_name(doc: dict[str, Any], name: str) -> str | None:
+    value = doc.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 64:
+        raise ServerError(f"the server's answer has a bad {name!r} field")
+    return value
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ServerError("the server's answer is not the expected JSON object")
+    return value
+
+
+def as_list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise ServerError("the server's answer is not the expected JSON list")
+    return value
+
+
+@dataclass(frozen=True)
+class JournalistInfo:
+    name: str
+    role: str
+    encryption_key: str
+    signing_key: str
+    fingerprint: str
+
+    @classmethod
+    def parse(cls, raw: Any) -> JournalistInfo:
+        doc = as_dict(raw)
+        return cls(
+            name=typed_field(doc, "name", str),
+            role=typed_field(doc, "role", str),
+            encryption_key=typed_field(doc, "encryption_key", str),
+            signing_key=typed_field(doc, "signing_key", str),
+            fingerprint=typed_field(doc, "fingerprint", str),
+        )
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    id: str
+    reply_key: str
+    last_activity: str
+    submissions: int
+    size: int
+    seen: bool
+    starred: bool
+    tags: tuple[str, ...]
+    assignee: str | None
+    notes: int
+    replies: int
+
+    @classmethod
+    def parse(cls, raw: Any) -> SourceInfo:
+        doc = as_dict(raw)
+        tags = typed_field(doc, "tags", list)
+        if not all(isinstance(t, str) and TAG_PATTERN.fullmatch(t) for t in tags):
+            raise ServerError("the server sent malformed tags")
+        return cls(
+            id=id_field(doc),
+            reply_key=typed_field(doc, "reply_key", str),
+            last_activity=_day(doc, "last_activity"),
+            submissions=_count(doc, "submissions"),
+            size=_count(doc, "size"),
+            seen=typed_field(doc, "seen", bool),
+            starred=typed_field(doc, "starred", bool),
+            tags=tuple(tags),
+            assignee=_opt_name(doc, "assignee"),
+            notes=_count(doc, "notes"),
+            replies=_count(doc, "replies"),
+        )
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    id: str
+    kind: str
+    size: int
+
+    @classmethod
+    def parse(cls, raw: Any) -> ObjectInfo:
+        doc = as_dict(raw)
+        kind = typed_field(doc, "kind", str)
+        if kind not in KINDS:
+            raise ServerError(f"the server sent an unknown object kind {kind[:20]!r}")
+        return cls(id=id_field(doc), kind=kind, size=_count(doc, "size"))
+
+
+@dataclass(frozen=True)
+class SubmissionInfo:
+    id: str
+    received_on: str
+    objects: tuple[ObjectInfo, ...]
+
+    @classmethod
+    def parse(cls, raw: Any) -> SubmissionInfo:
+        doc = as_dict(raw)
+        return cls(
+            id=id_field(doc),
+            received_on=_day(doc, "received_on"),
+            objects=tuple(ObjectInfo.parse(o) for o in as_list(doc.get("objects"))),
+        )
+
+
+@dataclass(frozen=True)
+class ItemInfo:
+    """A reply or a note: one envelope object, a day and its author."""
+
+    id: str
+    object_id: str
+    day: str
+    journalist: str | None
+    size: int
+
+    @classmethod
+    def parse(cls, raw: Any, day_field: str) -> ItemInfo:
+        doc = as_dict(raw)
+        size = _count(doc, "size")
+        if size > MAX_ITEM_BYTES:
+            raise ServerError("the server listed a note or reply over the size limit")
+        return cls(
+            id=id_field(doc),
+            object_id=id_field(doc, "object_id"),
+            day=_day(doc, day_field),
+            journalist=_opt_name(doc, "journalist"),
+            size=size,
+        )
+
+
+@dataclass(frozen=True)
+class SourceDetail:
+    source: SourceInfo
+    submissions: tuple[SubmissionInfo, ...] = ()
+    replies: tuple[ItemInfo, ...] = ()
+    notes: tuple[ItemInfo, ...] = ()
+
+    @classmethod
+    def parse(cls, raw: Any) -> SourceDetail:
+        doc = as_dict(raw)
+        items = as_dict(doc.get("items"))
+        return cls(
+            source=SourceInfo.parse(doc),
+            submissions=tuple(SubmissionInfo.parse(s) for s in as_list(items.get("submissions"))),
+            replies=tuple(ItemInfo.parse(r, "sent_on") for r in as_list(items.get("replies"))),
+            notes=tuple(ItemInfo.parse(n, "written_on") for n in as_list(items.get("notes"))),
+        )
+
+
+@dataclass(frozen=True)
+class Created:
+    id: str
+    object_id: str
+
+
+@dataclass
+class Session:
+    name: str
+    role: str
+    token: str = field(repr=False)
