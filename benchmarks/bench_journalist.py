@@ -6,11 +6,17 @@ files encrypted with gpg.
 
 One real server (`lanterne-server run --journalist-port`) receives the
 submissions through the no-JS form (one source: a first submission, then
-follow-ups). Each round, alternating the order, measures:
-- lanterne: `pull` into a fresh LANTERNE_HOME, then `decrypt SOURCE --out DIR
-  --no-clean` (originals only, as gpg does no cleaning), wall time of both;
-- gpg: `gpg --decrypt -o OUT FILE` for each of the same plaintexts encrypted
-  beforehand to a Curve25519 key with `--compress-algo none`.
+follow-ups). Each round, reversing the order every other round, measures:
+- lanterne: `pull` into a fresh LANTERNE_HOME, `list --json` (to get the
+  source's id, as a journalist would), then `decrypt SOURCE --out DIR
+  --no-clean` (originals only, as gpg does no cleaning): wall time of all three;
+- gpg: `gpg --decrypt -o OUT FILE`, one process per file, of the same
+  plaintexts encrypted beforehand to a Curve25519 key with `--compress-algo
+  none`, the files already on the disk: the issue's comparison, taken literally;
+- curl_gpg: the same, but the gpg files are first downloaded over loopback
+  (one curl for all, keep-alive) from Python's http.server: gpg's end to end;
+- cp: `cp -r` of the gpg files, the cost of writing 1 GiB into the page cache
+  at that moment (lanterne writes twice that: the vault, then the plaintexts).
 Peak RSS is GNU time's %M of each lanterne command. Outputs are checked
 against the plaintexts' SHA-256 every round.
 """
@@ -18,14 +24,18 @@ against the plaintexts' SHA-256 every round.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +43,13 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._measure import MIB, median, parse_size, run_child  # noqa: E402
 from journalist_cli.identity_store import JournalistIdentity, write_new_identity  # noqa: E402
-from tests.server_process import SERVER_CMD, Instance, SourceClient, run_server  # noqa: E402
+from tests.server_process import (  # noqa: E402
+    SERVER_CMD,
+    Instance,
+    SourceClient,
+    free_port,
+    run_server,
+)
 
 LANTERNE = str(Path(sys.executable).parent / "lanterne")
 
@@ -59,6 +75,148 @@ def gpg_setup(home: Path) -> str:
         [*base, "--with-colons", "--list-keys"], check=True, capture_output=True, text=True
     ).stdout
     return next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:"))
+
+
+TOOLS = ("lanterne", "gpg", "curl_gpg", "cp")
+LABELS = {
+    "lanterne": "lanterne pull + decrypt",
+    "gpg": "gpg --decrypt x {n} (files already local)",
+    "curl_gpg": "curl download + gpg --decrypt x {n}",
+    "cp": "cp of the {n} gpg files (page-cache write floor)",
+}
+
+
+@contextlib.contextmanager
+def static_server(directory: Path) -> Iterator[str]:
+    """Python's http.server on loopback, serving the gpg files for the curl baseline."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(directory),
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("http.server did not start") from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+@dataclass
+class Bench:
+    work: Path
+    identity: Path
+    api: str
+    gpghome: Path
+    sealed: Path
+    gpg_url: str
+    names: list[str]
+    rss: list[float] = field(default_factory=list)
+
+    def _gpg_decrypt_all(self, src: Path, out: Path) -> None:
+        for name in self.names:
+            subprocess.run(
+                [
+                    "gpg",
+                    "--batch",
+                    "--quiet",
+                    "--homedir",
+                    str(self.gpghome),
+                    "-o",
+                    str(out / name),
+                    "--decrypt",
+                    str(src / f"{name}.gpg"),
+                ],
+                check=True,
+                capture_output=True,
+            )
+
+    def lanterne(self, out: Path) -> float:
+        home = self.work / "lanterne-home"
+        env = {**os.environ, "LANTERNE_HOME": str(home)}
+        config = [LANTERNE, "config", "--server", self.api, "--identity", str(self.identity)]
+        subprocess.run(config, env=env, check=True, capture_output=True)
+        t = time.monotonic()
+        pull = run_child([LANTERNE, "pull"], env=env)
+        listed = subprocess.run(
+            [LANTERNE, "list", "--json"], env=env, check=True, capture_output=True, text=True
+        )
+        sid = json.loads(listed.stdout)[0]["id"]
+        dec = run_child([LANTERNE, "decrypt", sid, "--out", str(out), "--no-clean"], env=env)
+        took = time.monotonic() - t
+        print(
+            f"  pull {pull.wall_s:.2f} s (cpu {pull.cpu_s:.2f}),"
+            f" decrypt {dec.wall_s:.2f} s (cpu {dec.cpu_s:.2f})"
+        )
+        self.rss.append(max(pull.maxrss_mib, dec.maxrss_mib))
+        shutil.rmtree(home)
+        return took
+
+    def gpg(self, out: Path) -> float:
+        out.mkdir()
+        t = time.monotonic()
+        self._gpg_decrypt_all(self.sealed, out)
+        return time.monotonic() - t
+
+    def curl_gpg(self, out: Path) -> float:
+        out.mkdir()
+        downloads = self.work / "curl-downloads"
+        downloads.mkdir()
+        t = time.monotonic()
+        urls = [f"{self.gpg_url}/{name}.gpg" for name in self.names]
+        subprocess.run(
+            ["curl", "-sS", "--fail", "--output-dir", str(downloads), "--remote-name-all", *urls],
+            check=True,
+        )
+        self._gpg_decrypt_all(downloads, out)
+        took = time.monotonic() - t
+        shutil.rmtree(downloads)
+        return took
+
+    def cp(self, out: Path) -> float:
+        t = time.monotonic()
+        subprocess.run(["cp", "-r", str(self.sealed), str(out)], check=True)
+        took = time.monotonic() - t
+        copied = {p.name: p.stat().st_size for p in out.iterdir()}
+        assert copied == {p.name: p.stat().st_size for p in self.sealed.iterdir()}
+        return took
+
+
+def report(
+    results: dict[str, list[float]], rss: list[float], mib: float, args: argparse.Namespace
+) -> None:
+    print()
+    print(f"| | median wall s ({args.rounds} rounds) | MiB/s | peak RSS MiB (max) |")
+    print("|---|---:|---:|---:|")
+    for tool in TOOLS:
+        m = median(results[tool])
+        peak = f"{max(rss):.1f}" if tool == "lanterne" else "-"
+        label = LABELS[tool].format(n=args.submissions)
+        print(f"| {label} | {m:.2f} | {mib / m:.0f} | {peak} |")
+    lm = median(results["lanterne"])
+    print(
+        f"\nlanterne speed / gpg --decrypt: {median(results['gpg']) / lm:.2f}x;"
+        f" / curl + gpg: {median(results['curl_gpg']) / lm:.2f}x (target >= 2x);"
+        f" peak RSS {max(rss):.1f} MiB (target < 128 MiB)"
+    )
 
 
 def main() -> None:
@@ -114,108 +272,44 @@ def main() -> None:
             )
         instance = Instance(data, [], work / "server-tmp", work / "server.log")
         instance.tmp_dir.mkdir()
-        with run_server(instance, journalist_api=True) as server:
+        with run_server(instance, journalist_api=True) as server, static_server(sealed) as gpg_url:
             t = time.monotonic()
             with SourceClient(server.base_url) as src:
                 names = sorted(digests)
                 first = (plain / names[0]).read_bytes()
                 src.first_submission("bench", [(names[0], first, "application/octet-stream")])
                 for name in names[1:]:
-                    r = src.submit(
+                    answer = src.submit(
                         "", [(name, (plain / name).read_bytes(), "application/octet-stream")]
                     )
-                    assert r.status_code == 303, r.text
+                    assert answer.status_code == 303, answer.text
             took = time.monotonic() - t
             print(f"submitted {args.submissions} x {each / MIB:.1f} MiB in {took:.1f} s")
             assert server.api_url is not None
-            api = server.api_url.removesuffix("/api/v1")
-            results: dict[str, list[float]] = {"lanterne": [], "gpg": []}
-            rss: list[float] = []
+            bench = Bench(
+                work,
+                keys / "bench.identity",
+                server.api_url.removesuffix("/api/v1"),
+                gpghome,
+                sealed,
+                gpg_url,
+                sorted(digests),
+            )
+            results: dict[str, list[float]] = {tool: [] for tool in TOOLS}
             for r in range(args.rounds):
-                order = ["lanterne", "gpg"] if r % 2 == 0 else ["gpg", "lanterne"]
+                order = TOOLS if r % 2 == 0 else TOOLS[::-1]
                 for tool in order:
                     out = work / f"out-{tool}-{r}"
-                    if tool == "lanterne":
-                        home = work / f"home-{r}"
-                        env = {**os.environ, "LANTERNE_HOME": str(home)}
-                        subprocess.run(
-                            [
-                                LANTERNE,
-                                "config",
-                                "--server",
-                                api,
-                                "--identity",
-                                str(keys / "bench.identity"),
-                            ],
-                            env=env,
-                            check=True,
-                            capture_output=True,
-                        )
-                        t = time.monotonic()
-                        pull = run_child([LANTERNE, "pull"], env=env)
-                        pulled = time.monotonic() - t
-
-                        sid = json.loads(
-                            subprocess.run(
-                                [LANTERNE, "list", "--json"],
-                                env=env,
-                                check=True,
-                                capture_output=True,
-                                text=True,
-                            ).stdout
-                        )[0]["id"]
-                        dec = run_child(
-                            [LANTERNE, "decrypt", sid, "--out", str(out), "--no-clean"], env=env
-                        )
-                        results[tool].append(time.monotonic() - t)
-                        print(
-                            f"  pull {pulled:.2f} s (cpu {pull.cpu_s:.2f}),"
-                            f" decrypt {dec.wall_s:.2f} s (cpu {dec.cpu_s:.2f})"
-                        )
-                        rss.append(max(pull.maxrss_mib, dec.maxrss_mib))
+                    results[tool].append(getattr(bench, tool)(out))
+                    if tool != "cp":  # the others must give back the exact plaintexts
                         got = {
                             p.name: hashlib.sha256(p.read_bytes()).hexdigest()
                             for p in out.rglob("doc*.bin")
                         }
-                        shutil.rmtree(home)
-                    else:
-                        out.mkdir()
-                        t = time.monotonic()
-                        for name in digests:
-                            subprocess.run(
-                                [
-                                    "gpg",
-                                    "--batch",
-                                    "--quiet",
-                                    "--homedir",
-                                    str(gpghome),
-                                    "-o",
-                                    str(out / name),
-                                    "--decrypt",
-                                    str(sealed / f"{name}.gpg"),
-                                ],
-                                check=True,
-                                capture_output=True,
-                            )
-                        results[tool].append(time.monotonic() - t)
-                        got = {
-                            p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-                            for p in out.iterdir()
-                        }
-                    assert got == digests, f"{tool}: outputs differ from the inputs"
+                        assert got == digests, f"{tool}: outputs differ from the inputs"
                     shutil.rmtree(out)
                     print(f"round {r + 1} {tool}: {results[tool][-1]:.2f} s", flush=True)
-        mib = args.submissions * each / MIB
-        lm, gm = median(results["lanterne"]), median(results["gpg"])
-        print()
-        print(f"| tool | median wall s ({args.rounds} rounds) | MiB/s | peak RSS MiB (max) |")
-        print("|---|---:|---:|---:|")
-        print(f"| lanterne pull + decrypt | {lm:.2f} | {mib / lm:.0f} | {max(rss):.1f} |")
-        print(f"| gpg --decrypt x {args.submissions} | {gm:.2f} | {mib / gm:.0f} | - |")
-        print(
-            f"\nlanterne end-to-end speed / gpg: {gm / lm:.2f}x (target >= 2x); "
-            f"peak RSS {max(rss):.1f} MiB (target < 128 MiB)"
-        )
+        report(results, bench.rss, args.submissions * each / MIB, args)
     finally:
         subprocess.run(["gpgconf", "--homedir", str(work / "gnupg"), "--kill", "all"], check=False)
         shutil.rmtree(work, ignore_errors=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO
@@ -56,6 +57,15 @@ def auth_message(challenge: bytes, host: str) -> bytes:
     return AUTH_LABEL + challenge + host.encode("ascii")
 
 
+def _tls_context(url: httpx.URL) -> ssl.SSLContext | bool:
+    """The system's CAs for https; for http (an onion: Tor authenticates the
+    server) a context that trusts nothing, since loading the CA bundle costs
+    more than the rest of a command's start-up and would never be used."""
+    if url.scheme == "https":
+        return True
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, with no CA: fails closed
+
+
 # --- The client ------------------------------------------------------------------
 
 
@@ -81,6 +91,7 @@ class ApiClient:
         self.host = self.base.netloc.decode("ascii")
         self._http = httpx.Client(
             base_url=self.base.join(API_PREFIX + "/"),
+            verify=_tls_context(self.base),
             proxy=proxy,
             transport=transport,
             timeout=TIMEOUT,

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
-
-import gnupg
+from typing import TYPE_CHECKING
 
 from journalist_cli.errors import CliError
+
+if TYPE_CHECKING:
+    import gnupg
 
 
 class OpenPGPError(CliError):
@@ -20,6 +22,8 @@ class OpenPGPError(CliError):
 
 
 def _gpg() -> gnupg.GPG:
+    import gnupg  # loaded only for identities wrapped to OpenPGP and for export
+
     binary = shutil.which("gpg")
     if binary is None:
         raise OpenPGPError("GnuPG (gpg) is not installed")

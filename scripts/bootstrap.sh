@@ -18,8 +18,9 @@ debs=(gnupg libmagic1 media-types bubblewrap poppler-utils)
 # Tests and benchmarks: exiftool checks cleaned files; mat2 and age are compared
 # against in benchmarks; the browsers run the in-browser encryption (Firefox ESR
 # stands in for Tor Browser); tor (with tor-gencert) runs the private Tor
-# network; GNU time measures benchmarks' peak memory.
-test_debs=(libimage-exiftool-perl mat2 age chromium firefox-esr fonts-dejavu-core tor time)
+# network; GNU time measures benchmarks' peak memory; curl downloads the gpg
+# baseline's files in the journalist benchmark.
+test_debs=(libimage-exiftool-perl mat2 age chromium firefox-esr fonts-dejavu-core tor time curl)
 [ "$want_test" = 1 ] && debs+=("${test_debs[@]}")
 
 missing=()

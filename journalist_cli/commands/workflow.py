@@ -23,7 +23,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from journalist_cli import bundle, config, credentials, designations, openpgp, receive
+from journalist_cli import config, credentials, designations, openpgp
 from journalist_cli.commands._shared import (
     PATH,
     coarse_age,
@@ -196,7 +196,7 @@ def pull_command(bundle_path: Path | None, everything: bool, passphrase_file: Pa
 
     Needs only the signing key: nothing is decrypted.
     """
-    from journalist_cli import sync  # httpx: only commands that go online
+    from journalist_cli import bundle, sync  # httpx: only commands that go online load it
 
     if everything and bundle_path is None:
         raise UsageProblem("--all goes with --bundle FILE")
@@ -224,6 +224,8 @@ def pull_command(bundle_path: Path | None, everything: bool, passphrase_file: Pa
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 def import_command(file: Path) -> None:
     """Load a bundle made by `pull --bundle` into this machine's vault (checked first)."""
+    from journalist_cli import bundle
+
     summary = bundle.import_bundle(open_vault(), file)
     click.echo(
         f"imported {summary.objects} objects ({human_size(summary.bytes)});"
@@ -288,6 +290,8 @@ def list_command(as_json: bool) -> None:
 
 
 def _show(source: str, identity_override: Path | None, passphrase_file: Path | None) -> None:
+    from journalist_cli import receive
+
     vault = open_vault()
     record = vault.source(vault.resolve(source))
     ident = credentials.load_full_identity(identity_file(identity_override), passphrase_file)
@@ -354,6 +358,8 @@ def decrypt_command(
     passphrase_file: Path | None,
 ) -> None:
     """Decrypt a source's submissions: originals byte for byte, plus cleaned copies."""
+    from journalist_cli import receive
+
     vault = open_vault()
     record = vault.source(vault.resolve(source))
     ident = credentials.load_full_identity(identity_file(identity_path), passphrase_file)
@@ -399,6 +405,8 @@ def export_command(
     passphrase_file: Path | None,
 ) -> None:
     """Re-encrypt a source's files and messages to an OpenPGP key (a colleague, a lawyer)."""
+    from journalist_cli import receive
+
     fpr = openpgp.normalise_fingerprint(fingerprint)
     vault = open_vault()
     record = vault.source(vault.resolve(source))
