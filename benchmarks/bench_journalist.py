@@ -77,9 +77,10 @@ def gpg_setup(home: Path) -> str:
     return next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:"))
 
 
-TOOLS = ("lanterne", "gpg", "curl_gpg", "cp")
+TOOLS = ("lanterne", "lanterne_nofsync", "gpg", "curl_gpg", "cp")
 LABELS = {
     "lanterne": "lanterne pull + decrypt",
+    "lanterne_nofsync": "the same with fsync disabled (reference only)",
     "gpg": "gpg --decrypt x {n} (files already local)",
     "curl_gpg": "curl download + gpg --decrypt x {n}",
     "cp": "cp of the {n} gpg files (page-cache write floor)",
@@ -130,6 +131,7 @@ class Bench:
     gpg_url: str
     names: list[str]
     rss: list[float] = field(default_factory=list)
+    phases: dict[str, list[float]] = field(default_factory=lambda: {"pull": [], "decrypt": []})
 
     def _gpg_decrypt_all(self, src: Path, out: Path) -> None:
         for name in self.names:
@@ -149,26 +151,38 @@ class Bench:
                 capture_output=True,
             )
 
-    def lanterne(self, out: Path) -> float:
+    def lanterne(self, out: Path, cli: tuple[str, ...] = (LANTERNE,)) -> float:
         home = self.work / "lanterne-home"
         env = {**os.environ, "LANTERNE_HOME": str(home)}
-        config = [LANTERNE, "config", "--server", self.api, "--identity", str(self.identity)]
+        config = [*cli, "config", "--server", self.api, "--identity", str(self.identity)]
         subprocess.run(config, env=env, check=True, capture_output=True)
         t = time.monotonic()
-        pull = run_child([LANTERNE, "pull"], env=env)
+        pull = run_child([*cli, "pull"], env=env)
         listed = subprocess.run(
-            [LANTERNE, "list", "--json"], env=env, check=True, capture_output=True, text=True
+            [*cli, "list", "--json"], env=env, check=True, capture_output=True, text=True
         )
         sid = json.loads(listed.stdout)[0]["id"]
-        dec = run_child([LANTERNE, "decrypt", sid, "--out", str(out), "--no-clean"], env=env)
+        dec = run_child([*cli, "decrypt", sid, "--out", str(out), "--no-clean"], env=env)
         took = time.monotonic() - t
         print(
             f"  pull {pull.wall_s:.2f} s (cpu {pull.cpu_s:.2f}),"
             f" decrypt {dec.wall_s:.2f} s (cpu {dec.cpu_s:.2f})"
         )
-        self.rss.append(max(pull.maxrss_mib, dec.maxrss_mib))
+        if cli == (LANTERNE,):
+            self.rss.append(max(pull.maxrss_mib, dec.maxrss_mib))
+            self.phases["pull"].append(pull.wall_s)
+            self.phases["decrypt"].append(dec.wall_s)
         shutil.rmtree(home)
         return took
+
+    def lanterne_nofsync(self, out: Path) -> float:
+        """What durability costs: the CLI with os.fsync replaced by a no-op."""
+        wrapper = self.work / "lanterne_nofsync.py"
+        wrapper.write_text(
+            "import os, sys\nos.fsync = lambda fd: None\n"
+            "from journalist_cli.main import console_main\nconsole_main()\n"
+        )
+        return self.lanterne(out, (sys.executable, str(wrapper)))
 
     def gpg(self, out: Path) -> float:
         out.mkdir()
@@ -201,8 +215,9 @@ class Bench:
 
 
 def report(
-    results: dict[str, list[float]], rss: list[float], mib: float, args: argparse.Namespace
+    results: dict[str, list[float]], bench: Bench, mib: float, args: argparse.Namespace
 ) -> None:
+    rss = bench.rss
     print()
     print(f"| | median wall s ({args.rounds} rounds) | MiB/s | peak RSS MiB (max) |")
     print("|---|---:|---:|---:|")
@@ -216,6 +231,10 @@ def report(
         f"\nlanterne speed / gpg --decrypt: {median(results['gpg']) / lm:.2f}x;"
         f" / curl + gpg: {median(results['curl_gpg']) / lm:.2f}x (target >= 2x);"
         f" peak RSS {max(rss):.1f} MiB (target < 128 MiB)"
+    )
+    print(
+        f"lanterne phases (median wall): pull {median(bench.phases['pull']):.2f} s,"
+        f" decrypt {median(bench.phases['decrypt']):.2f} s"
     )
 
 
@@ -309,7 +328,7 @@ def main() -> None:
                         assert got == digests, f"{tool}: outputs differ from the inputs"
                     shutil.rmtree(out)
                     print(f"round {r + 1} {tool}: {results[tool][-1]:.2f} s", flush=True)
-        report(results, bench.rss, args.submissions * each / MIB, args)
+        report(results, bench, args.submissions * each / MIB, args)
     finally:
         subprocess.run(["gpgconf", "--homedir", str(work / "gnupg"), "--kill", "all"], check=False)
         shutil.rmtree(work, ignore_errors=True)

@@ -22,6 +22,9 @@ debs=(gnupg libmagic1 media-types bubblewrap poppler-utils)
 # baseline's files in the journalist benchmark.
 test_debs=(libimage-exiftool-perl mat2 age chromium firefox-esr fonts-dejavu-core tor time curl)
 [ "$want_test" = 1 ] && debs+=("${test_debs[@]}")
+# npm fetches axe-core (the accessibility test's engine) from the lock file in
+# tests/js; Node.js may already be on the machine without Debian's package.
+[ "$want_test" = 1 ] && ! command -v npm >/dev/null && debs+=(npm)
 
 missing=()
 for p in "${debs[@]}"; do
@@ -49,4 +52,15 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -c constraints.txt -e ".$extras"
   echo "$digest" > "$stamp"
+fi
+
+# JavaScript for the tests only (never served to sources), pinned with its
+# integrity hash in tests/js/package-lock.json; `npm ci` checks it.
+if [ "$want_test" = 1 ]; then
+  js_stamp="tests/js/node_modules/.lanterne-installed"
+  js_digest="$(sha256sum tests/js/package-lock.json | cut -c1-16)"
+  if [ "$(cat "$js_stamp" 2>/dev/null)" != "$js_digest" ]; then
+    npm ci --prefix tests/js --no-audit --no-fund --ignore-scripts --loglevel=error
+    echo "$js_digest" > "$js_stamp"
+  fi
 fi

@@ -1,15 +1,13 @@
 """axe-core in Chromium: no WCAG 2.2 A or AA violation on any source page, in both languages.
 
-axe-core comes from the npm registry (pinned; npm checks its integrity) into
-a cache outside the repository, the first time this runs. axe needs
+axe-core comes from the npm registry: `scripts/bootstrap.sh --test` runs
+`npm ci` on tests/js/package-lock.json (pinned version and integrity). axe needs
 JavaScript to run, so this context has JS on and bypasses our CSP for the
 injected script only; the pages themselves contain no script.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,31 +17,14 @@ import pytest
 from tests.e2e import browsers
 from tests.server_process import Instance, Server, init_instance, run_server
 
-AXE_VERSION = "4.14.1"
+AXE_DIR = Path(__file__).resolve().parent / "js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
 
 
 def axe_source() -> str:
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    prefix = cache / "lanterne" / f"axe-core-{AXE_VERSION}"
-    script = prefix / "node_modules" / "axe-core" / "axe.min.js"
+    script = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
     if not script.exists():
-        prefix.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                "npm",
-                "install",
-                "--no-save",
-                "--no-audit",
-                "--no-fund",
-                "--ignore-scripts",
-                "--prefix",
-                str(prefix),
-                f"axe-core@{AXE_VERSION}",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        pytest.fail(f"{script} is missing: scripts/bootstrap.sh --test installs it (npm ci)")
     return script.read_text(encoding="utf-8")
 
 
