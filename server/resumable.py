@@ -335,6 +335,23 @@ class UploadStore:
         with self.db.connect() as conn:
             conn.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
 
+    def forget_owner(self, owner_hash: bytes) -> int:
+        """Delete every upload of one browser (logout, account deletion); returns how many.
+
+        An upload a request is using at this moment is left to expire.
+        """
+        with self.db.connect() as conn:
+            ids = [
+                r[0]
+                for r in conn.execute("SELECT id FROM uploads WHERE owner_hash = ?", (owner_hash,))
+            ]
+        removed = 0
+        for upload_id in ids:
+            with contextlib.suppress(UploadError), self.hold([upload_id]):
+                self._remove(upload_id)
+                removed += 1
+        return removed
+
     # Expiry
 
     def sweep_if_due(self) -> int:

@@ -339,6 +339,31 @@ def test_follow_up_commit_goes_to_the_inbox_of_the_same_source(served, browser) 
     assert decrypt_object(instance, again["files"][1][0]) == b"third"
 
 
+def test_logging_out_deletes_the_browsers_unfinished_uploads_and_cookie(served) -> None:
+    instance, server = served
+    with Browser(server.base_url) as mine, Browser(server.base_url) as other:
+        sent = complete_submission(instance, mine, [b"first"])
+        assert (
+            mine.commit(sent["manifest"][0], sent["message"][0], [sent["files"][0][0]]).status_code
+            == 303
+        )
+        pending = [mine.upload(seal(instance, b"not sent yet")) for _ in range(2)]
+        kept = other.upload(seal(instance, b"another browser's"))
+        assert all(upload_path(instance, u).exists() for u in [*pending, kept])
+        inbox = mine.client.get("/en/inbox")
+        token = CSRF_RE.search(inbox.text)
+        assert token
+        r = mine.client.post("/en/logout", data={"csrf_token": token.group(1)})
+        assert r.status_code == 200
+        assert f'{OWNER_COOKIE}=""' in ";".join(r.headers.get_list("set-cookie"))
+        assert not any(upload_path(instance, u).exists() for u in pending)
+        assert {row[0] for row in upload_rows(instance)} >= {kept}
+        assert not {row[0] for row in upload_rows(instance)} & set(pending)
+        assert upload_path(instance, kept).exists()  # only this browser's uploads go
+        assert other.offset(kept) > 0
+        other.delete(kept)
+
+
 def test_recipients_json_lists_the_journalists_keys(served) -> None:
     instance, server = served
     for lang in ("en", "fr"):

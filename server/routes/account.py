@@ -17,6 +17,8 @@ from server.rendering import (
     render,
     services,
 )
+from server.resumable import OWNER_COOKIE
+from server.routes.tus import owner_hash, upload_store
 from server.sessions import Session
 from server.streaming_form import (
     CSRF_FIELD,
@@ -124,6 +126,7 @@ async def logout(request: Request, lang: str) -> Response:
         request, lang, "notice.html", {"title": N_("Logged out"), "text": LOGGED_OUT}, session=None
     )
     clear_session_cookie(response)
+    await _forget_uploads(request, response)
     return response
 
 
@@ -163,4 +166,14 @@ async def delete(request: Request, lang: str) -> Response:
         request, lang, "notice.html", {"title": N_("Account deleted"), "text": DELETED}
     )
     clear_session_cookie(response)
+    await _forget_uploads(request, response)
     return response
+
+
+async def _forget_uploads(request: Request, response: Response) -> None:
+    """Logging out or deleting the account also deletes this browser's unfinished
+    uploads and their cookie: a shared computer keeps nothing of the visit."""
+    owner = owner_hash(request)
+    if owner is not None:
+        await anyio.to_thread.run_sync(upload_store(request).forget_owner, owner)
+    response.delete_cookie(OWNER_COOKIE, path="/", httponly=True, samesite="strict")
