@@ -31,9 +31,10 @@ def fsync_path(path: Path) -> None:
 class Flusher:
     """Run durability steps in order, in one thread, behind the caller's back.
 
-    Use it as a context manager: leaving the block normally waits for every
-    step (raising the first error); leaving it with an exception still lets
-    the steps already started finish, so no file is left half-renamed.
+    Use it as a context manager: leaving the block waits for every step
+    handed over, raising the first error; when the block itself failed, the
+    steps still run (what was finished lands) and the block's error is the one
+    raised.
     """
 
     def __init__(self) -> None:
@@ -76,4 +77,4 @@ class Flusher:
             if exc_type is None:
                 self.wait()
         finally:
-            self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
+            self._pool.shutdown(wait=True)

@@ -1,0 +1,160 @@
+"""`lanterne pull` against a real server: several downloads at once, a connection
+cut in the middle of one object, what the vault holds afterwards, the resume.
+
+The server is a real `lanterne-server run --journalist-port` process; the cut is
+made in the client's transport (the bytes stop after 256 KiB of one object), so
+everything else is the real stack. `durable.Flusher` is checked on its own too.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from journalist_cli import credentials, receive, sync
+from journalist_cli.api_client import ApiClient
+from journalist_cli.durable import Flusher
+from journalist_cli.vault import Vault
+from journalist_cli.workflow_errors import ServerError
+from tests.server_process import SourceClient
+from tests.test_journalist_workflow import newsroom
+
+CUT_AFTER = 256 << 10
+
+
+class CutOneObject(httpx.BaseTransport):
+    """The real transport, except that one object's body stops after ``CUT_AFTER`` bytes."""
+
+    def __init__(self, victim: str) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.victim = victim
+        self.concurrent = 0
+        self.most_concurrent = 0
+        self.lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if not request.url.path.startswith("/api/v1/objects/"):
+            return response
+        cut = request.url.path.endswith("/" + self.victim)
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=_Counted(self, response.stream, cut),  # type: ignore[arg-type]
+        )
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _Counted(httpx.SyncByteStream):
+    def __init__(self, owner: CutOneObject, inner: httpx.SyncByteStream, cut: bool) -> None:
+        self.owner, self.inner, self.cut = owner, inner, cut
+
+    def __iter__(self) -> Iterator[bytes]:
+        with self.owner.lock:
+            self.owner.concurrent += 1
+            self.owner.most_concurrent = max(self.owner.most_concurrent, self.owner.concurrent)
+        try:
+            sent = 0
+            for chunk in self.inner:
+                if self.cut and sent + len(chunk) > CUT_AFTER:
+                    yield chunk[: CUT_AFTER - sent]
+                    raise httpx.ReadError("connection cut by the test")
+                sent += len(chunk)
+                yield chunk
+        finally:
+            with self.owner.lock:
+                self.owner.concurrent -= 1
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_cut_download_keeps_the_rest_and_resumes(tmp_path: Path) -> None:
+    files = {f"doc{i}.bin": os.urandom((1 << 20) + i) for i in range(6)}
+    with newsroom(tmp_path, ("alice",)) as room:
+        with SourceClient(room.source_url) as source:
+            names = sorted(files)
+            source.first_submission("first", [(names[0], files[names[0]], "")])
+            for name in names[1:]:
+                assert source.submit("", [(name, files[name], "")]).status_code == 303
+        signer = credentials.load_signer(room.keys / "alice.identity", None)
+        vault = Vault.open(tmp_path / "home")
+        ids = sorted(p.name for p in (room.data_dir / "objects").iterdir())
+        biggest = max(ids, key=lambda i: (room.data_dir / "objects" / i).stat().st_size)
+
+        transport = CutOneObject(biggest)
+        with ApiClient(room.api_url, transport=transport) as client:
+            client.login(signer.name, signer.signing)
+            with pytest.raises(ServerError, match="pull again"):
+                sync.pull(client, vault)
+        assert transport.most_concurrent > 1  # downloads overlapped
+
+        # The cut object is a .part of exactly what arrived, never under its final
+        # name; every object that finished is complete and marked present.
+        part = vault.partial_path(biggest)
+        assert part.stat().st_size == CUT_AFTER
+        assert not vault.object_path(biggest).exists()
+        present = {o.id for o in vault.all_objects() if o.present}
+        assert biggest not in present
+        for oid in present:
+            assert (
+                vault.object_path(oid).read_bytes()
+                == (room.data_dir / "objects" / oid).read_bytes()
+            )
+
+        # The next pull fetches only what is missing, resuming the cut object.
+        with ApiClient(room.api_url) as client:
+            client.login(signer.name, signer.signing)
+            result = sync.pull(client, vault)
+        assert result.resumed == 1
+        assert set(result.downloaded) == set(ids) - present
+        assert not list(vault.objects_dir.glob("*.part"))
+
+        ident = credentials.load_full_identity(room.keys / "alice.identity", None)
+        [source_id] = vault.source_ids()
+        out = tmp_path / "out"
+        receive.decrypt_source(vault, vault.source(source_id), [ident.decryption], out, clean=False)
+        got = {p.name: p.read_bytes() for p in out.rglob("doc*.bin")}
+        assert got == files
+
+
+def test_flusher_runs_steps_in_order_and_raises_the_first_error(tmp_path: Path) -> None:
+    done: list[int] = []
+    with Flusher() as flusher:
+        for i in range(5):
+            flusher.submit(functools.partial(done.append, i))
+    assert done == [0, 1, 2, 3, 4]
+
+    target = tmp_path / "f"
+    target.write_bytes(b"x")
+    with pytest.raises(FileNotFoundError), Flusher() as flusher:
+        flusher.fsync(target)
+        flusher.fsync(tmp_path / "missing")
+
+
+def test_flusher_finishes_handed_over_steps_when_the_caller_fails() -> None:
+    done: list[int] = []
+    with pytest.raises(KeyError), Flusher() as flusher:
+        for i in range(3):
+            flusher.submit(functools.partial(done.append, i))
+        raise KeyError("the caller's own error")
+    assert done == [0, 1, 2]
+
+
+def test_flusher_stops_the_caller_early_after_a_failure() -> None:
+    def fail() -> None:
+        raise OSError("disk full")
+
+    flusher = Flusher()
+    flusher.submit(fail)
+    flusher._pool.shutdown(wait=True)  # let the failing step finish
+    with pytest.raises(OSError, match="disk full"):
+        flusher.submit(lambda: None)
