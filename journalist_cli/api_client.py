@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ssl
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO
@@ -100,6 +101,7 @@ class ApiClient:
             trust_env=False,
         )
         self.session: Session | None = None
+        self._login_lock = threading.Lock()
         self._signer: tuple[str, nacl.signing.SigningKey] | None = None
 
     def close(self) -> None:
@@ -137,11 +139,19 @@ class ApiClient:
         response = self._send(method, path, **kwargs)
         if response.status_code == 401 and authenticated and self._signer is not None:
             # Tokens live 15 minutes and die with a server restart: log in again once.
-            self.login(*self._signer)
-            kwargs["headers"]["Authorization"] = self._bearer()
+            kwargs["headers"]["Authorization"] = self._fresh_bearer(kwargs["headers"])
             response = self._send(method, path, **kwargs)
         self._check(response)
         return response
+
+    def _fresh_bearer(self, refused: dict[str, str]) -> str:
+        """A new token after ``refused`` got a 401. Downloads run in several
+        threads: the first to get here logs in, the others take its token."""
+        assert self._signer is not None
+        with self._login_lock:
+            if self._bearer() == refused.get("Authorization"):
+                self.login(*self._signer)
+            return self._bearer()
 
     def _bearer(self) -> str:
         if self.session is None:
@@ -291,8 +301,7 @@ class ApiClient:
                 with self._http.stream(method, path, headers=headers, **kwargs) as response:
                     if response.status_code == 401 and attempt == 0 and self._signer:
                         response.read()
-                        self.login(*self._signer)
-                        headers["Authorization"] = self._bearer()
+                        headers["Authorization"] = self._fresh_bearer(headers)
                         continue
                     if response.status_code >= 400:
                         response.read()

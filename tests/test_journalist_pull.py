@@ -126,6 +126,48 @@ def test_a_cut_download_keeps_the_rest_and_resumes(tmp_path: Path) -> None:
         assert got == files
 
 
+class FirstTokenExpires(httpx.BaseTransport):
+    """The real transport, except that object downloads with the first token get 401
+    (as after a server restart): all download threads hit it at about the same time."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.logins = 0
+        self.first_token: str | None = None
+        self.refused = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        auth = request.headers.get("authorization")
+        if request.url.path.startswith("/api/v1/objects/") and auth == self.first_token:
+            self.refused += 1
+            return httpx.Response(401, json={"error": "unauthorized", "message": "expired"})
+        response = self.inner.handle_request(request)
+        if request.url.path == "/api/v1/auth/token":
+            self.logins += 1
+            if self.first_token is None:
+                response.read()
+                self.first_token = "Bearer " + response.json()["token"]
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_an_expired_token_mid_pull_costs_one_login(tmp_path: Path) -> None:
+    with newsroom(tmp_path, ("alice",)) as room:
+        with SourceClient(room.source_url) as source:
+            source.first_submission("a", [(f"f{i}", os.urandom(50_000), "") for i in range(7)])
+        signer = credentials.load_signer(room.keys / "alice.identity", None)
+        vault = Vault.open(tmp_path / "home")
+        transport = FirstTokenExpires()
+        with ApiClient(room.api_url, transport=transport) as client:
+            client.login(signer.name, signer.signing)
+            result = sync.pull(client, vault)
+        assert len(result.downloaded) == 9  # 7 files, the message, the manifest
+        assert transport.refused >= 2  # several threads met the dead token...
+        assert transport.logins == 2  # ...and only one of them logged in again
+
+
 def test_flusher_runs_steps_in_order_and_raises_the_first_error(tmp_path: Path) -> None:
     done: list[int] = []
     with Flusher() as flusher:
