@@ -12,8 +12,9 @@
    fast link the client and the server each keep a core busy. Each finished
    object is fsynced, renamed and marked present by a background thread
    (``durable.Flusher``) while others download; `pull` returns once all of
-   them are. On the first failure no new download starts, the running ones
-   finish, and the error is raised (what finished stays in the vault).
+   them are. On the first failure (or Ctrl-C) the other downloads stop where
+   they are, leaving ``.part`` files for the next pull, what finished stays
+   in the vault, and the error is raised.
 
 No private key is needed beyond the signing key used to log in: nothing is
 decrypted here, so this runs on the online machine of an air-gapped setup.
@@ -23,7 +24,9 @@ from __future__ import annotations
 
 import functools
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -87,30 +90,49 @@ def pull(client: ApiClient, vault: Vault, progress: PullProgress | None = None) 
             result.refreshed += 1
     missing = vault.missing_objects()
     progress.start(missing, sum(max(o.size, 0) for o in missing))
+    stopping = threading.Event()
     with Flusher() as flusher, ThreadPoolExecutor(CONNECTIONS, "lanterne-pull") as pool:
 
         def fetch(obj: ObjectRecord) -> tuple[int, bool]:
-            fetched = _fetch(client, vault, obj, progress)
+            def advance(n: int) -> None:
+                if stopping.is_set():
+                    raise _Stopped
+                progress.advance(obj, n)
+
+            fetched = _fetch(client, vault, obj, progress, advance)
             flusher.submit(functools.partial(vault.complete_object, obj.id))
             progress.object_done(obj)
             return fetched
 
         futures = [pool.submit(fetch, obj) for obj in missing]
         try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+            for future in futures:  # the first failure, whatever its place in the list
+                if future.done() and (error := future.exception()) is not None:
+                    raise error
             for obj, future in zip(missing, futures, strict=True):
                 fetched, resumed = future.result()
                 result.bytes += fetched
                 result.resumed += resumed
                 result.downloaded.append(obj.id)
         except BaseException:
+            stopping.set()
             for future in futures:
                 future.cancel()
             raise
     return result
 
 
+class _Stopped(Exception):
+    """Raised in a download thread once another one has failed."""
+
+
 def _fetch(
-    client: ApiClient, vault: Vault, obj: ObjectRecord, progress: PullProgress
+    client: ApiClient,
+    vault: Vault,
+    obj: ObjectRecord,
+    progress: PullProgress,
+    advance: Callable[[int], None],
 ) -> tuple[int, bool]:
     """Download ``obj`` into its ``.part`` file: (bytes fetched now, whether it resumed)."""
     part = vault.partial_path(obj.id)
@@ -127,7 +149,6 @@ def _fetch(
             size = offset  # complete but not renamed (crash between the two)
         else:
             out.seek(offset)
-            advance = functools.partial(progress.advance, obj)
             size = client.download(obj.id, out, offset, expected, advance)
         out.flush()
         out.seek(0)

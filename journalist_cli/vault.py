@@ -189,12 +189,6 @@ class Vault:
         self._conn = conn
         return conn
 
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
     # Paths
 
     def object_path(self, object_id: str) -> Path:

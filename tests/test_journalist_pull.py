@@ -29,11 +29,14 @@ CUT_AFTER = 256 << 10
 
 
 class CutOneObject(httpx.BaseTransport):
-    """The real transport, except that one object's body stops after ``CUT_AFTER`` bytes."""
+    """The real transport, except that one object's body stops after ``CUT_AFTER``
+    bytes, and every other object larger than one piece waits after its first piece
+    until that cut: what was downloading at the time of the failure is known."""
 
     def __init__(self, victim: str) -> None:
         self.inner = httpx.HTTPTransport()
         self.victim = victim
+        self.cut_done = threading.Event()
         self.concurrent = 0
         self.most_concurrent = 0
         self.lock = threading.Lock()
@@ -46,14 +49,14 @@ class CutOneObject(httpx.BaseTransport):
         return httpx.Response(
             response.status_code,
             headers=response.headers,
-            stream=_Counted(self, response.stream, cut),  # type: ignore[arg-type]
+            stream=_Controlled(self, response.stream, cut),  # type: ignore[arg-type]
         )
 
     def close(self) -> None:
         self.inner.close()
 
 
-class _Counted(httpx.SyncByteStream):
+class _Controlled(httpx.SyncByteStream):
     def __init__(self, owner: CutOneObject, inner: httpx.SyncByteStream, cut: bool) -> None:
         self.owner, self.inner, self.cut = owner, inner, cut
 
@@ -63,10 +66,13 @@ class _Counted(httpx.SyncByteStream):
             self.owner.most_concurrent = max(self.owner.most_concurrent, self.owner.concurrent)
         try:
             sent = 0
-            for chunk in self.inner:
+            for piece, chunk in enumerate(self.inner):
                 if self.cut and sent + len(chunk) > CUT_AFTER:
                     yield chunk[: CUT_AFTER - sent]
+                    self.owner.cut_done.set()
                     raise httpx.ReadError("connection cut by the test")
+                if piece == 1 and not self.cut:
+                    assert self.owner.cut_done.wait(30)
                 sent += len(chunk)
                 yield chunk
         finally:
@@ -77,7 +83,7 @@ class _Counted(httpx.SyncByteStream):
         self.inner.close()
 
 
-def test_a_cut_download_keeps_the_rest_and_resumes(tmp_path: Path) -> None:
+def test_a_cut_download_stops_the_others_keeps_what_finished_and_resumes(tmp_path: Path) -> None:
     files = {f"doc{i}.bin": os.urandom((1 << 20) + i) for i in range(6)}
     with newsroom(tmp_path, ("alice",)) as room:
         with SourceClient(room.source_url) as source:
@@ -87,10 +93,15 @@ def test_a_cut_download_keeps_the_rest_and_resumes(tmp_path: Path) -> None:
                 assert source.submit("", [(name, files[name], "")]).status_code == 303
         signer = credentials.load_signer(room.keys / "alice.identity", None)
         vault = Vault.open(tmp_path / "home")
-        ids = sorted(p.name for p in (room.data_dir / "objects").iterdir())
-        biggest = max(ids, key=lambda i: (room.data_dir / "objects" / i).stat().st_size)
+        with ApiClient(room.api_url) as client:  # the index first, to know pull's order
+            client.login(signer.name, signer.signing)
+            for info in client.sources():
+                vault.store_summary(info)
+                vault.store_detail(client.source(info.id))
+        order = vault.missing_objects()
+        victim = next(o.id for o in order if o.kind == "file")
 
-        transport = CutOneObject(biggest)
+        transport = CutOneObject(victim)
         with ApiClient(room.api_url, transport=transport) as client:
             client.login(signer.name, signer.signing)
             with pytest.raises(ServerError, match="pull again"):
@@ -98,24 +109,30 @@ def test_a_cut_download_keeps_the_rest_and_resumes(tmp_path: Path) -> None:
         assert transport.most_concurrent > 1  # downloads overlapped
 
         # The cut object is a .part of exactly what arrived, never under its final
-        # name; every object that finished is complete and marked present.
-        part = vault.partial_path(biggest)
-        assert part.stat().st_size == CUT_AFTER
-        assert not vault.object_path(biggest).exists()
+        # name. The files that were downloading with it stopped at the failure (all
+        # of them were waiting for it): .part files too. What finished (small
+        # objects in one piece) is complete and marked present.
+        assert vault.partial_path(victim).stat().st_size == CUT_AFTER
         present = {o.id for o in vault.all_objects() if o.present}
-        assert biggest not in present
+        assert present and not {o.id for o in order if o.kind == "file"} & present
         for oid in present:
             assert (
                 vault.object_path(oid).read_bytes()
                 == (room.data_dir / "objects" / oid).read_bytes()
             )
+        for obj in order:
+            assert not vault.object_path(obj.id).exists() or obj.id in present
+        parts = {
+            p.name.removesuffix(".part"): p.stat().st_size for p in vault.objects_dir.glob("*.part")
+        }
+        assert victim in parts
 
-        # The next pull fetches only what is missing, resuming the cut object.
+        # The next pull fetches only what is missing, resuming the .part files.
         with ApiClient(room.api_url) as client:
             client.login(signer.name, signer.signing)
             result = sync.pull(client, vault)
-        assert result.resumed == 1
-        assert set(result.downloaded) == set(ids) - present
+        assert result.resumed == len([size for size in parts.values() if size])
+        assert set(result.downloaded) == {o.id for o in order} - present
         assert not list(vault.objects_dir.glob("*.part"))
 
         ident = credentials.load_full_identity(room.keys / "alice.identity", None)
