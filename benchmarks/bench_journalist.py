@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +48,7 @@ from tests.server_process import (  # noqa: E402
     SourceClient,
     free_port,
     run_server,
+    wait_for_port,
 )
 
 LANTERNE = str(Path(sys.executable).parent / "lanterne")
@@ -106,15 +106,7 @@ def static_server(directory: Path) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("http.server did not start") from None
-                time.sleep(0.05)
+        wait_for_port(port, proc, 10)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,6 +101,22 @@ class Server:
         return int(match.group(1)) * 1024
 
 
+def wait_for_port(
+    port: int, proc: subprocess.Popen[bytes], timeout: float, log: Callable[[], str] = str
+) -> None:
+    """Until something accepts on 127.0.0.1:``port``; RuntimeError if ``proc`` exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited: {log()}")
+        with contextlib.suppress(OSError):
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"nothing listens on port {port} after {timeout} s: {log()}")
+        time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def run_server(instance: Instance, *, journalist_api: bool = False) -> Iterator[Server]:
     port = free_port()
@@ -133,18 +149,9 @@ def run_server(instance: Instance, *, journalist_api: bool = False) -> Iterator[
         f"http://127.0.0.1:{api_port}/api/v1" if api_port else None,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the server exited: {server.log()}")
-            with contextlib.suppress(OSError):
-                for p in (port, api_port):
-                    if p is not None:
-                        socket.create_connection(("127.0.0.1", p), 0.2).close()
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not start in 30 s")
-            time.sleep(0.05)
+        for p in (port, api_port):
+            if p is not None:
+                wait_for_port(p, proc, 30, server.log)
         yield server
     finally:
         proc.send_signal(signal.SIGTERM)

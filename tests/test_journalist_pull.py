@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,12 +32,15 @@ CUT_AFTER = 256 << 10
 class CutOneObject(httpx.BaseTransport):
     """The real transport, except that one object's body stops after ``CUT_AFTER``
     bytes, and every other object larger than one piece waits after its first piece
-    until that cut: what was downloading at the time of the failure is known."""
+    until that cut, which comes once a small object has finished and another file is
+    waiting: what was in flight at the time of the failure is known."""
 
     def __init__(self, victim: str) -> None:
         self.inner = httpx.HTTPTransport()
         self.victim = victim
         self.cut_done = threading.Event()
+        self.small_done = threading.Event()
+        self.large_waiting = threading.Event()
         self.concurrent = 0
         self.most_concurrent = 0
         self.lock = threading.Lock()
@@ -69,12 +73,22 @@ class _Controlled(httpx.SyncByteStream):
             for piece, chunk in enumerate(self.inner):
                 if self.cut and sent + len(chunk) > CUT_AFTER:
                     yield chunk[: CUT_AFTER - sent]
+                    # Cut once a small object has finished and another file is in flight.
+                    assert self.owner.small_done.wait(30)
+                    assert self.owner.large_waiting.wait(30)
                     self.owner.cut_done.set()
                     raise httpx.ReadError("connection cut by the test")
                 if piece == 1 and not self.cut:
+                    self.owner.large_waiting.set()
                     assert self.owner.cut_done.wait(30)
+                    # pull notices the failure within microseconds of the cut (the
+                    # victim's thread raises, the main thread wakes and sets its stop
+                    # flag); half a second makes "in flight at the failure" certain.
+                    time.sleep(0.5)
                 sent += len(chunk)
                 yield chunk
+            if not self.cut:
+                self.owner.small_done.set()  # only one-piece objects get here before the cut
         finally:
             with self.owner.lock:
                 self.owner.concurrent -= 1
@@ -99,6 +113,7 @@ def test_a_cut_download_stops_the_others_keeps_what_finished_and_resumes(tmp_pat
                 vault.store_summary(info)
                 vault.store_detail(client.source(info.id))
         order = vault.missing_objects()
+        assert order[0].kind == "manifest"  # pull starts a small object before the victim
         victim = next(o.id for o in order if o.kind == "file")
 
         transport = CutOneObject(victim)
