@@ -16,6 +16,7 @@ import signal
 import socket
 import sqlite3
 import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -362,6 +363,38 @@ def test_logging_out_deletes_the_browsers_unfinished_uploads_and_cookie(served) 
         assert upload_path(instance, kept).exists()  # only this browser's uploads go
         assert other.offset(kept) > 0
         other.delete(kept)
+
+
+def test_a_long_upload_keeps_the_session_so_the_commit_finds_the_same_source(tmp_path) -> None:
+    """Idle timeout 3 s: a follow-up upload whose segments come 1.5 s apart and last
+    longer than that still commits to the source who started it (every PATCH is
+    activity for the session), while a session with nothing going on still ends."""
+    instance = init_instance(tmp_path, config="session_idle_seconds = 3\n")
+    with run_server(instance) as server, Browser(server.base_url) as page:
+        first = complete_submission(instance, page, [b"first"])
+        r = page.commit(first["manifest"][0], first["message"][0], [first["files"][0][0]])
+        assert r.status_code == 303 and r.headers["location"] == "/en/codename"
+        sources_before = {row[1] for row in db_rows(instance, "submissions")}
+
+        plain = os.urandom(300_000)
+        sealed = seal(instance, plain)
+        file_id = page.create(len(sealed))
+        step = len(sealed) // 3 + 1
+        for start in range(0, len(sealed), step):
+            time.sleep(1.5)  # a slow Tor circuit, in miniature
+            r = page.patch(file_id, start, sealed[start : start + step])
+            assert r.status_code == 204, r.status_code
+        time.sleep(1.5)  # 6 s since the commit's page, twice the idle timeout
+        listed = [(file_id, "late.bin", "application/octet-stream", len(plain))]
+        manifest_id = page.upload(seal(instance, manifest(None, listed)))
+        r = page.commit(manifest_id, None, [file_id])  # reads the CSRF token again first
+        assert r.status_code == 303
+        assert r.headers["location"] == "/en/inbox"  # not /en/codename: no new source
+        assert {row[1] for row in db_rows(instance, "submissions")} == sources_before
+        assert decrypt_object(instance, file_id) == plain
+
+        time.sleep(3.5)  # nothing going on: the session ends as before
+        assert page.client.get("/en/inbox").headers["location"] == "/en/login"
 
 
 def test_recipients_json_lists_the_journalists_keys(served) -> None:

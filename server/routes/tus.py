@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
+from server.rendering import current_session
 from server.resumable import (
     OWNER_COOKIE,
     OwnerKeys,
@@ -49,6 +50,13 @@ def owner_keys(request: Request) -> OwnerKeys:
 
 def owner_hash(request: Request) -> bytes | None:
     return owner_keys(request).owner_hash(request.cookies.get(OWNER_COOKIE))
+
+
+def keep_session_alive(request: Request) -> None:
+    """An upload is activity: a source who sends a large file for longer than the
+    idle timeout must still find the session (and its codename) at commit time.
+    The session cookie comes with every same-site request; nothing else changes."""
+    current_session(request, create=False)
 
 
 def _answer(status: int, headers: Mapping[str, str] | None = None) -> Response:
@@ -160,6 +168,7 @@ async def tus_patch(request: Request, upload_id: str) -> Response:
             if declared is not None and (not declared.isdigit() or int(declared) > limit):
                 raise UploadError(413, "past Upload-Length or over 16 MiB")
             upload = await _receive(body, store, upload, limit)
+        keep_session_alive(request)
     except UploadError as exc:
         # Read (and drop) what is left of a segment of reasonable size, so the
         # client sees this answer rather than a reset connection; past that, reset.
