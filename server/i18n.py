@@ -68,6 +68,11 @@ class Pages:
     def render(self, lang: str, name: str, context: Mapping[str, Any]) -> str:
         return self._envs[lang].get_template(name).render(**context)
 
+    def add_globals(self, **values: Any) -> None:
+        """Names every template sees, in every language (set up before any request)."""
+        for env in self._envs.values():
+            env.globals.update(values)
+
     def gettext(self, lang: str, message: str) -> str:
         return self.translations[lang].gettext(message)
 

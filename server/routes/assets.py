@@ -23,8 +23,4 @@ def install(app: FastAPI, pages: Pages, assets: Assets) -> None:
     """Serve the manifest and give every template ``asset_url`` and ``asset_integrity``."""
     app.state.assets = assets
     app.include_router(router)
-    # Pages builds one Jinja2 environment per language and has no public hook
-    # for globals; the environments are set up once here, before any request.
-    for env in pages._envs.values():
-        env.globals["asset_url"] = assets.url
-        env.globals["asset_integrity"] = assets.integrity
+    pages.add_globals(asset_url=assets.url, asset_integrity=assets.integrity)
