@@ -184,6 +184,7 @@ class Vault:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA secure_delete = ON")  # deleted rows are zeroed, as on the server
         except sqlite3.Error as exc:
             raise VaultError(f"cannot open the vault index {self.index_path}: {exc}") from exc
         self._conn = conn
