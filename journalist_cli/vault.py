@@ -203,7 +203,11 @@ class Vault:
     # Writing what the server (or a bundle) says
 
     def store_summary(self, info: SourceInfo) -> bool:
-        """Record a source's summary; True when its items may have changed since last time."""
+        """Record a source's summary; True when its items may have changed since last time.
+
+        A change also marks the source as needing its detail again, until
+        ``store_detail`` records it: a pull cut between the two asks again.
+        """
         with self._connect() as conn:
             row = conn.execute(
                 "SELECT last_activity, submissions, notes, replies, detailed FROM sources"
@@ -227,6 +231,8 @@ class Vault:
                 " replies=excluded.replies",
                 _summary_row(info),
             )
+            if changed:
+                conn.execute("UPDATE sources SET detailed = 0 WHERE id = ?", (info.id,))
         return changed
 
     def store_detail(self, detail: SourceDetail) -> list[str]:

@@ -137,3 +137,16 @@ def test_object_ids_must_be_safe_file_names(vault: Vault) -> None:
     for bad in ("../index.sqlite3", "a/b", "", ".hidden", "x" * 65):
         with pytest.raises(VaultError):
             vault.object_path(bad)
+
+
+def test_a_summary_stored_without_its_detail_is_asked_for_again(vault: Vault) -> None:
+    me = journalist()
+    built = build_source([me.decryption.recipient], [("hello", [("a.txt", b"A", "text/plain")])])
+    store(vault, built, objects=False)
+    newer = replace(built.detail.source, submissions=2, last_activity="2026-11-27")
+    assert vault.store_summary(newer)  # new activity: the pull then asks for the detail...
+    # ...and is cut before storing it: the next pull must ask again, not see "no change".
+    assert vault.store_summary(newer)
+    vault.store_detail(replace(built.detail, source=newer))
+    assert not vault.store_summary(newer)
+
