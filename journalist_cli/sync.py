@@ -4,7 +4,7 @@
    (a colleague deleted them; keeping them would keep what the source asked
    to erase).
 2. ``GET /sources/{id}`` only for sources whose counts or last activity
-   changed since the last pull.
+   changed since the last pull, several at once.
 3. Download every object the index lists and the disk lacks, resuming
    ``.part`` files with ``Range``. Objects are immutable, so what is
    complete is never fetched again. ``CONNECTIONS`` objects download at
@@ -84,9 +84,11 @@ def pull(client: ApiClient, vault: Vault, progress: PullProgress | None = None) 
     infos = client.sources()
     result.sources = len(infos)
     result.removed_sources = vault.keep_only_sources(i.id for i in infos)
-    for info in infos:
-        if vault.store_summary(info):
-            result.removed_objects += vault.store_detail(client.source(info.id))
+    changed = [info.id for info in infos if vault.store_summary(info)]
+    with ThreadPoolExecutor(CONNECTIONS, "lanterne-detail") as pool:
+        # Fetched CONNECTIONS at a time (a round trip each over Tor), stored in order.
+        for detail in pool.map(client.source, changed):
+            result.removed_objects += vault.store_detail(detail)
             result.refreshed += 1
     missing = vault.missing_objects()
     progress.start(missing, sum(max(o.size, 0) for o in missing))

@@ -185,17 +185,22 @@ class FirstTokenExpires(httpx.BaseTransport):
         self.inner.close()
 
 
-def test_an_expired_token_mid_pull_costs_one_login(tmp_path: Path) -> None:
+def test_several_sources_and_an_expired_token_mid_pull_costs_one_login(tmp_path: Path) -> None:
     with newsroom(tmp_path, ("alice",)) as room:
-        with SourceClient(room.source_url) as source:
-            source.first_submission("a", [(f"f{i}", os.urandom(50_000), "") for i in range(7)])
+        for n in range(3):  # three sources; their details are fetched concurrently
+            with SourceClient(room.source_url) as source:
+                source.first_submission(
+                    f"s{n}", [(f"f{i}", os.urandom(50_000), "") for i in range(3)]
+                )
         signer = credentials.load_signer(room.keys / "alice.identity", None)
         vault = Vault.open(tmp_path / "home")
         transport = FirstTokenExpires()
         with ApiClient(room.api_url, transport=transport) as client:
             client.login(signer.name, signer.signing)
             result = sync.pull(client, vault)
-        assert len(result.downloaded) == 9  # 7 files, the message, the manifest
+        assert result.sources == result.refreshed == 3
+        assert len(result.downloaded) == 15  # per source: 3 files, the message, the manifest
+        assert set(result.downloaded) == {p.name for p in (room.data_dir / "objects").iterdir()}
         assert transport.refused >= 2  # several threads met the dead token...
         assert transport.logins == 2  # ...and only one of them logged in again
 
