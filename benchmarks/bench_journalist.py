@@ -79,7 +79,7 @@ def gpg_setup(home: Path) -> str:
 
 TOOLS = ("lanterne", "lanterne_nofsync", "gpg", "curl_gpg", "cp")
 LABELS = {
-    "lanterne": "lanterne pull + decrypt",
+    "lanterne": "lanterne pull + list + decrypt",
     "lanterne_nofsync": "the same with fsync disabled (reference only)",
     "gpg": "gpg --decrypt x {n} (files already local)",
     "curl_gpg": "curl download + gpg --decrypt x {n}",
