@@ -31,7 +31,7 @@ import os
 import shutil
 import tempfile
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -419,8 +419,11 @@ def decrypt_source(
     *,
     clean: bool = True,
     language: designations.Language = "en",
+    on_done: Callable[[SubmissionRecord], None] | None = None,
 ) -> list[DecryptedSubmission]:
     """Decrypt every submission of ``source``, two at a time where there are two cores.
+
+    ``on_done`` is called (from a worker thread) as each submission is finished.
 
     The work is mostly the kernel copying pages and AES-GCM, both of which run
     outside the GIL, so threads use both cores. On the first failure, the
@@ -430,10 +433,15 @@ def decrypt_source(
     target = out_dir / designations.slug(source.id, language)
     subs = vault.submissions(source.id)
     workers = max(1, min(DECRYPT_WORKERS, os.cpu_count() or 1, len(subs)))
+
+    def one(sub: SubmissionRecord) -> DecryptedSubmission:
+        result = decrypt_submission(vault, sub, keys, target, clean=clean)
+        if on_done is not None:
+            on_done(sub)
+        return result
+
     with ThreadPoolExecutor(workers, thread_name_prefix="lanterne-decrypt") as pool:
-        futures = [
-            pool.submit(decrypt_submission, vault, sub, keys, target, clean=clean) for sub in subs
-        ]
+        futures = [pool.submit(one, sub) for sub in subs]
         try:
             return [f.result() for f in futures]
         except BaseException:

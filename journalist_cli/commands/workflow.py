@@ -40,7 +40,7 @@ from journalist_cli.commands._shared import (
 )
 from journalist_cli.errors import UsageProblem
 from journalist_cli.passphrase import read_passphrase
-from journalist_cli.vault import ObjectRecord, SourceRecord
+from journalist_cli.vault import ObjectRecord, SourceRecord, SubmissionRecord
 
 err_console = Console(stderr=True)
 
@@ -344,6 +344,10 @@ def show_command(source: str, identity_path: Path | None, passphrase_file: Path 
 # --- decrypt and export -----------------------------------------------------------
 
 
+def _stored_size(sub: SubmissionRecord) -> int:
+    return sum(max(o.size, 0) for o in sub.objects)
+
+
 @click.command("decrypt")
 @click.argument("source")
 @click.option("--out", "out_dir", type=PATH, required=True, help="Where to write the files.")
@@ -363,14 +367,26 @@ def decrypt_command(
     vault = open_vault()
     record = vault.source(vault.resolve(source))
     ident = credentials.load_full_identity(identity_file(identity_path), passphrase_file)
-    results = receive.decrypt_source(
-        vault,
-        record,
-        [ident.decryption],
-        out_dir,
-        clean=not no_clean,
-        language=settings().language,
-    )
+    subs = vault.submissions(record.id)
+    total = sum(_stored_size(sub) for sub in subs)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bars:
+        task = bars.add_task(f"decrypting {len(subs)} submissions", total=total)
+        results = receive.decrypt_source(
+            vault,
+            record,
+            [ident.decryption],
+            out_dir,
+            clean=not no_clean,
+            language=settings().language,
+            on_done=lambda sub: bars.advance(task, _stored_size(sub)),
+        )
     for r in results:
         if r.skipped:
             click.echo(f"{r.directory}: already decrypted, left as it is")
