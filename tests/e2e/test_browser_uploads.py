@@ -8,9 +8,9 @@ Debian's Chromium (Playwright) and Debian's Firefox ESR with Tor Browser's
   in any body nor anywhere under the server's directories, and every stored
   envelope decrypts in Python to the exact bytes;
 - cancelling deletes the uploads on the server;
-- 256 MiB from Firefox "Safer"; 1 GiB from Chromium while the server is
-  killed and restarted mid-upload: the upload resumes and the object
-  decrypts to the same SHA-256.
+- 256 MiB from Firefox "Safer"; 1 GiB from Chromium, and 192 MiB from
+  Firefox "Safer" in French, while the server is killed and restarted
+  mid-upload: the upload resumes and the object decrypts to the same SHA-256.
 
 A missing browser fails (`scripts/bootstrap.sh --test` installs both).
 """
@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import warnings
@@ -44,6 +43,7 @@ from tests.server_process import (
     free_port,
     init_instance,
     run_server,
+    wait_for_port,
 )
 from tests.test_site_integrity import Proxy, proxy_url, reverse_proxy
 
@@ -341,14 +341,7 @@ def server_on(instance: Instance, port: int) -> Iterator[subprocess.Popen[bytes]
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, instance.log_path.read_text(errors="replace")[-3000:]
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
+        wait_for_port(port, proc, 30, lambda: instance.log_path.read_text(errors="replace")[-3000:])
         yield proc
     finally:
         if proc.poll() is None:
@@ -403,4 +396,36 @@ def test_1_gib_from_chromium_survives_a_server_restart(chromium, tmp_path: Path)
     assert (
         read_object(instance, manifest["message"]["object"])
         == b"1 GiB, with a restart in the middle"
+    )
+
+
+def test_firefox_safer_upload_survives_a_server_restart(firefox, tmp_path: Path) -> None:
+    """The same in Firefox with Tor Browser's Safer prefs, in French, on 192 MiB."""
+    instance = init_instance(tmp_path / "ff-restart")
+    big = random_file(tmp_path / "carnet.bin", 192 * MiB)
+    port = free_port()
+    by = firefox_by()
+    with server_on(instance, port) as first:
+        firefox.delete_all_cookies()
+        firefox.navigate(f"http://127.0.0.1:{port}/fr/submit")
+        wait_until(
+            lambda: firefox.find_element(by.ID, "path-browser").is_displayed(), 20, "no JS path"
+        )
+        firefox.find_element(by.ID, "message").send_keys("Firefox, avec un redémarrage")
+        firefox.find_element(by.ID, "files").send_keys(str(big))
+        firefox.find_element(by.CSS_SELECTOR, "button[type=submit]").click()
+        wait_until(lambda: uploaded_bytes(instance) > 48 * MiB, 120, "the upload never started")
+        first.kill()
+        first.wait()
+    assert uploaded_bytes(instance) < 192 * MiB
+    status = lambda: firefox.find_element(by.ID, "upload-status").text  # noqa: E731
+    wait_until(lambda: "Nouvel essai" in status(), 60, "no retry shown")
+    with server_on(instance, port):
+        wait_until(lambda: firefox.get_url().endswith("/fr/codename"), 300, "no codename page")
+    manifest = latest_manifest(instance)
+    [entry] = manifest["files"]
+    assert entry["name"] == "carnet.bin" and entry["size"] == 192 * MiB
+    assert object_sha256(instance, entry["object"]) == (file_sha256(big), 192 * MiB)
+    assert read_object(instance, manifest["message"]["object"]) == (
+        "Firefox, avec un redémarrage".encode()
     )
