@@ -41,11 +41,19 @@ class Flusher:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lanterne-fsync")
         self._pending: list[Future[None]] = []
         self._lock = threading.Lock()  # several download threads submit
+        self._failed = False
 
     def submit(self, step: Callable[[], None]) -> None:
-        self._raise_finished_errors()
+        if self._failed:  # a disk that fails (full, read-only) stops the caller early
+            self.wait()
+        future = self._pool.submit(step)
+        future.add_done_callback(self._note_failure)
         with self._lock:
-            self._pending.append(self._pool.submit(step))
+            self._pending.append(future)
+
+    def _note_failure(self, future: Future[None]) -> None:
+        if future.exception() is not None:
+            self._failed = True
 
     def fsync(self, path: Path) -> None:
         self.submit(lambda: fsync_path(path))
@@ -56,13 +64,6 @@ class Flusher:
             pending, self._pending = self._pending, []
         for future in pending:
             future.result()
-
-    def _raise_finished_errors(self) -> None:
-        # A disk that fails (full, read-only) stops the caller early rather than at the end.
-        with self._lock:
-            failed = any(f.done() and f.exception() is not None for f in self._pending)
-        if failed:
-            self.wait()
 
     def __enter__(self) -> Flusher:
         return self

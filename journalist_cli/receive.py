@@ -426,9 +426,9 @@ def decrypt_source(
     ``on_done`` is called (from a worker thread) as each submission is finished.
 
     The work is mostly the kernel copying pages and AES-GCM, both of which run
-    outside the GIL, so threads use both cores. On the first failure, the
-    submissions not started yet are not started, the running ones finish, and
-    the error is raised; finished submission directories stay (complete).
+    outside the GIL, so threads use both cores. When one fails, its error is
+    raised once the submissions before it are done; those not started by then
+    are not started, and finished submission directories stay (complete).
     """
     target = out_dir / designations.slug(source.id, language)
     subs = vault.submissions(source.id)

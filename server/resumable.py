@@ -345,8 +345,11 @@ class UploadStore:
                 r[0]
                 for r in conn.execute("SELECT id FROM uploads WHERE owner_hash = ?", (owner_hash,))
             ]
+        return self._remove_unless_busy(ids)
+
+    def _remove_unless_busy(self, upload_ids: Sequence[str]) -> int:
         removed = 0
-        for upload_id in ids:
+        for upload_id in upload_ids:
             with contextlib.suppress(UploadError), self.hold([upload_id]):
                 self._remove(upload_id)
                 removed += 1
@@ -374,11 +377,7 @@ class UploadStore:
         doomed = [r[0] for r in rows if r[1] <= cutoff]
         if at_start:
             doomed += [r for r in known if not self.path(r).exists()]
-        removed = 0
-        for upload_id in doomed:
-            with contextlib.suppress(UploadError), self.hold([upload_id]):
-                self._remove(upload_id)
-                removed += 1
+        removed = self._remove_unless_busy(doomed)
         if at_start:
             for entry in self.root.iterdir():
                 upload_id = entry.name.removesuffix(PART_SUFFIX)
