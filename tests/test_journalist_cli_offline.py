@@ -133,11 +133,14 @@ def test_export_to_openpgp(setup: tuple[dict[str, str], object, object], tmp_pat
 
 
 def test_import_command(setup: tuple[dict[str, str], object, object], tmp_path: Path) -> None:
-    env, _built, _ = setup
+    env, built, alice = setup
     vault = Vault.open(Path(env["LANTERNE_HOME"]))
     path = tmp_path / "carry.tar"
-    bundle.write_bundle(vault, path, [o.id for o in vault.all_objects()], "2026-11-26")
+    signing = alice.signing  # type: ignore[attr-defined]
+    bundle.write_bundle(vault, path, [o.id for o in vault.all_objects()], "2026-11-26", signing)
+    identity = Path(env["LANTERNE_HOME"]).parent / "keys" / "alice.identity"
     other = {"LANTERNE_HOME": str(tmp_path / "airgap")}
+    assert run("config", "--identity", identity, env=other).returncode == 0
     done = run("import", path, env=other)
     assert done.returncode == 0, done.stderr
     listed = json.loads(run("list", "--json", env=other).stdout)
@@ -146,3 +149,25 @@ def test_import_command(setup: tuple[dict[str, str], object, object], tmp_path: 
     hostile.write_bytes(b"garbage" * 1000)
     done = run("import", hostile, env=other)
     assert done.returncode == 1 and b"not a Lanterne bundle" in done.stderr
+
+    # A bundle signed by someone else (here: bob, a colleague) is refused, nothing changes.
+    bundle.write_bundle(vault, tmp_path / "bob.tar", [], "2026-11-27", journalist("bob").signing)
+    done = run("import", tmp_path / "bob.tar", env=other)
+    assert done.returncode == 1 and b"not signed by your signing key" in done.stderr
+    assert len(json.loads(run("list", "--json", env=other).stdout)) == 1
+
+    # The online side deleted the source: the bundle lists it as gone. With no
+    # terminal and no --yes, nothing is deleted and the message says how.
+    vault.delete_source(built.id)  # type: ignore[attr-defined]
+    later = tmp_path / "later.tar"
+    bundle.write_bundle(vault, later, [], "2026-11-28", signing)
+    done = run("import", later, input=b"", env=other)  # stdin is not a terminal
+    assert done.returncode == 0, done.stderr
+    assert designations.designation(built.id).encode() in done.stdout  # type: ignore[attr-defined]
+    assert b"--yes" in done.stdout and b"kept 1 item" in done.stdout
+    assert [r["id"] for r in json.loads(run("list", "--json", env=other).stdout)] == [
+        built.id  # type: ignore[attr-defined]
+    ]
+    done = run("import", later, "--yes", env=other)
+    assert done.returncode == 0 and b"deleted 1 item" in done.stdout
+    assert json.loads(run("list", "--json", env=other).stdout) == []

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -41,6 +41,9 @@ from journalist_cli.commands._shared import (
 from journalist_cli.errors import UsageProblem
 from journalist_cli.passphrase import read_passphrase
 from journalist_cli.vault import ObjectRecord, SourceRecord, SubmissionRecord
+
+if TYPE_CHECKING:
+    from journalist_cli.bundle import Removal
 
 err_console = Console(stderr=True)
 
@@ -201,7 +204,7 @@ def pull_command(bundle_path: Path | None, everything: bool, passphrase_file: Pa
     if everything and bundle_path is None:
         raise UsageProblem("--all goes with --bundle FILE")
     vault = open_vault()
-    with logged_in(passphrase_file) as (client, _signer), RichPullProgress(err_console) as bars:
+    with logged_in(passphrase_file) as (client, signer), RichPullProgress(err_console) as bars:
         result = sync.pull(client, vault, bars)
     click.echo(
         f"{result.sources} sources; {len(result.downloaded)} new objects"
@@ -213,7 +216,7 @@ def pull_command(bundle_path: Path | None, everything: bool, passphrase_file: Pa
         )
     if bundle_path is not None:
         ids = [o.id for o in vault.all_objects()] if everything else result.downloaded
-        summary = bundle.write_bundle(vault, bundle_path, ids, today().isoformat())
+        summary = bundle.write_bundle(vault, bundle_path, ids, today().isoformat(), signer.signing)
         click.echo(
             f"bundle {bundle_path}: {summary.sources} sources, {summary.objects} objects"
             f" ({human_size(summary.bytes)})"
@@ -222,15 +225,58 @@ def pull_command(bundle_path: Path | None, everything: bool, passphrase_file: Pa
 
 @click.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-def import_command(file: Path) -> None:
-    """Load a bundle made by `pull --bundle` into this machine's vault (checked first)."""
+@click.option("--yes", is_flag=True, help="Also delete what the bundle no longer lists.")
+@identity_option
+def import_command(file: Path, yes: bool, identity_path: Path | None) -> None:
+    """Load a bundle made by `pull --bundle` into this machine's vault (checked first).
+
+    The bundle must be signed by your own signing key (the one in your
+    identity). What it no longer lists (deleted on the online machine) is
+    deleted here only after you confirm, or with --yes.
+    """
+    import sys
+
     from journalist_cli import bundle
 
-    summary = bundle.import_bundle(open_vault(), file)
+    # The public part only: nothing is unlocked to check a signature.
+    mine = credentials.public_key_of(identity_file(identity_path))
+    with bundle.staged_import(open_vault(), file, mine.signing_key) as staged:
+        delete = False
+        if staged.deletions:
+            click.echo(
+                f"the bundle no longer lists {_count(len(staged.deletions), 'item')}"
+                " (deleted on the online machine):"
+            )
+            for removal in staged.deletions:
+                click.echo("  " + _describe(removal))
+            if yes:
+                delete = True
+            elif sys.stdin.isatty():
+                delete = click.confirm("Delete them from this vault too?", default=False)
+        summary = staged.commit(delete=delete)
     click.echo(
         f"imported {summary.objects} objects ({human_size(summary.bytes)});"
-        f" {summary.sources} sources in the vault"
+        f" {summary.sources} sources in the bundle"
     )
+    if summary.deleted:
+        click.echo(f"deleted {_count(len(summary.deleted), 'item')} from this vault")
+    if summary.kept:
+        click.echo(
+            f"kept {_count(len(summary.kept), 'item')} the bundle no longer lists;"
+            f" to delete them too: lanterne import {file} --yes"
+        )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _describe(removal: Removal) -> str:
+    name = designations.designation(removal.source_id)
+    day = f" ({removal.day})" if removal.day else ""
+    if removal.what == "source":
+        return terminal_safe(f"source {name} and everything from it{day}")
+    return terminal_safe(f"{removal.what} {removal.item_id[:8]} of {name}{day}")
 
 
 # --- list and show ----------------------------------------------------------------
