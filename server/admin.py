@@ -37,7 +37,12 @@ UVICORN_LOG_CONFIG = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Exception messages and tracebacks can quote a request: only their type is logged.
+    "filters": {"redact": {"()": "server.contain_errors.RedactTracebacks"}},
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+    },
+    "root": {"handlers": ["stderr"], "level": "WARNING"},
     "loggers": {
         "uvicorn": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
         "uvicorn.error": {"level": "WARNING"},

@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from server import error_pages
 from server.assets import Assets
+from server.contain_errors import ContainErrorsMiddleware
 from server.db import Database
 from server.i18n import Pages
 from server.resumable import OwnerKeys, UploadPolicy, UploadStore
@@ -92,7 +93,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     error_pages.install(app)
     # Added last, so outermost: headers go on every response, error pages included.
-    app.add_middleware(error_pages.ContainErrorsMiddleware)
+    app.add_middleware(ContainErrorsMiddleware, respond=error_pages.server_error)
     if settings.onion_location:
         from server.onion_location import OnionLocationMiddleware
 

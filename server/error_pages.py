@@ -7,19 +7,16 @@ the page says what happened, that nothing was kept, and what to do next.
 # ruff: noqa: E501 -- user-facing sentences stay whole so translators see them whole.
 from __future__ import annotations
 
-import logging
-
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import Response
+from starlette.types import Scope
 
 from server.rendering import render
 from server.settings import LANGUAGES
 from server.streaming_form import FormRejected, Reason
-
-log = logging.getLogger("lanterne.server")
 
 
 def N_(message: str) -> str:
@@ -253,33 +250,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(FormRejected, on_rejected)
 
 
-class ContainErrorsMiddleware:
-    """Turns any unexpected exception into the 500 page, and logs only its type.
-
-    Starlette's own last-resort handler re-raises so the server can print a
-    traceback; a traceback's message could quote what a source sent, so the
-    exception stops here.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:
-            log.error("unexpected %s on a %s request", type(exc).__name__, scope.get("method"))
-            if not started:
-                response = status_page(Request(scope), 500)
-                await response(scope, receive, send)
+def server_error(scope: Scope) -> Response:
+    """The 500 page, for ``server.contain_errors.ContainErrorsMiddleware``."""
+    return status_page(Request(scope), 500)

@@ -6,8 +6,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import Scope
 
 from server.app import quiet_logging
+from server.contain_errors import ContainErrorsMiddleware
 from server.db import Database
 from server.journalist_api import routes
 from server.journalist_api.auth import Authenticator
@@ -34,6 +37,10 @@ _CODES = {
 
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": _CODES.get(status, "bad_request"), "message": message}, status)
+
+
+def internal_error(scope: Scope) -> Response:
+    return JSONResponse({"error": "internal", "message": "internal error"}, 500)
 
 
 def create_journalist_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
@@ -65,9 +72,7 @@ def create_journalist_app(settings: Settings, *, clock: Clock | None = None) -> 
         where = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in exc.errors())
         return error(400, f"invalid request: {where}")
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"error": "internal", "message": "internal error"}, 500)
-
+    # Inside Starlette's last-resort handler, which would re-raise for a traceback.
+    app.add_middleware(ContainErrorsMiddleware, respond=internal_error)
     app.add_middleware(SecurityHeadersMiddleware)
     return app

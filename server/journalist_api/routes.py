@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 import envelope
 from envelope.keys import b64encode
 from server.db import Database, JournalistRow
+from server.headers import byte_range_start, decimal
 from server.journalist_api.auth import (
     CHALLENGE_BYTES,
     CHALLENGE_SECONDS,
@@ -272,7 +273,10 @@ def patch_source(source_id: str, body: TriagePatch, api: Api, me: Journalist) ->
 
 async def _read_envelope(request: Request) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_ITEM_BYTES):
+    size = decimal(declared)
+    if declared is not None and size is None:
+        raise HTTPException(400, "Content-Length is not a number")
+    if size is not None and size > MAX_ITEM_BYTES:
         raise HTTPException(413, f"at most {MAX_ITEM_BYTES} bytes")
     body = bytearray()
     async for piece in request.stream():
@@ -352,9 +356,10 @@ def get_object(
     size = path.stat().st_size
     start = 0
     if range is not None:
-        if not range.startswith("bytes=") or not range.endswith("-") or not range[6:-1].isdigit():
+        asked = byte_range_start(range)
+        if asked is None:
             raise HTTPException(416, "only 'bytes=N-' ranges are supported")
-        start = int(range[6:-1])
+        start = asked
         if start >= size:
             raise HTTPException(416, "range starts past the end")
 

@@ -16,6 +16,7 @@ from starlette.requests import ClientDisconnect
 import envelope
 from server.db import ObjectRow, SourceRow
 from server.error_pages import N_, error_page, rejected_page
+from server.headers import decimal
 from server.rendering import check_language, current_session, redirect, render, services
 from server.services import Services
 from server.sessions import Session
@@ -64,12 +65,8 @@ async def submit(request: Request, lang: str) -> Response:
     try:
         if session is None:
             raise FormRejected(Reason.CSRF)
-        declared = request.headers.get("content-length")
-        if (
-            declared is not None
-            and declared.isdigit()
-            and int(declared) > svc.settings.limits.max_body_bytes
-        ):
+        declared = decimal(request.headers.get("content-length"))
+        if declared is not None and declared > svc.settings.limits.max_body_bytes:
             # Known too large before a byte is read: answer at once rather than
             # wait for gigabytes to arrive only to throw them away.
             body.complete = True

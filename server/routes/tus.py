@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
+from server.headers import decimal
 from server.rendering import current_session
 from server.resumable import (
     OWNER_COOKIE,
@@ -35,7 +36,6 @@ PATCH_TYPE = "application/offset+octet-stream"
 # Received bytes are handed to a worker thread about this much at a time: a
 # bounded buffer, and few thread hops for a 4 MiB segment.
 WRITE_BATCH = 1 << 20
-MAX_NUMBER_DIGITS = 20
 
 
 def upload_store(request: Request) -> UploadStore:
@@ -70,9 +70,10 @@ def _error(exc: UploadError) -> Response:
 
 
 def _number(value: str | None) -> int:
-    if not value or not value.isascii() or not value.isdigit() or len(value) > MAX_NUMBER_DIGITS:
+    number = decimal(value)
+    if number is None:
         raise UploadError(400, "not a number")
-    return int(value)
+    return number
 
 
 def _check_version(request: Request) -> None:
@@ -165,7 +166,8 @@ async def tus_patch(request: Request, upload_id: str) -> Response:
             if offset != upload.received:
                 raise UploadError(409, "Upload-Offset is not the current offset")
             limit = min(max_patch, upload.length - upload.received)
-            if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            size = decimal(declared)
+            if declared is not None and (size is None or size > limit):
                 raise UploadError(413, "past Upload-Length or over 16 MiB")
             upload = await _receive(body, store, upload, limit)
         keep_session_alive(request)
