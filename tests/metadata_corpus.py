@@ -67,9 +67,15 @@ def _rational(value: float) -> TiffImagePlugin.IFDRational:
 
 def planted_exif(prefix: str) -> tuple[Image.Exif, list[str]]:
     exif = Image.Exif()
-    tokens = [token(f"{prefix}Make"), token(f"{prefix}Model"), token(f"{prefix}Artist"),
-              token(f"{prefix}Software"), token(f"{prefix}Serial"), token(f"{prefix}Lens"),
-              token(f"{prefix}Description")]
+    tokens = [
+        token(f"{prefix}Make"),
+        token(f"{prefix}Model"),
+        token(f"{prefix}Artist"),
+        token(f"{prefix}Software"),
+        token(f"{prefix}Serial"),
+        token(f"{prefix}Lens"),
+        token(f"{prefix}Description"),
+    ]
     exif[ExifTags.Base.Make] = tokens[0]
     exif[ExifTags.Base.Model] = tokens[1]
     exif[ExifTags.Base.Artist] = tokens[2]
@@ -115,8 +121,7 @@ def make_jpeg(path: Path, *, name: str = "Jpeg", tail: bool = True) -> CorpusFil
     packet, xmp_tokens = xmp_packet(name)
     comment = token(f"{name}Comment")
     out = io.BytesIO()
-    picture().save(out, format="JPEG", quality=90, exif=exif, xmp=packet,
-                   comment=comment.encode())
+    picture().save(out, format="JPEG", quality=90, exif=exif, xmp=packet, comment=comment.encode())
     data = out.getvalue()
     iptc = token(f"{name}Iptc")
     data = data[:2] + _iptc_segment(iptc) + data[2:]
@@ -134,8 +139,11 @@ def plant_exif_thumbnail(path: Path, work: Path) -> str:
     thumb = work / "thumb-source.jpg"
     marker = token("Thumbnail")
     picture((32, 24)).save(thumb, format="JPEG", comment=marker.encode())
-    subprocess.run(["exiftool", "-q", "-overwrite_original", f"-ThumbnailImage<={thumb}",
-                    str(path)], check=True, capture_output=True)
+    subprocess.run(
+        ["exiftool", "-q", "-overwrite_original", f"-ThumbnailImage<={thumb}", str(path)],
+        check=True,
+        capture_output=True,
+    )
     thumb.unlink()
     return marker
 
@@ -154,8 +162,10 @@ def make_png(path: Path) -> CorpusFile:
     data = out.getvalue()
     # A tIME chunk and a private chunk before IEND.
     extra = b""
-    for ctype, body in ((b"tIME", struct.pack(">HBBBBB", 2024, 5, 6, 7, 8, 9)),
-                        (b"prVt", token("PngPrivate").encode())):
+    for ctype, body in (
+        (b"tIME", struct.pack(">HBBBBB", 2024, 5, 6, 7, 8, 9)),
+        (b"prVt", token("PngPrivate").encode()),
+    ):
         extra += struct.pack(">I", len(body)) + ctype + body
         extra += struct.pack(">I", zlib.crc32(ctype + body))
     data = data[:-12] + extra + data[-12:]
@@ -170,9 +180,11 @@ PDF_TEXT = "Visible PDF content survives cleaning"
 
 def make_pdf(path: Path) -> CorpusFile:
     pdf = pikepdf.new()
-    font = pdf.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Font,
-                                                Subtype=pikepdf.Name.Type1,
-                                                BaseFont=pikepdf.Name.Helvetica))
+    font = pdf.make_indirect(
+        pikepdf.Dictionary(
+            Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, BaseFont=pikepdf.Name.Helvetica
+        )
+    )
     photo = io.BytesIO()
     exif, photo_tokens = planted_exif("PdfImage")
     picture().save(photo, format="JPEG", exif=exif)
@@ -184,15 +196,27 @@ def make_pdf(path: Path) -> CorpusFile:
     page = pikepdf.Dictionary(
         Type=pikepdf.Name.Page,
         MediaBox=[0, 0, 612, 792],
-        Resources=pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font),
-                                     XObject=pikepdf.Dictionary(Im0=image)),
+        Resources=pikepdf.Dictionary(
+            Font=pikepdf.Dictionary(F1=font), XObject=pikepdf.Dictionary(Im0=image)
+        ),
         Contents=pdf.make_stream(content.encode()),
     )
     pdf.pages.append(pikepdf.Page(page))
-    tokens = [token("PdfAuthor"), token("PdfTitle"), token("PdfCreator"), token("PdfProducer"),
-              token("PdfKeywords"), token("PdfXmpCreator"), token("PdfAttachName"),
-              token("PdfAttachBody"), token("PdfJavaScript"), token("PdfAnnotAuthor"),
-              token("PdfAnnotText"), token("PdfFormValue"), token("PdfUri")]
+    tokens = [
+        token("PdfAuthor"),
+        token("PdfTitle"),
+        token("PdfCreator"),
+        token("PdfProducer"),
+        token("PdfKeywords"),
+        token("PdfXmpCreator"),
+        token("PdfAttachName"),
+        token("PdfAttachBody"),
+        token("PdfJavaScript"),
+        token("PdfAnnotAuthor"),
+        token("PdfAnnotText"),
+        token("PdfFormValue"),
+        token("PdfUri"),
+    ]
     with pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as meta:
         meta["dc:creator"] = [tokens[5]]
     pdf.docinfo["/Author"] = tokens[0]
@@ -202,22 +226,41 @@ def make_pdf(path: Path) -> CorpusFile:
     pdf.docinfo["/Keywords"] = tokens[4]
     spec = pikepdf.AttachedFileSpec(pdf, tokens[7].encode(), filename=f"{tokens[6]}.txt")
     pdf.attachments[f"{tokens[6]}.txt"] = spec
-    pdf.Root.OpenAction = pikepdf.Dictionary(S=pikepdf.Name.JavaScript,
-                                             JS=pikepdf.String(f"app.alert('{tokens[8]}');"))
+    pdf.Root.OpenAction = pikepdf.Dictionary(
+        S=pikepdf.Name.JavaScript, JS=pikepdf.String(f"app.alert('{tokens[8]}');")
+    )
     page_obj = pdf.pages[0].obj
-    note = pdf.make_indirect(pikepdf.Dictionary(
-        Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Text, Rect=[300, 700, 320, 720],
-        T=pikepdf.String(tokens[9]), Contents=pikepdf.String(tokens[10]), P=page_obj,
-    ))
-    link = pdf.make_indirect(pikepdf.Dictionary(
-        Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Link, Rect=[72, 700, 200, 720],
-        A=pikepdf.Dictionary(S=pikepdf.Name.URI, URI=pikepdf.String(f"https://{tokens[12]}.example")),
-    ))
-    field_widget = pdf.make_indirect(pikepdf.Dictionary(
-        Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Widget, FT=pikepdf.Name.Tx,
-        T=pikepdf.String("name"), V=pikepdf.String(tokens[11]), Rect=[72, 600, 272, 620],
-        P=page_obj,
-    ))
+    note = pdf.make_indirect(
+        pikepdf.Dictionary(
+            Type=pikepdf.Name.Annot,
+            Subtype=pikepdf.Name.Text,
+            Rect=[300, 700, 320, 720],
+            T=pikepdf.String(tokens[9]),
+            Contents=pikepdf.String(tokens[10]),
+            P=page_obj,
+        )
+    )
+    link = pdf.make_indirect(
+        pikepdf.Dictionary(
+            Type=pikepdf.Name.Annot,
+            Subtype=pikepdf.Name.Link,
+            Rect=[72, 700, 200, 720],
+            A=pikepdf.Dictionary(
+                S=pikepdf.Name.URI, URI=pikepdf.String(f"https://{tokens[12]}.example")
+            ),
+        )
+    )
+    field_widget = pdf.make_indirect(
+        pikepdf.Dictionary(
+            Type=pikepdf.Name.Annot,
+            Subtype=pikepdf.Name.Widget,
+            FT=pikepdf.Name.Tx,
+            T=pikepdf.String("name"),
+            V=pikepdf.String(tokens[11]),
+            Rect=[72, 600, 272, 620],
+            P=page_obj,
+        )
+    )
     page_obj.Annots = pdf.make_indirect(pikepdf.Array([note, link, field_widget]))
     pdf.Root.AcroForm = pikepdf.Dictionary(Fields=pikepdf.Array([field_widget]))
     pdf.save(path)
@@ -231,10 +274,26 @@ DOCX_TEXT = ["Visible paragraph with a comment.", "Kept inserted words.", "Hidde
 
 
 def make_docx(path: Path) -> CorpusFile:
-    tokens = {n: token(f"Docx{n}") for n in (
-        "Author", "LastModifiedBy", "Title", "Keywords", "CoreComments", "CommentText",
-        "CommentAuthor", "CommentInitials", "InsAuthor", "DelAuthor", "Deleted", "Company",
-        "Custom", "Thumbnail", "Template")}
+    tokens = {
+        n: token(f"Docx{n}")
+        for n in (
+            "Author",
+            "LastModifiedBy",
+            "Title",
+            "Keywords",
+            "CoreComments",
+            "CommentText",
+            "CommentAuthor",
+            "CommentInitials",
+            "InsAuthor",
+            "DelAuthor",
+            "Deleted",
+            "Company",
+            "Custom",
+            "Thumbnail",
+            "Template",
+        )
+    }
     document = docx.Document()
     props = document.core_properties
     props.author = tokens["Author"]
@@ -243,17 +302,27 @@ def make_docx(path: Path) -> CorpusFile:
     props.keywords = tokens["Keywords"]
     props.comments = tokens["CoreComments"]
     first = document.add_paragraph(DOCX_TEXT[0])
-    document.add_comment(first.runs, text=tokens["CommentText"], author=tokens["CommentAuthor"],
-                         initials=tokens["CommentInitials"])
+    document.add_comment(
+        first.runs,
+        text=tokens["CommentText"],
+        author=tokens["CommentAuthor"],
+        initials=tokens["CommentInitials"],
+    )
     second = document.add_paragraph("Kept ")
-    second._p.append(parse_xml(
-        f'<w:ins xmlns:w="{W_NS}" w:id="1" w:author="{tokens["InsAuthor"]}" '
-        f'w:date="2024-05-06T07:08:09Z"><w:r><w:t xml:space="preserve">inserted </w:t></w:r>'
-        f"</w:ins>"))
-    second._p.append(parse_xml(
-        f'<w:del xmlns:w="{W_NS}" w:id="2" w:author="{tokens["DelAuthor"]}" '
-        f'w:date="2024-05-06T07:08:09Z"><w:r><w:delText>{tokens["Deleted"]} </w:delText></w:r>'
-        f"</w:del>"))
+    second._p.append(
+        parse_xml(
+            f'<w:ins xmlns:w="{W_NS}" w:id="1" w:author="{tokens["InsAuthor"]}" '
+            f'w:date="2024-05-06T07:08:09Z"><w:r><w:t xml:space="preserve">inserted </w:t></w:r>'
+            f"</w:ins>"
+        )
+    )
+    second._p.append(
+        parse_xml(
+            f'<w:del xmlns:w="{W_NS}" w:id="2" w:author="{tokens["DelAuthor"]}" '
+            f'w:date="2024-05-06T07:08:09Z"><w:r><w:delText>{tokens["Deleted"]} </w:delText></w:r>'
+            f"</w:del>"
+        )
+    )
     second.add_run("words.")
     for paragraph in (first, second):
         paragraph._p.set(qn("w:rsidR"), "00AB12CD")
@@ -268,8 +337,7 @@ def make_docx(path: Path) -> CorpusFile:
     raw = io.BytesIO()
     document.save(raw)
     path.write_bytes(_docx_extras(raw.getvalue(), tokens))
-    return CorpusFile(path, "docx", [*tokens.values(), *photo_tokens],
-                      text="\n".join(DOCX_TEXT))
+    return CorpusFile(path, "docx", [*tokens.values(), *photo_tokens], text="\n".join(DOCX_TEXT))
 
 
 def _docx_extras(data: bytes, tokens: dict[str, str]) -> bytes:
@@ -289,40 +357,57 @@ def _docx_extras(data: bytes, tokens: dict[str, str]) -> bytes:
         for info in source.infolist():
             body = source.read(info)
             if info.filename == "docProps/app.xml":
-                body = body.replace(b"</Properties>",
-                                    f"<Company>{tokens['Company']}</Company></Properties>"
-                                    .encode())
+                body = body.replace(
+                    b"</Properties>",
+                    f"<Company>{tokens['Company']}</Company></Properties>".encode(),
+                )
             elif info.filename == "docProps/thumbnail.jpeg":
                 body = thumb.getvalue()
             elif info.filename == "[Content_Types].xml":
-                body = body.replace(b"</Types>", (
-                    b'<Override PartName="/docProps/custom.xml" ContentType="application/'
-                    b'vnd.openxmlformats-officedocument.custom-properties+xml"/></Types>'
-                ))
+                body = body.replace(
+                    b"</Types>",
+                    (
+                        b'<Override PartName="/docProps/custom.xml" ContentType="application/'
+                        b'vnd.openxmlformats-officedocument.custom-properties+xml"/></Types>'
+                    ),
+                )
             elif info.filename == "_rels/.rels":
-                body = body.replace(b"</Relationships>", (
-                    b'<Relationship Id="rIdCustom" Type="http://schemas.openxmlformats.org/'
-                    b'officeDocument/2006/relationships/custom-properties" '
-                    b'Target="docProps/custom.xml"/></Relationships>'
-                ))
+                body = body.replace(
+                    b"</Relationships>",
+                    (
+                        b'<Relationship Id="rIdCustom" Type="http://schemas.openxmlformats.org/'
+                        b'officeDocument/2006/relationships/custom-properties" '
+                        b'Target="docProps/custom.xml"/></Relationships>'
+                    ),
+                )
             elif info.filename == "word/settings.xml":
-                body = body.replace(b"</w:settings>", (
-                    b'<w:attachedTemplate r:id="rIdTpl"/><w:rsids><w:rsidRoot w:val="00AB12CD"/>'
-                    b'<w:rsid w:val="00AB12CD"/></w:rsids></w:settings>'
-                ))
+                body = body.replace(
+                    b"</w:settings>",
+                    (
+                        b'<w:attachedTemplate r:id="rIdTpl"/>'
+                        b'<w:rsids><w:rsidRoot w:val="00AB12CD"/>'
+                        b'<w:rsid w:val="00AB12CD"/></w:rsids></w:settings>'
+                    ),
+                )
                 if b"xmlns:r=" not in body.split(b">", 2)[1]:
-                    body = body.replace(b"<w:settings ", b'<w:settings xmlns:r="http://schemas'
-                                        b'.openxmlformats.org/officeDocument/2006/relationships" ',
-                                        1)
+                    body = body.replace(
+                        b"<w:settings ",
+                        b'<w:settings xmlns:r="http://schemas'
+                        b'.openxmlformats.org/officeDocument/2006/relationships" ',
+                        1,
+                    )
             target.writestr(info, body)
         target.writestr("docProps/custom.xml", custom)
-        target.writestr("word/_rels/settings.xml.rels", (
-            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns='
-            '"http://schemas.openxmlformats.org/package/2006/relationships"><Relationship '
-            'Id="rIdTpl" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
-            'relationships/attachedTemplate" Target="file:///C:/Users/'
-            f'{tokens["Template"]}/Normal.dotm" TargetMode="External"/></Relationships>'
-        ))
+        target.writestr(
+            "word/_rels/settings.xml.rels",
+            (
+                '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns='
+                '"http://schemas.openxmlformats.org/package/2006/relationships"><Relationship '
+                'Id="rIdTpl" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+                'relationships/attachedTemplate" Target="file:///C:/Users/'
+                f'{tokens["Template"]}/Normal.dotm" TargetMode="External"/></Relationships>'
+            ),
+        )
     return out.getvalue()
 
 
@@ -332,9 +417,22 @@ ODT_TEXT = ["Hello visible world.", "Tracked text stays here."]
 
 
 def make_odt(path: Path) -> CorpusFile:
-    t = {n: token(f"Odt{n}") for n in (
-        "InitialCreator", "Creator", "Generator", "UserDefined", "Title", "AnnotAuthor",
-        "AnnotText", "ChangeAuthor", "Deleted", "Printer", "Thumbnail")}
+    t = {
+        n: token(f"Odt{n}")
+        for n in (
+            "InitialCreator",
+            "Creator",
+            "Generator",
+            "UserDefined",
+            "Title",
+            "AnnotAuthor",
+            "AnnotText",
+            "ChangeAuthor",
+            "Deleted",
+            "Printer",
+            "Thumbnail",
+        )
+    }
     ns = (
         'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
         'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
@@ -346,58 +444,75 @@ def make_odt(path: Path) -> CorpusFile:
     )
     date = "<dc:date>2024-05-06T07:08:09</dc:date>"
     change_info = f"<office:change-info><dc:creator>{t['ChangeAuthor']}</dc:creator>{date}"
-    content = "".join([
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<office:document-content {ns}>',
-        '<office:automatic-styles><style:style style:name="P1" style:family="paragraph">',
-        '<style:text-properties officeooo:rsid="0012ab34" officeooo:paragraph-rsid="0012ab34"/>',
-        "</style:style></office:automatic-styles><office:body><office:text>",
-        '<text:tracked-changes><text:changed-region text:id="ct1"><text:deletion>',
-        f"{change_info}</office:change-info><text:p>{t['Deleted']}</text:p></text:deletion>",
-        '</text:changed-region><text:changed-region text:id="ct2"><text:insertion>',
-        f"{change_info}</office:change-info></text:insertion></text:changed-region>",
-        "</text:tracked-changes>",
-        '<text:p text:style-name="P1">Hello <office:annotation>',
-        f"<dc:creator>{t['AnnotAuthor']}</dc:creator>{date}",
-        f"<text:p>{t['AnnotText']}</text:p></office:annotation>visible world.</text:p>",
-        '<text:p text:style-name="P1">Tracked <text:change text:change-id="ct1"/>text ',
-        '<text:change-start text:change-id="ct2"/>stays<text:change-end text:change-id="ct2"/>',
-        " here.</text:p></office:text></office:body></office:document-content>",
-    ])
-    meta = "".join([
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<office:document-meta {ns}><office:meta>',
-        f"<meta:initial-creator>{t['InitialCreator']}</meta:initial-creator>",
-        f"<dc:creator>{t['Creator']}</dc:creator>",
-        f"<meta:generator>{t['Generator']}</meta:generator><dc:title>{t['Title']}</dc:title>",
-        "<meta:creation-date>2024-05-06T07:08:09</meta:creation-date>",
-        f'<meta:user-defined meta:name="Source">{t["UserDefined"]}</meta:user-defined>',
-        "</office:meta></office:document-meta>",
-    ])
-    settings = "".join([
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<office:document-settings {ns}>',
-        '<office:settings><config:config-item-set config:name="ooo:configuration-settings">',
-        '<config:config-item config:name="PrinterName" config:type="string">',
-        f"{t['Printer']}</config:config-item></config:config-item-set></office:settings>",
-        "</office:document-settings>",
-    ])
-    styles = (f'<?xml version="1.0" encoding="UTF-8"?>\n<office:document-styles {ns}>'
-              "<office:styles/></office:document-styles>")
+    content = "".join(
+        [
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<office:document-content {ns}>',
+            '<office:automatic-styles><style:style style:name="P1" style:family="paragraph">',
+            '<style:text-properties officeooo:rsid="0012ab34"'
+            ' officeooo:paragraph-rsid="0012ab34"/>',
+            "</style:style></office:automatic-styles><office:body><office:text>",
+            '<text:tracked-changes><text:changed-region text:id="ct1"><text:deletion>',
+            f"{change_info}</office:change-info><text:p>{t['Deleted']}</text:p></text:deletion>",
+            '</text:changed-region><text:changed-region text:id="ct2"><text:insertion>',
+            f"{change_info}</office:change-info></text:insertion></text:changed-region>",
+            "</text:tracked-changes>",
+            '<text:p text:style-name="P1">Hello <office:annotation>',
+            f"<dc:creator>{t['AnnotAuthor']}</dc:creator>{date}",
+            f"<text:p>{t['AnnotText']}</text:p></office:annotation>visible world.</text:p>",
+            '<text:p text:style-name="P1">Tracked <text:change text:change-id="ct1"/>text ',
+            '<text:change-start text:change-id="ct2"/>stays<text:change-end text:change-id="ct2"/>',
+            " here.</text:p></office:text></office:body></office:document-content>",
+        ]
+    )
+    meta = "".join(
+        [
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<office:document-meta {ns}><office:meta>',
+            f"<meta:initial-creator>{t['InitialCreator']}</meta:initial-creator>",
+            f"<dc:creator>{t['Creator']}</dc:creator>",
+            f"<meta:generator>{t['Generator']}</meta:generator><dc:title>{t['Title']}</dc:title>",
+            "<meta:creation-date>2024-05-06T07:08:09</meta:creation-date>",
+            f'<meta:user-defined meta:name="Source">{t["UserDefined"]}</meta:user-defined>',
+            "</office:meta></office:document-meta>",
+        ]
+    )
+    settings = "".join(
+        [
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<office:document-settings {ns}>',
+            '<office:settings><config:config-item-set config:name="ooo:configuration-settings">',
+            '<config:config-item config:name="PrinterName" config:type="string">',
+            f"{t['Printer']}</config:config-item></config:config-item-set></office:settings>",
+            "</office:document-settings>",
+        ]
+    )
+    styles = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<office:document-styles {ns}>'
+        "<office:styles/></office:document-styles>"
+    )
     info = PngImagePlugin.PngInfo()
     info.add_text("Software", t["Thumbnail"])
     thumb = io.BytesIO()
     picture((32, 24)).save(thumb, format="PNG", pnginfo=info)
-    entries = [("/", "application/vnd.oasis.opendocument.text"), ("content.xml", "text/xml"),
-               ("styles.xml", "text/xml"), ("meta.xml", "text/xml"),
-               ("settings.xml", "text/xml"), ("Thumbnails/thumbnail.png", "image/png")]
+    entries = [
+        ("/", "application/vnd.oasis.opendocument.text"),
+        ("content.xml", "text/xml"),
+        ("styles.xml", "text/xml"),
+        ("meta.xml", "text/xml"),
+        ("settings.xml", "text/xml"),
+        ("Thumbnails/thumbnail.png", "image/png"),
+    ]
     manifest = (
         '<?xml version="1.0" encoding="UTF-8"?>\n<manifest:manifest xmlns:manifest='
         '"urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.3">'
-        + "".join(f'<manifest:file-entry manifest:full-path="{p}" manifest:media-type="{m}"/>'
-                  for p, m in entries)
+        + "".join(
+            f'<manifest:file-entry manifest:full-path="{p}" manifest:media-type="{m}"/>'
+            for p, m in entries
+        )
         + "</manifest:manifest>"
     )
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("mimetype", "application/vnd.oasis.opendocument.text",
-                         compress_type=zipfile.ZIP_STORED)
+        archive.writestr(
+            "mimetype", "application/vnd.oasis.opendocument.text", compress_type=zipfile.ZIP_STORED
+        )
         archive.writestr("content.xml", content)
         archive.writestr("styles.xml", styles)
         archive.writestr("meta.xml", meta)
@@ -418,8 +533,10 @@ def mpeg_frames(count: int = 40) -> bytes:
 def make_mp3(path: Path) -> CorpusFile:
     frames = mpeg_frames()
     path.write_bytes(frames)
-    t = {n: token(f"Mp3{n}") for n in ("Artist", "Comment", "Custom", "Picture", "V1Artist",
-                                       "Encoder")}
+    t = {
+        n: token(f"Mp3{n}")
+        for n in ("Artist", "Comment", "Custom", "Picture", "V1Artist", "Encoder")
+    }
     tags = mutagen.id3.ID3()
     tags.add(mutagen.id3.TPE1(encoding=3, text=[t["Artist"]]))
     tags.add(mutagen.id3.COMM(encoding=3, lang="eng", desc="", text=[t["Comment"]]))
@@ -427,8 +544,9 @@ def make_mp3(path: Path) -> CorpusFile:
     tags.add(mutagen.id3.TSSE(encoding=3, text=[t["Encoder"]]))
     cover = io.BytesIO()
     picture((32, 24)).save(cover, format="JPEG", comment=t["Picture"].encode())
-    tags.add(mutagen.id3.APIC(encoding=3, mime="image/jpeg", type=3, desc="cover",
-                              data=cover.getvalue()))
+    tags.add(
+        mutagen.id3.APIC(encoding=3, mime="image/jpeg", type=3, desc="cover", data=cover.getvalue())
+    )
     tags.save(path, v1=0)
     v1 = b"TAG" + b"title".ljust(30, b"\x00") + t["V1Artist"].encode()[:30].ljust(30, b"\x00")
     v1 += b"album".ljust(30, b"\x00") + b"2024" + b"comment".ljust(30, b"\x00") + b"\x0c"
@@ -528,8 +646,12 @@ def deep_scan(path: Path, tokens: list[str]) -> set[str]:
 
 def exiftool_scan(path: Path, tokens: list[str]) -> set[str]:
     """Tokens (and GPS keys) exiftool still reports for the file."""
-    result = subprocess.run(["exiftool", "-j", "-a", "-G1", "-ee", "-u", str(path)],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        ["exiftool", "-j", "-a", "-G1", "-ee", "-u", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     found: set[str] = set()
     for record in json.loads(result.stdout):
         for key, value in record.items():

@@ -43,8 +43,13 @@ def cleaned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     files = corpus.build(base / "in")
     before = {f.path: sha256(f.path) for f in files}
     result = run("clean", *[f.path for f in files], "--out", base / "out", "--json")
-    return {"files": {f.kind: f for f in files}, "before": before, "result": result,
-            "out": base / "out", "json": json.loads(result.stdout)}
+    return {
+        "files": {f.kind: f for f in files},
+        "before": before,
+        "result": result,
+        "out": base / "out",
+        "json": json.loads(result.stdout),
+    }
 
 
 def output_of(cleaned: dict, kind: str) -> Path:
@@ -107,8 +112,9 @@ def test_image_pixels_are_identical(cleaned: dict) -> None:
 
 def test_pdf_text_and_pages_survive(cleaned: dict) -> None:
     def text(path: Path) -> str:
-        return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True,
-                              check=True).stdout
+        return subprocess.run(
+            ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
+        ).stdout
 
     original, out = cleaned["files"]["pdf"].path, output_of(cleaned, "pdf")
     assert corpus.PDF_TEXT in text(out)
@@ -155,10 +161,10 @@ def test_reports_name_what_was_found_kept_and_risky(cleaned: dict) -> None:
     assert {"gps", "device", "author", "software", "comment", "thumbnail"} <= categories
     assert any("LNTCANARYJpegSerial" in f["value"] for f in photo["removed"])
     pdf = report_of(cleaned, "pdf")
-    assert {r["risk"] for r in pdf["risks"]} >= {"javascript", "embedded_file",
-                                                 "remote_reference"}
+    assert {r["risk"] for r in pdf["risks"]} >= {"javascript", "embedded_file", "remote_reference"}
     assert {"javascript", "embedded_file", "annotation", "form_data"} <= {
-        f["category"] for f in pdf["removed"]}
+        f["category"] for f in pdf["removed"]
+    }
     memo = report_of(cleaned, "docx")
     kept = memo["not_removed"]
     assert any(f["category"] == "hidden_text" and "Hidden note" in f["value"] for f in kept)
@@ -223,16 +229,16 @@ def test_flatten_turns_pdf_pages_into_pixels(tmp_path: Path) -> None:
         assert len(pdf.pages) == 1
         resources = pdf.pages[0].obj.Resources
         assert "/Font" not in resources and list(resources.XObject.keys()) == ["/Im0"]
-    text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True,
-                          check=True).stdout
+    text = subprocess.run(
+        ["pdftotext", str(out), "-"], capture_output=True, text=True, check=True
+    ).stdout
     assert text.strip() == ""
 
 
 def test_flatten_reencodes_images_and_cleans_other_types_normally(tmp_path: Path) -> None:
     photo = corpus.make_jpeg(tmp_path / "photo.jpg")
     memo = corpus.make_odt(tmp_path / "notes.odt")
-    result = run("clean", photo.path, memo.path, "--out", tmp_path / "out", "--flatten",
-                 "--json")
+    result = run("clean", photo.path, memo.path, "--out", tmp_path / "out", "--flatten", "--json")
     assert result.returncode == 0, result.stderr
     reports = json.loads(result.stdout)["files"]
     assert reports[0]["flattened"] is True
@@ -267,9 +273,11 @@ def test_jpeg_cleaning_is_lossless_and_keeps_orientation() -> None:
 
 
 def test_xml_writer_keeps_prefixes_and_declarations() -> None:
-    source = (b'<?xml version="1.0"?><w:document xmlns:w="urn:w" xmlns:w14="urn:w14" '
-              b'xmlns:mc="urn:mc" mc:Ignorable="w14"><w:body><w:t xml:space="preserve">'
-              b"a &amp; b</w:t></w:body></w:document>")
+    source = (
+        b'<?xml version="1.0"?><w:document xmlns:w="urn:w" xmlns:w14="urn:w14" '
+        b'xmlns:mc="urn:mc" mc:Ignorable="w14"><w:body><w:t xml:space="preserve">'
+        b"a &amp; b</w:t></w:body></w:document>"
+    )
     doc = safexml.parse(source, name="t", max_depth=10)
     out = safexml.serialize(doc)
     assert b'xmlns:w14="urn:w14"' in out  # unused by elements, named by mc:Ignorable
@@ -284,14 +292,36 @@ def test_cleaned_office_files_need_no_second_pass(cleaned: dict) -> None:
 
 
 def test_public_surface_and_errors_explain_themselves() -> None:
-    assert sorted(cleaning.__all__) == sorted([
-        "DEFAULT_LIMITS", "Category", "CleanReport", "CleaningError", "Finding", "HostileFile",
-        "Limits", "MalformedFile", "OutputError", "Risk", "RiskFlag", "UnsupportedType",
-        "VerificationFailed", "WorkerFailed", "clean_file", "clean_files", "render_table",
-        "sandbox_works",
-    ])
-    for cls in (cleaning.UnsupportedType, cleaning.MalformedFile, cleaning.HostileFile,
-                cleaning.WorkerFailed, cleaning.OutputError, cleaning.VerificationFailed):
+    assert sorted(cleaning.__all__) == sorted(
+        [
+            "DEFAULT_LIMITS",
+            "Category",
+            "CleanReport",
+            "CleaningError",
+            "Finding",
+            "HostileFile",
+            "Limits",
+            "MalformedFile",
+            "OutputError",
+            "Risk",
+            "RiskFlag",
+            "UnsupportedType",
+            "VerificationFailed",
+            "WorkerFailed",
+            "clean_file",
+            "clean_files",
+            "render_table",
+            "sandbox_works",
+        ]
+    )
+    for cls in (
+        cleaning.UnsupportedType,
+        cleaning.MalformedFile,
+        cleaning.HostileFile,
+        cleaning.WorkerFailed,
+        cleaning.OutputError,
+        cleaning.VerificationFailed,
+    ):
         assert issubclass(cls, cleaning.CleaningError)
         assert cls.__doc__ and len(cls.__doc__) > 30
 

@@ -20,25 +20,36 @@ from tests.cli_helpers import run
 
 def png_bomb(path: Path, side: int = 30000) -> Path:
     """A small PNG that claims side x side pixels (its rows inflate to ~900 MB)."""
+
     def chunk(ctype: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + ctype + body + struct.pack(
-            ">I", zlib.crc32(ctype + body))
+        return (
+            struct.pack(">I", len(body))
+            + ctype
+            + body
+            + struct.pack(">I", zlib.crc32(ctype + body))
+        )
 
     ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
     rows = zlib.compressobj(9)
     data = b"".join(rows.compress(b"\x00" * (side + 1)) for _ in range(64)) + rows.flush()
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", data)
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
     return path
 
 
-def docx_with(path: Path, replace: dict[str, bytes] | None = None,
-              extra: list[tuple[str, bytes]] | None = None) -> Path:
+def docx_with(
+    path: Path,
+    replace: dict[str, bytes] | None = None,
+    extra: list[tuple[str, bytes]] | None = None,
+) -> Path:
     """A valid DOCX with some members replaced or added."""
     source = corpus.make_docx(path.with_suffix(".src"))
     out = io.BytesIO()
-    with zipfile.ZipFile(source.path) as old, zipfile.ZipFile(out, "w",
-                                                               zipfile.ZIP_DEFLATED) as new:
+    with (
+        zipfile.ZipFile(source.path) as old,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as new,
+    ):
         for info in old.infolist():
             new.writestr(info.filename, (replace or {}).get(info.filename, old.read(info)))
         for name, data in extra or []:
@@ -82,11 +93,13 @@ def test_too_many_zip_members_are_refused(tmp_path: Path) -> None:
 
 
 def test_xml_entity_expansion_is_refused(tmp_path: Path) -> None:
-    laughs = (b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa">'
-              b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
-              b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
-              b'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/'
-              b'main"><w:body><w:p><w:r><w:t>&c;</w:t></w:r></w:p></w:body></w:document>')
+    laughs = (
+        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+        b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
+        b'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/'
+        b'main"><w:body><w:p><w:r><w:t>&c;</w:t></w:r></w:p></w:body></w:document>'
+    )
     bomb = docx_with(tmp_path / "laughs.docx", replace={"word/document.xml": laughs})
     report = clean_one(bomb, tmp_path)
     assert report.error_kind == "hostile"
@@ -94,9 +107,11 @@ def test_xml_entity_expansion_is_refused(tmp_path: Path) -> None:
 
 
 def test_external_entity_is_refused(tmp_path: Path) -> None:
-    xxe = (b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-           b"<office:document-meta xmlns:office='urn:oasis:names:tc:opendocument:xmlns:office:"
-           b"1.0'>&x;</office:document-meta>")
+    xxe = (
+        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b"<office:document-meta xmlns:office='urn:oasis:names:tc:opendocument:xmlns:office:"
+        b"1.0'>&x;</office:document-meta>"
+    )
     item = corpus.make_odt(tmp_path / "src.odt")
     out = io.BytesIO()
     with zipfile.ZipFile(item.path) as old, zipfile.ZipFile(out, "w") as new:
@@ -109,8 +124,12 @@ def test_external_entity_is_refused(tmp_path: Path) -> None:
 
 
 def test_deeply_nested_xml_is_refused(tmp_path: Path) -> None:
-    deep = (b'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
-            + b"<w:b>" * 50_000 + b"</w:b>" * 50_000 + b"</w:document>")
+    deep = (
+        b'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+        + b"<w:b>" * 50_000
+        + b"</w:b>" * 50_000
+        + b"</w:document>"
+    )
     bomb = docx_with(tmp_path / "deep.docx", replace={"word/document.xml": deep})
     report = clean_one(bomb, tmp_path)
     assert report.error_kind == "hostile"
@@ -172,8 +191,9 @@ def test_the_worker_memory_limit_is_enforced(tmp_path: Path, sandbox: bool) -> N
     # 49 Mpx is under the pixel cap, but its 147 MB of pixels are over this memory cap.
     big = tmp_path / "big.png"
     Image.new("RGB", (7000, 7000), (10, 20, 30)).save(big, compress_level=1)
-    report = clean_one(big, tmp_path, limits=Limits(worker_memory=120 * 1024 * 1024),
-                       use_sandbox=sandbox)
+    report = clean_one(
+        big, tmp_path, limits=Limits(worker_memory=120 * 1024 * 1024), use_sandbox=sandbox
+    )
     assert report.error_kind == "worker"
     assert "memory" in report.error
     assert cleaning.clean_file(big, tmp_path / "roomy", use_sandbox=sandbox).ok
@@ -185,8 +205,11 @@ def test_a_slow_worker_is_killed_at_the_timeout(tmp_path: Path) -> None:
     big = tmp_path / "big.png"
     Image.new("RGB", (7000, 7000), (10, 20, 30)).save(big, compress_level=1)
     small = corpus.make_png(tmp_path / "small.png")
-    reports = list(cleaning.clean_files([big, small.path], tmp_path / "out", jobs=1,
-                                        limits=Limits(worker_timeout=0.3)))
+    reports = list(
+        cleaning.clean_files(
+            [big, small.path], tmp_path / "out", jobs=1, limits=Limits(worker_timeout=0.3)
+        )
+    )
     assert reports[0].error_kind == "worker"
     assert "gave up after 0.3 s" in reports[0].error
     assert reports[1].ok, reports[1].error

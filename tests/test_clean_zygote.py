@@ -56,8 +56,9 @@ def stand_in(src: Path, out: Path, flatten: bool, limits: Limits) -> CleanReport
     return CleanReport(source=str(src), status="cleaned", output=str(out))
 
 
-def run(tmp_path: Path, names: list[str], limits: Limits, jobs: int = 1
-        ) -> tuple[list[worker.Task], dict[int, dict[str, Any]], list[int]]:
+def run(
+    tmp_path: Path, names: list[str], limits: Limits, jobs: int = 1
+) -> tuple[list[worker.Task], dict[int, dict[str, Any]], list[int]]:
     batch = tasks(tmp_path, names)
     results: dict[int, dict[str, Any]] = {}
     order: list[int] = []
@@ -92,8 +93,9 @@ def headroom(extra: int) -> int:
 
 
 def test_a_hanging_child_is_killed_at_the_timeout_and_the_batch_goes_on(tmp_path: Path) -> None:
-    batch, results, order = run(tmp_path, ["hang.bin", "a.bin", "b.bin"],
-                                Limits(worker_timeout=1.0))
+    batch, results, order = run(
+        tmp_path, ["hang.bin", "a.bin", "b.bin"], Limits(worker_timeout=1.0)
+    )
     assert order == [0, 1, 2]  # one at a time: the others waited for the kill
     assert results[0]["error_kind"] == "worker"
     assert "gave up after 1 s" in results[0]["error"]
@@ -111,8 +113,14 @@ def test_children_die_with_their_zygote(tmp_path: Path) -> None:
     zygote = os.fork()
     if zygote == 0:
         try:
-            worker.run_batch(batch, flatten=False, limits=Limits(worker_timeout=600), jobs=1,
-                             clean=stand_in, emit=lambda index, report: None)
+            worker.run_batch(
+                batch,
+                flatten=False,
+                limits=Limits(worker_timeout=600),
+                jobs=1,
+                clean=stand_in,
+                emit=lambda index, report: None,
+            )
         finally:
             os._exit(0)
     helper_file = batch[0].work / "helper"
@@ -156,16 +164,29 @@ def test_each_child_gets_its_own_limits(tmp_path: Path) -> None:
     def report_limits(src: Path, out: Path, flatten: bool, limits: Limits) -> CleanReport:
         import resource
 
-        values = [resource.getrlimit(r)[0] for r in (
-            resource.RLIMIT_AS, resource.RLIMIT_CPU, resource.RLIMIT_FSIZE, resource.RLIMIT_CORE)]
+        values = [
+            resource.getrlimit(r)[0]
+            for r in (
+                resource.RLIMIT_AS,
+                resource.RLIMIT_CPU,
+                resource.RLIMIT_FSIZE,
+                resource.RLIMIT_CORE,
+            )
+        ]
         out.write_text(",".join(map(str, values)))
         return CleanReport(source=str(src), status="cleaned")
 
     memory = headroom(512 << 20)
     limits = Limits(worker_memory=memory, worker_cpu_seconds=7, worker_output_bytes=12345678)
     batch = tasks(tmp_path, ["a.bin"])
-    worker.run_batch(batch, flatten=False, limits=limits, jobs=1, clean=report_limits,
-                     emit=lambda i, r: seen.update({r["status"]: i}))
+    worker.run_batch(
+        batch,
+        flatten=False,
+        limits=limits,
+        jobs=1,
+        clean=report_limits,
+        emit=lambda i, r: seen.update({r["status"]: i}),
+    )
     assert seen == {"cleaned": 0}
     assert (batch[0].work / worker.OUTPUT_NAME).read_text() == f"{memory},7,12345678,0"
     # ...and the process that forked it keeps its own.
@@ -182,14 +203,21 @@ def big_png(path: Path) -> Path:
 
 
 @pytest.mark.parametrize("sandbox", [False, True])
-def test_a_file_over_the_memory_limit_fails_alone_in_a_real_batch(tmp_path: Path,
-                                                                   sandbox: bool) -> None:
+def test_a_file_over_the_memory_limit_fails_alone_in_a_real_batch(
+    tmp_path: Path, sandbox: bool
+) -> None:
     photo = corpus.make_jpeg(tmp_path / "photo.jpg")
     big = big_png(tmp_path / "big.png")
     memo = corpus.make_docx(tmp_path / "memo.docx")
-    reports = list(cleaning.clean_files(
-        [photo.path, big, memo.path], tmp_path / "out", jobs=1, use_sandbox=sandbox,
-        limits=Limits(worker_memory=120 * 1024 * 1024)))
+    reports = list(
+        cleaning.clean_files(
+            [photo.path, big, memo.path],
+            tmp_path / "out",
+            jobs=1,
+            use_sandbox=sandbox,
+            limits=Limits(worker_memory=120 * 1024 * 1024),
+        )
+    )
     assert [r.source for r in reports] == [str(photo.path), str(big), str(memo.path)]
     assert reports[1].error_kind == "worker" and "memory" in reports[1].error
     assert reports[0].ok and reports[2].ok, (reports[0].error, reports[2].error)
@@ -218,13 +246,15 @@ def descendants(root: int) -> list[int]:
 
 
 @pytest.mark.parametrize("sandbox", [False, True])
-def test_the_zygote_gets_no_environment_secrets(tmp_path: Path, sandbox: bool,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_zygote_gets_no_environment_secrets(
+    tmp_path: Path, sandbox: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LANTERNE_PASSPHRASE", SECRET)
     small = corpus.make_png(tmp_path / "small.png")
     bigs = [big_png(tmp_path / f"big{n}.png") for n in range(2)]
-    reports = cleaning.clean_files([*bigs, small.path], tmp_path / "out", jobs=1,
-                                   use_sandbox=sandbox)
+    reports = cleaning.clean_files(
+        [*bigs, small.path], tmp_path / "out", jobs=1, use_sandbox=sandbox
+    )
     # Biggest first, one at a time: after the first report the zygote is busy
     # with the second big file for about a second.
     assert next(reports).ok
@@ -262,8 +292,7 @@ def test_the_sandbox_sees_only_the_batch(tmp_path: Path) -> None:
     assert str(tmp_path / "out") not in ro | set(rw)
 
 
-def test_files_with_the_same_name_in_one_batch_are_refused_not_overwritten(
-        tmp_path: Path) -> None:
+def test_files_with_the_same_name_in_one_batch_are_refused_not_overwritten(tmp_path: Path) -> None:
     (tmp_path / "one").mkdir()
     (tmp_path / "two").mkdir()
     first = corpus.make_png(tmp_path / "one" / "a.png")
@@ -284,7 +313,7 @@ def test_frames_survive_arbitrary_splits() -> None:
     buffer = protocol.FrameBuffer(cap=1024)
     received = []
     for start in range(0, len(stream), 7):
-        received += buffer.feed(stream[start:start + 7])
+        received += buffer.feed(stream[start : start + 7])
     assert received == messages
     assert buffer.pending == 0
 
@@ -301,16 +330,23 @@ def test_a_frame_that_is_not_a_json_object_is_refused(body: bytes) -> None:
         protocol.FrameBuffer(cap=100).feed(len(body).to_bytes(4, "big") + body)
 
 
-@pytest.mark.parametrize("request_", [
-    None,
-    {"files": [], "flatten": False},
-    {"files": [], "flatten": False, "jobs": 0, "limits": {}},
-    {"files": [], "flatten": "no", "jobs": 1, "limits": {}},
-    {"files": [{"src": "relative", "work": "/w"}], "flatten": False, "jobs": 1, "limits": {}},
-    {"files": [{"src": "/a", "work": "/w", "x": "/y"}], "flatten": False, "jobs": 1,
-     "limits": {}},
-    {"files": [], "flatten": False, "jobs": 1, "limits": {"no_such_limit": 1}},
-])
+@pytest.mark.parametrize(
+    "request_",
+    [
+        None,
+        {"files": [], "flatten": False},
+        {"files": [], "flatten": False, "jobs": 0, "limits": {}},
+        {"files": [], "flatten": "no", "jobs": 1, "limits": {}},
+        {"files": [{"src": "relative", "work": "/w"}], "flatten": False, "jobs": 1, "limits": {}},
+        {
+            "files": [{"src": "/a", "work": "/w", "x": "/y"}],
+            "flatten": False,
+            "jobs": 1,
+            "limits": {},
+        },
+        {"files": [], "flatten": False, "jobs": 1, "limits": {"no_such_limit": 1}},
+    ],
+)
 def test_the_zygote_refuses_a_malformed_request(request_: dict[str, Any] | None) -> None:
     with pytest.raises(protocol.ProtocolError):
         worker._request(request_)
@@ -318,8 +354,13 @@ def test_the_zygote_refuses_a_malformed_request(request_: dict[str, Any] | None)
 
 def test_the_zygote_accepts_a_well_formed_request() -> None:
     tasks_, flatten, limits, jobs = worker._request(
-        {"files": [{"src": "/in/a.pdf", "work": "/out/w/0"}], "flatten": True, "jobs": 2,
-         "limits": {"worker_timeout": 5.0}})
+        {
+            "files": [{"src": "/in/a.pdf", "work": "/out/w/0"}],
+            "flatten": True,
+            "jobs": 2,
+            "limits": {"worker_timeout": 5.0},
+        }
+    )
     assert tasks_ == [worker.Task(Path("/in/a.pdf"), Path("/out/w/0"))]
     assert (flatten, limits.worker_timeout, jobs) == (True, 5.0, 2)
 
@@ -340,8 +381,9 @@ def test_lanterne_refuses_unexpected_answers_from_the_zygote(tmp_path: Path) -> 
         process.stdout.close()
 
 
-def test_a_zygote_that_dies_fails_the_rest_of_its_batch(tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_zygote_that_dies_fails_the_rest_of_its_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A hostile child could kill its zygote; lanterne then reports and goes on.
     def killed_zygote(*args: object, **kwargs: Any) -> subprocess.Popen[bytes]:
         process = real_popen(*args, **kwargs)  # type: ignore[call-overload]
@@ -360,26 +402,30 @@ def test_a_zygote_that_dies_fails_the_rest_of_its_batch(tmp_path: Path,
 # --- XML: the C parser only where no declaration can exist ------------------------------
 
 
-@pytest.mark.parametrize(("data", "fast"), [
-    (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><a/>', True),
-    (b"\xef\xbb\xbf<a><!-- note --><![CDATA[x]]></a>", True),
-    (b"<a>plain</a>", True),
-    (b'<!DOCTYPE a [<!ENTITY e "x">]><a>&e;</a>', False),
-    (b"<a><!-- <!DOCTYPE in a comment --></a>", False),
-    (b'<?xml version="1.0" encoding="ISO-8859-1"?><a/>', False),
-    (b"<?xml version='1.0' encoding='utf-16'?><a/>", False),
-    (b'<?xml version="1.0" encoding="x"?><a/>', False),
-    ('<?xml version="1.0"?><a/>'.encode("utf-16"), False),
-    ("<a/>".encode("utf-16-le"), False),
-])
-def test_only_plain_utf8_without_declarations_takes_the_fast_path(data: bytes,
-                                                                   fast: bool) -> None:
+@pytest.mark.parametrize(
+    ("data", "fast"),
+    [
+        (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><a/>', True),
+        (b"\xef\xbb\xbf<a><!-- note --><![CDATA[x]]></a>", True),
+        (b"<a>plain</a>", True),
+        (b'<!DOCTYPE a [<!ENTITY e "x">]><a>&e;</a>', False),
+        (b"<a><!-- <!DOCTYPE in a comment --></a>", False),
+        (b'<?xml version="1.0" encoding="ISO-8859-1"?><a/>', False),
+        (b"<?xml version='1.0' encoding='utf-16'?><a/>", False),
+        (b'<?xml version="1.0" encoding="x"?><a/>', False),
+        ('<?xml version="1.0"?><a/>'.encode("utf-16"), False),
+        ("<a/>".encode("utf-16-le"), False),
+    ],
+)
+def test_only_plain_utf8_without_declarations_takes_the_fast_path(data: bytes, fast: bool) -> None:
     assert safexml.declaration_free(data) is fast
 
 
 def test_entities_in_utf16_are_still_refused() -> None:
-    laughs = ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE d [<!ENTITY a "aaaa">'
-              '<!ENTITY b "&a;&a;&a;&a;">]><d>&b;</d>').encode("utf-16")
+    laughs = (
+        '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE d [<!ENTITY a "aaaa">'
+        '<!ENTITY b "&a;&a;&a;&a;">]><d>&b;</d>'
+    ).encode("utf-16")
     with pytest.raises(cleaning.HostileFile, match="DTD or entities"):
         safexml.parse(laughs, name="t", max_depth=10)
 

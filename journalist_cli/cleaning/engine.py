@@ -77,8 +77,12 @@ def clean_to(src: Path, out: Path, *, flatten_pixels: bool, limits: Limits) -> C
     else:
         raise UnsupportedType(f"no cleaner for {detected.mime}")
     if flatten_pixels and not report.flattened:
-        findings.kept(Category.OTHER, "--flatten", kind or detected.mime,
-                      "only PDFs and images can be flattened; cleaned normally")
+        findings.kept(
+            Category.OTHER,
+            "--flatten",
+            kind or detected.mime,
+            "only PDFs and images can be flattened; cleaned normally",
+        )
     if leftovers:
         out.unlink(missing_ok=True)
         raise VerificationFailed("metadata still found after cleaning: " + "; ".join(leftovers[:5]))

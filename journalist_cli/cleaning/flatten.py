@@ -33,9 +33,22 @@ def _render(src: Path, page: int, work: Path, dpi: int, timeout: float) -> Path:
     stem = work / f"page-{page}"
     try:
         result = subprocess.run(
-            [pdftoppm, "-r", str(dpi), "-f", str(page), "-l", str(page), "-singlefile",
-             "-cropbox", str(src), str(stem)],
-            capture_output=True, timeout=timeout, check=False,
+            [
+                pdftoppm,
+                "-r",
+                str(dpi),
+                "-f",
+                str(page),
+                "-l",
+                str(page),
+                "-singlefile",
+                "-cropbox",
+                str(src),
+                str(stem),
+            ],
+            capture_output=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise WorkerFailed(f"rendering page {page} took longer than {timeout:.0f} s") from exc
@@ -49,8 +62,9 @@ def flatten_pdf(src: Path, out: Path, limits: Limits, findings: Findings) -> Non
     """Render every page of `src` and write a pixels-only PDF to `out`."""
     count = pdf.describe_file(src, limits, findings)
     if count > limits.max_flatten_pages:
-        raise HostileFile(f"{count} pages is more than --flatten renders "
-                          f"({limits.max_flatten_pages})")
+        raise HostileFile(
+            f"{count} pages is more than --flatten renders ({limits.max_flatten_pages})"
+        )
     dpi = limits.flatten_dpi
     per_page = max(5.0, limits.worker_timeout / max(count, 1))
     new = pikepdf.new()
@@ -75,15 +89,23 @@ def flatten_pdf(src: Path, out: Path, limits: Limits, findings: Findings) -> Non
         image.Filter = pikepdf.Name.DCTDecode
         w_pt, h_pt = width * 72 / dpi, height * 72 / dpi
         contents = new.make_stream(f"q {w_pt:.3f} 0 0 {h_pt:.3f} 0 0 cm /Im0 Do Q".encode())
-        new.pages.append(pikepdf.Page(pikepdf.Dictionary(
-            Type=pikepdf.Name.Page,
-            MediaBox=[0, 0, w_pt, h_pt],
-            Resources=pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=image)),
-            Contents=contents,
-        )))
+        new.pages.append(
+            pikepdf.Page(
+                pikepdf.Dictionary(
+                    Type=pikepdf.Name.Page,
+                    MediaBox=[0, 0, w_pt, h_pt],
+                    Resources=pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=image)),
+                    Contents=contents,
+                )
+            )
+        )
     new.save(out, static_id=True)
-    findings.found(Category.OTHER, "pages", f"{count} pages rendered at {dpi} dpi",
-                   note="flattened: text is no longer selectable or searchable")
+    findings.found(
+        Category.OTHER,
+        "pages",
+        f"{count} pages rendered at {dpi} dpi",
+        note="flattened: text is no longer selectable or searchable",
+    )
 
 
 def flatten_image(data: bytes, kind: str, limits: Limits, findings: Findings) -> bytes:
@@ -100,8 +122,9 @@ def flatten_image(data: bytes, kind: str, limits: Limits, findings: Findings) ->
         raise MalformedFile(f"the pixels do not decode ({exc})") from exc
     frames = int(getattr(image, "n_frames", 1))
     if frames > 1:
-        findings.found(Category.OTHER, "animation", f"{frames} frames",
-                       note="flattened to the first frame")
+        findings.found(
+            Category.OTHER, "animation", f"{frames} frames", note="flattened to the first frame"
+        )
     buffer = io.BytesIO()
     options: dict[str, object] = {"quality": 92} if kind in ("jpeg", "webp") else {}
     fresh.save(buffer, format=_SAVE_FORMAT[kind], **options)

@@ -149,11 +149,19 @@ def _icc_replacement(icc: bytes, findings: Findings) -> bytes | None:
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
         description = ""
     if description.startswith(_STANDARD_SRGB):
-        findings.found(Category.COLOUR_PROFILE, "ICC profile", description,
-                       note="replaced by a built-in sRGB profile")
+        findings.found(
+            Category.COLOUR_PROFILE,
+            "ICC profile",
+            description,
+            note="replaced by a built-in sRGB profile",
+        )
         return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    findings.found(Category.COLOUR_PROFILE, "ICC profile", description or f"{len(icc)} bytes",
-                   note="removed; colours may shift slightly")
+    findings.found(
+        Category.COLOUR_PROFILE,
+        "ICC profile",
+        description or f"{len(icc)} bytes",
+        note="removed; colours may shift slightly",
+    )
     return None
 
 
@@ -179,10 +187,14 @@ def _clean_jpeg(data: bytes, limits: Limits, findings: Findings) -> bytes:
         elif segment.marker == jpeg.APP0 and payload.startswith(b"JFXX"):
             findings.found(Category.THUMBNAIL, "JFIF extension", "thumbnail")
         elif jpeg.APP0 < segment.marker <= 0xEF and segment.marker not in (
-            jpeg.APP1, jpeg.APP2, jpeg.APP13, jpeg.APP14
+            jpeg.APP1,
+            jpeg.APP2,
+            jpeg.APP13,
+            jpeg.APP14,
         ):
-            findings.found(Category.OTHER, f"APP{segment.marker - jpeg.APP0} segment",
-                           f"{len(payload)} bytes")
+            findings.found(
+                Category.OTHER, f"APP{segment.marker - jpeg.APP0} segment", f"{len(payload)} bytes"
+            )
     if parsed.trailing:
         findings.found(Category.OTHER, "after end of image", f"{parsed.trailing} bytes")
     exif = None
@@ -190,8 +202,9 @@ def _clean_jpeg(data: bytes, limits: Limits, findings: Findings) -> bytes:
         kept = Image.Exif()
         kept[_ORIENTATION] = orientation
         exif = kept.tobytes()
-        findings.kept(Category.OTHER, "EXIF Orientation", orientation,
-                      "needed to show the picture upright")
+        findings.kept(
+            Category.OTHER, "EXIF Orientation", orientation, "needed to show the picture upright"
+        )
     icc = parsed.icc_profile()
     new_icc = _icc_replacement(icc, findings) if icc else None
     return jpeg.rebuild(parsed, exif=exif, icc=new_icc)
@@ -201,8 +214,19 @@ def _clean_jpeg(data: bytes, limits: Limits, findings: Findings) -> bytes:
 
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
 _PNG_KEEP = {
-    b"IHDR", b"PLTE", b"tRNS", b"cHRM", b"gAMA", b"sRGB", b"sBIT", b"bKGD", b"pHYs",
-    b"hIST", b"acTL", b"fcTL", b"fdAT",
+    b"IHDR",
+    b"PLTE",
+    b"tRNS",
+    b"cHRM",
+    b"gAMA",
+    b"sRGB",
+    b"sBIT",
+    b"bKGD",
+    b"pHYs",
+    b"hIST",
+    b"acTL",
+    b"fcTL",
+    b"fdAT",
 }
 
 
@@ -256,11 +280,17 @@ def _raw_size(ihdr: bytes) -> int:
 
     if not interlace:
         return plane(width, height)
-    passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
-              (0, 1, 1, 2))
+    passes = (
+        (0, 0, 8, 8),
+        (4, 0, 8, 8),
+        (0, 4, 4, 8),
+        (2, 0, 4, 4),
+        (0, 2, 2, 4),
+        (1, 0, 2, 2),
+        (0, 1, 1, 2),
+    )
     return sum(
-        plane((width - x + dx - 1) // dx, (height - y + dy - 1) // dy)
-        for x, y, dx, dy in passes
+        plane((width - x + dx - 1) // dx, (height - y + dy - 1) // dy) for x, y, dx, dy in passes
     )
 
 
@@ -305,8 +335,9 @@ def _clean_png(data: bytes, limits: Limits, findings: Findings) -> bytes:
                 out.insert(2, _chunk(b"iCCP", b"sRGB\x00\x00" + zlib.compress(kept)))
             del name
         else:
-            findings.found(Category.OTHER, f"PNG chunk {ctype.decode('latin-1')}",
-                           f"{len(body)} bytes")
+            findings.found(
+                Category.OTHER, f"PNG chunk {ctype.decode('latin-1')}", f"{len(body)} bytes"
+            )
     if trailing:
         findings.found(Category.OTHER, "after end of image", f"{trailing} bytes")
     return b"".join(out)
@@ -341,11 +372,16 @@ def _clean_webp(data: bytes, limits: Limits, findings: Findings) -> bytes:
         elif fourcc == b"XMP ":
             xmp.describe(body, findings, "XMP")
         elif fourcc == b"ICCP":
-            findings.found(Category.COLOUR_PROFILE, "ICC profile", f"{size} bytes",
-                           note="removed; colours may shift slightly")
+            findings.found(
+                Category.COLOUR_PROFILE,
+                "ICC profile",
+                f"{size} bytes",
+                note="removed; colours may shift slightly",
+            )
         else:
-            findings.found(Category.OTHER, f"WebP chunk {fourcc.decode('latin-1')}",
-                           f"{size} bytes")
+            findings.found(
+                Category.OTHER, f"WebP chunk {fourcc.decode('latin-1')}", f"{size} bytes"
+            )
     if len(data) > end:
         findings.found(Category.OTHER, "after end of image", f"{len(data) - end} bytes")
     payload = b"WEBP" + b"".join(out)
@@ -364,8 +400,12 @@ def _describe_pillow_info(image: Image.Image, findings: Findings) -> int:
     if info.get("comment"):
         findings.found(Category.COMMENT, "comment", info["comment"])
     if info.get("icc_profile"):
-        findings.found(Category.COLOUR_PROFILE, "ICC profile", f"{len(info['icc_profile'])} bytes",
-                       note="removed; colours may shift slightly")
+        findings.found(
+            Category.COLOUR_PROFILE,
+            "ICC profile",
+            f"{len(info['icc_profile'])} bytes",
+            note="removed; colours may shift slightly",
+        )
     return orientation
 
 
@@ -394,8 +434,9 @@ def _reencode(data: bytes, kind: str, limits: Limits, findings: Findings) -> byt
     except (OSError, ValueError, SyntaxError, struct.error) as exc:
         raise MalformedFile(f"{kind.upper()} pixels do not decode ({exc})") from exc
     if orientation != 1:
-        findings.found(Category.OTHER, "EXIF Orientation", orientation,
-                       note="applied to the pixels")
+        findings.found(
+            Category.OTHER, "EXIF Orientation", orientation, note="applied to the pixels"
+        )
     out = io.BytesIO()
     options: dict[str, object] = {}
     if len(frames) > 1:

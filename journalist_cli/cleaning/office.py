@@ -65,11 +65,29 @@ _OOXML_DROP_ELEMENTS = {
     # Tracked changes: deleted and moved-away content goes, change records go.
     f"{{{W}}}{n}"
     for n in (
-        "del", "moveFrom", "rPrChange", "pPrChange", "sectPrChange", "tblPrChange",
-        "trPrChange", "tcPrChange", "tblGridChange", "numberingChange", "moveFromRangeStart",
-        "moveFromRangeEnd", "moveToRangeStart", "moveToRangeEnd", "delText", "cellDel",
-        "cellIns", "commentRangeStart", "commentRangeEnd", "commentReference", "rsids",
-        "attachedTemplate", "docVars",
+        "del",
+        "moveFrom",
+        "rPrChange",
+        "pPrChange",
+        "sectPrChange",
+        "tblPrChange",
+        "trPrChange",
+        "tcPrChange",
+        "tblGridChange",
+        "numberingChange",
+        "moveFromRangeStart",
+        "moveFromRangeEnd",
+        "moveToRangeStart",
+        "moveToRangeEnd",
+        "delText",
+        "cellDel",
+        "cellIns",
+        "commentRangeStart",
+        "commentRangeEnd",
+        "commentReference",
+        "rsids",
+        "attachedTemplate",
+        "docVars",
     )
 } | {
     f"{{{W15}}}docId",
@@ -79,8 +97,11 @@ _OOXML_DROP_ELEMENTS = {
     "{http://schemas.microsoft.com/office/powerpoint/2010/main}creationId",
 }
 _OOXML_UNWRAP = {f"{{{W}}}ins", f"{{{W}}}moveTo"}
-_OOXML_DROP_ATTRS = {f"{{{W14}}}paraId", f"{{{W14}}}textId",
-                     "{http://schemas.microsoft.com/office/spreadsheetml/2014/revision}uid"}
+_OOXML_DROP_ATTRS = {
+    f"{{{W14}}}paraId",
+    f"{{{W14}}}textId",
+    "{http://schemas.microsoft.com/office/spreadsheetml/2014/revision}uid",
+}
 _RSID = f"{{{W}}}rsid"
 
 
@@ -88,8 +109,15 @@ def _ooxml_drop_attr(key: str) -> bool:
     return key in _OOXML_DROP_ATTRS or key.startswith(_RSID)
 
 
-_AUTO_FETCH_RELS = ("/attachedTemplate", "/oleObject", "/image", "/frame", "/subDocument",
-                    "/externalLinkPath", "/externalLink")
+_AUTO_FETCH_RELS = (
+    "/attachedTemplate",
+    "/oleObject",
+    "/image",
+    "/frame",
+    "/subDocument",
+    "/externalLinkPath",
+    "/externalLink",
+)
 
 _ODF_DROP: list[tuple[re.Pattern[str], Category, str]] = [
     (re.compile(p), c, w)
@@ -104,14 +132,21 @@ _ODF_DROP: list[tuple[re.Pattern[str], Category, str]] = [
     )
 ]
 _ODF_DROP_ELEMENTS = {
-    f"{{{TEXT}}}tracked-changes", f"{{{TEXT}}}change", f"{{{TEXT}}}change-start",
-    f"{{{TEXT}}}change-end", f"{{{OFFICE}}}annotation", f"{{{OFFICE}}}annotation-end",
+    f"{{{TEXT}}}tracked-changes",
+    f"{{{TEXT}}}change",
+    f"{{{TEXT}}}change-start",
+    f"{{{TEXT}}}change-end",
+    f"{{{OFFICE}}}annotation",
+    f"{{{OFFICE}}}annotation-end",
 }
 _ODF_DROP_ATTRS = {f"{{{OOO}}}rsid", f"{{{OOO}}}paragraph-rsid"}
 
 _IMAGE_MAGIC = (
-    (b"\xff\xd8\xff", "jpeg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"GIF8", "gif"),
-    (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"GIF8", "gif"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
 )
 _ZIP_MAGIC = b"PK\x03\x04"
 # Parts whose text a reader sees, where hidden text and hidden sheets or slides matter.
@@ -153,21 +188,38 @@ def _text_of(elem: ET.Element) -> str:
 # --- describing what is dropped ------------------------------------------------
 
 _PROPERTY_CATEGORIES = {
-    "creator": Category.AUTHOR, "lastModifiedBy": Category.AUTHOR,
-    "initial-creator": Category.AUTHOR, "printed-by": Category.AUTHOR,
-    "Company": Category.AUTHOR, "Manager": Category.AUTHOR,
-    "created": Category.DATE, "modified": Category.DATE, "lastPrinted": Category.DATE,
-    "creation-date": Category.DATE, "date": Category.DATE, "print-date": Category.DATE,
-    "Application": Category.SOFTWARE, "AppVersion": Category.SOFTWARE,
-    "generator": Category.SOFTWARE, "title": Category.DESCRIPTION,
-    "subject": Category.DESCRIPTION, "description": Category.DESCRIPTION,
-    "keywords": Category.DESCRIPTION, "keyword": Category.DESCRIPTION,
-    "category": Category.DESCRIPTION, "identifier": Category.IDENTIFIER,
-    "revision": Category.OTHER, "editing-cycles": Category.OTHER,
-    "editing-duration": Category.OTHER, "TotalTime": Category.OTHER,
-    "Template": Category.OTHER, "template": Category.OTHER,
-    "HyperlinkBase": Category.EXTERNAL_LINK, "user-defined": Category.OTHER,
-    "property": Category.OTHER, "PrinterName": Category.DEVICE,
+    "creator": Category.AUTHOR,
+    "lastModifiedBy": Category.AUTHOR,
+    "initial-creator": Category.AUTHOR,
+    "printed-by": Category.AUTHOR,
+    "Company": Category.AUTHOR,
+    "Manager": Category.AUTHOR,
+    "created": Category.DATE,
+    "modified": Category.DATE,
+    "lastPrinted": Category.DATE,
+    "creation-date": Category.DATE,
+    "date": Category.DATE,
+    "print-date": Category.DATE,
+    "Application": Category.SOFTWARE,
+    "AppVersion": Category.SOFTWARE,
+    "generator": Category.SOFTWARE,
+    "title": Category.DESCRIPTION,
+    "subject": Category.DESCRIPTION,
+    "description": Category.DESCRIPTION,
+    "keywords": Category.DESCRIPTION,
+    "keyword": Category.DESCRIPTION,
+    "category": Category.DESCRIPTION,
+    "identifier": Category.IDENTIFIER,
+    "revision": Category.OTHER,
+    "editing-cycles": Category.OTHER,
+    "editing-duration": Category.OTHER,
+    "TotalTime": Category.OTHER,
+    "Template": Category.OTHER,
+    "template": Category.OTHER,
+    "HyperlinkBase": Category.EXTERNAL_LINK,
+    "user-defined": Category.OTHER,
+    "property": Category.OTHER,
+    "PrinterName": Category.DEVICE,
 }
 
 
@@ -179,9 +231,7 @@ def _describe_properties(pkg: _Package, name: str, data: bytes, label: str) -> N
         category = _PROPERTY_CATEGORIES.get(key or "") or _PROPERTY_CATEGORIES.get(local)
         if category is None:
             continue
-        value = _text_of(elem) or " ".join(
-            v for k, v in elem.attrib.items() if _local(k) == "href"
-        )
+        value = _text_of(elem) or " ".join(v for k, v in elem.attrib.items() if _local(k) == "href")
         if value:
             where = f"{label} {key}" if key else f"{label} {local}"
             pkg.findings.found(category, where, value)
@@ -209,8 +259,12 @@ def _describe_comments(pkg: _Package, name: str, data: bytes) -> None:
 def _drop_member(pkg: _Package, member: safezip.Member, category: Category, what: str) -> None:
     pkg.dropped.add(member.name)
     name = member.name
-    if name.endswith((".xml", ".rels")) and category in (Category.AUTHOR, Category.SOFTWARE,
-                                                          Category.OTHER, Category.DEVICE):
+    if name.endswith((".xml", ".rels")) and category in (
+        Category.AUTHOR,
+        Category.SOFTWARE,
+        Category.OTHER,
+        Category.DEVICE,
+    ):
         if any(w in name.lower() for w in ("comment", "person", "people", "authors")):
             _describe_comments(pkg, name, member.data)
         elif not name.startswith("customXml/"):
@@ -282,17 +336,28 @@ def _scrub_tree(
 
 
 _ELEMENT_CATEGORY = {
-    "del": Category.TRACKED_CHANGE, "ins": Category.TRACKED_CHANGE,
-    "moveFrom": Category.TRACKED_CHANGE, "moveTo": Category.TRACKED_CHANGE,
-    "rPrChange": Category.TRACKED_CHANGE, "pPrChange": Category.TRACKED_CHANGE,
-    "tracked-changes": Category.TRACKED_CHANGE, "change": Category.TRACKED_CHANGE,
-    "change-start": Category.TRACKED_CHANGE, "change-end": Category.TRACKED_CHANGE,
-    "commentRangeStart": Category.COMMENT, "commentRangeEnd": Category.COMMENT,
-    "commentReference": Category.COMMENT, "annotation": Category.COMMENT,
-    "annotation-end": Category.COMMENT, "revision ids": Category.IDENTIFIER,
-    "rsids": Category.IDENTIFIER, "docId": Category.IDENTIFIER,
-    "creationId": Category.IDENTIFIER, "revisionPtr": Category.IDENTIFIER,
-    "absPath": Category.AUTHOR, "attachedTemplate": Category.OTHER,
+    "del": Category.TRACKED_CHANGE,
+    "ins": Category.TRACKED_CHANGE,
+    "moveFrom": Category.TRACKED_CHANGE,
+    "moveTo": Category.TRACKED_CHANGE,
+    "rPrChange": Category.TRACKED_CHANGE,
+    "pPrChange": Category.TRACKED_CHANGE,
+    "tracked-changes": Category.TRACKED_CHANGE,
+    "change": Category.TRACKED_CHANGE,
+    "change-start": Category.TRACKED_CHANGE,
+    "change-end": Category.TRACKED_CHANGE,
+    "commentRangeStart": Category.COMMENT,
+    "commentRangeEnd": Category.COMMENT,
+    "commentReference": Category.COMMENT,
+    "annotation": Category.COMMENT,
+    "annotation-end": Category.COMMENT,
+    "revision ids": Category.IDENTIFIER,
+    "rsids": Category.IDENTIFIER,
+    "docId": Category.IDENTIFIER,
+    "creationId": Category.IDENTIFIER,
+    "revisionPtr": Category.IDENTIFIER,
+    "absPath": Category.AUTHOR,
+    "attachedTemplate": Category.OTHER,
     "docVars": Category.OTHER,
 }
 
@@ -306,21 +371,31 @@ def _flag_hidden(pkg: _Package, name: str, doc: safexml.XmlDoc) -> None:
         elif tag in (f"{{{TEXT}}}hidden-text", f"{{{TEXT}}}hidden-paragraph"):
             hidden.append(elem.get(f"{{{TEXT}}}string-value", "") or _text_of(elem))
         elif tag == f"{{{PRESENTATION}}}notes" and _text_of(elem):
-            pkg.findings.kept(Category.HIDDEN_TEXT, f"{name} speaker notes", _text_of(elem),
-                              "content: remove it in the office suite if needed")
+            pkg.findings.kept(
+                Category.HIDDEN_TEXT,
+                f"{name} speaker notes",
+                _text_of(elem),
+                "content: remove it in the office suite if needed",
+            )
         elif (tag == f"{{{TABLE}}}table" and elem.get(f"{{{TABLE}}}display") == "false") or (
             _local(tag) == "sheet" and elem.get("state") in ("hidden", "veryHidden")
         ):
-            pkg.findings.kept(Category.HIDDEN_TEXT, f"{name} hidden sheet",
-                              elem.get("name") or elem.get(f"{{{TABLE}}}name", ""),
-                              "content: unhide and review it")
+            pkg.findings.kept(
+                Category.HIDDEN_TEXT,
+                f"{name} hidden sheet",
+                elem.get("name") or elem.get(f"{{{TABLE}}}name", ""),
+                "content: unhide and review it",
+            )
         elif _local(tag) == "sld" and elem.get("show") == "0":
-            pkg.findings.kept(Category.HIDDEN_TEXT, f"{name}", "hidden slide",
-                              "content: review it")
+            pkg.findings.kept(Category.HIDDEN_TEXT, f"{name}", "hidden slide", "content: review it")
     text = " | ".join(t for t in hidden if t)
     if hidden:
-        pkg.findings.kept(Category.HIDDEN_TEXT, f"{name} hidden text", text or f"{len(hidden)}",
-                          "content: it is kept; review it before publishing")
+        pkg.findings.kept(
+            Category.HIDDEN_TEXT,
+            f"{name} hidden text",
+            text or f"{len(hidden)}",
+            "content: it is kept; review it before publishing",
+        )
         pkg.findings.risk(Risk.HIDDEN_CONTENT, f"hidden text in {name}")
 
 
@@ -362,11 +437,14 @@ def _clean_rels(pkg: _Package, name: str, doc: safexml.XmlDoc) -> set[str]:
                 pkg.findings.risk(Risk.REMOTE_REFERENCE, f"remote template {target}")
         elif external:
             auto = rel_type.endswith(_AUTO_FETCH_RELS)
-            pkg.findings.kept(Category.EXTERNAL_LINK, name, target,
-                              "loaded when opened" if auto else "link in the content")
+            pkg.findings.kept(
+                Category.EXTERNAL_LINK,
+                name,
+                target,
+                "loaded when opened" if auto else "link in the content",
+            )
             if auto or not target.startswith(("http:", "https:", "mailto:")):
-                pkg.findings.risk(Risk.REMOTE_REFERENCE, f"{rel_type.rsplit('/', 1)[-1]} "
-                                  f"{target}")
+                pkg.findings.risk(Risk.REMOTE_REFERENCE, f"{rel_type.rsplit('/', 1)[-1]} {target}")
             continue
         elif _resolve(name, target) not in pkg.dropped:
             continue
@@ -411,11 +489,13 @@ def _clean_ooxml(pkg: _Package) -> list[safezip.Member]:
         elif name.endswith(".xml"):
             doc = pkg.parse(name, member.data)
             gone = removed_ids.get(name, set())
-            changed = _scrub_tree(pkg, name, doc, _OOXML_DROP_ELEMENTS, _OOXML_UNWRAP,
-                                  _ooxml_drop_attr)
+            changed = _scrub_tree(
+                pkg, name, doc, _OOXML_DROP_ELEMENTS, _OOXML_UNWRAP, _ooxml_drop_attr
+            )
             for _, elem in safexml.walk(doc.root) if gone else ():
-                for key in [k for k, v in elem.attrib.items() if k.startswith(f"{{{R}}}")
-                            and v in gone]:
+                for key in [
+                    k for k, v in elem.attrib.items() if k.startswith(f"{{{R}}}") and v in gone
+                ]:
                     del elem.attrib[key]
                     changed = True
             if _CONTENT_PART.search(name):
@@ -423,17 +503,19 @@ def _clean_ooxml(pkg: _Package) -> list[safezip.Member]:
             if "/notesSlides/" in name:
                 text = _text_of(doc.root)
                 if text:
-                    pkg.findings.kept(Category.HIDDEN_TEXT, f"{name} speaker notes", text,
-                                      "content: remove it in the office suite if needed")
+                    pkg.findings.kept(
+                        Category.HIDDEN_TEXT,
+                        f"{name} speaker notes",
+                        text,
+                        "content: remove it in the office suite if needed",
+                    )
             # A part with nothing to remove is copied byte for byte (it was still
             # parsed, so it is well-formed and free of DTDs and entities).
             keep = not changed and safexml.plain(member.data)
             out[name] = member.data if keep else safexml.serialize(doc)
         else:
             out[name] = _clean_embedded(pkg, name, member.data)
-    return [
-        safezip.Member(m.name, out[m.name], m.stored) for m in pkg.members if m.name in out
-    ]
+    return [safezip.Member(m.name, out[m.name], m.stored) for m in pkg.members if m.name in out]
 
 
 # --- ODF --------------------------------------------------------------------------
@@ -469,8 +551,9 @@ def _clean_odf(pkg: _Package) -> list[safezip.Member]:
             data = safexml.serialize(doc)
         elif name.endswith(".xml"):
             doc = pkg.parse(name, member.data)
-            changed = _scrub_tree(pkg, name, doc, _ODF_DROP_ELEMENTS, set(),
-                                  _ODF_DROP_ATTRS.__contains__)
+            changed = _scrub_tree(
+                pkg, name, doc, _ODF_DROP_ELEMENTS, set(), _ODF_DROP_ATTRS.__contains__
+            )
             _flag_hidden(pkg, name, doc)
             _flag_links(pkg, name, doc)
             keep = not changed and safexml.plain(member.data)
@@ -508,8 +591,12 @@ def _clean_embedded(pkg: _Package, name: str, data: bytes) -> bytes:
             pkg.findings.extend(sub, name)
             return cleaned
     if "/embeddings/" in name or name.startswith("Object") or name.endswith(".bin"):
-        pkg.findings.kept(Category.EMBEDDED_FILE, name, f"{len(data)} bytes",
-                          "an embedded object Lanterne cannot clean")
+        pkg.findings.kept(
+            Category.EMBEDDED_FILE,
+            name,
+            f"{len(data)} bytes",
+            "an embedded object Lanterne cannot clean",
+        )
         pkg.findings.risk(Risk.EMBEDDED_FILE, f"embedded object {name}")
     return data
 
@@ -528,15 +615,17 @@ def detect_zip_kind(data: bytes, limits: Limits) -> str | None:
     return next((k for k, v in OOXML_MAIN.items() if v.split(".main+xml")[0] in types), None)
 
 
-def _clean_members(data: bytes, kind: str, limits: Limits, findings: Findings,
-                   depth: int) -> list[safezip.Member]:
+def _clean_members(
+    data: bytes, kind: str, limits: Limits, findings: Findings, depth: int
+) -> list[safezip.Member]:
     members = safezip.read_members(data, limits, label=kind.upper())
     pkg = _Package(kind, members, limits, findings, depth)
     return _clean_ooxml(pkg) if kind in OOXML_MAIN else _clean_odf(pkg)
 
 
-def clean_bytes(data: bytes, kind: str, limits: Limits, findings: Findings, *,
-                depth: int = 0) -> bytes:
+def clean_bytes(
+    data: bytes, kind: str, limits: Limits, findings: Findings, *, depth: int = 0
+) -> bytes:
     """A cleaned copy of an Office document of the given kind."""
     return safezip.write_members(_clean_members(data, kind, limits, findings, depth))
 
@@ -545,5 +634,8 @@ def leftovers(data: bytes, kind: str, limits: Limits) -> list[str]:
     """Cleaning the output again must find nothing more to remove."""
     again = Findings()
     _clean_members(data, kind, limits, again, 0)
-    return [f"{f.where}: {f.value}" for f in again.items
-            if f.removed and not f.note.startswith("replaced")]
+    return [
+        f"{f.where}: {f.value}"
+        for f in again.items
+        if f.removed and not f.note.startswith("replaced")
+    ]

@@ -24,14 +24,35 @@ from journalist_cli.cleaning.limits import Limits
 from journalist_cli.cleaning.report import Category, Findings, Risk
 
 _PAGE_KEEP = {
-    "/Type", "/Parent", "/Resources", "/Contents", "/MediaBox", "/CropBox", "/BleedBox",
-    "/TrimBox", "/ArtBox", "/Rotate", "/UserUnit", "/Group",
+    "/Type",
+    "/Parent",
+    "/Resources",
+    "/Contents",
+    "/MediaBox",
+    "/CropBox",
+    "/BleedBox",
+    "/TrimBox",
+    "/ArtBox",
+    "/Rotate",
+    "/UserUnit",
+    "/Group",
 }
 _CATALOG_KEEP = ("/PageLabels", "/OCProperties", "/Lang")
 # Keys removed from every object that is still there after the rebuild.
 _SCRUB = (
-    "/Metadata", "/PieceInfo", "/AF", "/AA", "/A", "/OpenAction", "/JS", "/LastModified",
-    "/StructParents", "/StructParent", "/Thumb", "/Ref", "/OPI",
+    "/Metadata",
+    "/PieceInfo",
+    "/AF",
+    "/AA",
+    "/A",
+    "/OpenAction",
+    "/JS",
+    "/LastModified",
+    "/StructParents",
+    "/StructParent",
+    "/Thumb",
+    "/Ref",
+    "/OPI",
 )
 _DOCINFO_CATEGORIES = {
     "/Author": Category.AUTHOR,
@@ -99,8 +120,12 @@ def _describe(pdf: pikepdf.Pdf, limits: Limits, findings: Findings) -> None:
             category = _DOCINFO_CATEGORIES.get(key, Category.OTHER)
             findings.found(category, f"Info {key[1:]}", _text(value))
     if "/ID" in trailer:
-        findings.found(Category.IDENTIFIER, "trailer ID", "links this file to its original",
-                       note="replaced by a fixed ID")
+        findings.found(
+            Category.IDENTIFIER,
+            "trailer ID",
+            "links this file to its original",
+            note="replaced by a fixed ID",
+        )
     root = pdf.Root
     if "/Metadata" in root and isinstance(root.Metadata, pikepdf.Stream):
         xmp.describe(bytes(root.Metadata.read_bytes()), findings, "XMP")
@@ -109,11 +134,16 @@ def _describe(pdf: pikepdf.Pdf, limits: Limits, findings: Findings) -> None:
     if "/Outlines" in root:
         findings.found(Category.OTHER, "bookmarks", "outline tree", note="not copied")
     if "/StructTreeRoot" in root:
-        findings.found(Category.OTHER, "structure tree", "tags for accessibility",
-                       note="not copied")
+        findings.found(
+            Category.OTHER, "structure tree", "tags for accessibility", note="not copied"
+        )
     if "/OCProperties" in root:
-        findings.kept(Category.HIDDEN_TEXT, "optional content", "layers",
-                      "part of how pages look; hidden layers may hold content")
+        findings.kept(
+            Category.HIDDEN_TEXT,
+            "optional content",
+            "layers",
+            "part of how pages look; hidden layers may hold content",
+        )
         findings.risk(Risk.HIDDEN_CONTENT, "the PDF has optional content layers")
     annots: Counter[str] = Counter()
     authors: set[str] = set()
@@ -144,8 +174,25 @@ def _describe_object(obj: Any, findings: Findings, annots: Counter[str], authors
         if kind != "/EmbeddedFile":
             findings.found(Category.EMBEDDED_FILE, "attachment", _text(name))
             findings.risk(Risk.EMBEDDED_FILE, f"attached file {_text(name)}")
-            if _text(name).lower().endswith((".exe", ".bat", ".cmd", ".js", ".vbs", ".scr",
-                                             ".jar", ".ps1", ".sh", ".app", ".dll")):
+            if (
+                _text(name)
+                .lower()
+                .endswith(
+                    (
+                        ".exe",
+                        ".bat",
+                        ".cmd",
+                        ".js",
+                        ".vbs",
+                        ".scr",
+                        ".jar",
+                        ".ps1",
+                        ".sh",
+                        ".app",
+                        ".dll",
+                    )
+                )
+            ):
                 findings.risk(Risk.EXECUTABLE, f"attached program {_text(name)}")
     if action == "/JavaScript" or "/JS" in obj:
         findings.found(Category.JAVASCRIPT, "JavaScript action", _text(obj.get("/JS", ""))[:80])
@@ -184,11 +231,16 @@ def _describe_form(form: Any, findings: Findings) -> None:
             continue
         fields.extend(field.get("/Kids", []))
         if "/V" in field:
-            findings.found(Category.FORM_DATA, f"form field {_text(field.get('/T', ''))}",
-                           _text(field.V))
+            findings.found(
+                Category.FORM_DATA, f"form field {_text(field.get('/T', ''))}", _text(field.V)
+            )
     if count:
-        findings.found(Category.FORM_DATA, "form", f"{count} fields",
-                       note="removed with their values; --flatten keeps how they look")
+        findings.found(
+            Category.FORM_DATA,
+            "form",
+            f"{count} fields",
+            note="removed with their values; --flatten keeps how they look",
+        )
 
 
 def _scrub(out: pikepdf.Pdf, limits: Limits) -> None:

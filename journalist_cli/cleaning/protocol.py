@@ -76,7 +76,7 @@ class FrameBuffer:
             end = _HEADER.size + size
             if len(self._data) < end:
                 break
-            frames.append(decode(bytes(self._data[_HEADER.size:end])))
+            frames.append(decode(bytes(self._data[_HEADER.size : end])))
             del self._data[:end]
         return frames
 

@@ -110,8 +110,13 @@ class Findings:
         """Add the findings of an embedded part, naming where it was."""
         for item in other.items:
             self.items.append(
-                Finding(item.category, shorten(f"{prefix}: {item.where}"), item.value,
-                        item.removed, item.note)
+                Finding(
+                    item.category,
+                    shorten(f"{prefix}: {item.where}"),
+                    item.value,
+                    item.removed,
+                    item.note,
+                )
             )
         for flag in other.risks:
             self.risk(flag.risk, f"{prefix}: {flag.detail}")
@@ -201,8 +206,9 @@ def render_table(report: CleanReport) -> Table:
         result = "removed" if f.removed else "KEPT"
         if f.note:
             result += f" ({f.note})"
-        table.add_row(f.category.value, f.where, f.value, result,
-                      style=None if f.removed else "yellow")
+        table.add_row(
+            f.category.value, f.where, f.value, result, style=None if f.removed else "yellow"
+        )
     for r in report.risks:
         table.add_row(f"RISK: {r.risk.value}", "", r.detail, "flagged", style="red")
     if report.ok and not report.findings and not report.risks:

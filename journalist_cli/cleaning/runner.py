@@ -62,8 +62,23 @@ def _bwrap_command(inputs: Iterable[Path], work: Path) -> list[str]:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         return []
-    args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-            "--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]  # noqa: S108 (a private tmpfs)
+    args = [
+        bwrap,
+        "--unshare-all",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",  # noqa: S108 (a private tmpfs)
+    ]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
         path = Path(top)
         if path.is_symlink():
@@ -71,8 +86,16 @@ def _bwrap_command(inputs: Iterable[Path], work: Path) -> list[str]:
         elif path.is_dir():
             args += ["--ro-bind", top, top]
     # Only the parts of /etc that loaders, libmagic, fontconfig and perl read.
-    for name in ("ld.so.cache", "fonts", "mime.types", "magic", "magic.mime", "alternatives",
-                 "perl", "localtime"):
+    for name in (
+        "ld.so.cache",
+        "fonts",
+        "mime.types",
+        "magic",
+        "magic.mime",
+        "alternatives",
+        "perl",
+        "localtime",
+    ):
         if Path("/etc", name).exists():
             args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
     package_root = Path(journalist_cli.__file__).resolve().parent.parent
@@ -98,16 +121,14 @@ def sandbox_works() -> bool:
         if not prefix or true is None:
             return False
         try:
-            result = subprocess.run([*prefix, true], capture_output=True, timeout=30,
-                                    check=False)
+            result = subprocess.run([*prefix, true], capture_output=True, timeout=30, check=False)
         except (OSError, subprocess.TimeoutExpired):
             return False
         return result.returncode == 0
 
 
 def _failed(source: Path, error: CleaningError, sandbox: str) -> CleanReport:
-    return CleanReport(source=str(source), error_kind=error.kind, error=str(error),
-                       sandbox=sandbox)
+    return CleanReport(source=str(source), error_kind=error.kind, error=str(error), sandbox=sandbox)
 
 
 def _read_tail(path: Path, size: int) -> str:
@@ -178,8 +199,9 @@ def _batches(jobs: list[_Job]) -> Iterator[list[_Job]]:
         yield batch
 
 
-def _results(process: subprocess.Popen[bytes], count: int,
-             limits: Limits) -> Iterator[tuple[int, dict[str, Any]]]:
+def _results(
+    process: subprocess.Popen[bytes], count: int, limits: Limits
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """(position in the batch, report data) from the zygote, each checked, each once."""
     assert process.stdout is not None
     fd = process.stdout.fileno()
@@ -192,21 +214,25 @@ def _results(process: subprocess.Popen[bytes], count: int,
             deadline = time.monotonic() + silence
             while not selector.select(max(0.0, deadline - time.monotonic())):
                 if time.monotonic() >= deadline:
-                    raise WorkerFailed(f"the cleaning process stopped answering for "
-                                       f"{silence:g} s")
+                    raise WorkerFailed(f"the cleaning process stopped answering for {silence:g} s")
             chunk = os.read(fd, 1 << 16)
             if not chunk:
                 return
             try:
                 messages = frames.feed(chunk)
             except protocol.ProtocolError as exc:
-                raise WorkerFailed(f"the cleaning process sent an unreadable answer ({exc})"
-                                   ) from exc
+                raise WorkerFailed(
+                    f"the cleaning process sent an unreadable answer ({exc})"
+                ) from exc
             for message in messages:
                 index, report = message.get("index"), message.get("report")
-                if (set(message) != {"index", "report"} or type(index) is not int
-                        or not 0 <= index < count or index in seen
-                        or not isinstance(report, dict)):
+                if (
+                    set(message) != {"index", "report"}
+                    or type(index) is not int
+                    or not 0 <= index < count
+                    or index in seen
+                    or not isinstance(report, dict)
+                ):
                     raise WorkerFailed("the cleaning process sent an unexpected answer")
                 seen.add(index)
                 yield index, report
@@ -217,8 +243,9 @@ def _accept(job: _Job, work: Path, data: dict[str, Any], sandbox: str) -> CleanR
     try:
         report = CleanReport.from_json(data)
     except (ValueError, KeyError, TypeError) as exc:
-        return _failed(job.source, WorkerFailed(f"the worker's report was unreadable ({exc})"),
-                       sandbox)
+        return _failed(
+            job.source, WorkerFailed(f"the worker's report was unreadable ({exc})"), sandbox
+        )
     report.source, report.sandbox, report.output = str(job.source), sandbox, None
     if report.ok:
         try:
@@ -242,8 +269,16 @@ def _stop(process: subprocess.Popen[bytes], *, grace: float = 0.0) -> int:
     return process.wait()
 
 
-def _run_batch(batch: list[_Job], out_dir: Path, *, flatten: bool, limits: Limits, jobs: int,
-               sandbox: bool, label: str) -> Iterator[tuple[int, CleanReport]]:
+def _run_batch(
+    batch: list[_Job],
+    out_dir: Path,
+    *,
+    flatten: bool,
+    limits: Limits,
+    jobs: int,
+    sandbox: bool,
+    label: str,
+) -> Iterator[tuple[int, CleanReport]]:
     """Clean one batch in one zygote; (index, report) for every job, as each ends."""
     work = Path(tempfile.mkdtemp(prefix=".lanterne-clean-", dir=out_dir))
     process: subprocess.Popen[bytes] | None = None
@@ -257,16 +292,24 @@ def _run_batch(batch: list[_Job], out_dir: Path, *, flatten: bool, limits: Limit
             "flatten": flatten,
             "jobs": jobs,
             "limits": asdict(limits),
-            "files": [{"src": str(j.resolved), "work": str(d)} for j, d in zip(batch, dirs,
-                                                                                 strict=True)],
+            "files": [
+                {"src": str(j.resolved), "work": str(d)} for j, d in zip(batch, dirs, strict=True)
+            ],
         }
         command = [sys.executable, "-I", "-m", "journalist_cli.cleaning.worker"]
         if sandbox:
             command = _bwrap_command((j.resolved for j in batch), work) + command
         env = {**_ENV, "HOME": str(work), "TMPDIR": str(work)}
         with (work / "zygote.stderr").open("wb") as errors:
-            process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                       stderr=errors, env=env, cwd=work, start_new_session=True)
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                env=env,
+                cwd=work,
+                start_new_session=True,
+            )
         assert process.stdin is not None
         # A zygote that died at once shows as an early end of its answers.
         with contextlib.suppress(BrokenPipeError):
@@ -287,8 +330,9 @@ def _run_batch(batch: list[_Job], out_dir: Path, *, flatten: bool, limits: Limit
             if failure is None:
                 tail = _read_tail(work / "zygote.stderr", 64 * 1024)
                 why = tail.splitlines()[-1] if tail else f"exit status {code}"
-                failure = WorkerFailed(f"the cleaning process stopped before this file was "
-                                       f"cleaned ({why})")
+                failure = WorkerFailed(
+                    f"the cleaning process stopped before this file was cleaned ({why})"
+                )
             for n, job in enumerate(batch):
                 if n not in done:
                     yield job.index, _failed(job.source, failure, label)
@@ -341,8 +385,15 @@ def clean_files(
     workers = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
     following = 0
     for batch in _batches(todo):
-        for index, report in _run_batch(batch, out_dir, flatten=flatten, limits=limits,
-                                        jobs=workers, sandbox=use_sandbox, label=label):
+        for index, report in _run_batch(
+            batch,
+            out_dir,
+            flatten=flatten,
+            limits=limits,
+            jobs=workers,
+            sandbox=use_sandbox,
+            label=label,
+        ):
             ready[index] = report
             while following in ready:
                 yield ready.pop(following)
@@ -365,5 +416,6 @@ def clean_file(
     Never raises for a bad file: the report says what failed (`report.ok`).
     `use_sandbox=None` uses bubblewrap if it works here.
     """
-    return next(iter(clean_files([src], dst_dir, flatten=flatten, limits=limits,
-                                 use_sandbox=use_sandbox)))
+    return next(
+        iter(clean_files([src], dst_dir, flatten=flatten, limits=limits, use_sandbox=use_sandbox))
+    )

@@ -115,8 +115,9 @@ def _failed(task: Task, error: CleaningError) -> dict[str, Any]:
     return CleanReport(source=str(task.src), error_kind=error.kind, error=str(error)).to_json()
 
 
-def _child(task: Task, *, flatten: bool, limits: Limits, clean: Clean, writer: int,
-           zygote: int) -> NoReturn:
+def _child(
+    task: Task, *, flatten: bool, limits: Limits, clean: Clean, writer: int, zygote: int
+) -> NoReturn:
     """The forked child: limit itself, clean one file, send the report, exit."""
     code = 1
     try:
@@ -149,7 +150,7 @@ def _child(task: Task, *, flatten: bool, limits: Limits, clean: Clean, writer: i
         report = clean(task.src, task.work / OUTPUT_NAME, flatten, limits)
         payload = memoryview(json.dumps(report.to_json()).encode("utf-8"))
         while payload:
-            payload = payload[os.write(writer, payload):]
+            payload = payload[os.write(writer, payload) :]
         code = 0
     except BaseException:  # the child must reach os._exit, whatever happened
         with contextlib.suppress(BaseException):
@@ -173,8 +174,10 @@ def _outcome(child: _Child, status: int, limits: Limits, *, timed_out: bool) -> 
     """The report to send for a child that ended (or was ended)."""
     task = child.task
     if timed_out:
-        return _failed(task, WorkerFailed(
-            f"gave up after {limits.worker_timeout:g} s (a hostile or huge file?)"))
+        return _failed(
+            task,
+            WorkerFailed(f"gave up after {limits.worker_timeout:g} s (a hostile or huge file?)"),
+        )
     if child.too_big:
         return _failed(task, WorkerFailed("the worker's report was larger than the limit"))
     if os.WIFSIGNALED(status):
@@ -204,8 +207,9 @@ def _size(path: Path) -> int:
         return 0
 
 
-def run_batch(tasks: Sequence[Task], *, flatten: bool, limits: Limits, jobs: int, clean: Clean,
-              emit: Emit) -> None:
+def run_batch(
+    tasks: Sequence[Task], *, flatten: bool, limits: Limits, jobs: int, clean: Clean, emit: Emit
+) -> None:
     """Clean every task in its own forked child, at most `jobs` at once.
 
     `emit` gets exactly one report per task, in the order the children end.
@@ -225,16 +229,16 @@ def run_batch(tasks: Sequence[Task], *, flatten: bool, limits: Limits, jobs: int
         zygote = os.getpid()
         pid = os.fork()
         if pid == 0:
-            _child(task, flatten=flatten, limits=limits, clean=clean, writer=writer,
-                   zygote=zygote)
+            _child(task, flatten=flatten, limits=limits, clean=clean, writer=writer, zygote=zygote)
         os.close(writer)
         # Also set here: the kill at the timeout must not depend on the child
         # having got that far.
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)
         os.set_blocking(reader, False)
-        child = _Child(index, task, pid, os.pidfd_open(pid), reader,
-                       time.monotonic() + limits.worker_timeout)
+        child = _Child(
+            index, task, pid, os.pidfd_open(pid), reader, time.monotonic() + limits.worker_timeout
+        )
         running[index] = child
         selector.register(reader, selectors.EVENT_READ, (child, "data"))
         selector.register(child.pidfd, selectors.EVENT_READ, (child, "exit"))
@@ -308,8 +312,10 @@ def _request(message: dict[str, Any] | None) -> tuple[list[Task], bool, Limits, 
         raise protocol.ProtocolError(f"jobs must be 1..{MAX_JOBS}")
     tasks = []
     for item in files:
-        if not isinstance(item, dict) or set(item) != {"src", "work"} or not all(
-            isinstance(v, str) and v.startswith("/") for v in item.values()
+        if (
+            not isinstance(item, dict)
+            or set(item) != {"src", "work"}
+            or not all(isinstance(v, str) and v.startswith("/") for v in item.values())
         ):
             raise protocol.ProtocolError("a file entry that is not two absolute paths")
         tasks.append(Task(Path(item["src"]), Path(item["work"])))
@@ -363,7 +369,8 @@ def main() -> int:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     try:
         tasks, flatten, limits, jobs = _request(
-            protocol.read_frame(stdin, protocol.MAX_REQUEST_BYTES))
+            protocol.read_frame(stdin, protocol.MAX_REQUEST_BYTES)
+        )
     except protocol.ProtocolError as exc:
         print(f"lanterne-clean-worker: {exc}", file=sys.stderr)
         return 2
