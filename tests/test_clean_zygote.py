@@ -456,3 +456,117 @@ def test_the_depth_cap_counts_the_root_as_level_one() -> None:
     assert safexml.parse(nested, name="t", max_depth=3).root.tag == "a"
     with pytest.raises(cleaning.HostileFile, match="deeper than 2"):
         safexml.parse(nested, name="t", max_depth=2)
+
+
+# --- publishing the worker's output ------------------------------------------------
+
+_FLIPPER = r"""
+import os, sys
+folder, secret = sys.argv[1], sys.argv[2]
+real, link, out = (os.path.join(folder, n) for n in ("real", "link", "cleaned"))
+while True:
+    # A worker-like attacker: its output is a regular file one instant, a
+    # symlink to the journalist's secret the next, swapped atomically.
+    with open(real, "wb") as f:
+        f.write(b"cleaned content")
+    os.rename(real, out)
+    os.symlink(secret, link)
+    os.rename(link, out)
+"""
+
+
+def _publish_report() -> dict[str, Any]:
+    return CleanReport(source="x", status="cleaned", output="x").to_json()
+
+
+def test_publishing_cannot_be_redirected_by_a_worker_swapping_its_output(
+    tmp_path: Path,
+) -> None:
+    """The worker's directory is writable from the sandbox: whatever it puts at its
+    output name, at whatever moment, the published file is never the secret, never a
+    link, and the copy comes from the file that was checked."""
+    secret = tmp_path / "alice.identity"
+    secret.write_bytes(b"PRIVATE KEY MATERIAL")
+    work = tmp_path / "work"
+    work.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    flipper = subprocess.Popen(["python3", "-c", _FLIPPER, str(work), str(secret)])
+    try:
+        while not (work / "cleaned").is_symlink():  # the attacker is at work
+            assert flipper.poll() is None
+        published = refused = 0
+        for n in range(1000):
+            job = cleaning.runner._Job(0, Path("in"), Path("in"), out / f"{n}.docx")
+            report = cleaning.runner._accept(job, work, _publish_report(), "test")
+            final = out / f"{n}.docx"
+            assert not final.is_symlink()
+            if report.ok:
+                published += 1
+                assert final.read_bytes() == b"cleaned content", n
+            else:
+                refused += 1
+                assert not final.exists()
+                assert report.error_kind in ("worker", "error")
+        print(f"{published} published, {refused} refused")
+        assert secret.stat().st_mode & 0o777 == 0o644 & ~_umask()  # never chmod-ed through a link
+    finally:
+        flipper.kill()
+        flipper.wait()
+    assert secret.read_bytes() == b"PRIVATE KEY MATERIAL"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@pytest.mark.parametrize("what", ["symlink", "fifo", "hard link", "directory", "too big"])
+def test_publishing_refuses_what_is_not_a_fresh_regular_file(tmp_path: Path, what: str) -> None:
+    import threading
+
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"PRIVATE")
+    work = tmp_path / "work"
+    work.mkdir()
+    output = work / "cleaned"
+    if what == "symlink":
+        output.symlink_to(secret)
+    elif what == "fifo":
+        os.mkfifo(output)
+    elif what == "hard link":
+        os.link(secret, output)
+    elif what == "directory":
+        output.mkdir()
+    else:
+        output.write_bytes(b"x" * 2000)
+    final = tmp_path / "final.pdf"
+    job = cleaning.runner._Job(0, Path("in"), Path("in"), final)
+    limits = Limits(worker_output_bytes=1000)
+    reports: list[CleanReport] = []
+    # A FIFO must not make `lanterne` wait for a writer that never comes.
+    thread = threading.Thread(
+        target=lambda: reports.append(
+            cleaning.runner._accept(job, work, _publish_report(), "test", limits)
+        ),
+        daemon=True,
+    )
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "publishing blocked"
+    [report] = reports
+    assert not report.ok and report.error_kind == "worker"
+    assert not final.exists() and not final.is_symlink()
+
+
+def test_publishing_refuses_a_work_directory_swapped_for_a_link(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "cleaned").write_bytes(b"someone else's file")
+    work = tmp_path / "work"
+    work.symlink_to(elsewhere)
+    final = tmp_path / "final.pdf"
+    job = cleaning.runner._Job(0, Path("in"), Path("in"), final)
+    report = cleaning.runner._accept(job, work, _publish_report(), "test")
+    assert not report.ok and not final.exists()

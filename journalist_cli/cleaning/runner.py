@@ -26,6 +26,7 @@ import os
 import selectors
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -139,21 +140,67 @@ def _read_tail(path: Path, size: int) -> str:
     return ""
 
 
-def _publish(cleaned: Path, final: Path) -> None:
-    """Put the cleaned file in place without ever replacing an existing file."""
-    if cleaned.is_symlink() or not cleaned.is_file():
-        raise WorkerFailed("the worker did not produce a regular file")
-    # A hard link to some other file (an original, say) is not a cleaned copy.
-    if cleaned.stat().st_nlink != 1:
-        raise WorkerFailed("the worker's output was linked to another file")
-    cleaned.chmod(0o600)
+def _publish(cleaned: Path, final: Path, max_bytes: int) -> None:
+    """Copy the worker's output to `final`, which must not exist yet.
+
+    The worker's directory is writable by the sandbox, so whatever sits at
+    `cleaned` may have been swapped at any moment for a symlink (to a key, an
+    original), a FIFO or a hard link. It is opened once, without following a
+    link and without blocking on a FIFO; the open file itself is checked
+    (`fstat`: a regular file, no other name, within the output cap) and the
+    copy is made from that descriptor, never by name, into a new file created
+    exclusively. A race can only make the copy fail, never redirect it.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        os.link(cleaned, final)
-    except FileExistsError as exc:
-        raise OutputError(f"{final} already exists; it was not replaced") from exc
-    except OSError:
-        with cleaned.open("rb") as reader, final.open("xb") as writer:
-            shutil.copyfileobj(reader, writer)
+        # The file's own directory may have been swapped for a link as well.
+        folder = os.open(cleaned.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            src = os.open(cleaned.name, flags, dir_fd=folder)
+        finally:
+            os.close(folder)
+    except OSError as exc:
+        raise WorkerFailed("the worker did not produce a regular file") from exc
+    try:
+        info = os.fstat(src)
+        if not stat.S_ISREG(info.st_mode):
+            raise WorkerFailed("the worker did not produce a regular file")
+        # A hard link to some other file (an original, say) is not a cleaned copy.
+        if info.st_nlink != 1:
+            raise WorkerFailed("the worker's output was linked to another file")
+        if info.st_size > max_bytes:
+            raise WorkerFailed("the worker's output is larger than the output limit")
+        try:
+            dst = os.open(
+                final, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+            )
+        except FileExistsError as exc:
+            raise OutputError(f"{final} already exists; it was not replaced") from exc
+        except OSError as exc:
+            raise OutputError(f"cannot write {final} ({exc.strerror})") from exc
+        try:
+            _copy_fd(src, dst, info.st_size)
+            os.fsync(dst)
+        except BaseException:
+            os.close(dst)
+            final.unlink(missing_ok=True)
+            raise
+        os.close(dst)
+    finally:
+        os.close(src)
+
+
+def _copy_fd(src: int, dst: int, size: int) -> None:
+    """Exactly `size` bytes from the start of `src` (as fstat saw it) to `dst`."""
+    offset = 0
+    while offset < size:
+        try:
+            sent = os.sendfile(dst, src, offset, min(size - offset, 1 << 30))
+        except OSError as exc:
+            raise WorkerFailed(f"the worker's output could not be copied ({exc.strerror})") from exc
+        if sent == 0:
+            raise WorkerFailed("the worker's output shrank while it was copied")
+        offset += sent
 
 
 @dataclass(frozen=True)
@@ -238,7 +285,9 @@ def _results(
                 yield index, report
 
 
-def _accept(job: _Job, work: Path, data: dict[str, Any], sandbox: str) -> CleanReport:
+def _accept(
+    job: _Job, work: Path, data: dict[str, Any], sandbox: str, limits: Limits = DEFAULT_LIMITS
+) -> CleanReport:
     """A report from the zygote, checked, with its cleaned copy published."""
     try:
         report = CleanReport.from_json(data)
@@ -249,7 +298,7 @@ def _accept(job: _Job, work: Path, data: dict[str, Any], sandbox: str) -> CleanR
     report.source, report.sandbox, report.output = str(job.source), sandbox, None
     if report.ok:
         try:
-            _publish(work / OUTPUT_NAME, job.final)
+            _publish(work / OUTPUT_NAME, job.final, limits.worker_output_bytes)
         except CleaningError as exc:
             return _failed(job.source, exc, sandbox)
         report.output = str(job.final)
@@ -319,7 +368,7 @@ def _run_batch(
         try:
             for n, data in _results(process, len(batch), limits):
                 done.add(n)
-                yield batch[n].index, _accept(batch[n], dirs[n], data, label)
+                yield batch[n].index, _accept(batch[n], dirs[n], data, label, limits)
                 shutil.rmtree(dirs[n], ignore_errors=True)
         except WorkerFailed as exc:
             failure = exc
