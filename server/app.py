@@ -19,6 +19,7 @@ from server import error_pages
 from server.assets import Assets
 from server.contain_errors import ContainErrorsMiddleware
 from server.db import Database
+from server.head_requests import HeadAsGetMiddleware
 from server.i18n import Pages
 from server.resumable import OwnerKeys, UploadPolicy, UploadStore
 from server.routes import account, assets, commit, pages, submit, tus
@@ -92,6 +93,7 @@ def create_app(
     assets.install(app, services.pages, Assets(STATIC_DIR))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     error_pages.install(app)
+    app.add_middleware(HeadAsGetMiddleware)
     # Added last, so outermost: headers go on every response, error pages included.
     app.add_middleware(ContainErrorsMiddleware, respond=error_pages.server_error)
     if settings.onion_location:

@@ -12,6 +12,7 @@ from starlette.types import Scope
 from server.app import quiet_logging
 from server.contain_errors import ContainErrorsMiddleware
 from server.db import Database
+from server.head_requests import HeadAsGetMiddleware
 from server.journalist_api import routes
 from server.journalist_api.auth import Authenticator
 from server.journalist_api.newsroom import Newsroom
@@ -74,5 +75,6 @@ def create_journalist_app(settings: Settings, *, clock: Clock | None = None) -> 
 
     # Inside Starlette's last-resort handler, which would re-raise for a traceback.
     app.add_middleware(ContainErrorsMiddleware, respond=internal_error)
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     return app
