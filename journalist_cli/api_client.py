@@ -33,7 +33,7 @@ from journalist_cli.records import (
     id_field,
     typed_field,
 )
-from journalist_cli.workflow_errors import LoginRefused, ServerError
+from journalist_cli.workflow_errors import LoginRefused, RequestRefused, ServerError
 
 API_PREFIX = "/api/v1"
 AUTH_LABEL = b"lanterne/v1/api-auth\x00"
@@ -176,6 +176,8 @@ class ApiClient:
             )
         if response.status_code == 404:
             raise ServerError(f"not found on the server{detail}")
+        if response.status_code in (400, 413, 422):
+            raise RequestRefused(f"the server refused this: {message or response.status_code}")
         raise ServerError(f"the server answered {response.status_code}{detail}")
 
     def _json(self, response: httpx.Response) -> Any:

@@ -12,17 +12,21 @@ import sys
 import click
 
 import envelope
-from journalist_cli.errors import CliError
+from journalist_cli.errors import CliError, ExitCode, UsageProblem
 from journalist_cli.workflow_errors import LoginRefused, ObjectRefused, ServerError
 
-# Exit codes, documented in the README.
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_DECRYPT_FAILED = 3
-EXIT_SERVER = 4  # the journalist API cannot be reached or broke the contract
-EXIT_LOGIN_REFUSED = 5  # the server refused this journalist's key
-EXIT_INTERRUPTED = 130
+# The one map from exceptions to exit codes (ExitCode is the table; the most
+# specific class first). Click's own usage errors exit with USAGE as well.
+EXIT_CODES: tuple[tuple[type[BaseException], ExitCode], ...] = (
+    (LoginRefused, ExitCode.LOGIN_REFUSED),
+    (ServerError, ExitCode.SERVER),
+    (ObjectRefused, ExitCode.DECRYPT_FAILED),
+    (envelope.KeyFormatError, ExitCode.USAGE),
+    (envelope.EnvelopeError, ExitCode.DECRYPT_FAILED),
+    (UsageProblem, ExitCode.USAGE),
+    (CliError, ExitCode.ERROR),
+    (OSError, ExitCode.ERROR),
+)
 
 
 # Each command's module is imported only when that command runs: importing
@@ -64,9 +68,16 @@ def cli() -> None:
     """Lanterne: receive, decrypt, clean and answer submissions."""
 
 
-def _fail(message: str, code: int) -> int:
+def _fail(message: str, code: ExitCode) -> int:
     click.secho(f"lanterne: {message}", fg="red", err=True)
-    return code
+    return int(code)
+
+
+def exit_code_of(exc: BaseException) -> ExitCode:
+    for kind, code in EXIT_CODES:
+        if isinstance(exc, kind):
+            return code
+    raise exc
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,33 +85,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Without standalone mode, click returns ctx.exit()'s code instead of exiting.
         rv = cli.main(args=argv, prog_name="lanterne", standalone_mode=False)
-    except click.exceptions.Abort:
-        return _fail("interrupted", EXIT_INTERRUPTED)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        return _fail("interrupted", ExitCode.INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except LoginRefused as exc:
-        return _fail(str(exc), EXIT_LOGIN_REFUSED)
-    except ServerError as exc:
-        return _fail(str(exc), EXIT_SERVER)
-    except ObjectRefused as exc:
-        return _fail(str(exc), EXIT_DECRYPT_FAILED)
-    except envelope.KeyFormatError as exc:
-        return _fail(str(exc), EXIT_USAGE)
-    except envelope.EnvelopeError as exc:
-        return _fail(str(exc), EXIT_DECRYPT_FAILED)
-    except CliError as exc:
-        return _fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        return _fail("interrupted", EXIT_INTERRUPTED)
     except BrokenPipeError:
-        return EXIT_ERROR
+        return ExitCode.ERROR
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
-        return _fail(f"{exc.strerror or exc}{where}", EXIT_ERROR)
-    return rv if isinstance(rv, int) else EXIT_OK
+        return _fail(f"{exc.strerror or exc}{where}", exit_code_of(exc))
+    except (CliError, envelope.EnvelopeError) as exc:
+        return _fail(str(exc), exit_code_of(exc))
+    return rv if isinstance(rv, int) else ExitCode.OK
 
 
 def console_main() -> None:

@@ -11,7 +11,7 @@ import os
 import shutil
 from typing import TYPE_CHECKING
 
-from journalist_cli.errors import CliError
+from journalist_cli.errors import CliError, UsageProblem
 
 if TYPE_CHECKING:
     import gnupg
@@ -33,7 +33,7 @@ def _gpg() -> gnupg.GPG:
 def normalise_fingerprint(fingerprint: str) -> str:
     fpr = fingerprint.replace(" ", "").upper()
     if len(fpr) != 40 or any(c not in "0123456789ABCDEF" for c in fpr):
-        raise OpenPGPError("give the full 40-hex-digit OpenPGP fingerprint")
+        raise UsageProblem("give the full 40-hex-digit OpenPGP fingerprint")
     return fpr
 
 

@@ -6,11 +6,13 @@
     │   └── LoginRefused       the server refused this journalist's key or token (exit 5)
     ├── ObjectRefused          a stored object failed authentication or cannot be opened (exit 3)
     ├── UnknownSource          no source matches the id, prefix or designation given (exit 2)
+    ├── RequestRefused         the server refused an argument, and said why (exit 2)
     ├── UnverifiedKeys         the server lists journalist keys this vault has not accepted
     ├── BundleRejected         an air-gap bundle failed validation; nothing was imported
     └── VaultError             the local vault is damaged or locked
 
-Exit codes are assigned in ``journalist_cli.main.main()`` and nowhere else.
+Exit codes (``journalist_cli.errors.ExitCode``) are assigned in ``journalist_cli.main``
+and nowhere else.
 """
 
 from __future__ import annotations
@@ -36,6 +38,14 @@ class ObjectRefused(CliError):
 
 class UnknownSource(UsageProblem):
     """No source, or more than one, matches what was typed."""
+
+
+class RequestRefused(UsageProblem):
+    """The server refused what was asked (a malformed tag, an unknown journalist...).
+
+    The server answered within the contract (400, 413 or 422) with its reason,
+    which is the message: the argument is wrong, not the connection.
+    """
 
 
 class UnverifiedKeys(CliError):

@@ -129,7 +129,7 @@ def test_export_to_openpgp(setup: tuple[dict[str, str], object, object], tmp_pat
         # No plaintext left behind in the output directory.
         assert not [p for p in out.rglob("*") if p.name.startswith(".lanterne-export")]
     bad = run("export", built.id, "--gpg", "1234", "--out", out, env=env)  # type: ignore[attr-defined]
-    assert bad.returncode == 1 and b"fingerprint" in bad.stderr
+    assert bad.returncode == 2 and b"fingerprint" in bad.stderr
 
 
 def test_import_command(setup: tuple[dict[str, str], object, object], tmp_path: Path) -> None:

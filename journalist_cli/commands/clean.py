@@ -1,7 +1,8 @@
 """`lanterne clean FILE... --out DIR`: cleaned copies for publishing, originals untouched.
 
-Exit codes: 0 when every file was cleaned, 1 when at least one failed (the
-others are still cleaned and reported), 2 for wrong arguments.
+Exit codes (journalist_cli.errors.ExitCode): 0 when every file was cleaned, 1
+when at least one failed (the others are still cleaned and reported), 2 for
+wrong arguments, a missing FILE included.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ def _console() -> Console:
 
 
 @click.command("clean")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option(
     "--out",
     "out_dir",
@@ -48,8 +51,8 @@ def clean_command(files: tuple[Path, ...], out_dir: Path, as_json: bool, flatten
     process without keys (a few at a time). Exit code 0: all cleaned; 1: some
     failed (the others are still cleaned and reported).
     """
-    # Imported here, not at module level: `lanterne` imports every command at
-    # start-up, and only this one needs the cleaning machinery.
+    # Imported here, not at module level: `lanterne --help` imports every
+    # command's module to list it, and only cleaning needs this machinery.
     from journalist_cli.cleaning import clean_files, render_table
 
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -91,7 +91,12 @@ def protect(
     ident = load_identity(file, passphrase_file)
     passphrase = None
     if not gpg_fingerprint:
-        passphrase = read_passphrase(new_passphrase_file, prompt="New passphrase", confirm=True)
+        passphrase = read_passphrase(
+            new_passphrase_file,
+            prompt="New passphrase",
+            confirm=True,
+            option="--new-passphrase-file",
+        )
     text = identity_store.seal_identity(ident, passphrase, gpg_fingerprint=gpg_fingerprint)
     identity_store.write_identity_file(file, text)
     how = f"OpenPGP key {gpg_fingerprint}" if gpg_fingerprint else "a passphrase"

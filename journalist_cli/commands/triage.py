@@ -19,6 +19,7 @@ from journalist_cli import designations, outbox
 from journalist_cli.api_client import ApiClient
 from journalist_cli.commands._shared import logged_in, open_vault, passphrase_option, today
 from journalist_cli.errors import UsageProblem
+from journalist_cli.passphrase import confirm_or_stop
 from journalist_cli.vault import Vault
 
 
@@ -174,7 +175,7 @@ def delete_command(
         sub_id = subs[0]
     what = f"submission {sub_id[:8]} of {name}" if sub_id else f"{name} and everything from it"
     if not yes:
-        click.confirm(f"Delete {what} on the server and here? This cannot be undone", abort=True)
+        confirm_or_stop(f"Delete {what} on the server and here? This cannot be undone")
     with logged_in(passphrase_file) as (client, _):
         if sub_id:
             client.delete_submission(sub_id)

@@ -122,7 +122,10 @@ def signing_key_command(
     passphrase = None
     if not no_passphrase and not gpg_fingerprint:
         passphrase = read_passphrase(
-            new_passphrase_file, prompt="Passphrase for the signing identity", confirm=True
+            new_passphrase_file,
+            prompt="Passphrase for the signing identity",
+            confirm=True,
+            option="--new-passphrase-file",
         )
     text = credentials.seal_signing_identity(
         signer.public, signer.signing, passphrase, gpg_fingerprint=gpg_fingerprint
