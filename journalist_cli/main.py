@@ -12,6 +12,7 @@ import sys
 import click
 
 import envelope
+from journalist_cli.commands import HelpGroup
 from journalist_cli.errors import CliError, ExitCode, UsageProblem
 from journalist_cli.workflow_errors import LoginRefused, ObjectRefused, ServerError
 
@@ -48,7 +49,7 @@ LAZY_COMMANDS = {
 }
 
 
-class LazyGroup(click.Group):
+class LazyGroup(HelpGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
 

@@ -134,13 +134,40 @@ def _settings(data_dir: Path) -> Settings:
         raise AdminError(str(exc)) from exc
 
 
-@click.group()
+class _Group(click.Group):
+    """--help lists each command's whole first sentence, wrapped, never cut off with "..."."""
+
+    group_class = type  # subgroups (journalists) list their commands the same way
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    envvar="LANTERNE_DATA_DIR",
+    show_envvar=True,
+    help="The instance's data directory (/var/lib/lanterne on a deployed server).",
+)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lanterne", prog_name="lanterne-server")
 def main() -> None:
     """Run and administer a Lanterne server."""
 
 
 @main.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), required=True)
+@data_dir_option
 @click.option(
     "--journalist",
     "journalists",
@@ -170,9 +197,16 @@ def init(data_dir: Path, journalists: tuple[Path, ...]) -> None:
 
 
 @main.command()
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), required=True)
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@data_dir_option
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; keep loopback behind Tor (deploy/README.md).",
+)
+@click.option(
+    "--port", default=8080, show_default=True, type=int, help="Port of the source interface."
+)
 @click.option(
     "--journalist-port",
     type=int,
@@ -183,11 +217,17 @@ def run(data_dir: Path, host: str, port: int, journalist_port: int | None) -> No
     from server.app import create_app
     from server.journalist_api import create_journalist_app
     from server.resumable import UploadPolicy, UploadStore
-    from server.serving import serve_all
+    from server.serving import BindError, bind_all, serve_all
 
     settings = _settings(data_dir)
     if journalist_port is not None and journalist_port == port:
         raise AdminError("--journalist-port must differ from --port")
+    # The ports first: one that is taken is the only thing said, before any banner.
+    addresses = [(host, port)] + ([(host, journalist_port)] if journalist_port is not None else [])
+    try:
+        sockets = bind_all(addresses)
+    except BindError as exc:
+        raise AdminError(str(exc)) from exc
     db = Database(settings.database_path)
     with _admin_errors():
         db.create()  # idempotent: migrates a database from an older release
@@ -206,7 +246,7 @@ def run(data_dir: Path, host: str, port: int, journalist_port: int | None) -> No
         apps.append((create_journalist_app(settings), host, journalist_port))
         banner += f", journalist API on http://{host}:{journalist_port}/api/v1/"
     click.echo(banner, err=True)
-    serve_all(apps, UVICORN_LOG_CONFIG)
+    serve_all(apps, UVICORN_LOG_CONFIG, sockets)
 
 
 @main.group()
@@ -240,8 +280,14 @@ def _tor_options(f: FC) -> FC:
 
 
 @journalists.command("add")
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), required=True)
-@click.option("--role", type=click.Choice(["journalist", "admin"]), default="journalist")
+@data_dir_option
+@click.option(
+    "--role",
+    type=click.Choice(["journalist", "admin"]),
+    default="journalist",
+    show_default=True,
+    help="The role shown in listings (no permission depends on it).",
+)
 @click.option("--replace", is_flag=True, help="Replace the keys of a journalist of that name.")
 @click.option(
     "--client-auth-out",
@@ -320,7 +366,7 @@ def journalists_add(
 
 
 @journalists.command("list")
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), required=True)
+@data_dir_option
 def journalists_list(data_dir: Path) -> None:
     """List registered journalists with their roles and fingerprints."""
     settings = _settings(data_dir)
@@ -333,7 +379,7 @@ def journalists_list(data_dir: Path) -> None:
 
 
 @journalists.command("remove")
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), required=True)
+@data_dir_option
 @_hs_dir_option("The journalist onion's HiddenServiceDir (its client key is deleted there).")
 @_tor_options
 @click.argument("name")
@@ -394,8 +440,13 @@ def onions(layout_prefix: Path) -> None:
 
 
 @main.command()
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), required=True)
-@click.option("--service-user", default="lanterne", show_default=True)
+@data_dir_option
+@click.option(
+    "--service-user",
+    default="lanterne",
+    show_default=True,
+    help="The user the service runs as, who must own the data directory.",
+)
 @click.option(
     "--layout-prefix",
     type=click.Path(path_type=Path, file_okay=False),
@@ -403,8 +454,16 @@ def onions(layout_prefix: Path) -> None:
     show_default=True,
     help="Where deploy/install.sh put tor's files (its LANTERNE_PREFIX); sets the defaults below.",
 )
-@click.option("--source-torrc", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--journalist-torrc", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--source-torrc",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The source onion's torrc [default: from --layout-prefix].",
+)
+@click.option(
+    "--journalist-torrc",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The journalist onion's torrc [default: from --layout-prefix].",
+)
 @click.option(
     "--hs-dir",
     type=click.Path(path_type=Path, file_okay=False),
@@ -445,8 +504,14 @@ def check(
 
 
 @main.command()
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), required=True)
-@click.option("--to", "to", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@data_dir_option
+@click.option(
+    "--to",
+    "to",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The backup file to write (one envelope).",
+)
 @click.option(
     "--recipient",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -473,15 +538,25 @@ def backup(data_dir: Path, to: Path, recipient: Path) -> None:
 
 
 @main.command()
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), required=True)
-@click.option("--from", "from_", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@data_dir_option
+@click.option(
+    "--from",
+    "from_",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The backup file `lanterne-server backup` wrote.",
+)
 @click.option(
     "--identity",
     type=click.Path(path_type=Path, dir_okay=False),
     required=True,
     help="The admin's identity file (ADMIN.identity), unprotected or with a passphrase.",
 )
-@click.option("--passphrase-file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Read the identity's passphrase from this file (else it is asked for).",
+)
 @click.option(
     "--owner",
     help="Give the restored files to this user (and its group), e.g. lanterne; needs root.",
@@ -517,7 +592,7 @@ def restore(
 
 
 @main.command("list")
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), required=True)
+@data_dir_option
 def list_submissions(data_dir: Path) -> None:
     """List complete submissions and their encrypted objects (no content is shown)."""
     settings = _settings(data_dir)

@@ -17,13 +17,14 @@ import click
 
 import envelope
 from journalist_cli import identity_store
+from journalist_cli.commands import HelpGroup
 from journalist_cli.commands.keys import load_identity
 from journalist_cli.errors import UsageProblem
 
 _PATH = click.Path(path_type=Path)
 
 
-@click.group("file")
+@click.group("file", cls=HelpGroup)
 def file_group() -> None:
     """Encrypt and decrypt single envelopes (for exchanges between journalists)."""
 

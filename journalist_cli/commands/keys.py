@@ -8,13 +8,14 @@ import click
 
 from envelope.keys import valid_name
 from journalist_cli import identity_store
+from journalist_cli.commands import HelpGroup
 from journalist_cli.errors import UsageProblem
 from journalist_cli.passphrase import read_passphrase
 
 _PATH = click.Path(path_type=Path)
 
 
-@click.group("keys")
+@click.group("keys", cls=HelpGroup)
 def keys_group() -> None:
     """Generate and inspect journalist keys."""
 
