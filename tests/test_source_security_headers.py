@@ -140,7 +140,7 @@ def test_session_cookie_is_strict_and_holds_no_codename(served) -> None:
         assert src.client.cookies["lanterne_session"] not in cookie
 
 
-def test_pages_load_nothing_external_and_have_no_script_or_svg(served) -> None:
+def test_pages_load_nothing_external_no_svg_and_only_sri_scripts(served) -> None:
     _instance, server = served
     with SourceClient(server.base_url) as src:
         pages = [r for _, m, r in every_request(src) if m == "GET" and r.status_code == 200]

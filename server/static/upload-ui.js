@@ -3,6 +3,24 @@
 // language by the server), and every element exists in the HTML already,
 // hidden until used, so the layout is the same with JavaScript off.
 
+// Whether this browser can encrypt what the source sends: WebCrypto with
+// X25519, in a secure context (an onion, or this machine).
+export async function browserEncrypts() {
+  try {
+    if (!globalThis.isSecureContext || !globalThis.crypto || !crypto.subtle) return false;
+    await crypto.subtle.generateKey({ name: "X25519" }, false, ["deriveBits"]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// Say so instead of the server-side statement (templates/_encryption_path.html).
+export function showBrowserPath() {
+  document.getElementById("path-server").hidden = true;
+  document.getElementById("path-browser").hidden = false;
+}
+
 const STATUS_EVERY = 10000; // ms between spoken progress updates: enough to follow, not a flood
 const RATE_WINDOW = 10000; // ms of history behind the speed shown
 
@@ -28,8 +46,7 @@ export class UploadView {
 
   // This browser encrypts: say so instead of the server-side statement.
   enhance() {
-    document.getElementById("path-server").hidden = true;
-    document.getElementById("path-browser").hidden = false;
+    showBrowserPath();
   }
 
   size(n) {

@@ -2,7 +2,7 @@
 // Progressive enhancement of the submit form: when this browser cannot do
 // everything needed, nothing here runs and the form posts as without JavaScript.
 import { SEALED_CHUNK_SIZE, blobReader, ciphertextSize, sealChunks, sealHeader } from "./envelope.js";
-import { UploadView } from "./upload-ui.js";
+import { UploadView, browserEncrypts } from "./upload-ui.js";
 
 const SEGMENT = 4 * 1024 * 1024; // bytes per PATCH: small enough to survive a Tor circuit
 const RETRIES = 10; // per object, with backoff up to MAX_WAIT: a few minutes in all
@@ -15,16 +15,6 @@ class UploadError extends Error {
   constructor(message, retry) {
     super(message);
     this.retry = retry; // worth trying again (network, 5xx, offset out of step)
-  }
-}
-
-async function supported() {
-  try {
-    if (!globalThis.isSecureContext || !globalThis.crypto || !crypto.subtle) return false;
-    await crypto.subtle.generateKey({ name: "X25519" }, false, ["deriveBits"]);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -255,7 +245,7 @@ function commit(uploads, token) {
 
 async function start() {
   const form = document.getElementById("submit-form");
-  if (!form || !(await supported())) return;
+  if (!form || !(await browserEncrypts())) return;
   const lang = document.documentElement.lang;
   const view = new UploadView(form, lang);
   view.enhance();

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -85,7 +85,10 @@ class _Chromium:
 
 
 @contextlib.contextmanager
-def chromium(*, javascript: bool = True, jitless: bool = False) -> Iterator[Browser]:
+def chromium(
+    *, javascript: bool = True, jitless: bool = False, extra_args: Sequence[str] = ()
+) -> Iterator[Browser]:
+    """Chromium, headless, in a fresh context; ``extra_args`` go on its command line."""
     from playwright.sync_api import sync_playwright
 
     if not os.path.exists(CHROMIUM):
@@ -95,6 +98,7 @@ def chromium(*, javascript: bool = True, jitless: bool = False) -> Iterator[Brow
     args = ["--no-sandbox", "--disable-background-networking", "--disable-component-update"]
     if jitless:
         args.append("--js-flags=--jitless")
+    args += extra_args
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         try:
