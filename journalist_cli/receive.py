@@ -400,7 +400,7 @@ def _decrypt_into(
         for report in clean_files(paths, work / "cleaned"):
             name = Path(report.source).name
             report.source = f"original/{name}"
-            report.output = f"cleaned/{name}" if report.ok else None
+            report.output = f"cleaned/{name}" if report.written else None
             if report.output:
                 flusher.fsync(work / report.output)
             result.cleaning.append(report)

@@ -24,6 +24,7 @@ from PIL import Image
 
 import journalist_cli.cleaning as cleaning
 from journalist_cli.cleaning import images, office, safexml
+from journalist_cli.cleaning.detect import NOTHING_TO_CLEAN
 from journalist_cli.cleaning.limits import DEFAULT_LIMITS
 from journalist_cli.cleaning.report import Findings
 from tests import metadata_corpus as corpus
@@ -64,7 +65,32 @@ def report_of(cleaned: dict, kind: str) -> dict:
 def test_exiftool_and_mat2_are_installed() -> None:
     # The oracle and the benchmark baseline: a missing tool is a failure, not a skip.
     assert shutil.which("exiftool"), "install libimage-exiftool-perl (scripts/bootstrap.sh)"
-    assert shutil.which("mat2"), "install mat2 (scripts/bootstrap.sh --test)"
+    assert shutil.which("mat2"), "install mat2 (scripts/bootstrap.sh)"
+
+
+def test_mat2_is_installed_by_the_runtime_setup_not_only_the_tests() -> None:
+    """`scripts/demo.sh` runs bootstrap.sh without --test: cleaning must work the same."""
+    import re
+
+    script = (Path(__file__).parent.parent / "scripts" / "bootstrap.sh").read_text()
+    [runtime] = re.findall(r"^debs=\((.*)\)$", script, re.MULTILINE)
+    assert "mat2" in runtime.split()
+
+
+def test_a_wav_without_ffmpeg_says_what_to_install(tmp_path: Path) -> None:
+    import wave
+
+    src = tmp_path / "call.wav"
+    with wave.open(str(src), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x00\x01" * 800)
+    report = cleaning.clean_file(src, tmp_path / "out")
+    if shutil.which("ffmpeg"):
+        assert report.ok, report.reason
+    else:
+        assert report.error_kind == "unsupported" and "install it" in report.error
 
 
 def test_the_corpus_really_carries_every_token(tmp_path: Path) -> None:
@@ -250,12 +276,47 @@ def test_flatten_reencodes_images_and_cleans_other_types_normally(tmp_path: Path
 
 
 def test_mat2_backend_handles_a_format_without_a_native_cleaner(tmp_path: Path) -> None:
-    note = tmp_path / "note"
-    note.write_text("just words, no container\n")
-    report = cleaning.clean_file(note, tmp_path / "out")
+    """mat2 is a runtime dependency (scripts/bootstrap.sh installs it): a PPM comment goes."""
+    picture = tmp_path / "scan"
+    picture.write_bytes(b"P3\n# scanned by jdoe-LNTPPM\n1 1\n255\n0 0 0\n")
+    report = cleaning.clean_file(picture, tmp_path / "out")
     assert report.ok, report.error
-    assert report.backend == "mat2" and report.mime == "text/plain"
-    assert (tmp_path / "out" / "note").read_text() == "just words, no container\n"
+    assert report.backend == "mat2" and report.mime == "image/x-portable-pixmap"
+    assert report.status == cleaning.Status.CLEANED
+    assert b"LNTPPM" not in (tmp_path / "out" / "scan").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("note.txt", b"just words, no container\n"),
+        ("notes.md", b"# Title\n\nSome *words*.\n"),
+        ("table.csv", b"name,amount\nA,1\nB,2\n"),
+        ("data.json", b'{"a": [1, 2]}\n'),
+    ],
+)
+def test_formats_without_metadata_are_nothing_to_clean(
+    tmp_path: Path, name: str, data: bytes
+) -> None:
+    """Text, Markdown, CSV and JSON carry no metadata: copied as they are, reported as
+    "nothing to clean", not failures, and without needing mat2."""
+    src = tmp_path / name
+    src.write_bytes(data)
+    report = cleaning.clean_file(src, tmp_path / "out")
+    assert report.status == cleaning.Status.NOTHING_TO_CLEAN, report.error
+    assert report.ok and report.mime in NOTHING_TO_CLEAN and report.backend != "mat2"
+    assert "carries no metadata" in report.reason
+    assert (tmp_path / "out" / name).read_bytes() == data
+
+
+def test_invisible_characters_in_text_are_flagged(tmp_path: Path) -> None:
+    src = tmp_path / "leak.txt"
+    src.write_text("The memo\u200b was\u200d leaked\u2066.\n", encoding="utf-8")
+    report = cleaning.clean_file(src, tmp_path / "out")
+    assert report.status == cleaning.Status.NOTHING_TO_CLEAN
+    [kept] = report.not_removed
+    assert kept.value.startswith("3 invisible characters")
+    assert [r.risk for r in report.risks] == [cleaning.Risk.HIDDEN_CONTENT]
 
 
 def test_jpeg_cleaning_is_lossless_and_keeps_orientation() -> None:
@@ -305,6 +366,7 @@ def test_public_surface_and_errors_explain_themselves() -> None:
             "OutputError",
             "Risk",
             "RiskFlag",
+            "Status",
             "UnsupportedType",
             "VerificationFailed",
             "WorkerFailed",
@@ -312,6 +374,7 @@ def test_public_surface_and_errors_explain_themselves() -> None:
             "clean_files",
             "render_table",
             "sandbox_works",
+            "summarise",
         ]
     )
     for cls in (

@@ -86,6 +86,42 @@ def test_decrypt_gives_exact_bytes(
     assert again.returncode == 0 and b"already decrypted" in again.stdout
 
 
+def test_decrypt_summary_says_why_each_file_was_not_cleaned(tmp_path: Path) -> None:
+    """Text and Markdown are "nothing to clean" (not failures, no mat2 needed); a file
+    that could not be cleaned is named in the summary with its reason."""
+    alice = journalist("alice")
+    env = {"LANTERNE_HOME": str(tmp_path / "home")}
+    assert (
+        run("config", "--identity", write_identity(alice, tmp_path / "k"), env=env).returncode == 0
+    )
+    built = build_source(
+        [alice.decryption.recipient],
+        [
+            (
+                "three files",
+                [
+                    ("notes.txt", b"plain words\n", "text/plain"),
+                    ("draft.md", b"# Draft\n\n*words*\n", "text/markdown"),
+                    ("blob.bin", bytes(range(256)) * 4, "application/octet-stream"),
+                ],
+            )
+        ],
+    )
+    store(Vault.open(tmp_path / "home"), built)
+    done = run("decrypt", built.id, "--out", tmp_path / "out", env=env)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.decode()
+    assert "0 cleaned, 2 nothing to clean, 1 failed" in out
+    assert "  original/blob.bin: failed: unsupported: no cleaner for " in out
+    assert "notes.txt" not in out and "draft.md" not in out  # nothing to say about them
+    assert "cleaning.json" in out
+    [sub] = (tmp_path / "out" / designations.slug(built.id)).iterdir()
+    assert (sub / "cleaned" / "notes.txt").read_bytes() == b"plain words\n"
+    assert (sub / "cleaned" / "draft.md").read_bytes() == b"# Draft\n\n*words*\n"
+    reports = json.loads((sub / "cleaning.json").read_text())
+    assert [r["status"] for r in reports] == ["nothing to clean", "nothing to clean", "failed"]
+
+
 def test_tampered_object_exit_code_and_message(
     setup: tuple[dict[str, str], object, object], tmp_path: Path
 ) -> None:

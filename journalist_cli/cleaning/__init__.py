@@ -7,8 +7,11 @@ touching the original, and reports what was found, removed, kept and why,
 with risk flags for triage. Every parse happens in a keyless, resource-
 limited process: one zygote per batch forks a child per file (`runner`,
 `worker`, `protocol`); the type comes from the content (`detect`); images,
-PDFs, Office/ODF documents and audio have native cleaners, mat2 covers a
-few more formats where it is installed.
+PDFs, Office/ODF documents and audio have native cleaners; plain text, CSV,
+Markdown and JSON have no metadata and are copied as "nothing to clean"; mat2
+(installed by `scripts/bootstrap.sh`) covers a few more formats. Each report
+has a `Status`: cleaned, nothing to clean, not vouched (a copy that keeps a
+part Lanterne cannot check) or failed.
 
 Errors (see `errors` for the tree) describe why a file failed; `clean_file`
 returns them inside the report so a batch goes on, and
@@ -31,7 +34,9 @@ from journalist_cli.cleaning.report import (
     Finding,
     Risk,
     RiskFlag,
+    Status,
     render_table,
+    summarise,
 )
 from journalist_cli.cleaning.runner import clean_file, clean_files, sandbox_works
 
@@ -47,6 +52,7 @@ __all__ = [
     "OutputError",
     "Risk",
     "RiskFlag",
+    "Status",
     "UnsupportedType",
     "VerificationFailed",
     "WorkerFailed",
@@ -54,4 +60,5 @@ __all__ = [
     "clean_files",
     "render_table",
     "sandbox_works",
+    "summarise",
 ]

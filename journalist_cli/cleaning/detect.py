@@ -62,7 +62,16 @@ MAT2: dict[str, str] = {
     "image/svg+xml": ".svg",
     "image/x-portable-pixmap": ".ppm",
     "image/heic": ".heic",
-    "text/plain": ".txt",
+}
+# Formats that have no place for metadata: the bytes are the content. They are
+# checked to be text (see engine) and copied as they are, reported as "nothing
+# to clean" (libmagic calls CSV, TSV and Markdown text/plain).
+NOTHING_TO_CLEAN = {
+    "text/plain",
+    "text/csv",
+    "text/markdown",
+    "text/x-markdown",
+    "application/json",
 }
 _ZIP_FAMILY = {"application/zip", "application/octet-stream", "application/x-zip-compressed"}
 
@@ -74,6 +83,7 @@ class Detected:
     mime: str
     kind: str | None
     mat2_ext: str | None = None
+    plain: bool = False  # a NOTHING_TO_CLEAN format
 
 
 def _zip_kind(path: Path, limits: Limits) -> str | None:
@@ -119,6 +129,8 @@ def detect(path: Path, limits: Limits) -> Detected:
             raise MalformedFile(f"looks like {mime} but the zip content disagrees")
     if kind is not None:
         return Detected(mime, kind)
+    if mime in NOTHING_TO_CLEAN:
+        return Detected(mime, None, plain=True)
     if mime in MAT2:
         return Detected(mime, None, MAT2[mime])
     raise UnsupportedType(f"no cleaner for {mime}")

@@ -18,13 +18,11 @@ from journalist_cli.cleaning.errors import (
     WorkerFailed,
 )
 from journalist_cli.cleaning.limits import Limits
-from journalist_cli.cleaning.report import Category, CleanReport, Findings
+from journalist_cli.cleaning.report import Category, CleanReport, Findings, Risk, Status
 
 
 def clean_to(src: Path, out: Path, *, flatten_pixels: bool, limits: Limits) -> CleanReport:
     """Clean `src` into the new file `out`; raise a CleaningError if that fails."""
-    # Parsers are imported per branch: a worker cleans one file, and importing
-    # only the one it needs saves most of its start-up time.
     detected = detect(src, limits)
     findings = Findings()
     kind = detected.kind
@@ -68,6 +66,11 @@ def clean_to(src: Path, out: Path, *, flatten_pixels: bool, limits: Limits) -> C
         shutil.copyfile(src, out)
         audio.clean_in_place(out, kind, findings)
         leftovers = audio.leftovers(out, kind)
+    elif detected.plain:
+        shutil.copyfile(src, out)
+        _flag_invisible(out, findings)
+        report.backend = "none needed"
+        leftovers = []
     elif detected.mat2_ext is not None:
         from journalist_cli.cleaning import mat2_backend
 
@@ -88,9 +91,50 @@ def clean_to(src: Path, out: Path, *, flatten_pixels: bool, limits: Limits) -> C
         raise VerificationFailed("metadata still found after cleaning: " + "; ".join(leftovers[:5]))
     report.findings = findings.items
     report.risks = findings.risks
+    report.unvouched = findings.unvouched
     report.output = str(out)
-    report.status = "cleaned"
+    if detected.plain:
+        report.status = Status.NOTHING_TO_CLEAN
+    elif findings.unvouched:
+        report.status = Status.NOT_VOUCHED
+    else:
+        report.status = Status.CLEANED
     return report
+
+
+# Characters a reader does not see: zero-width joiners and spaces, bidi
+# controls, soft hyphens, tags. In a text file they are content (Lanterne
+# keeps them) but they can carry a watermark that identifies a copy.
+_INVISIBLE = (
+    {0x00AD, 0x180E, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF}
+    | set(range(0x200B, 0x2010))
+    | set(range(0x202A, 0x202F))
+    | set(range(0x2066, 0x206A))
+    | set(range(0xE0000, 0xE0080))
+)
+
+
+def _flag_invisible(path: Path, findings: Findings) -> None:
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    count = 0
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            text = decoder.decode(block)
+            count += sum(1 for ch in text if ord(ch) in _INVISIBLE)
+    # A byte-order mark at the very start is ordinary.
+    with path.open("rb") as handle:
+        if handle.read(3) == b"\xef\xbb\xbf":
+            count -= 1
+    if count:
+        findings.kept(
+            Category.HIDDEN_TEXT,
+            "text",
+            f"{count} invisible characters (zero-width, direction marks)",
+            "content: they can carry a watermark; review before publishing",
+        )
+        findings.risk(Risk.HIDDEN_CONTENT, f"{count} invisible characters in the text")
 
 
 def run(src: Path, out: Path, *, flatten_pixels: bool, limits: Limits) -> CleanReport:

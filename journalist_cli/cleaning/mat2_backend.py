@@ -32,7 +32,10 @@ def clean(src: Path, out: Path, ext: str, findings: Findings, timeout: float) ->
     """Clean `src` (of the type `ext` names) into `out` with the mat2 command."""
     mat2 = shutil.which("mat2")
     if mat2 is None:
-        raise UnsupportedType(f"no native cleaner for {ext} files and mat2 is not installed")
+        raise UnsupportedType(
+            f"no native cleaner for {ext} files and mat2 is not installed"
+            " (scripts/bootstrap.sh installs it)"
+        )
     work = out.parent / f"input{ext}"
     cleaned = out.parent / f"input.cleaned{ext}"
     shutil.copyfile(src, work)
@@ -44,6 +47,11 @@ def clean(src: Path, out: Path, ext: str, findings: Findings, timeout: float) ->
         )
         if result.returncode != 0 or not cleaned.is_file():
             message = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["failed"]
+            if "ffmpeg" in message[0]:
+                # mat2 cleans audio and video with ffmpeg, which it does not install.
+                raise UnsupportedType(
+                    f"mat2 needs ffmpeg to clean {ext} files: install it (apt install ffmpeg)"
+                )
             raise MalformedFile(f"mat2 could not clean it: {message[0]}")
         left = _show(mat2, cleaned, timeout)
         if left:

@@ -11,6 +11,7 @@ and flagged for a human to judge.
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import re
 import xml.etree.ElementTree as ET  # trees only; parsing uses defusedxml
@@ -59,8 +60,41 @@ _OOXML_DROP: list[tuple[re.Pattern[str], Category, str]] = [
         (r"word/glossary/.*", Category.OTHER, "building blocks"),
         (r".*vbaProject\.bin|.*vbaData\.xml", Category.MACRO, "VBA macros"),
         (r".*/activeX/.*", Category.MACRO, "ActiveX controls"),
+        (r"xl/connections\.xml", Category.EXTERNAL_LINK, "data connections (server and user)"),
+        (r"(word|xl|ppt)/fonts/.*", Category.OTHER, "embedded fonts"),
+        (r"ppt/changesInfos/.*|ppt/revisionInfo\.xml", Category.TRACKED_CHANGE, "revision log"),
+        (r"ppt/tags/.*|word/customizations\.xml", Category.OTHER, "add-in data"),
     )
 ]
+# Microsoft Purview sensitivity labels: the label's id and the organisation's
+# tenant id (a GUID that names the employer), described then dropped.
+_LABEL_INFO = "docMetadata/LabelInfo.xml"
+
+# What an OOXML copy keeps: the parts that make up the document itself, each
+# still scrubbed below. Everything else is dropped and named in the report.
+_OOXML_KEEP = re.compile(
+    r"""\[Content_Types\]\.xml|_rels/\.rels
+    |(word|xl|ppt)/(.+/)?_rels/[^/]+\.rels
+    |word/(document|styles|stylesWithEffects|settings|webSettings|fontTable|numbering
+           |footnotes|endnotes)\.xml
+    |word/(header|footer)\d+\.xml
+    |(word|xl|ppt)/theme/theme\d+\.xml
+    |(word|xl|ppt)/charts/(chart|style|colors)\d+\.xml
+    |(word|xl|ppt)/diagrams/(data|layout|quickStyle|colors|drawing)\d+\.xml
+    |(word|xl|ppt)/media/[^/]+
+    |(word|xl|ppt)/embeddings/[^/]+
+    |(xl|ppt)/drawings/(drawing\d+\.xml|vmlDrawing\d+\.vml)
+    |xl/(workbook|styles|sharedStrings|calcChain)\.xml
+    |xl/(worksheets|chartsheets|dialogsheets)/sheet\d+\.xml
+    |xl/tables/table\d+\.xml
+    |xl/pivotTables/pivotTable\d+\.xml
+    |xl/pivotCache/pivotCache(Definition|Records)\d+\.xml
+    |xl/externalLinks/externalLink\d+\.xml
+    |ppt/(presentation|presProps|viewProps|tableStyles)\.xml
+    |ppt/(slides|slideLayouts|slideMasters|notesSlides|notesMasters|handoutMasters)
+        /[A-Za-z]+\d+\.xml""",
+    re.VERBOSE,
+)
 _OOXML_DROP_ELEMENTS = {
     # Tracked changes: deleted and moved-away content goes, change records go.
     f"{{{W}}}{n}"
@@ -129,8 +163,18 @@ _ODF_DROP: list[tuple[re.Pattern[str], Category, str]] = [
         (r"layout-cache", Category.OTHER, "layout cache"),
         (r"(Basic|Scripts)/.*", Category.MACRO, "macros"),
         (r"META-INF/(document|macro)signatures\.xml", Category.AUTHOR, "signatures"),
+        (r"manifest\.rdf", Category.OTHER, "RDF metadata"),
     )
 ]
+# What an ODF copy keeps; everything else is dropped and named in the report.
+_ODF_KEEP = re.compile(
+    r"""mimetype|content\.xml|styles\.xml|META-INF/manifest\.xml
+    |Pictures/[^/]+|ObjectReplacements/Object\ \d+
+    |Object\ \d+|Object\ \d+/(content|styles)\.xml""",
+    re.VERBOSE,
+)
+# Folders whose members must be pictures the image cleaner handles.
+_PICTURE_FOLDER = re.compile(r"(word|xl|ppt)/media/[^/]+|Pictures/[^/]+|ObjectReplacements/.*")
 _ODF_DROP_ELEMENTS = {
     f"{{{TEXT}}}tracked-changes",
     f"{{{TEXT}}}change",
@@ -259,21 +303,69 @@ def _describe_comments(pkg: _Package, name: str, data: bytes) -> None:
 def _drop_member(pkg: _Package, member: safezip.Member, category: Category, what: str) -> None:
     pkg.dropped.add(member.name)
     name = member.name
-    if name.endswith((".xml", ".rels")) and category in (
-        Category.AUTHOR,
-        Category.SOFTWARE,
-        Category.OTHER,
-        Category.DEVICE,
-    ):
-        if any(w in name.lower() for w in ("comment", "person", "people", "authors")):
+    # Described for the report when it parses; a dropped part need not parse
+    # (but entities or a DTD in it still mark the file as hostile).
+    with contextlib.suppress(MalformedFile):
+        if name.endswith((".xml", ".rels")) and category in (
+            Category.AUTHOR,
+            Category.SOFTWARE,
+            Category.OTHER,
+            Category.DEVICE,
+        ):
+            if any(w in name.lower() for w in ("comment", "person", "people", "authors")):
+                _describe_comments(pkg, name, member.data)
+            elif not name.startswith("customXml/"):
+                _describe_properties(pkg, name, member.data, what)
+        elif category == Category.COMMENT and name.endswith(".xml"):
             _describe_comments(pkg, name, member.data)
-        elif not name.startswith("customXml/"):
-            _describe_properties(pkg, name, member.data, what)
-    elif category == Category.COMMENT and name.endswith(".xml"):
-        _describe_comments(pkg, name, member.data)
     pkg.findings.found(category, name, what)
     if category == Category.MACRO:
         pkg.findings.risk(Risk.MACROS, f"{what} in {name}")
+
+
+def _keep_only_known(pkg: _Package, keep: re.Pattern[str]) -> None:
+    """Drop every member the format's keep-list does not name, and non-pictures in
+    picture folders; the report names each one."""
+    for member in pkg.members:
+        name = member.name
+        if name in pkg.dropped:
+            continue
+        if name == _LABEL_INFO:
+            _drop_label_info(pkg, member)
+        elif not keep.fullmatch(name):
+            pkg.dropped.add(name)
+            pkg.findings.found(
+                Category.OTHER,
+                name,
+                f"{len(member.data)} bytes",
+                note="a part Lanterne does not know",
+            )
+        elif _PICTURE_FOLDER.fullmatch(name) and _image_kind(member.data) is None:
+            pkg.dropped.add(name)
+            pkg.findings.found(
+                Category.OTHER,
+                name,
+                f"{len(member.data)} bytes",
+                note="not a picture Lanterne cleans",
+            )
+
+
+def _drop_label_info(pkg: _Package, member: safezip.Member) -> None:
+    pkg.dropped.add(member.name)
+    what = "sensitivity label (its id and the organisation's tenant id)"
+    try:
+        doc = pkg.parse(member.name, member.data)
+    except CleaningError:
+        pkg.findings.found(Category.IDENTIFIER, member.name, what)
+        return
+    found = False
+    for _, elem in safexml.walk(doc.root):
+        ids = [f"{_local(k)}={v}" for k, v in elem.attrib.items() if _local(k) in ("id", "siteId")]
+        if ids:
+            found = True
+            pkg.findings.found(Category.IDENTIFIER, f"{member.name} {what}", ", ".join(ids))
+    if not found:
+        pkg.findings.found(Category.IDENTIFIER, member.name, what)
 
 
 # --- XML scrubbing ----------------------------------------------------------------
@@ -464,6 +556,7 @@ def _clean_ooxml(pkg: _Package) -> list[safezip.Member]:
             if pattern.fullmatch(member.name):
                 _drop_member(pkg, member, category, what)
                 break
+    _keep_only_known(pkg, _OOXML_KEEP)
     # Relationship files of dropped parts go with them.
     for member in pkg.members:
         if member.name.endswith(".rels") and _source_of(member.name) in pkg.dropped:
@@ -533,6 +626,7 @@ def _clean_odf(pkg: _Package) -> list[safezip.Member]:
                 if category == Category.MACRO:
                     pkg.findings.risk(Risk.MACROS, f"macros in {member.name}")
                 break
+    _keep_only_known(pkg, _ODF_KEEP)
     out: list[safezip.Member] = []
     for member in pkg.members:
         name = member.name
@@ -590,15 +684,32 @@ def _clean_embedded(pkg: _Package, name: str, data: bytes) -> bytes:
             cleaned = clean_bytes(data, zip_kind, pkg.limits, sub, depth=pkg.depth + 1)
             pkg.findings.extend(sub, name)
             return cleaned
-    if "/embeddings/" in name or name.startswith("Object") or name.endswith(".bin"):
-        pkg.findings.kept(
-            Category.EMBEDDED_FILE,
-            name,
-            f"{len(data)} bytes",
-            "an embedded object Lanterne cannot clean",
-        )
-        pkg.findings.risk(Risk.EMBEDDED_FILE, f"embedded object {name}")
+    if name.endswith(".vml"):
+        return _clean_vml(pkg, name, data)
+    # Only members the keep-list names get here: an embedded object (OLE, or
+    # an Office file nested too deep). It is content, so it stays, but nothing
+    # in it was checked: the copy cannot be called cleaned.
+    pkg.findings.kept(
+        Category.EMBEDDED_FILE,
+        name,
+        f"{len(data)} bytes",
+        "an embedded object Lanterne cannot clean",
+    )
+    pkg.findings.risk(Risk.EMBEDDED_FILE, f"embedded object {name}")
+    pkg.findings.cannot_vouch(name, "an embedded object Lanterne cannot clean")
     return data
+
+
+def _clean_vml(pkg: _Package, name: str, data: bytes) -> bytes:
+    """Legacy VML drawings (shapes of comments, form controls): XML when well formed."""
+    try:
+        doc = pkg.parse(name, data)
+    except MalformedFile:
+        # Office writes VML with unclosed <br> tags: it cannot be read as XML here.
+        pkg.findings.cannot_vouch(name, "a legacy VML drawing that is not well-formed XML")
+        return data
+    changed = _scrub_tree(pkg, name, doc, _OOXML_DROP_ELEMENTS, _OOXML_UNWRAP, _ooxml_drop_attr)
+    return data if not changed and safexml.plain(data) else safexml.serialize(doc)
 
 
 def detect_zip_kind(data: bytes, limits: Limits) -> str | None:

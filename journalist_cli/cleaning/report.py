@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 MAX_VALUE_CHARS = 160
+MAX_UNVOUCHED = 200
 
 
 class Category(StrEnum):
@@ -41,6 +42,15 @@ class Category(StrEnum):
     DESCRIPTION = "description"
     COLOUR_PROFILE = "colour_profile"
     OTHER = "other"
+
+
+class Status(StrEnum):
+    """What became of one file."""
+
+    CLEANED = "cleaned"  # metadata removed, and every part of the copy was checked
+    NOTHING_TO_CLEAN = "nothing to clean"  # a format with no room for metadata: copied as is
+    NOT_VOUCHED = "not vouched"  # a copy was written, but it keeps parts Lanterne cannot check
+    FAILED = "failed"  # no copy
 
 
 class Risk(StrEnum):
@@ -86,6 +96,13 @@ class Findings:
 
     items: list[Finding] = field(default_factory=list)
     risks: list[RiskFlag] = field(default_factory=list)
+    # Parts kept in the copy that Lanterne cannot check: the file is not "cleaned".
+    unvouched: list[str] = field(default_factory=list)
+
+    def cannot_vouch(self, where: str, why: str) -> None:
+        entry = shorten(f"{where}: {why}")
+        if entry not in self.unvouched:
+            self.unvouched.append(entry)
 
     def found(
         self,
@@ -120,6 +137,8 @@ class Findings:
             )
         for flag in other.risks:
             self.risk(flag.risk, f"{prefix}: {flag.detail}")
+        for entry in other.unvouched:
+            self.unvouched.append(shorten(f"{prefix}: {entry}"))
 
 
 @dataclass
@@ -130,17 +149,35 @@ class CleanReport:
     output: str | None = None
     mime: str = ""
     backend: str = ""
-    status: str = "failed"  # "cleaned" or "failed"
+    status: Status = Status.FAILED
     flattened: bool = False
     sandbox: str = ""
     error_kind: str = ""
     error: str = ""
     findings: list[Finding] = field(default_factory=list)
     risks: list[RiskFlag] = field(default_factory=list)
+    unvouched: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.status == "cleaned"
+        """The copy can be shared as far as metadata goes: cleaned, or nothing to clean."""
+        return self.status in (Status.CLEANED, Status.NOTHING_TO_CLEAN)
+
+    @property
+    def written(self) -> bool:
+        """A copy was written (also for a file Lanterne could not vouch for)."""
+        return self.status != Status.FAILED
+
+    @property
+    def reason(self) -> str:
+        """Why the file is not (or need not be) cleaned, in one line; empty when cleaned."""
+        if self.status == Status.FAILED:
+            return f"{self.error_kind or 'error'}: {self.error}"
+        if self.status == Status.NOT_VOUCHED:
+            return "kept parts Lanterne cannot check: " + "; ".join(self.unvouched[:3])
+        if self.status == Status.NOTHING_TO_CLEAN:
+            return f"{self.mime or 'this format'} carries no metadata; copied as is"
+        return ""
 
     @property
     def not_removed(self) -> list[Finding]:
@@ -148,7 +185,7 @@ class CleanReport:
 
     def raise_for_error(self) -> None:
         """Raise the CleaningError subclass this failed report describes."""
-        if not self.ok:
+        if self.status == Status.FAILED:
             raise ERROR_KINDS.get(self.error_kind, CleaningError)(self.error)
 
     def to_json(self) -> dict[str, Any]:
@@ -176,14 +213,33 @@ class CleanReport:
             output=None if data["output"] is None else str(data["output"]),
             mime=shorten(data["mime"]),
             backend=shorten(data["backend"]),
-            status="cleaned" if data["status"] == "cleaned" else "failed",
+            status=Status(data["status"]),
             flattened=bool(data["flattened"]),
             sandbox=shorten(data["sandbox"]),
             error_kind=shorten(data["error_kind"]),
             error=shorten(data["error"]),
             findings=findings,
             risks=risks,
+            unvouched=[shorten(u) for u in _bounded_list(data["unvouched"])],
         )
+
+
+def summarise(reports: list[CleanReport]) -> str:
+    """'2 cleaned, 1 nothing to clean, 1 not vouched, 0 failed'.
+
+    Cleaned and failed are always counted; the two others only when there are some.
+    """
+    counts = {status: 0 for status in Status}
+    for report in reports:
+        counts[report.status] += 1
+    always = (Status.CLEANED, Status.FAILED)
+    return ", ".join(f"{counts[s]} {s.value}" for s in Status if s in always or counts[s])
+
+
+def _bounded_list(value: object) -> list[object]:
+    if not isinstance(value, list):
+        raise TypeError("expected a list")
+    return value[:MAX_UNVOUCHED]
 
 
 def render_table(report: CleanReport) -> Table:
@@ -195,8 +251,10 @@ def render_table(report: CleanReport) -> Table:
     caption = f"{report.mime or 'unknown type'}, {report.backend or 'no backend'}"
     if report.flattened:
         caption += ", flattened to pixels"
-    if not report.ok:
+    if report.status == Status.FAILED:
         caption = f"FAILED ({report.error_kind}): {report.error}"
+    elif report.status != Status.CLEANED:
+        caption = f"{report.status.upper()}: {report.reason}"
     table = Table(title=title, caption=caption, show_lines=False, expand=False)
     table.add_column("what")
     table.add_column("where")
@@ -211,6 +269,8 @@ def render_table(report: CleanReport) -> Table:
         )
     for r in report.risks:
         table.add_row(f"RISK: {r.risk.value}", "", r.detail, "flagged", style="red")
+    for entry in report.unvouched:
+        table.add_row("NOT VOUCHED", "", entry, "kept, unchecked", style="red")
     if report.ok and not report.findings and not report.risks:
         table.add_row("-", "-", "no metadata found", "-")
     return table

@@ -296,7 +296,7 @@ def _accept(
             job.source, WorkerFailed(f"the worker's report was unreadable ({exc})"), sandbox
         )
     report.source, report.sandbox, report.output = str(job.source), sandbox, None
-    if report.ok:
+    if report.written:
         try:
             _publish(work / OUTPUT_NAME, job.final, limits.worker_output_bytes)
         except CleaningError as exc:

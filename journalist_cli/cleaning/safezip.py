@@ -66,8 +66,11 @@ def _check_directory(infos: list[zipfile.ZipInfo], limits: Limits, label: str) -
     if len(infos) > limits.max_zip_members:
         raise HostileFile(f"{label}: {len(infos)} zip members (limit {limits.max_zip_members})")
     names = [i.filename for i in infos]
-    if len(set(names)) != len(names):
-        # Two members with one name are read differently by different tools.
+    for name in names:
+        check_name(name, label)
+    if len({n.casefold() for n in names}) != len(names):
+        # Two members with one name (or names equal but for case, on Windows
+        # and macOS) are read differently by different tools.
         raise MalformedFile(f"{label}: the zip has duplicate member names")
     declared = sum(i.file_size for i in infos)
     if declared > limits.max_zip_total:
@@ -84,11 +87,32 @@ def _check_directory(infos: list[zipfile.ZipInfo], limits: Limits, label: str) -
             )
 
 
+def check_name(name: str, label: str) -> None:
+    """Refuse a member name that is not a plain relative path.
+
+    Office suites never write `..`, absolute names, backslashes, drive letters
+    or control characters; a zip that has them was built by hand, and a
+    careless unzip of the copy would write outside its folder. Lanterne cannot
+    vouch for such a file, so it is refused rather than renamed.
+    """
+    parts = name.rstrip("/").split("/")
+    if (
+        not name
+        or name.startswith("/")
+        or "\\" in name
+        or (len(name) > 1 and name[1] == ":")
+        or any(part in ("", ".", "..") for part in parts)
+        or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name)
+    ):
+        raise MalformedFile(f"{label}: a zip member has an unsafe name ({name[:80]!r})")
+
+
 def write_members(members: list[Member]) -> bytes:
     """A fresh zip: fixed timestamps, no comment, no extra fields, order kept."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for member in members:
+            check_name(member.name, "output")
             info = zipfile.ZipInfo(member.name, date_time=FIXED_TIME)
             info.create_system = 0
             info.external_attr = 0

@@ -1,14 +1,16 @@
 """`lanterne clean FILE... --out DIR`: cleaned copies for publishing, originals untouched.
 
-Exit codes (journalist_cli.errors.ExitCode): 0 when every file was cleaned, 1
-when at least one failed (the others are still cleaned and reported), 2 for
-wrong arguments, a missing FILE included.
+Exit codes (journalist_cli.errors.ExitCode): 0 when every file was cleaned
+(or had nothing to clean), 1 when at least one failed or could not be vouched
+for (the others are still cleaned and reported), 2 for wrong arguments, a
+missing FILE included.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,12 +50,13 @@ def clean_command(files: tuple[Path, ...], out_dir: Path, as_json: bool, flatten
     """Write a metadata-free copy of each FILE into --out, under the same name.
 
     The originals are never modified. Each file is parsed in its own isolated
-    process without keys (a few at a time). Exit code 0: all cleaned; 1: some
-    failed (the others are still cleaned and reported).
+    process without keys (a few at a time). Exit code 0: all cleaned (or nothing
+    to clean); 1: some failed or could not be vouched for (the others are still
+    cleaned and reported).
     """
     # Imported here, not at module level: `lanterne --help` imports every
     # command's module to list it, and only cleaning needs this machinery.
-    from journalist_cli.cleaning import clean_files, render_table
+    from journalist_cli.cleaning import Status, clean_files, render_table, summarise
 
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     reports = []
@@ -61,17 +64,26 @@ def clean_command(files: tuple[Path, ...], out_dir: Path, as_json: bool, flatten
         reports.append(report)
         if not as_json:
             _console().print(render_table(report))
-    failed = sum(1 for r in reports if not r.ok)
+    by_status = Counter(r.status for r in reports)
+    failed = by_status[Status.FAILED]
+    unvouched = by_status[Status.NOT_VOUCHED]
     if as_json:
         click.echo(
             json.dumps(
-                {"files": [r.to_json() for r in reports], "failed": failed},
+                {
+                    "files": [r.to_json() for r in reports],
+                    "failed": failed,
+                    "not_vouched": unvouched,
+                },
                 indent=2,
                 ensure_ascii=False,
             )
         )
     else:
-        _console().print(f"{len(reports) - failed} cleaned, {failed} failed; copies in {out_dir}")
-    if failed:
+        _console().print(f"{summarise(reports)}; copies in {out_dir}", highlight=False)
+    if failed or unvouched:
         # CliError is mapped to exit code 1 in journalist_cli.main.
-        raise CliError(f"{failed} of {len(reports)} files could not be cleaned")
+        raise CliError(
+            f"{failed + unvouched} of {len(reports)} files could not be cleaned"
+            " (the report says why)"
+        )

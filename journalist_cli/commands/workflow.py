@@ -412,6 +412,7 @@ def decrypt_command(
 ) -> None:
     """Decrypt a source's submissions: originals byte for byte, plus cleaned copies."""
     from journalist_cli import receive
+    from journalist_cli.cleaning import summarise
 
     vault = open_vault()
     record = vault.source(vault.resolve(source))
@@ -440,14 +441,17 @@ def decrypt_command(
         if r.skipped:
             click.echo(f"{r.directory}: already decrypted, left as it is")
             continue
-        cleaned = sum(1 for c in r.cleaning if c.ok)
         line = f"{r.directory}: {len(r.files)} files" + (", message" if r.message else "")
         if not no_clean and r.files:
-            line += f"; {cleaned} cleaned, {len(r.files) - cleaned} could not be cleaned"
+            line += "; " + summarise(r.cleaning)
         click.echo(line)
         for c in r.cleaning:
+            if not c.ok:
+                click.echo(terminal_safe(f"  {c.source}: {c.status.value}: {c.reason}"))
             for flag in c.risks:
                 click.echo(terminal_safe(f"  caution: {c.source}: {flag.risk}: {flag.detail}"))
+        if any(not c.ok for c in r.cleaning):
+            click.echo(f"  details: {r.directory / 'cleaning.json'}")
 
 
 @click.command("export")
