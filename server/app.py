@@ -25,7 +25,7 @@ from server.resumable import OwnerKeys, UploadPolicy, UploadStore
 from server.routes import account, assets, commit, pages, submit, tus
 from server.security_headers import SecurityHeadersMiddleware
 from server.services import Services
-from server.sessions import LoginThrottle, SessionStore
+from server.sessions import FormTokens, KdfQueue, LoginThrottle, SessionStore
 from server.settings import Settings
 from server.sources import Clock, InstanceSecrets, KeyDeriver, SourceService, SystemClock
 from server.storage import ObjectStore
@@ -72,8 +72,11 @@ def create_app(
         sources=SourceService(db, store, deriver),
         sessions=SessionStore(clock, settings.session_idle_seconds, settings.max_sessions),
         throttle=LoginThrottle(
-            clock, settings.login_failures_per_session, settings.login_attempts_per_minute
+            clock,
+            settings.login_failures_per_session,
+            KdfQueue(settings.max_parallel_kdf, settings.max_waiting_logins),
         ),
+        form_tokens=FormTokens(secrets.login_key, wall_clock or time.time),
         pages=Pages(),
         clock=clock,
     )

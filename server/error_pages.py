@@ -170,6 +170,10 @@ STATUS_PAGES: dict[int, tuple[str, str]] = {
         N_("Too many attempts"),
         N_("There have been too many attempts. Please wait a few minutes and try again."),
     ),
+    503: (
+        N_("The server is busy"),
+        N_("Many people are logging in at this moment. Please wait a minute and try again."),
+    ),
     500: (
         N_("Something went wrong"),
         N_("The server could not finish this request. Please try again later."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,7 +10,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from server.services import Services
-from server.sessions import COOKIE_NAME, Session
+from server.sessions import COOKIE_NAME, VISIT_COOKIE, FormTokens, Session
 from server.settings import LANGUAGES
 
 
@@ -25,12 +26,38 @@ def check_language(lang: str) -> str:
 
 
 def current_session(request: Request, *, create: bool) -> Session | None:
+    """The request's session; ``create`` makes an anonymous one (POSTs only: a
+    page load must cost the server nothing, server/sessions.py)."""
     svc = services(request)
-    session = svc.sessions.get(request.cookies.get(COOKIE_NAME))
+    session = getattr(request.state, "set_session", None) or svc.sessions.get(
+        request.cookies.get(COOKIE_NAME)
+    )
     if session is None and create:
         session = svc.sessions.create()
         request.state.set_session = session
     return session
+
+
+def form_token(request: Request, session: Session | None) -> str:
+    """The CSRF token for this page's forms: the session's for a source, else a
+    stateless token bound to the visit cookie (set with the response if new)."""
+    if session is not None and session.holds_source:
+        return session.csrf_token
+    visit = getattr(request.state, "set_visit", None) or request.cookies.get(VISIT_COOKIE)
+    if not FormTokens.is_visit(visit):
+        visit = FormTokens.new_visit()
+        request.state.set_visit = visit
+    assert visit is not None
+    return services(request).form_tokens.issue(visit)
+
+
+def form_token_ok(request: Request, session: Session | None, token: str) -> bool:
+    """Whether a posted token is the session's, or a stateless one of this browser."""
+    if session is not None and hmac.compare_digest(
+        token.encode("utf-8"), session.csrf_token.encode("utf-8")
+    ):
+        return True
+    return services(request).form_tokens.check(request.cookies.get(VISIT_COOKIE), token)
 
 
 def set_session_cookie(response: Response, session: Session) -> None:
@@ -43,6 +70,7 @@ def set_session_cookie(response: Response, session: Session) -> None:
 
 def clear_session_cookie(response: Response) -> None:
     response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
+    response.delete_cookie(VISIT_COOKIE, path="/", httponly=True, samesite="strict")
 
 
 def other_language_paths(request: Request, lang: str) -> dict[str, str]:
@@ -71,7 +99,7 @@ def render(
     ctx: dict[str, Any] = {
         "organisation": svc.settings.organisation,
         "language_paths": other_language_paths(request, lang),
-        "csrf_token": session.csrf_token if session else "",
+        "csrf_token": form_token(request, session),
         "logged_in": bool(session and session.source_id),
         **(context or {}),
     }
@@ -80,6 +108,12 @@ def render(
     new_session = getattr(request.state, "set_session", None)
     if new_session is not None:
         set_session_cookie(response, new_session)
+    visit = getattr(request.state, "set_visit", None)
+    if visit is not None:
+        # Like the session cookie: HttpOnly, SameSite=Strict, gone with the browser.
+        response.set_cookie(
+            VISIT_COOKIE, visit, httponly=True, samesite="strict", path="/", secure=False
+        )
     return response
 
 

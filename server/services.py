@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import envelope
 from server.db import Database
 from server.i18n import Pages
-from server.sessions import LoginThrottle, SessionStore
+from server.sessions import FormTokens, LoginThrottle, SessionStore
 from server.settings import Settings
 from server.sources import Clock, SourceService
 from server.storage import ObjectStore
@@ -21,6 +21,7 @@ class Services:
     sources: SourceService
     sessions: SessionStore
     throttle: LoginThrottle
+    form_tokens: FormTokens
     pages: Pages
     clock: Clock
 

@@ -103,11 +103,15 @@ class Settings:
     # http://<onion> offered to visitors of a clearnet landing page (server/onion_location.py).
     onion_location: str | None = None
     session_idle_seconds: int = 3600
+    # Sessions of sources (logged in, or holding a new codename) and anonymous
+    # sessions each have this budget; anonymous ones never push out the others.
     max_sessions: int = 10_000
-    # Login throttling: failures allowed per browser session, and attempts per
-    # minute for the whole instance (there are no IP addresses behind Tor).
+    # Login throttling: failures allowed per browser session, and logins that
+    # may wait for an Argon2id slot (more are refused with 503, the others go on).
+    # No instance-wide rate: there are no addresses behind Tor, so it would
+    # let anyone lock every source out (docs/THREAT_MODEL.md, "Floods").
     login_failures_per_session: int = 5
-    login_attempts_per_minute: int = 60
+    max_waiting_logins: int = 32
     # Argon2id cost. A codename carries 93 bits, so the cost guards against
     # nothing a guesser could do; it exists to slow an offline attacker holding
     # the database, while keeping memory low enough to run beside uploads.
@@ -166,7 +170,12 @@ def _apply_config(base: Settings, doc: Mapping[str, Any]) -> Settings:
             updates[key] = doc[key]
     if updates.get("default_language", base.default_language) not in LANGUAGES:
         raise ConfigError(f"default_language must be one of {', '.join(LANGUAGES)}")
-    for key in ("session_idle_seconds", "login_failures_per_session", "login_attempts_per_minute"):
+    for key in (
+        "session_idle_seconds",
+        "max_sessions",
+        "login_failures_per_session",
+        "max_waiting_logins",
+    ):
         if key in doc:
             updates[key] = _positive_int(doc[key], key)
     limits_doc = doc.get("limits", {})

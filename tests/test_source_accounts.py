@@ -64,6 +64,12 @@ def test_login_shows_replies_decrypted_in_memory(served) -> None:
 
     with SourceClient(server.base_url, lang="fr") as later:
         before = later.csrf("/fr/login")
+        # Loading the form makes no session; a failed attempt does, and the
+        # login must then not keep its id (no session fixation).
+        from server import codenames
+
+        wrong = {"csrf_token": before, "codename": codenames.generate("fr")}
+        assert later.client.post("/fr/login", data=wrong).status_code == 403
         old_cookie = later.client.cookies["lanterne_session"]
         response = later.client.post(
             "/fr/login", data={"csrf_token": before, "codename": codename.upper()}

@@ -12,9 +12,10 @@ import httpx
 import pytest
 from starlette.routing import Mount
 
+from server import codenames
 from server.app import create_app
 from server.settings import Settings
-from tests.server_process import SourceClient, init_instance, run_server
+from tests.server_process import CODENAME_RE, SourceClient, init_instance, run_server
 
 EXPECTED = {
     "content-security-policy": (
@@ -128,16 +129,28 @@ def test_session_cookie_is_strict_and_holds_no_codename(served) -> None:
     _instance, server = served
     with SourceClient(server.base_url) as src:
         first = src.client.get("/en/submit")
-        cookie = first.headers["set-cookie"]
+        # A page load makes no session: only the visit cookie of the form token.
         assert re.fullmatch(
-            r"lanterne_session=[A-Za-z0-9_-]{43}; HttpOnly; Path=/; SameSite=strict", cookie
+            r"lanterne_visit=[A-Za-z0-9_-]{43}; HttpOnly; Path=/; SameSite=strict",
+            first.headers["set-cookie"],
         )
-        codename = src.first_submission("cookie test")
+        # A failed login makes an (anonymous) session...
+        wrong = src.login(codenames.generate("en"))
+        assert wrong.status_code == 403
+        anonymous = src.client.cookies["lanterne_session"]
+        sent = src.submit("cookie test")
+        assert sent.headers["location"] == "/en/codename"
+        assert re.fullmatch(
+            r"lanterne_session=[A-Za-z0-9_-]{43}; HttpOnly; Path=/; SameSite=strict",
+            sent.headers["set-cookie"],
+        )
+        match = CODENAME_RE.search(src.get("/en/codename").text)
+        assert match
         cookies = " ".join(src.client.cookies.values())
-        for word in codename.split():
+        for word in match.group(1).split():
             assert word not in cookies
-        # The session id changes when the source gets an account (no fixation).
-        assert src.client.cookies["lanterne_session"] not in cookie
+        # ...whose id changes when the source gets an account (no fixation).
+        assert src.client.cookies["lanterne_session"] != anonymous
 
 
 def test_pages_load_nothing_external_no_svg_and_only_sri_scripts(served) -> None:

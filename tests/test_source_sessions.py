@@ -1,8 +1,17 @@
-"""Server-side sessions and login throttling, with a clock the test controls."""
+"""Server-side sessions, form tokens and login throttling, with a clock the test controls."""
 
 from __future__ import annotations
 
-from server.sessions import LoginThrottle, SessionStore
+import anyio
+
+from server.sessions import (
+    FORM_TOKEN_SECONDS,
+    FormTokens,
+    KdfQueue,
+    LoginBusy,
+    LoginThrottle,
+    SessionStore,
+)
 
 
 class FakeClock:
@@ -29,18 +38,20 @@ def test_sessions_expire_after_idle_time() -> None:
     assert store.get("") is None and store.get(None) is None
 
 
-def test_session_ids_and_tokens_are_random_and_rotate() -> None:
+def test_session_ids_and_tokens_are_random_and_change_at_sign_in() -> None:
     store = SessionStore(FakeClock(), idle_seconds=600, max_sessions=100)
     a, b = store.create(), store.create()
     assert len({a.id, b.id, a.csrf_token, b.csrf_token}) == 4
     assert len(a.id) == 43  # 256 bits, URL-safe base64
     old_id, old_token = a.id, a.csrf_token
-    store.rotate(a)
+    store.sign_in(a, "src")
     assert a.id != old_id and a.csrf_token != old_token
     assert store.get(old_id) is None and store.get(a.id) is a
+    fresh = store.sign_in(None, "other", new_codename="one two")
+    assert store.get(fresh.id) is fresh and fresh.holds_source
 
 
-def test_oldest_sessions_make_room_when_full() -> None:
+def test_oldest_anonymous_sessions_make_room_when_full() -> None:
     clock = FakeClock()
     store = SessionStore(clock, idle_seconds=600, max_sessions=3)
     sessions = []
@@ -51,20 +62,55 @@ def test_oldest_sessions_make_room_when_full() -> None:
     assert all(store.get(s.id) is s for s in sessions[1:])
 
 
+def test_anonymous_sessions_never_push_out_a_source() -> None:
+    """Item 6: a logged-in source and a just-issued codename outlive any number
+    of anonymous sessions; sources only ever make room for other sources."""
+    clock = FakeClock()
+    store = SessionStore(clock, idle_seconds=600, max_sessions=3)
+    logged_in = store.sign_in(store.create(), "a")
+    new_codename = store.sign_in(None, "b", new_codename="nine words")
+    for _ in range(1000):
+        store.create()
+    assert store.get(logged_in.id) is logged_in
+    assert store.get(new_codename.id) is new_codename
+    assert len(store) == 2 + 3
+    third, fourth = store.sign_in(None, "c"), store.sign_in(None, "d")
+    assert store.get(third.id) is third and store.get(fourth.id) is fourth
+    assert store.get(logged_in.id) is None  # the least recently active source
+
+
 def test_end_source_ends_all_its_sessions() -> None:
     store = SessionStore(FakeClock(), idle_seconds=600, max_sessions=100)
-    a, b, other = store.create(), store.create(), store.create()
-    a.source_id = b.source_id = "src"
-    other.source_id = "else"
+    a, b = store.sign_in(None, "src"), store.sign_in(None, "src")
+    other = store.sign_in(None, "else")
     store.end_source("src")
     assert store.get(a.id) is None and store.get(b.id) is None
     assert store.get(other.id) is other
 
 
-def test_throttle_per_session_window_and_instance_rate() -> None:
+def test_form_tokens_are_bound_to_the_visit_and_expire() -> None:
+    now = [1_800_000_000.0]
+    tokens = FormTokens(b"k" * 32, lambda: now[0])
+    visit, other = FormTokens.new_visit(), FormTokens.new_visit()
+    token = tokens.issue(visit)
+    assert tokens.check(visit, token)
+    assert not tokens.check(other, token)  # another browser's cookie
+    assert not tokens.check(None, token)
+    assert not FormTokens(b"j" * 32, lambda: now[0]).check(visit, token)  # another instance
+    expires, mac = token.split(".")
+    assert not tokens.check(visit, f"{int(expires) + 1}.{mac}")  # a longer life is forged
+    for bad in ("", ".", "x.y", token + "x", "²." + mac, "9" * 5000 + "." + mac):
+        assert not tokens.check(visit, bad)
+    now[0] += FORM_TOKEN_SECONDS - 1
+    assert tokens.check(visit, token)
+    now[0] += 2
+    assert not tokens.check(visit, token)
+
+
+def test_a_session_fails_a_few_times_then_waits() -> None:
     clock = FakeClock()
     store = SessionStore(clock, idle_seconds=10_000, max_sessions=100)
-    throttle = LoginThrottle(clock, per_session=2, per_minute=5)
+    throttle = LoginThrottle(clock, per_session=2, kdf=KdfQueue(1, 4))
     s = store.create()
     assert throttle.allow(s)
     throttle.failed(s)
@@ -73,9 +119,72 @@ def test_throttle_per_session_window_and_instance_rate() -> None:
     assert not throttle.allow(s)  # two failures: this session waits
     clock.now += LoginThrottle.WINDOW + 1
     assert throttle.allow(s)  # the failures have aged out
-    clock.now += 61
-    others = [store.create() for _ in range(6)]
-    allowed = [throttle.allow(o) for o in others]
-    assert allowed == [True] * 5 + [False]  # instance-wide: 5 a minute
-    clock.now += 61
-    assert throttle.allow(others[-1])
+    # No instance-wide rate: a thousand other sessions failing changes nothing for s.
+    for _ in range(1000):
+        other = store.create()
+        assert throttle.allow(other)
+        throttle.failed(other)
+    assert throttle.allow(s)
+
+
+def test_one_login_at_a_time_per_session_and_a_bounded_queue() -> None:
+    clock = FakeClock()
+    store = SessionStore(clock, idle_seconds=10_000, max_sessions=100)
+    throttle = LoginThrottle(clock, per_session=5, kdf=KdfQueue(1, 2))
+    order: list[int] = []
+    refused: list[int] = []
+
+    async def main() -> None:
+        release = anyio.Event()
+        first = store.create()
+
+        async def attempt(n: int) -> None:
+            session = first if n == 0 else store.create()
+            try:
+                async with throttle.attempt(session):
+                    order.append(n)
+                    await release.wait()
+            except LoginBusy:
+                refused.append(n)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(attempt, 0)
+            await anyio.wait_all_tasks_blocked()
+            assert not throttle.allow(first)  # its attempt is running
+            for n in range(1, 6):
+                tg.start_soon(attempt, n)
+                await anyio.wait_all_tasks_blocked()
+            release.set()
+        assert throttle.allow(first)
+
+    anyio.run(main)
+    assert order == [0, 1, 2]  # first come, first served
+    assert refused == [3, 4, 5]  # two may wait; the others are told at once
+
+
+def test_a_new_codename_always_waits_its_turn() -> None:
+    """A full queue refuses logins, never the codename of a submission that arrived."""
+    queue = KdfQueue(1, 1)
+    done: list[str] = []
+
+    async def main() -> None:
+        release = anyio.Event()
+
+        async def run(name: str, may_refuse: bool) -> None:
+            try:
+                async with queue.turn(may_refuse=may_refuse):
+                    done.append(name)
+                    await release.wait()
+            except LoginBusy:
+                done.append(name + " refused")
+
+        async with anyio.create_task_group() as tg:
+            for name, may_refuse in [("a", False), ("login", True), ("late login", True)]:
+                tg.start_soon(run, name, may_refuse)
+                await anyio.wait_all_tasks_blocked()
+            tg.start_soon(run, "codename", False)
+            await anyio.wait_all_tasks_blocked()
+            release.set()
+
+    anyio.run(main)
+    assert done == ["a", "late login refused", "login", "codename"]

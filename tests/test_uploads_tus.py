@@ -674,13 +674,16 @@ def test_resume_after_the_server_is_killed_mid_upload(tmp_path) -> None:
                 manifest(None, [(upload_id, "big.bin", "application/octet-stream", len(document))]),
             )
         )
-        # The session died with the server: the old form's token is refused...
-        r = browser.commit(manifest_id, None, [upload_id], token=stale_token)
+        # Another browser's form token is refused...
+        with Browser(server.base_url) as other:
+            foreign = other.csrf()
+        r = browser.commit(manifest_id, None, [upload_id], token=foreign)
         assert r.status_code == 403
         assert "Nothing was submitted" in r.text
         assert db_rows(instance, "submissions") == []
-        # ...and the page, with a fresh token, commits the same uploads.
-        r = browser.commit(manifest_id, None, [upload_id])
+        # ...while this browser's, from before the restart, still commits: it
+        # lives in the browser (bound to its visit cookie), not in server memory.
+        r = browser.commit(manifest_id, None, [upload_id], token=stale_token)
         assert r.status_code == 303
     assert decrypt_object(instance, upload_id) == document
     assert len(db_rows(instance, "submissions")) == 1

@@ -13,18 +13,18 @@ from server.rendering import (
     check_language,
     clear_session_cookie,
     current_session,
+    form_token_ok,
     redirect,
     render,
     services,
 )
 from server.resumable import OWNER_COOKIE
 from server.routes.tus import owner_hash, upload_store
-from server.sessions import Session
+from server.sessions import LoginBusy, Session
 from server.streaming_form import (
     CSRF_FIELD,
     FormRejected,
     Reason,
-    constant_time_equal,
     read_small_form,
 )
 
@@ -46,8 +46,7 @@ CODENAME_ERRORS = {
 async def _checked_form(request: Request, session: Session | None) -> dict[str, str]:
     """The small urlencoded form, after checking its CSRF token."""
     fields = await read_small_form(request.stream(), request.headers.get("content-type"))
-    token = fields.get(CSRF_FIELD, "")
-    if session is None or not constant_time_equal(token, session.csrf_token):
+    if not form_token_ok(request, session, fields.get(CSRF_FIELD, "")):
         raise FormRejected(Reason.CSRF)
     return fields
 
@@ -55,7 +54,6 @@ async def _checked_form(request: Request, session: Session | None) -> dict[str, 
 @router.get("/{lang}/login")
 async def login_form(request: Request, lang: str) -> Response:
     check_language(lang)
-    current_session(request, create=True)
     return render(request, lang, "login.html", {"error": None})
 
 
@@ -68,12 +66,17 @@ async def login(request: Request, lang: str) -> Response:
         fields = await _checked_form(request, session)
     except FormRejected as exc:
         return rejected_page(request, exc, lang)
+    # The first POST of a visitor makes a session: failures count against it.
+    session = current_session(request, create=True)
     assert session is not None
     if not svc.throttle.allow(session):
         return status_page(request, 429)
     typed = fields.get("codename", "")
     try:
-        found = await anyio.to_thread.run_sync(svc.sources.login, typed)
+        async with svc.throttle.attempt(session):
+            found = await anyio.to_thread.run_sync(svc.sources.login, typed)
+    except LoginBusy:
+        return status_page(request, 503)
     except codenames.CodenameError as exc:
         # A typo in the words is not a guess: it does not count as a failure.
         if exc.reason == "word":
@@ -93,10 +96,7 @@ async def login(request: Request, lang: str) -> Response:
     replies = await anyio.to_thread.run_sync(svc.sources.read_replies, row.id, identity)
     del identity  # Python cannot wipe it; at least keep no reference (DESIGN §10)
     svc.db.touch_source(row.id, svc.clock.today())
-    session = svc.sessions.rotate(session)
-    session.source_id = row.id
-    session.replies = replies
-    session.new_codename = None
+    session = svc.sessions.sign_in(session, row.id, replies=replies)
     return redirect(f"/{lang}/inbox", session)
 
 
@@ -120,8 +120,8 @@ async def logout(request: Request, lang: str) -> Response:
         await _checked_form(request, session)
     except FormRejected as exc:
         return rejected_page(request, exc, lang)
-    assert session is not None
-    svc.sessions.end(session)
+    if session is not None:
+        svc.sessions.end(session)
     response = render(
         request, lang, "notice.html", {"title": N_("Logged out"), "text": LOGGED_OUT}, session=None
     )
@@ -148,8 +148,7 @@ async def delete(request: Request, lang: str) -> Response:
         fields = await _checked_form(request, session)
     except FormRejected as exc:
         return rejected_page(request, exc, lang)
-    assert session is not None
-    if session.source_id is None:
+    if session is None or session.source_id is None:
         return redirect(f"/{lang}/login")
     if fields.get("confirm") != "yes":
         return error_page(

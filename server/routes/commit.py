@@ -14,7 +14,7 @@ from starlette.requests import ClientDisconnect
 
 from server.db import ObjectRow
 from server.error_pages import N_, NOT_SUBMITTED, commit_problem_page, error_page, rejected_page
-from server.rendering import check_language, current_session, services
+from server.rendering import check_language, current_session, form_token_ok, services
 from server.resumable import CommitProblem, UploadError, forget_uploads
 from server.routes.submit import find_submitter, record_submission, submitted
 from server.routes.tus import owner_hash, upload_store
@@ -23,7 +23,6 @@ from server.streaming_form import (
     HONEYPOT_FIELD,
     FormRejected,
     Reason,
-    constant_time_equal,
 )
 
 router = APIRouter()
@@ -65,9 +64,7 @@ async def commit(request: Request, lang: str) -> Response:
     try:
         fields = await _read_form(request, max_files)
         token = fields.get(CSRF_FIELD, [])
-        if session is None or len(token) != 1:
-            raise FormRejected(Reason.CSRF)
-        if not constant_time_equal(token[0], session.csrf_token):
+        if len(token) != 1 or not form_token_ok(request, session, token[0]):
             raise FormRejected(Reason.CSRF)
         if any(fields.get(HONEYPOT_FIELD, [])):
             raise FormRejected(Reason.HONEYPOT)
@@ -84,7 +81,6 @@ async def commit(request: Request, lang: str) -> Response:
         return rejected_page(request, exc, lang, note=NOT_SUBMITTED)
     except ClientDisconnect:
         return Response(status_code=400)
-    assert session is not None
     if not svc.journalist_keys():
         return error_page(
             request,

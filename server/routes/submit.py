@@ -17,7 +17,14 @@ import envelope
 from server.db import ObjectRow, SourceRow
 from server.error_pages import N_, error_page, rejected_page
 from server.headers import decimal
-from server.rendering import check_language, current_session, redirect, render, services
+from server.rendering import (
+    check_language,
+    current_session,
+    form_token_ok,
+    redirect,
+    render,
+    services,
+)
 from server.services import Services
 from server.sessions import Session
 from server.storage import ObjectBatch, new_id
@@ -27,7 +34,6 @@ from server.streaming_form import (
     FormRejected,
     Reason,
     ReceivedForm,
-    constant_time_equal,
     multipart_boundary,
     parse_streaming,
 )
@@ -43,7 +49,6 @@ SENT_NOTICE = N_("Your submission was received and encrypted. Thank you.")
 async def submit_form(request: Request, lang: str) -> Response:
     check_language(lang)
     svc = services(request)
-    current_session(request, create=True)
     return render(
         request,
         lang,
@@ -63,8 +68,6 @@ async def submit(request: Request, lang: str) -> Response:
     session = current_session(request, create=False)
     body = BodyStream(request)
     try:
-        if session is None:
-            raise FormRejected(Reason.CSRF)
         declared = decimal(request.headers.get("content-length"))
         if declared is not None and declared > svc.settings.limits.max_body_bytes:
             # Known too large before a byte is read: answer at once rather than
@@ -83,14 +86,13 @@ async def submit(request: Request, lang: str) -> Response:
                 nothing_kept=True,
             )
         with ObjectBatch(svc.store) as batch:
-            token = session.csrf_token
             parser = EncryptingFormParser(
                 boundary,
                 recipients=[k.recipient for k in keys],
                 batch=batch,
                 limits=svc.settings.limits,
                 question_ids=[q.id for q in svc.settings.questions],
-                check_csrf=lambda value: constant_time_equal(value, token),
+                check_csrf=lambda value: form_token_ok(request, session, value),
             )
             form = await parse_streaming(aiter(body), parser)
             answers = _answers(svc, lang, form)
@@ -131,15 +133,17 @@ class Submitter:
         return self.new_source is None
 
 
-async def find_submitter(svc: Services, session: Session, lang: str) -> Submitter:
+async def find_submitter(svc: Services, session: Session | None, lang: str) -> Submitter:
     """The session's source, or a fresh codename and source row (not yet stored)."""
-    source_id = session.source_id
+    source_id = session.source_id if session is not None else None
     if source_id is not None and not svc.db.source_exists(source_id):
         source_id = None  # the account was deleted in another session
     if source_id is not None:
         return Submitter(svc.clock.today(), source_id, None)
-    # In a thread: Argon2id must not stall other sources.
-    codename, row = await anyio.to_thread.run_sync(svc.sources.new_codename, lang)
+    # In a thread: Argon2id must not stall other sources. It waits its turn
+    # behind logins but is never refused: the submission has already arrived.
+    async with svc.throttle.kdf.turn(may_refuse=False):
+        codename, row = await anyio.to_thread.run_sync(svc.sources.new_codename, lang)
     return Submitter(svc.clock.today(), row.id, (codename, row))
 
 
@@ -165,22 +169,23 @@ async def record_submission(
     await anyio.to_thread.run_sync(record)
 
 
-def submitted(svc: Services, session: Session, lang: str, submitter: Submitter) -> Response:
+def submitted(svc: Services, session: Session | None, lang: str, submitter: Submitter) -> Response:
     """The answer to a recorded submission: the codename page for a new source
-    (with a new session id: no fixation), the inbox with a notice otherwise."""
+    (with a new session id: no fixation), the inbox with a notice otherwise.
+    The session is created here for a visitor who had none."""
     if submitter.new_source is not None:
-        svc.sessions.rotate(session)
-        session.source_id = submitter.source_id
-        session.new_codename = submitter.new_source[0]
-        session.replies = []
+        session = svc.sessions.sign_in(
+            session, submitter.source_id, new_codename=submitter.new_source[0]
+        )
         return redirect(f"/{lang}/codename", session)
+    assert session is not None  # a follow-up comes from a source's session
     session.notice = SENT_NOTICE
     return redirect(f"/{lang}/inbox", session)
 
 
 async def _commit(
     svc: Services,
-    session: Session,
+    session: Session | None,
     lang: str,
     form: ReceivedForm,
     answers: list[dict[str, str]],
