@@ -46,13 +46,16 @@ py="${PYTHON:-python3}"
 
 extras=""
 [ "$want_test" = 1 ] && extras="[test]"
-# Re-run pip only when what it would install changed.
+# Re-run pip only when what it would install changed. The test install holds
+# everything the runtime needs, so after `--test` (scripts/test.sh) a plain run
+# (scripts/demo.sh) installs nothing: alternating the two runs pip once.
 stamp=".venv/.lanterne-installed"
-digest="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)$extras"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
+pins="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
+installed="$(cat "$stamp" 2>/dev/null || true)"
+if [ "$installed" != "$pins[test]" ] && [ "$installed" != "$pins$extras" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -c constraints.txt -e ".$extras"
-  echo "$digest" > "$stamp"
+  echo "$pins$extras" > "$stamp"
 fi
 
 # JavaScript for the tests only (never served to sources), pinned with its

@@ -1,5 +1,7 @@
-"""The Lanterne server: the source interface (and, later, the journalist API).
+"""The Lanterne server: the source interface and the journalist API.
 
-Build the app with ``server.app.create_app(settings)``; run and administer it
-with the ``lanterne-server`` command (``server.admin``).
+Build the source app with ``server.app.create_app(settings)`` and the API with
+``server.journalist_api.create_journalist_app(settings)``; run and administer
+them with the ``lanterne-server`` command (``server.admin``), which serves each
+on its own port (``run --journalist-port``).
 """

@@ -2,7 +2,8 @@
 
 Everything the routes use (database, object store, clock, sessions) is built
 here from ``settings`` or passed in, and hung on ``app.state``: nothing lives
-at module level, so tests and a later journalist listener can build their own.
+at module level, so tests, and the journalist API's app on its own port
+(``server.journalist_api``), build their own.
 """
 
 from __future__ import annotations

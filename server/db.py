@@ -21,8 +21,8 @@ CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
--- Journalists are known only by their public keys. The journalist API (a
--- separate listener, later) authenticates requests with signing_key.
+-- Journalists are known only by their public keys. The journalist API (its
+-- own listener, server/journalist_api) authenticates requests with signing_key.
 CREATE TABLE IF NOT EXISTS journalists (
     id             INTEGER PRIMARY KEY,
     name           TEXT NOT NULL UNIQUE,

@@ -170,8 +170,9 @@ def store_reply(
 ) -> str:
     """Encrypt a reply to the source (and the journalists, to read their own) and store it.
 
-    The journalist API will call this with a reply already encrypted by the
-    journalist's machine; today tests and admins use it directly.
+    Not the journalist API's path: there a reply arrives already encrypted by
+    the journalist's machine (``lanterne reply``) and is stored as sent. This
+    encrypts on the server, for tests that need a reply without the CLI.
     """
     recipients = [envelope.Recipient(reply_key), *journalist_keys]
     object_id = store.write_bytes(envelope.encrypt_bytes(text.encode("utf-8"), recipients))

@@ -5,8 +5,8 @@ renamed when complete (``envelope.atomic_output``), so a reader never sees half
 an object. Objects only become part of a submission when the database row that
 lists them is committed; ``collect_garbage`` removes what a crash left behind.
 
-The store is a small class behind the app so that a later S3-style backend is
-a configuration change (DESIGN §9).
+The app uses this class only, so another backend (S3-style storage, DESIGN
+§9) would be a second implementation of the same methods; none exists yet.
 """
 
 from __future__ import annotations
