@@ -238,3 +238,7 @@ def test_no_terminal_for_a_confirmation(room: tuple[Newsroom, Path, str]) -> Non
     assert b"interrupted" not in done.stderr
     still = json.loads(lanterne(home, "list", "--json").stdout)
     assert [row["id"] for row in still] == [sid]  # nothing was deleted
+    # A reply with no TEXT opens $EDITOR: not without a terminal.
+    reply = detached("reply", sid, env={"LANTERNE_HOME": str(home), "EDITOR": "cat"})
+    assert reply.returncode == ExitCode.USAGE, reply.stderr
+    assert b"no terminal" in reply.stderr and b"- to read it" in reply.stderr

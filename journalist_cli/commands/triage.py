@@ -92,6 +92,11 @@ def _text_argument(text: str | None, what: str) -> str:
     if text == "-":
         value = sys.stdin.read()
     elif text is None:
+        if not sys.stdin.isatty():
+            raise UsageProblem(
+                f"no terminal to open an editor on: give the {what} as TEXT, or - to read it"
+                " from standard input"
+            )
         edited = click.edit(f"\n# Write the {what} above. Lines starting with # are dropped.\n")
         value = "\n".join(line for line in (edited or "").splitlines() if not line.startswith("#"))
     else:
