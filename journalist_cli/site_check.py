@@ -1,4 +1,4 @@
-"""Does a Lanterne instance serve the static files of this release?
+"""Does a Lanterne instance serve the static files of this release, under its policy?
 
 Sources run the page's JavaScript, so a server that changed ``upload.js``
 could read their documents before they are encrypted. This compares, for one
@@ -6,6 +6,17 @@ instance: its published list of asset digests
 (``/.well-known/lanterne-assets.json``), every asset it serves, and the
 Subresource Integrity of every script and stylesheet in its pages, with the
 files this release ships in ``server/static``.
+
+A server could also run code without touching a file: an inline script, an
+event handler attribute (``onload=``), a ``javascript:`` URL, or a weakened
+Content-Security-Policy that lets them (or another origin's scripts) run. So
+every source page is also parsed for inline scripts and styles, handlers,
+``javascript:`` URLs and frames, and its security headers are checked: the
+CSP must be at least as strict as the release's (``EXPECTED_CSP``: no
+``unsafe-*``, no other origin, no scheme source, no reporting endpoint) and
+every other header must have the release's value. The release's values live
+in ``server/security_headers.py``; the CLI never imports server code, so they
+are repeated here and a test checks that both agree.
 
 The release's files are found as package data: the ``server`` package's
 location is looked up without importing it (the CLI never runs server code).
@@ -17,9 +28,9 @@ import base64
 import hashlib
 import importlib.util
 import json
-import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +46,62 @@ PAGES = ("/en/", "/en/submit", "/en/login", "/fr/", "/fr/submit", "/fr/login")
 MAX_BYTES = 4 << 20  # no asset or page of ours comes near this
 TIMEOUT = httpx.Timeout(120.0, connect=60.0)  # Tor circuits can take a while
 
-_TAG = re.compile(r"<(script|link)\b([^>]*)>", re.IGNORECASE)
-_ATTR = re.compile(r"""([a-zA-Z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+
+# What the release's server sends (server/security_headers.py; a test checks
+# they agree). The CSP is checked directive by directive (see _check_csp);
+# Permissions-Policy must deny at least these features; the others must be
+# exactly these values.
+EXPECTED_CSP: dict[str, frozenset[str]] = {
+    "default-src": frozenset({"'none'"}),
+    "script-src": frozenset({"'self'"}),
+    "connect-src": frozenset({"'self'"}),
+    "style-src": frozenset({"'self'"}),
+    "img-src": frozenset({"'self'"}),
+    "form-action": frozenset({"'self'"}),
+    "base-uri": frozenset({"'none'"}),
+    "frame-ancestors": frozenset({"'none'"}),
+}
+# Directives a served policy may add: they only restrict further.
+_RESTRICTING_DIRECTIVES = {
+    "sandbox",
+    "upgrade-insecure-requests",
+    "block-all-mixed-content",
+    "require-trusted-types-for",
+    "trusted-types",
+}
+EXPECTED_PERMISSIONS_DENIED = frozenset(
+    {
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "fullscreen",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "usb",
+    }
+)
+EXPECTED_HEADERS: dict[str, str] = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-embedder-policy": "require-corp",
+    "cross-origin-resource-policy": "same-origin",
+    "cache-control": "no-store",
+    "pragma": "no-cache",
+    "x-robots-tag": "noindex, nofollow",
+}
+# Attributes whose value is a URL that a browser loads or navigates to.
+_URL_ATTRIBUTES = {"href", "src", "action", "formaction", "data", "poster", "srcset"}
+# Elements a source page never has: frames, plug-ins, a base URL.
+_FORBIDDEN_ELEMENTS = {"iframe", "frame", "frameset", "object", "embed", "applet", "base"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +116,7 @@ class Report:
 
     assets_checked: int = 0
     references_checked: int = 0
+    pages_checked: int = 0
     mismatches: list[str] = field(default_factory=list)
 
     @property
@@ -83,7 +149,7 @@ def local_assets(directory: Path) -> dict[str, LocalAsset]:
     return assets
 
 
-def _get(client: httpx.Client, path: str) -> bytes:
+def _fetch(client: httpx.Client, path: str) -> httpx.Response:
     try:
         response = client.get(path)
     except httpx.ProxyError as exc:
@@ -94,7 +160,11 @@ def _get(client: httpx.Client, path: str) -> bytes:
         raise ServerError(f"{path}: the server answered {response.status_code}")
     if len(response.content) > MAX_BYTES:
         raise ServerError(f"{path}: larger than any file of Lanterne")
-    return response.content
+    return response
+
+
+def _get(client: httpx.Client, path: str) -> bytes:
+    return _fetch(client, path).content
 
 
 def _published(doc: Any) -> dict[str, str]:
@@ -112,17 +182,142 @@ def _published(doc: Any) -> dict[str, str]:
     return out
 
 
+@dataclass
+class PageScan:
+    """What a page holds: script and stylesheet references, and what may not be there."""
+
+    references: list[tuple[str, str | None, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+class _PageParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.scan = PageScan()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k.lower(): v or "" for k, v in attrs}
+        problems = self.scan.problems
+        for name, value in values.items():
+            if name.startswith("on"):
+                problems.append(f"<{tag} {name}=…>: inline event handler")
+            elif name == "style":
+                problems.append(f"<{tag} style=…>: inline style")
+            elif name in _URL_ATTRIBUTES and _is_script_url(value):
+                problems.append(f"<{tag} {name}={value[:40]!r}>: javascript: URL")
+        if tag in _FORBIDDEN_ELEMENTS:
+            problems.append(f"<{tag}>: an element no Lanterne page has")
+        elif tag == "style":
+            problems.append("<style>: inline style")
+        elif tag == "script":
+            src = values.get("src")
+            self.scan.references.append(("script", src, values.get("integrity", "")))
+        elif tag == "link":
+            rel = set(values.get("rel", "").lower().split())
+            if {"stylesheet", "modulepreload", "preload", "prefetch", "import"} & rel:
+                self.scan.references.append(
+                    ("link", values.get("href"), values.get("integrity", ""))
+                )
+        elif tag == "meta" and values.get("http-equiv", "").lower() == "refresh":
+            problems.append("<meta http-equiv=refresh>: sends the reader elsewhere")
+
+
+def _is_script_url(value: str) -> bool:
+    # Browsers ignore ASCII whitespace and control characters inside the scheme.
+    compact = "".join(ch for ch in value if ord(ch) > 0x20).lower()
+    return compact.startswith(("javascript:", "vbscript:"))
+
+
+def scan_page(html: str) -> PageScan:
+    """Parse a page: its references, and any inline code, style or handler in it."""
+    parser = _PageParser()
+    parser.feed(html)
+    parser.close()
+    return parser.scan
+
+
 def references(html: str) -> Iterable[tuple[str, str | None, str]]:
     """(tag, URL, integrity) of every script and stylesheet-like link in a page."""
-    for tag, attrs_text in _TAG.findall(html):
-        attrs = {k.lower(): a or b for k, a, b in _ATTR.findall(attrs_text)}
-        if tag.lower() == "link":
-            rel = attrs.get("rel", "").lower().split()
-            if not {"stylesheet", "modulepreload", "preload"} & set(rel):
-                continue
-            yield "link", attrs.get("href"), attrs.get("integrity", "")
+    return scan_page(html).references
+
+
+def parse_csp(value: str) -> dict[str, list[str]]:
+    """A policy's directives (lower-case names) with their sources; the first of a name wins."""
+    policy: dict[str, list[str]] = {}
+    for part in value.split(";"):
+        tokens = part.split()
+        if tokens:
+            policy.setdefault(tokens[0].lower(), tokens[1:])
+    return policy
+
+
+def _check_csp(values: list[str]) -> list[str]:
+    """Why the served Content-Security-Policy headers are weaker than the release's."""
+    if not values:
+        return ["no Content-Security-Policy header"]
+    # Several policies are all enforced: the page is protected if one of them
+    # is as strict as ours. Report the problems of the closest one.
+    best: list[str] | None = None
+    for value in values:
+        problems = _csp_problems(parse_csp(value))
+        if best is None or len(problems) < len(best):
+            best = problems
+    assert best is not None
+    return best
+
+
+def _csp_problems(policy: dict[str, list[str]]) -> list[str]:
+    problems = []
+    for directive, allowed in EXPECTED_CSP.items():
+        # A fetch directive that is missing falls back to default-src.
+        sources = policy.get(directive)
+        if sources is None and directive.endswith("-src") and directive != "default-src":
+            sources = policy.get("default-src")
+        if sources is None:
+            problems.append(f"CSP lacks {directive}")
+            continue
+        extra = {s.lower() for s in sources} - allowed
+        # 'none' is stricter than 'self'; an empty list means 'none'.
+        if extra and not ({s.lower() for s in sources} <= {"'none'"}):
+            problems.append(f"CSP {directive} allows {' '.join(sorted(extra))}")
+    for directive, sources in policy.items():
+        if directive in EXPECTED_CSP or directive in _RESTRICTING_DIRECTIVES:
+            continue
+        if directive in ("report-uri", "report-to"):
+            problems.append(f"CSP {directive} sends reports to {' '.join(sources)[:80]}")
+        elif (
+            directive.endswith("-src")
+            or directive.endswith("-src-elem")
+            or directive.endswith("-src-attr")
+        ):
+            # A more specific directive (script-src-elem...) overrides ours.
+            if {s.lower() for s in sources} - {"'none'", "'self'"}:
+                problems.append(f"CSP {directive} allows {' '.join(sources)[:80]}")
         else:
-            yield "script", attrs.get("src"), attrs.get("integrity", "")
+            problems.append(f"CSP has an unexpected directive {directive}")
+    return problems
+
+
+def check_headers(headers: Mapping[str, str] | httpx.Headers) -> list[str]:
+    """Why a page's security headers are missing or weaker than the release's."""
+    raw = headers if isinstance(headers, httpx.Headers) else httpx.Headers(dict(headers))
+    problems = _check_csp(raw.get_list("content-security-policy"))
+    for name, want in EXPECTED_HEADERS.items():
+        got = raw.get_list(name)
+        if not got:
+            problems.append(f"no {name} header")
+        elif [" ".join(g.split()).lower() for g in got] != [want.lower()]:
+            problems.append(f"{name} is {', '.join(got)[:80]!r}, not {want!r}")
+    denied = set()
+    for value in raw.get_list("permissions-policy"):
+        for item in value.split(","):
+            feature, _, allow = item.strip().partition("=")
+            if allow.strip() == "()":
+                denied.add(feature.strip().lower())
+    missing = EXPECTED_PERMISSIONS_DENIED - denied
+    if missing:
+        problems.append(f"permissions-policy does not deny {', '.join(sorted(missing))}")
+    return problems
 
 
 def check_site(client: httpx.Client, release: dict[str, LocalAsset]) -> Report:
@@ -145,8 +340,12 @@ def check_site(client: httpx.Client, release: dict[str, LocalAsset]) -> Report:
         if served != asset.sha256:
             bad.append(f"{name}: the site serves SHA-256 {served}, release {asset.sha256}")
     for page in PAGES:
-        html = _get(client, page).decode("utf-8", errors="replace")
-        for tag, url, integrity in references(html):
+        response = _fetch(client, page)
+        report.pages_checked += 1
+        bad.extend(f"{page}: {problem}" for problem in check_headers(response.headers))
+        scan = scan_page(response.content.decode("utf-8", errors="replace"))
+        bad.extend(f"{page}: {problem}" for problem in scan.problems)
+        for tag, url, integrity in scan.references:
             report.references_checked += 1
             where = f"{page}: <{tag}> {url or '(inline)'}"
             if url is None:

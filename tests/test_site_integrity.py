@@ -42,6 +42,7 @@ class Proxy(ThreadingHTTPServer):
     upstream: int
     requests: list[tuple[str, str, bytes, int]]  # method, path, body, upstream status
     rewrite: Callable[[str, bytes], bytes] | None
+    rewrite_headers: Callable[[str, list[tuple[str, str]]], list[tuple[str, str]]] | None
     before_upstream: Callable[[str, str], None] | None
 
 
@@ -75,9 +76,11 @@ class ProxyHandler(BaseHTTPRequestHandler):
         if self.server.rewrite:
             data = self.server.rewrite(self.path, data)
         self.send_response_only(response.status, response.reason)
-        for name, value in response.getheaders():
-            if name.lower() not in _HOP:
-                self.send_header(name, value)
+        headers = [(n, v) for n, v in response.getheaders() if n.lower() not in _HOP]
+        if self.server.rewrite_headers:
+            headers = self.server.rewrite_headers(self.path, headers)
+        for name, value in headers:
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if self.command != "HEAD":
@@ -91,11 +94,13 @@ def reverse_proxy(
     upstream: int,
     rewrite: Callable[[str, bytes], bytes] | None = None,
     before_upstream: Callable[[str, str], None] | None = None,
+    rewrite_headers: Callable[[str, list[tuple[str, str]]], list[tuple[str, str]]] | None = None,
 ) -> Iterator[Proxy]:
     proxy = Proxy(("127.0.0.1", 0), ProxyHandler)
     proxy.upstream = upstream
     proxy.requests = []
     proxy.rewrite = rewrite
+    proxy.rewrite_headers = rewrite_headers
     proxy.before_upstream = before_upstream
     thread = threading.Thread(target=proxy.serve_forever, daemon=True)
     thread.start()
@@ -253,3 +258,152 @@ def test_verify_site_reports_an_unreachable_site() -> None:
     code, out = verify_site("http://127.0.0.1:9")  # discard port: nothing listens
     assert code == 4, out
     assert "cannot fetch" in out
+
+
+# --- inline code and the security headers ------------------------------------------
+
+PAGE_TAMPERING = {
+    "event handler on body": (b"<body>", b'<body onload="steal()">', "inline event handler"),
+    "event handler on an image": (
+        b"</main>",
+        b'<img src="/static/style.css" onerror="steal()"></main>',
+        "<img onerror=",
+    ),
+    "inline style element": (b"</head>", b"<style>body{}</style></head>", "<style>: inline style"),
+    "style attribute": (b"<main", b'<main style="display:none"', "<main style=…>: inline style"),
+    "javascript: URL": (
+        b"</main>",
+        b'<a href=" JaVaScRiPt:steal()">x</a></main>',
+        "javascript: URL",
+    ),
+    "a frame": (b"</main>", b'<iframe src="/en/login"></iframe></main>', "<iframe>"),
+    "a base URL": (b"</head>", b'<base href="http://evil.example/"></head>', "<base>"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PAGE_TAMPERING))
+def test_verify_site_fails_on_inline_code_in_a_page(server: Server, case: str) -> None:
+    before, after, message = PAGE_TAMPERING[case]
+
+    def tamper(path: str, data: bytes) -> bytes:
+        if path == "/fr/login":
+            assert before in data, (case, path)
+            return data.replace(before, after, 1)
+        return data
+
+    with reverse_proxy(port_of(server), rewrite=tamper) as proxy:
+        code, out = verify_site(proxy_url(proxy))
+    assert code == 1, out
+    assert "/fr/login: " in out and message in out, out
+    assert "/en/login:" not in out  # only the page that differs
+
+
+def _csp(policy: str) -> Callable[[str, list[tuple[str, str]]], list[tuple[str, str]]]:
+    def rewrite(path: str, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        if path != "/en/submit":
+            return headers
+        kept = [(n, v) for n, v in headers if n.lower() != "content-security-policy"]
+        return kept + ([("Content-Security-Policy", policy)] if policy else [])
+
+    return rewrite
+
+
+def _release_csp() -> str:
+    from server.security_headers import CONTENT_SECURITY_POLICY
+
+    return CONTENT_SECURITY_POLICY
+
+
+HEADER_TAMPERING = {
+    "no CSP": (_csp(""), "no Content-Security-Policy header"),
+    "unsafe-inline scripts": (
+        _csp(_release_csp().replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")),
+        "CSP script-src allows 'unsafe-inline'",
+    ),
+    "unsafe-eval": (
+        _csp(_release_csp().replace("script-src 'self'", "script-src 'self' 'unsafe-eval'")),
+        "CSP script-src allows 'unsafe-eval'",
+    ),
+    "scripts from another origin": (
+        _csp(_release_csp().replace("script-src 'self'", "script-src 'self' cdn.example")),
+        "CSP script-src allows cdn.example",
+    ),
+    "script-src dropped (falls back to a weak default)": (
+        _csp("default-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"),
+        "CSP default-src allows 'self' data:",
+    ),
+    "connections to another host": (
+        _csp(_release_csp().replace("connect-src 'self'", "connect-src https://collect.example")),
+        "CSP connect-src allows https://collect.example",
+    ),
+    "a more specific directive overriding ours": (
+        _csp(_release_csp() + "; script-src-elem *"),
+        "CSP script-src-elem allows *",
+    ),
+    "reports sent elsewhere": (
+        _csp(_release_csp() + "; report-uri https://collect.example/r"),
+        "CSP report-uri sends reports to https://collect.example/r",
+    ),
+    "frames allowed": (
+        _csp(_release_csp().replace("frame-ancestors 'none'", "frame-ancestors *")),
+        "CSP frame-ancestors allows *",
+    ),
+    "no X-Frame-Options": (
+        lambda p, h: [(n, v) for n, v in h if n.lower() != "x-frame-options"],
+        "no x-frame-options header",
+    ),
+    "a leaky Referrer-Policy": (
+        lambda p, h: [(n, "unsafe-url" if n.lower() == "referrer-policy" else v) for n, v in h],
+        "referrer-policy is 'unsafe-url', not 'no-referrer'",
+    ),
+    "cacheable pages": (
+        lambda p, h: [(n, "max-age=3600" if n.lower() == "cache-control" else v) for n, v in h],
+        "cache-control is 'max-age=3600'",
+    ),
+    "camera allowed": (
+        lambda p, h: [
+            (n, v.replace("camera=()", "camera=(self)") if n.lower() == "permissions-policy" else v)
+            for n, v in h
+        ],
+        "permissions-policy does not deny camera",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HEADER_TAMPERING))
+def test_verify_site_fails_on_a_missing_or_weakened_header(server: Server, case: str) -> None:
+    rewrite, message = HEADER_TAMPERING[case]
+    with reverse_proxy(port_of(server), rewrite_headers=rewrite) as proxy:
+        code, out = verify_site(proxy_url(proxy))
+    assert code == 1, out
+    assert message in out, out
+
+
+def test_an_extra_stricter_policy_or_header_value_order_is_not_a_failure(server: Server) -> None:
+    """Two CSP headers are both enforced: adding a stricter one weakens nothing."""
+
+    def rewrite(path: str, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [*headers, ("Content-Security-Policy", "default-src 'none'; sandbox")]
+
+    with reverse_proxy(port_of(server), rewrite_headers=rewrite) as proxy:
+        code, out = verify_site(proxy_url(proxy))
+    assert code == 0, out
+    assert "6 pages carry its security headers" in out
+
+
+def test_the_cli_expects_what_the_server_sends() -> None:
+    """journalist_cli never imports server: the expected values are repeated, and must agree."""
+    from journalist_cli import site_check
+    from server import security_headers
+
+    assert site_check.parse_csp(security_headers.CONTENT_SECURITY_POLICY) == {
+        k: sorted(v) for k, v in site_check.EXPECTED_CSP.items()
+    }
+    sent = {n.decode(): v.decode() for n, v in security_headers.SECURITY_HEADERS}
+    assert {n: sent[n] for n in site_check.EXPECTED_HEADERS} == site_check.EXPECTED_HEADERS
+    assert set(sent) == {
+        *site_check.EXPECTED_HEADERS,
+        "content-security-policy",
+        "permissions-policy",
+    }
+    assert site_check.check_headers(sent) == []

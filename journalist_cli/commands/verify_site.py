@@ -1,8 +1,9 @@
 """`lanterne verify-site URL`: does an instance serve this release's scripts and styles?
 
 Exit codes: 0 when every asset, listed digest and integrity attribute matches
-the installed release; 1 with the list of differences otherwise; 4 when the
-site cannot be reached or does not answer like Lanterne.
+the installed release and every source page has its security headers and no
+inline code; 1 with the list of differences otherwise; 4 when the site cannot
+be reached or does not answer like Lanterne.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ def verify_site_command(url: str, proxy: str | None, static_dir: Path | None) ->
     Fetches /.well-known/lanterne-assets.json, every static file and the
     source pages (through --proxy when given), and checks their SHA-256
     digests and Subresource Integrity against the files shipped with this
-    release of Lanterne.
+    release of Lanterne. Each page must also carry the release's
+    Content-Security-Policy (or a stricter one) and security headers, and no
+    inline script, style, event handler or javascript: URL.
     """
     release = site_check.local_assets(static_dir or site_check.release_static_dir())
     with site_check.open_client(url, config.check_proxy_url(proxy) if proxy else None) as client:
@@ -43,5 +46,6 @@ def verify_site_command(url: str, proxy: str | None, static_dir: Path | None) ->
         raise SiteDiffers(f"{url} differs from this release:\n{lines}")
     click.echo(
         f"{url}: all {report.assets_checked} static files and "
-        f"{report.references_checked} script and stylesheet references match this release."
+        f"{report.references_checked} script and stylesheet references match this release;"
+        f" {report.pages_checked} pages carry its security headers and no inline code."
     )
