@@ -39,6 +39,7 @@ API_PREFIX = "/api/v1"
 AUTH_LABEL = b"lanterne/v1/api-auth\x00"
 CHALLENGE_BYTES = 32
 MAX_JSON_BYTES = 64 << 20
+MAX_ERROR_BYTES = 64 << 10  # the body of an error answer to a download
 TIMEOUT = httpx.Timeout(120.0, connect=60.0)  # Tor circuits can take a while
 
 
@@ -65,6 +66,30 @@ def _tls_context(url: httpx.URL) -> ssl.SSLContext | bool:
     if url.scheme == "https":
         return True
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, with no CA: fails closed
+
+
+def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    """The body of ``response`` as sent (no content coding is accepted), reading
+    no more than ``limit`` bytes from the network: ServerError beyond."""
+    if response.headers.get("content-encoding", "identity").strip().lower() != "identity":
+        raise ServerError("the server's answer is content-encoded, which lanterne never asks for")
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ServerError(f"the server's answer is too large ({declared} bytes announced)")
+    try:
+        read = response.content  # read already (by a test's transport, for one)
+    except httpx.ResponseNotRead:
+        pass
+    else:
+        if len(read) > limit:
+            raise ServerError(f"the server's answer is too large (over {limit} bytes)")
+        return read
+    body = bytearray()
+    for chunk in response.iter_raw():
+        if len(body) + len(chunk) > limit:
+            raise ServerError(f"the server's answer is too large (over {limit} bytes); stopped")
+        body += chunk
+    return bytes(body)
 
 
 # --- The client ------------------------------------------------------------------
@@ -96,7 +121,8 @@ class ApiClient:
             proxy=proxy,
             transport=transport,
             timeout=TIMEOUT,
-            headers={"Host": self.host, "User-Agent": "lanterne"},
+            # Bodies as sent: a compressed answer could expand past the caps in one chunk.
+            headers={"Host": self.host, "User-Agent": "lanterne", "Accept-Encoding": "identity"},
             follow_redirects=False,
             trust_env=False,
         )
@@ -116,8 +142,22 @@ class ApiClient:
     # Transport and errors
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request, its answer read whole but never past ``MAX_JSON_BYTES``.
+
+        The cap is enforced while the body streams in (a compromised server
+        can send an endless body, with or without a Content-Length): reading
+        stops at the first byte over it, so memory stays bounded.
+        """
         try:
-            return self._http.request(method, path.lstrip("/"), **kwargs)
+            request = self._http.build_request(method, path.lstrip("/"), **kwargs)
+            response = self._http.send(request, stream=True)
+            try:
+                body = _read_capped(response, MAX_JSON_BYTES)
+            finally:
+                response.close()
+            return httpx.Response(
+                response.status_code, headers=response.headers, content=body, request=request
+            )
         except (httpx.ProxyError, socksio.exceptions.ProtocolError) as exc:
             # socksio raises its own error, outside httpx's tree, for the onion
             # reply codes of Tor's ExtendedErrors (0xF0-0xF7: no descriptor,
@@ -181,8 +221,6 @@ class ApiClient:
         raise ServerError(f"the server answered {response.status_code}{detail}")
 
     def _json(self, response: httpx.Response) -> Any:
-        if len(response.content) > MAX_JSON_BYTES:
-            raise ServerError("the server's answer is too large")
         try:
             return response.json()
         except ValueError as exc:
@@ -302,12 +340,15 @@ class ApiClient:
             try:
                 with self._http.stream(method, path, headers=headers, **kwargs) as response:
                     if response.status_code == 401 and attempt == 0 and self._signer:
-                        response.read()
                         headers["Authorization"] = self._fresh_bearer(headers)
                         continue
                     if response.status_code >= 400:
-                        response.read()
-                        self._check(response)
+                        body = _read_capped(response, MAX_ERROR_BYTES)
+                        self._check(
+                            httpx.Response(
+                                response.status_code, headers=response.headers, content=body
+                            )
+                        )
                     yield response
                     return
             except (httpx.ProxyError, socksio.exceptions.ProtocolError) as exc:

@@ -106,6 +106,7 @@ def _source_doc(detail: SourceDetail) -> dict[str, Any]:
     return {
         "id": s.id,
         "reply_key": s.reply_key,
+        "account_deleted": s.account_deleted,
         "last_activity": s.last_activity,
         "submissions": s.submissions,
         "size": s.size,

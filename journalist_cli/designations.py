@@ -8,16 +8,22 @@ same source. French adjectives are all epicene (same form for both genders)
 so any adjective fits any animal.
 
 With 100 adjectives and 100 animals two sources share a designation with
-probability about n²/20000; the id (or a prefix) always disambiguates, and
-`resolve` refuses an ambiguous designation rather than guess.
+probability about n²/20000 (one chance in two from about 118 sources). So a
+designation never names a source alone: every listing adds a short id to a
+designation another source shares (``labels``), output folders do too, and
+`Vault.resolve` refuses an ambiguous designation or prefix rather than guess.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
+from collections.abc import Iterable
 from typing import Literal
 
 Language = Literal["en", "fr"]
+SHORT_ID = 8  # characters of a source id shown to tell apart sources sharing a designation
+MIN_TYPED_PREFIX = 3  # "red" is the shortest word; shorter prefixes match too much
 LANGUAGES: tuple[Language, ...] = ("en", "fr")
 LABEL = b"lanterne/v1/designation\x00"
 
@@ -259,3 +265,61 @@ def matches(source_id: str, typed: str) -> bool:
     """Whether ``typed`` is this source's designation in any language."""
     wanted = normalise(typed)
     return any(normalise(designation(source_id, lang)) == wanted for lang in LANGUAGES)
+
+
+def short_ids(ids: Iterable[str]) -> dict[str, str]:
+    """The shortest prefix of each id, from ``SHORT_ID`` characters, that no
+    other id of ``ids`` shares (the whole id if it must: a hostile server can
+    choose ids with a common prefix)."""
+    unique = sorted(set(ids))
+    result = {}
+    for i, sid in enumerate(unique):
+        neighbours = unique[max(0, i - 1) : i] + unique[i + 1 : i + 2]
+        common = max((_common_prefix(sid, n) for n in neighbours), default=0)
+        result[sid] = sid[: max(SHORT_ID, common + 1)]
+    return result
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def labels(ids: Iterable[str], language: Language = "en") -> dict[str, str]:
+    """How to name each source among ``ids``: its designation, followed by a
+    short id in brackets when another source of ``ids`` has the same one."""
+    groups: defaultdict[str, list[str]] = defaultdict(list)
+    for sid in set(ids):
+        groups[designation(sid, language)].append(sid)
+    result = {}
+    for name, members in groups.items():
+        if len(members) == 1:
+            result[members[0]] = name
+        else:
+            result.update({sid: f"{name} ({short})" for sid, short in short_ids(members).items()})
+    return result
+
+
+def folder_names(source_id: str, others: Iterable[str], language: Language = "en") -> list[str]:
+    """Folder names for a source's decrypted files, in order of preference: the
+    designation slug when no other source of ``others`` shares it, then with
+    a short id, then with the whole id (always unique)."""
+    base = slug(source_id, language)
+    twins = [o for o in others if o != source_id and slug(o, language) == base]
+    short = short_ids([source_id, *twins])[source_id]
+    names = [] if twins else [base]
+    names += [f"{base}-{short}", f"{base}-{source_id}"]
+    return list(dict.fromkeys(names))
+
+
+def matches_prefix(source_id: str, typed: str) -> bool:
+    """Whether ``typed`` begins this source's designation in any language
+    ("nimble" for "nimble ibex"); at least ``MIN_TYPED_PREFIX`` characters."""
+    wanted = normalise(typed)
+    if len(wanted) < MIN_TYPED_PREFIX:
+        return False
+    return any(normalise(designation(source_id, lang)).startswith(wanted) for lang in LANGUAGES)

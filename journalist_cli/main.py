@@ -70,7 +70,9 @@ def cli() -> None:
 
 
 def _fail(message: str, code: ExitCode) -> int:
-    click.secho(f"lanterne: {message}", fg="red", err=True)
+    from journalist_cli.safe_text import terminal  # messages may quote the server
+
+    click.secho(f"lanterne: {terminal(message)}", fg="red", err=True)
     return int(code)
 
 

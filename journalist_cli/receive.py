@@ -22,6 +22,14 @@ It is built in a hidden ``.part`` directory and renamed into place at the
 end, once every file in it is on disk (fsynced by a background thread while
 the next file decrypts), so a submission directory is complete or absent;
 existing ones are left alone, which makes running ``decrypt`` again cheap.
+
+Two sources never share a folder, and two submissions never share one: a
+designation another source of the vault shares gets a short id
+(``wise-otter-1a2b3c4d``), submission ids sharing their first 8 characters
+are written in full, and each submission folder holds a marker file
+(``MARKER``) with its source and submission ids, so a folder is reused only
+by the source or submission that made it. A submission that cannot be decrypted (altered
+object, bad manifest) is reported in its result and the others go on.
 """
 
 from __future__ import annotations
@@ -38,11 +46,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import envelope
-from journalist_cli import designations
+from journalist_cli import designations, safe_text
 from journalist_cli.cleaning import CleanReport, clean_files
 from journalist_cli.durable import Flusher, fsync_path
 from journalist_cli.vault import ObjectRecord, SourceRecord, SubmissionRecord, Vault
-from journalist_cli.workflow_errors import ObjectRefused, VaultError
+from journalist_cli.workflow_errors import ObjectRefused, OutputConflict, VaultError
 
 MANIFEST_TYPE = "lanterne-manifest/v1"
 MAX_MANIFEST_BYTES = 16 << 20
@@ -51,6 +59,7 @@ MAX_SHOWN_TEXT = 1 << 20
 MAX_NAME_BYTES = 200
 MAX_EXTENSION = 16
 MAX_FIELD_CHARS = 4096
+MARKER = ".lanterne-id"  # in each submission folder: the source and submission it holds
 WINDOWS_FORBIDDEN = set('<>:"/\\|?*')
 RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | {
     f"{p}{i}" for p in ("COM", "LPT") for i in range(10)
@@ -69,8 +78,8 @@ def _cut_utf8(text: str, limit: int) -> str:
 def sanitise_name(name: str, fallback: str = "file") -> str:
     """A file name safe on Linux, macOS and Windows, close to what the source sent.
 
-    No path separators, control or bidi-override characters, leading dots or
-    spaces, trailing dots or spaces, Windows-reserved names or characters;
+    No path separators, control or bidi-override characters, leading dots,
+    dashes or spaces, trailing dots or spaces, Windows-reserved names or characters;
     at most ``MAX_NAME_BYTES`` bytes of UTF-8, keeping a short extension.
     """
     text = unicodedata.normalize("NFC", name)
@@ -85,6 +94,8 @@ def sanitise_name(name: str, fallback: str = "file") -> str:
     cleaned = cleaned.lstrip(". ").rstrip(". ")
     if not cleaned:
         cleaned = fallback
+    if cleaned.startswith("-"):
+        cleaned = "_" + cleaned[1:]  # "-rf" would be read as an option by the next command
     stem, dot, ext = cleaned.rpartition(".")
     if not dot or not stem or len(ext) > MAX_EXTENSION or " " in ext:
         stem, ext = cleaned, ""
@@ -310,10 +321,75 @@ class DecryptedSubmission:
     message: bool = False
     files: list[SavedFile] = field(default_factory=list)
     cleaning: list[CleanReport] = field(default_factory=list)
+    error: ObjectRefused | VaultError | None = None  # set: nothing of it was written
 
 
-def submission_dirname(sub: SubmissionRecord) -> str:
-    return f"{sub.received_on}-{sub.id[:8]}"
+def submission_dirname(sub: SubmissionRecord, siblings: Sequence[SubmissionRecord] = ()) -> str:
+    """``<received_on>-<id[:8]>``, or the whole id when a sibling's id begins the same way."""
+    short = sub.id[:8]
+    if any(s.id != sub.id and s.id[:8] == short for s in siblings):
+        short = sub.id
+    return f"{sub.received_on}-{short}"
+
+
+def _owner(directory: Path) -> tuple[str, str] | None:
+    """(source id, submission id) from a submission folder's marker, if it has one."""
+    try:
+        lines = (directory / MARKER).read_text(encoding="ascii").split()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return (lines[0], lines[1]) if len(lines) == 2 else ("", "")
+
+
+def _write_marker(directory: Path, source_id: str, submission_id: str) -> None:
+    fd = os.open(directory / MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(f"{source_id}\n{submission_id}\n")
+
+
+def _holds_only(folder: Path, source_id: str, names: set[str]) -> bool | None:
+    """Whether every submission folder in ``folder`` is ``source_id``'s (by its
+    marker, or for folders written before markers, by its name); None if it
+    holds none."""
+    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    for entry in entries:
+        if entry.is_symlink() or not entry.is_dir():
+            return False
+        owner = _owner(entry)
+        if (owner[0] != source_id) if owner else (entry.name not in names):
+            return False
+    return True if entries else None
+
+
+def source_folder(
+    out_dir: Path,
+    source_id: str,
+    subs: Sequence[SubmissionRecord],
+    others: Iterable[str],
+    language: designations.Language = "en",
+) -> Path:
+    """The folder of ``source_id`` under ``out_dir``: its own, never another source's.
+
+    The folder it already has (every submission folder in it is this
+    source's), else the first of ``designations.folder_names`` that is free:
+    the plain designation only while no other source of the vault shares it.
+    """
+    names = {submission_dirname(s, subs) for s in subs}
+    free = designations.folder_names(source_id, others, language)
+    for name in dict.fromkeys([*designations.folder_names(source_id, [], language), *free]):
+        path = out_dir / name
+        if path.is_dir() and not path.is_symlink() and _holds_only(path, source_id, names):
+            return path
+    for name in free:
+        path = out_dir / name
+        if not os.path.lexists(path):
+            return path
+        if path.is_dir() and not path.is_symlink() and _holds_only(path, source_id, names) is None:
+            return path  # an empty folder
+    raise OutputConflict(
+        f"every folder name for source {source_id} under {out_dir} is taken by something"
+        " else; choose another --out"
+    )
 
 
 def _mkdir_private(path: Path) -> None:
@@ -333,11 +409,15 @@ def decrypt_submission(
     out_dir: Path,
     *,
     clean: bool = True,
+    siblings: Sequence[SubmissionRecord] = (),
 ) -> DecryptedSubmission:
     """Decrypt one submission into ``out_dir/<received_on>-<id8>`` (see the module doc)."""
-    final = out_dir / submission_dirname(sub)
+    final = out_dir / submission_dirname(sub, siblings)
     result = DecryptedSubmission(sub.id, final)
-    if final.exists():
+    if os.path.lexists(final):
+        owner = _owner(final)
+        if owner is not None and owner != (sub.source_id, sub.id):
+            raise OutputConflict(f"{final} holds another submission ({owner[1]}); left alone")
         result.skipped = True
         return result
     manifest = read_manifest(vault, sub, keys)
@@ -345,6 +425,7 @@ def decrypt_submission(
     work = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".part", dir=out_dir))
     try:
         with Flusher() as flusher:
+            _write_marker(work, sub.source_id, sub.id)
             _decrypt_into(vault, sub, manifest, keys, work, result, flusher, clean=clean)
         for directory in (work / "original", work / "cleaned", work):
             if directory.is_dir():
@@ -375,7 +456,7 @@ def _decrypt_into(
     if manifest.answers:
         _write_text(
             work / "answers.txt",
-            "".join(f"{a.question}\n{a.answer}\n\n" for a in manifest.answers),
+            safe_text.file_text("".join(f"{a.question}\n{a.answer}\n\n" for a in manifest.answers)),
             flusher,
         )
     named = list(manifest.files)
@@ -392,7 +473,7 @@ def _decrypt_into(
         result.files.append(SavedFile(entry.name, saved_as, entry.type, size))
     _write_text(
         work / "files.json",
-        json.dumps([vars(f) for f in result.files], indent=2, ensure_ascii=False) + "\n",
+        safe_text.json_text([vars(f) for f in result.files]),
         flusher,
     )
     if clean and result.files:
@@ -406,7 +487,7 @@ def _decrypt_into(
             result.cleaning.append(report)
         _write_text(
             work / "cleaning.json",
-            json.dumps([r.to_json() for r in result.cleaning], indent=2, ensure_ascii=False) + "\n",
+            safe_text.json_text([r.to_json() for r in result.cleaning]),
             flusher,
         )
 
@@ -426,16 +507,22 @@ def decrypt_source(
     ``on_done`` is called (from a worker thread) as each submission is finished.
 
     The work is mostly the kernel copying pages and AES-GCM, both of which run
-    outside the GIL, so threads use both cores. When one fails, its error is
-    raised once the submissions before it are done; those not started by then
-    are not started, and finished submission directories stay (complete).
+    outside the GIL, so threads use both cores. A submission that cannot be
+    decrypted (an altered or missing object, a bad manifest, a folder that
+    belongs to something else) gets its ``error`` set, nothing of it is
+    written, and the others go on. Other failures (a full disk, Ctrl-C) stop
+    everything: submissions not started by then are not started, and
+    finished submission directories stay (complete).
     """
-    target = out_dir / designations.slug(source.id, language)
     subs = vault.submissions(source.id)
+    target = source_folder(out_dir, source.id, subs, vault.source_ids(), language)
     workers = max(1, min(DECRYPT_WORKERS, os.cpu_count() or 1, len(subs)))
 
     def one(sub: SubmissionRecord) -> DecryptedSubmission:
-        result = decrypt_submission(vault, sub, keys, target, clean=clean)
+        try:
+            result = decrypt_submission(vault, sub, keys, target, clean=clean, siblings=subs)
+        except (ObjectRefused, VaultError) as exc:
+            result = DecryptedSubmission(sub.id, target, error=exc)
         if on_done is not None:
             on_done(sub)
         return result
@@ -469,6 +556,7 @@ class ShownItem:
     day: str
     journalist: str | None
     text: str | None  # None: not encrypted to this journalist's key
+    error: str | None = None  # why it could not be opened (altered, missing...)
 
 
 def read_submission(
@@ -494,13 +582,13 @@ def read_items(vault: Vault, source_id: str, keys: Sequence[envelope.Identity]) 
     shown = []
     items = vault.items(source_id, "reply") + vault.items(source_id, "note")
     for obj in sorted(items, key=lambda o: (o.day or "", o.kind)):
+        text: str | None = None
+        error: str | None = None
         try:
-            text: str | None = open_small(vault, obj, keys, 1 << 20).decode(
-                "utf-8", errors="replace"
-            )
-        except ObjectRefused as exc:
+            text = open_small(vault, obj, keys, 1 << 20).decode("utf-8", errors="replace")
+        except (ObjectRefused, VaultError) as exc:
+            # One bad note does not hide the others: it is reported in its place.
             if not isinstance(exc.__cause__, envelope.NoMatchingKeyError):
-                raise
-            text = None
-        shown.append(ShownItem(obj.kind, obj.day or "", obj.journalist, text))
+                error = str(exc)
+        shown.append(ShownItem(obj.kind, obj.day or "", obj.journalist, text, error))
     return shown

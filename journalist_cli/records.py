@@ -95,8 +95,15 @@ class JournalistInfo:
 
 @dataclass(frozen=True)
 class SourceInfo:
+    """A source as the server lists it.
+
+    ``reply_key`` is None once the source deleted their account (their reply
+    material is gone: nothing can reach them any more); ``account_deleted``
+    says so explicitly, and is False from servers that predate it.
+    """
+
     id: str
-    reply_key: str
+    reply_key: str | None
     last_activity: str
     submissions: int
     size: int
@@ -106,6 +113,7 @@ class SourceInfo:
     assignee: str | None
     notes: int
     replies: int
+    account_deleted: bool = False
 
     @classmethod
     def parse(cls, raw: Any) -> SourceInfo:
@@ -113,9 +121,12 @@ class SourceInfo:
         tags = typed_field(doc, "tags", list)
         if not all(isinstance(t, str) and TAG_PATTERN.fullmatch(t) for t in tags):
             raise ServerError("the server sent malformed tags")
+        deleted = doc.get("account_deleted", False)  # servers before it: never deleted
+        if not isinstance(deleted, bool):
+            raise ServerError("the server's answer has a bad 'account_deleted' field")
         return cls(
             id=id_field(doc),
-            reply_key=typed_field(doc, "reply_key", str),
+            reply_key=typed_field(doc, "reply_key", (str, type(None))),
             last_activity=_day(doc, "last_activity"),
             submissions=_count(doc, "submissions"),
             size=_count(doc, "size"),
@@ -125,6 +136,7 @@ class SourceInfo:
             assignee=_opt_name(doc, "assignee"),
             notes=_count(doc, "notes"),
             replies=_count(doc, "replies"),
+            account_deleted=deleted,
         )
 
 

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from journalist_cli import designations
+from journalist_cli import designations, safe_text
 from journalist_cli.records import (
     ID_PATTERN,
     ItemInfo,
@@ -40,20 +40,26 @@ from journalist_cli.records import (
 from journalist_cli.workflow_errors import UnknownSource, VaultError
 
 MIN_PREFIX = 4
+SCHEMA_VERSION = 1
+# reply_key: what the server gives now (NULL once the source deleted their
+# account); pinned_reply_key: the first one this vault saw, the only one
+# replies are ever encrypted to (see ``store_summary``).
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sources (
-    id            TEXT PRIMARY KEY,
-    reply_key     TEXT NOT NULL,
-    last_activity TEXT NOT NULL,
-    submissions   INTEGER NOT NULL,
-    size          INTEGER NOT NULL,
-    seen          INTEGER NOT NULL,
-    starred       INTEGER NOT NULL,
-    tags          TEXT NOT NULL,
-    assignee      TEXT,
-    notes         INTEGER NOT NULL,
-    replies       INTEGER NOT NULL,
-    detailed      INTEGER NOT NULL DEFAULT 0
+    id               TEXT PRIMARY KEY,
+    reply_key        TEXT,
+    last_activity    TEXT NOT NULL,
+    submissions      INTEGER NOT NULL,
+    size             INTEGER NOT NULL,
+    seen             INTEGER NOT NULL,
+    starred          INTEGER NOT NULL,
+    tags             TEXT NOT NULL,
+    assignee         TEXT,
+    notes            INTEGER NOT NULL,
+    replies          INTEGER NOT NULL,
+    detailed         INTEGER NOT NULL DEFAULT 0,
+    account_deleted  INTEGER NOT NULL DEFAULT 0,
+    pinned_reply_key TEXT
 );
 CREATE TABLE IF NOT EXISTS submissions (
     id          TEXT PRIMARY KEY,
@@ -82,6 +88,19 @@ CREATE TABLE IF NOT EXISTS accepted_keys (
     fingerprint    TEXT NOT NULL
 );
 """
+# Version 0 to 1: reply_key may be NULL, account_deleted and pinned_reply_key
+# appear. SQLite cannot relax NOT NULL in place, so the table is rebuilt the
+# way SQLite's documentation prescribes (new table, copy, drop, rename, with
+# foreign keys off); the key each source had then becomes its pinned key.
+MIGRATE_0_TO_1 = (
+    SCHEMA.split(";")[0].replace("IF NOT EXISTS sources", "sources_v1"),
+    "INSERT INTO sources_v1(id, reply_key, last_activity, submissions, size, seen, starred,"
+    " tags, assignee, notes, replies, detailed, pinned_reply_key)"
+    " SELECT id, reply_key, last_activity, submissions, size, seen, starred, tags,"
+    " assignee, notes, replies, detailed, reply_key FROM sources",
+    "DROP TABLE sources",
+    "ALTER TABLE sources_v1 RENAME TO sources",
+)
 
 
 @dataclass(frozen=True)
@@ -114,6 +133,9 @@ class SourceRecord:
     objects: int
     present: int
     stored_bytes: int
+    pinned_reply_key: str | None = None
+    label_en: str = ""  # the designation, with a short id when another source shares it
+    label_fr: str = ""
 
     @property
     def id(self) -> str:
@@ -123,8 +145,22 @@ class SourceRecord:
     def missing(self) -> int:
         return self.objects - self.present
 
+    @property
+    def reply_key_changed(self) -> bool:
+        """The server now gives another reply key than the one pinned (see ``store_summary``)."""
+        current = self.info.reply_key
+        return None not in (current, self.pinned_reply_key) and current != self.pinned_reply_key
+
+    @property
+    def account_deleted(self) -> bool:
+        return self.info.account_deleted
+
     def designation(self, language: designations.Language = "en") -> str:
         return designations.designation(self.info.id, language)
+
+    def label(self, language: designations.Language = "en") -> str:
+        """How listings name it: the designation, plus a short id if it is ambiguous."""
+        return (self.label_fr if language == "fr" else self.label_en) or self.designation(language)
 
 
 class Vault:
@@ -149,14 +185,18 @@ class Vault:
         os.close(os.open(vault.index_path, os.O_RDWR | os.O_CREAT, 0o600))
         vault.index_path.chmod(0o600)
         try:
-            with contextlib.closing(sqlite3.connect(vault.index_path, timeout=30)) as conn:
+            with contextlib.closing(
+                sqlite3.connect(vault.index_path, timeout=30, isolation_level=None)
+            ) as conn:
                 conn.execute("PRAGMA journal_mode = WAL")
+                _migrate(conn)  # foreign keys are off on this connection
         except sqlite3.Error as exc:
             raise VaultError(f"cannot open the vault index {vault.index_path}: {exc}") from exc
         with vault._connect() as conn:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return vault
 
     @contextlib.contextmanager
@@ -207,6 +247,12 @@ class Vault:
 
         A change also marks the source as needing its detail again, until
         ``store_detail`` records it: a pull cut between the two asks again.
+
+        The first reply key seen for a source is pinned: a server that later
+        gives another one (to read the replies, or to impersonate the source)
+        is recorded, and ``SourceRecord.reply_key_changed`` makes every
+        command warn and `reply` refuse. A key that becomes NULL is not a
+        change: the source deleted their account, nothing can reach them.
         """
         with self._connect() as conn:
             row = conn.execute(
@@ -223,13 +269,17 @@ class Vault:
             )
             conn.execute(
                 "INSERT INTO sources(id, reply_key, last_activity, submissions, size, seen,"
-                " starred, tags, assignee, notes, replies) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                " starred, tags, assignee, notes, replies, account_deleted, pinned_reply_key)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT(id) DO UPDATE SET reply_key=excluded.reply_key,"
                 " last_activity=excluded.last_activity, submissions=excluded.submissions,"
                 " size=excluded.size, seen=excluded.seen, starred=excluded.starred,"
                 " tags=excluded.tags, assignee=excluded.assignee, notes=excluded.notes,"
-                " replies=excluded.replies",
-                _summary_row(info),
+                " replies=excluded.replies,"
+                # Once deleted, always deleted: a server cannot bring the account back.
+                " account_deleted=max(account_deleted, excluded.account_deleted),"
+                " pinned_reply_key=coalesce(pinned_reply_key, excluded.reply_key)",
+                (*_summary_row(info), info.reply_key),
             )
             if changed:
                 conn.execute("UPDATE sources SET detailed = 0 WHERE id = ?", (info.id,))
@@ -287,20 +337,24 @@ class Vault:
         self._remove_files(objs)
 
     def delete_submission(self, submission_id: str) -> None:
+        """Forget a submission deleted on the server, and take it out of its
+        source's counts and size as the server does: listings stay true
+        without waiting for the next pull."""
         with self._connect() as conn:
-            objs = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT id FROM objects WHERE submission_id = ?", (submission_id,)
-                )
-            ]
+            owner = conn.execute(
+                "SELECT source_id FROM submissions WHERE id = ?", (submission_id,)
+            ).fetchone()
+            rows = conn.execute(
+                "SELECT id, size FROM objects WHERE submission_id = ?", (submission_id,)
+            ).fetchall()
             conn.execute("DELETE FROM submissions WHERE id = ?", (submission_id,))
-            conn.execute(
-                "UPDATE sources SET submissions = max(submissions - 1, 0), detailed = 0"
-                " WHERE id = (SELECT source_id FROM objects WHERE submission_id = ? LIMIT 1)",
-                (submission_id,),
-            )
-        self._remove_files(objs)
+            if owner is not None:
+                conn.execute(
+                    "UPDATE sources SET submissions = max(submissions - 1, 0),"
+                    " size = max(size - ?, 0) WHERE id = ?",
+                    (sum(max(r[1], 0) for r in rows), owner[0]),
+                )
+        self._remove_files(r[0] for r in rows)
 
     def _remove_files(self, object_ids: Iterable[str]) -> None:
         for oid in object_ids:
@@ -420,12 +474,17 @@ class Vault:
                 "   WHERE source_id = s.id AND present = 1) AS stored"
                 " FROM sources s ORDER BY s.last_activity DESC, s.id"
             ).fetchall()
+        ids = [r["id"] for r in rows]
+        labels = {lang: designations.labels(ids, lang) for lang in designations.LANGUAGES}
         return [
             SourceRecord(
                 info=_summary(r),
                 objects=r["n_objects"],
                 present=r["n_present"],
                 stored_bytes=r["stored"],
+                pinned_reply_key=r["pinned_reply_key"],
+                label_en=labels["en"][r["id"]],
+                label_fr=labels["fr"][r["id"]],
             )
             for r in rows
         ]
@@ -491,24 +550,43 @@ class Vault:
         return SourceDetail(record.info, subs, items("reply"), items("note"))
 
     def resolve(self, typed: str) -> str:
-        """A source id from an id, a unique id prefix or a designation (any language)."""
+        """A source id from an id, a unique id prefix, a designation (any language) or
+        the beginning of one ("nimble" for "nimble ibex").
+
+        A whole designation wins over prefixes; anything that fits several
+        sources is refused with the candidates, never guessed.
+        """
         typed = typed.strip()
         ids = self.source_ids()
         if typed in ids:
             return typed
-        by_name = [i for i in ids if designations.matches(i, typed)]
-        by_prefix = (
-            [i for i in ids if i.startswith(typed.lower())] if len(typed) >= MIN_PREFIX else []
-        )
-        found = by_name or by_prefix
+        found = [i for i in ids if designations.matches(i, typed)]
+        if not found:
+            by_prefix = (
+                [i for i in ids if i.startswith(typed.lower())] if len(typed) >= MIN_PREFIX else []
+            )
+            found = [i for i in ids if designations.matches_prefix(i, typed)]
+            found += [i for i in by_prefix if i not in found]
         if len(found) == 1:
             return found[0]
         if not found:
             raise UnknownSource(
-                f"no source matches {typed!r} in the vault (try `lanterne list`, or pull first)"
+                f"no source matches {safe_text.terminal(typed, one_line=True)!r} in the vault"
+                " (try `lanterne list`, or pull first)"
             )
-        options = ", ".join(f"{designations.designation(i)} ({i[:8]})" for i in found[:8])
-        raise UnknownSource(f"{typed!r} matches several sources: {options}; give more of the id")
+        short = designations.short_ids(ids)
+        options = ", ".join(f"{designations.designation(i)} ({short[i]})" for i in found[:8])
+        more = f" and {len(found) - 8} more" if len(found) > 8 else ""
+        shown = safe_text.terminal(typed, one_line=True)
+        raise UnknownSource(
+            f"{shown!r} matches several sources: {options}{more}; give more of the name or the id"
+        )
+
+    def label(self, source_id: str, language: designations.Language = "en") -> str:
+        """The designation of ``source_id``, with a short id if another source shares it."""
+        return designations.labels(self.source_ids(), language).get(
+            source_id, designations.designation(source_id, language)
+        )
 
     # Accepted journalist keys (see workflow_errors.UnverifiedKeys)
 
@@ -526,6 +604,29 @@ class Vault:
                 "INSERT INTO accepted_keys VALUES (?,?,?,?)",
                 [(k.name, k.encryption_key, k.signing_key, k.fingerprint) for k in keys],
             )
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring an index written by an older `lanterne` to ``SCHEMA_VERSION``."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise VaultError(
+            "this vault was written by a newer lanterne (index version"
+            f" {version}); upgrade lanterne to use it"
+        )
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sources'"
+    ).fetchone()
+    if version == 0 and exists:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATE_0_TO_1:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
 
 def _object(r: sqlite3.Row) -> ObjectRecord:
@@ -555,6 +656,7 @@ def _summary_row(info: SourceInfo) -> tuple[object, ...]:
         info.assignee,
         info.notes,
         info.replies,
+        int(info.account_deleted or info.reply_key is None),
     )
 
 
@@ -571,6 +673,7 @@ def _summary(r: sqlite3.Row) -> SourceInfo:
         assignee=r["assignee"],
         notes=int(r["notes"]),
         replies=int(r["replies"]),
+        account_deleted=bool(r["account_deleted"]),
     )
 
 

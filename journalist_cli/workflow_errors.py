@@ -8,8 +8,10 @@
     ├── UnknownSource          no source matches the id, prefix or designation given (exit 2)
     ├── RequestRefused         the server refused an argument, and said why (exit 2)
     ├── UnverifiedKeys         the server lists journalist keys this vault has not accepted
+    ├── ReplyRefused           the source deleted their account, or its reply key changed
     ├── BundleRejected         an air-gap bundle failed validation; nothing was imported
     └── VaultError             the local vault is damaged or locked
+        └── OutputConflict     an output folder belongs to another source or submission
 
 Exit codes (``journalist_cli.errors.ExitCode``) are assigned in ``journalist_cli.main``
 and nowhere else.
@@ -63,3 +65,12 @@ class BundleRejected(CliError):
 
 class VaultError(CliError):
     """The local vault cannot be used (damaged index, missing object)."""
+
+
+class OutputConflict(VaultError):
+    """An output folder belongs to another source or submission; nothing was merged into it."""
+
+
+class ReplyRefused(CliError):
+    """A reply cannot be sent safely: the source deleted their account, or the
+    server gives a reply key other than the one pinned in this vault."""

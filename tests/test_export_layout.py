@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from journalist_cli.receive import MARKER
 from tests.cli_helpers import run
 from tests.gnupg_home import gnupg_home
 from tests.test_journalist_cli_offline import setup  # noqa: F401 (the fixture)
@@ -19,7 +20,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def files_under(root: Path) -> dict[str, Path]:
-    return {p.relative_to(root).as_posix(): p for p in root.rglob("*") if p.is_file()}
+    """Every file, except the marker saying whose a submission folder is (not exported)."""
+    return {
+        p.relative_to(root).as_posix(): p
+        for p in root.rglob("*")
+        if p.is_file() and p.name != MARKER
+    }
 
 
 def test_export_is_decrypt_no_clean_encrypted_to_gpg(

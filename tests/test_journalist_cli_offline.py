@@ -207,3 +207,54 @@ def test_import_command(setup: tuple[dict[str, str], object, object], tmp_path: 
     done = run("import", later, "--yes", env=other)
     assert done.returncode == 0 and b"deleted 1 item" in done.stdout
     assert json.loads(run("list", "--json", env=other).stdout) == []
+
+
+def test_list_is_readable_at_80_columns(tmp_path: Path) -> None:
+    """Issue 12, item 8: no column that matters truncated ("stat…"), plurals right."""
+    from dataclasses import replace
+
+    from rich.cells import cell_len
+
+    from journalist_cli.commands._shared import human_size
+
+    me = journalist("alice")
+    home = tmp_path / "home"
+    vault = Vault.open(home)
+    r = [me.decryption.recipient]
+    built = build_source(r, [("x", [("a.bin", b"a" * 5000, "")])])
+    long = replace(
+        built.detail.source,
+        tags=("budget", "ministry-of-finance", "urgent"),
+        assignee="alexandra-de-la-fontaine",
+        starred=True,
+        replies=3,
+    )
+    vault.store_detail(replace(built.detail, source=long))
+    for oid, blob in built.blobs.items():
+        vault.write_object(oid, blob)
+    env = {"LANTERNE_HOME": str(home), "COLUMNS": "80"}
+    done = run("list", env=env)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.decode()
+    lines = text.splitlines()
+    assert all(cell_len(line) <= 80 for line in lines), text
+    assert "…" not in text, text
+    header = lines[0].split()
+    assert header == ["source", "state", "subs", "size", "tags", "assignee", "last"]
+    for value in ("new", "1 +3r", human_size(long.size)):
+        assert value in text
+    for word in designations.designation(built.id).split():
+        assert word in text
+    assert "alexandra" in text and "budget" in text and "urgent" in text
+    assert "1 source;" in text and "1 sources" not in text
+    wide = run("list", env={**env, "COLUMNS": "120"}).stdout.decode()
+    assert built.id[:8] in wide.splitlines()[1]  # the id column, when there is room
+
+
+def test_designation_prefixes(setup: tuple[dict[str, str], object, object]) -> None:
+    env, built, _ = setup
+    sid = built.id  # type: ignore[attr-defined]
+    first_word = designations.designation(sid).split()[0]
+    done = run("show", first_word[:4], env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Which ministry?: Finance" in done.stdout.decode()

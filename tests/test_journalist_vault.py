@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import envelope
 from journalist_cli import designations
 from journalist_cli.records import SourceDetail
 from journalist_cli.vault import Vault
@@ -150,3 +151,120 @@ def test_a_summary_stored_without_its_detail_is_asked_for_again(vault: Vault) ->
     vault.store_detail(replace(built.detail, source=newer))
     assert not vault.store_summary(newer)
 
+
+def test_designation_prefixes_and_ambiguous_ones(vault: Vault) -> None:
+    """Issue 12, item 7: "nimble" finds "nimble ibex"; an ambiguous prefix lists them."""
+    r = [journalist().decryption.recipient]
+    by_word: dict[str, list[str]] = {}
+    for i in range(3000):
+        sid = f"{i:032x}"
+        by_word.setdefault(designations.designation(sid).split()[0], []).append(sid)
+    word, (one, two, *_) = next((w, ids) for w, ids in by_word.items() if len(ids) >= 2)
+    lone_word, (lone, *_) = next(
+        (w, ids)
+        for w, ids in by_word.items()
+        if w != word and not any(o != w and o.startswith(w) for o in by_word)
+    )
+    for sid in (one, two, lone):
+        store(vault, build_source(r, [("x", [])], source_id=sid))
+    assert vault.resolve(lone_word) == lone
+    assert vault.resolve(lone_word.upper() + " ") == lone
+    french = designations.designation(lone, "fr")
+    assert vault.resolve(french.split()[0] + " " + french.split()[1][:2]) == lone
+    with pytest.raises(UnknownSource, match="several sources") as info:
+        vault.resolve(word)
+    message = str(info.value)
+    assert designations.designation(one) in message and designations.designation(two) in message
+    assert one[:8] in message and two[:8] in message
+    with pytest.raises(UnknownSource, match="no source"):
+        vault.resolve("zz")  # too short to be a prefix
+
+
+def test_labels_add_a_short_id_only_where_a_designation_is_shared(vault: Vault) -> None:
+    r = [journalist().decryption.recipient]
+    target = designations.designation("0" * 32)
+    twins = [f"{i:032x}" for i in range(200_000) if designations.designation(f"{i:032x}") == target]
+    other = build_source(r, [("x", [])])
+    for sid in twins[:2]:
+        store(vault, build_source(r, [("x", [])], source_id=sid))
+    store(vault, other)
+    labels = {s.id: s.label() for s in vault.sources()}
+    assert labels[other.id] == designations.designation(other.id)
+    # These ids share 27 characters: the label takes as many as it needs.
+    short = designations.short_ids(twins[:2])
+    assert short[twins[0]] != short[twins[1]]
+    assert {labels[t] for t in twins[:2]} == {f"{target} ({short[t]})" for t in twins[:2]}
+    assert vault.label(twins[0]) == labels[twins[0]]
+
+
+def test_delete_submission_keeps_counts_and_size_true(vault: Vault) -> None:
+    r = [journalist().decryption.recipient]
+    built = build_source(
+        r, [("a", [("a.bin", b"a" * 3000, "")]), ("b", [("b.bin", b"b" * 9000, "")])]
+    )
+    store(vault, built)
+    [first, second] = built.detail.submissions
+    vault.delete_submission(second.id)
+    [record] = vault.sources()
+    assert record.info.submissions == 1
+    assert record.info.size == sum(o.size for o in first.objects)
+    assert record.objects == len(first.objects)
+
+
+def test_reply_keys_are_pinned_and_an_account_deletion_is_kept(vault: Vault) -> None:
+    built = build_source([journalist().decryption.recipient], [("x", [])])
+    store(vault, built)
+    info = built.detail.source
+    first = info.reply_key
+    assert not vault.source(built.id).reply_key_changed
+    other = envelope.Identity.generate().recipient.to_text()
+    vault.store_summary(replace(info, reply_key=other))
+    record = vault.source(built.id)
+    assert record.reply_key_changed and record.pinned_reply_key == first
+    vault.store_summary(replace(info, reply_key=None, account_deleted=True))
+    record = vault.source(built.id)
+    assert record.account_deleted and not record.reply_key_changed
+    assert record.pinned_reply_key == first
+    vault.store_summary(replace(info, account_deleted=False))  # the server cannot undo it
+    assert vault.source(built.id).account_deleted
+
+
+def test_an_index_from_before_pinning_is_migrated(tmp_path: Path) -> None:
+    root = tmp_path / "home" / "vault"
+    root.mkdir(parents=True)
+    old = sqlite3.connect(root / "index.sqlite3")
+    old.executescript(V0_SCHEMA)
+    old.execute(
+        "INSERT INTO sources VALUES ('s1', 'KEY', '2026-11-20', 1, 10, 0, 0, '[]', NULL, 0, 0, 1)"
+    )
+    old.execute("INSERT INTO submissions VALUES ('u1', 's1', '2026-11-20', 0)")
+    old.commit()
+    old.close()
+    vault = Vault.open(tmp_path / "home")
+    record = vault.source("s1")
+    assert record.pinned_reply_key == "KEY" and record.info.reply_key == "KEY"
+    assert not record.account_deleted
+    assert [s.id for s in vault.submissions("s1")] == ["u1"]
+    vault.delete_source("s1")  # foreign keys still cascade after the rebuild
+    assert vault.submissions("s1") == []
+    Vault.open(tmp_path / "home")  # opening again is a no-op
+
+
+V0_SCHEMA = """
+CREATE TABLE sources (
+    id TEXT PRIMARY KEY, reply_key TEXT NOT NULL, last_activity TEXT NOT NULL,
+    submissions INTEGER NOT NULL, size INTEGER NOT NULL, seen INTEGER NOT NULL,
+    starred INTEGER NOT NULL, tags TEXT NOT NULL, assignee TEXT, notes INTEGER NOT NULL,
+    replies INTEGER NOT NULL, detailed INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE submissions (
+    id TEXT PRIMARY KEY, source_id TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    received_on TEXT NOT NULL, position INTEGER NOT NULL
+);
+CREATE TABLE objects (
+    id TEXT PRIMARY KEY, source_id TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    submission_id TEXT REFERENCES submissions(id) ON DELETE CASCADE, item_id TEXT,
+    kind TEXT NOT NULL, size INTEGER NOT NULL, day TEXT, journalist TEXT,
+    position INTEGER NOT NULL, present INTEGER NOT NULL DEFAULT 0
+);
+"""

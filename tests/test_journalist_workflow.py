@@ -83,7 +83,7 @@ def test_submit_pull_decrypt_reply_triage_and_refusals(tmp_path: Path) -> None:
         alice, bruno = tmp_path / "alice", tmp_path / "bruno"
         setup_journalist(room, alice, "alice")
         pulled = lanterne(alice, "pull")
-        assert b"1 sources" in pulled.stdout
+        assert b"1 source;" in pulled.stdout
         [row] = json.loads(lanterne(alice, "list", "--json").stdout)
         sid = row["id"]
         assert row["status"] == "new" and row["submissions"] == 1
@@ -210,3 +210,39 @@ def test_air_gap_bundle_and_resumed_download(tmp_path: Path) -> None:
         lanterne(airgap, "decrypt", big_obj.source_id, "--out", out, "--no-clean")
         [sub] = (out / designations.slug(big_obj.source_id)).iterdir()
         assert (sub / "original" / "big.bin").read_bytes() == big
+
+
+def test_every_command_that_changes_the_vault_leaves_listings_true(tmp_path: Path) -> None:
+    """After each command, `list --json` says what a fresh pull from the server says
+    (issue 12, item 3: `delete --submission` used to leave its counts and size)."""
+    with newsroom(tmp_path, ("alice", "bruno")) as room:
+        with SourceClient(room.source_url) as source:
+            source.first_submission("premier envoi", [("a.bin", os.urandom(90_000), "")])
+            assert source.submit("second envoi", [("b.bin", b"B" * 50_000, "")]).status_code == 303
+        alice = tmp_path / "alice"
+        setup_journalist(room, alice, "alice")
+        lanterne(alice, "pull")
+        [row] = json.loads(lanterne(alice, "list", "--json").stdout)
+        sid = row["id"]
+        assert row["submissions"] == 2
+
+        from journalist_cli.vault import Vault
+
+        [_, second] = Vault(alice / "vault").submissions(sid)
+        steps: list[tuple[object, ...]] = [
+            ("delete", sid, "--submission", second.id[:8], "--yes"),
+            ("note", sid, "une note"),
+            ("reply", sid, "une réponse"),
+            ("tag", sid, "budget"),
+            ("assign", sid, "bruno"),  # seen and star take the same path
+        ]
+        for n, step in enumerate(steps):
+            lanterne(alice, *step)
+            fresh = tmp_path / f"fresh-{n}"
+            setup_journalist(room, fresh, "alice")
+            lanterne(fresh, "pull")
+            acting = json.loads(lanterne(alice, "list", "--json").stdout)
+            assert acting == json.loads(lanterne(fresh, "list", "--json").stdout), step
+            table = lanterne(alice, "list").stdout
+            assert table == lanterne(fresh, "list").stdout, step
+        assert acting[0]["submissions"] == 1 and acting[0]["size"] < row["size"]

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from journalist_cli import config, credentials
-from journalist_cli.vault import Vault
+from journalist_cli import config, credentials, designations
+from journalist_cli.vault import SourceRecord, Vault
 
 if TYPE_CHECKING:
     from journalist_cli.api_client import ApiClient
@@ -100,20 +100,22 @@ def coarse_age(day: str, now: datetime.date) -> str:
     return f"{days // 365} years ago"
 
 
-def terminal_safe(text: str) -> str:
-    """Untrusted text made harmless for a terminal: no escape sequences, no bidi tricks.
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 source', '2 sources', '0 sources' (``many`` for irregular words)."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
 
-    Newlines and tabs stay; every other control or format character is shown
-    as its code point, e.g. ``<U+1B>``.
-    """
-    import unicodedata
 
-    out = []
-    for ch in text:
-        if ch in "\n\t":
-            out.append(ch)
-        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"):
-            out.append(f"<U+{ord(ch):X}>")
-        else:
-            out.append(ch)
-    return "".join(out)
+def reply_key_warning(label: str) -> str:
+    """What every command says about a source whose reply key changed (vault.store_summary)."""
+    return (
+        f"the server now gives another reply key for {label}: this can mean the server is"
+        " compromised. Replies stay encrypted to the first key only, and `lanterne reply`"
+        " refuses to write to this source; tell your admin"
+    )
+
+
+def source_warnings(records: Iterable[SourceRecord], language: designations.Language) -> None:
+    """Warnings about sources that every listing command prints (on stderr)."""
+    for r in records:
+        if r.reply_key_changed:
+            click.secho(f"warning: {reply_key_warning(r.label(language))}", fg="yellow", err=True)

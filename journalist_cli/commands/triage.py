@@ -7,7 +7,6 @@ and mirrors the answer into the vault. Notes and replies are encrypted here
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,12 +14,20 @@ from typing import Any
 import click
 
 import envelope
-from journalist_cli import designations, outbox
+from journalist_cli import outbox, safe_text
 from journalist_cli.api_client import ApiClient
-from journalist_cli.commands._shared import logged_in, open_vault, passphrase_option, today
+from journalist_cli.commands._shared import (
+    logged_in,
+    open_vault,
+    passphrase_option,
+    reply_key_warning,
+    settings,
+    today,
+)
 from journalist_cli.errors import UsageProblem
 from journalist_cli.passphrase import confirm_or_stop
-from journalist_cli.vault import Vault
+from journalist_cli.vault import SourceRecord, Vault
+from journalist_cli.workflow_errors import ReplyRefused, ServerError
 
 
 def _patch(source: str, passphrase_file: Path | None, changes: dict[str, Any]) -> None:
@@ -33,7 +40,11 @@ def _patch(source: str, passphrase_file: Path | None, changes: dict[str, Any]) -
     star = ", starred" if info.starred else ""
     tags = f", tags: {', '.join(info.tags)}" if info.tags else ""
     who = f", assigned to {info.assignee}" if info.assignee else ""
-    click.echo(f"{designations.designation(sid)}: {state}{star}{tags}{who}")
+    click.echo(safe_text.terminal(f"{_label(vault, sid)}: {state}{star}{tags}{who}", one_line=True))
+
+
+def _label(vault: Vault, sid: str) -> str:
+    return vault.label(sid, settings().language)
 
 
 @click.command("seen")
@@ -71,7 +82,8 @@ def tag_command(
             sid, {"remove_tags" if remove else "add_tags": sorted(set(tags))}
         )
     vault.update_triage(info)
-    click.echo(f"{designations.designation(sid)}: tags: {', '.join(info.tags) or '(none)'}")
+    listed = ", ".join(info.tags) or "(none)"
+    click.echo(safe_text.terminal(f"{_label(vault, sid)}: tags: {listed}", one_line=True))
 
 
 @click.command("assign")
@@ -134,7 +146,7 @@ def note_command(source: str, text: str, passphrase_file: Path | None) -> None:
     vault.add_item(
         sid, "note", created.id, created.object_id, today().isoformat(), signer.name, sealed
     )
-    click.echo(f"note added to {designations.designation(sid)} (encrypted to every journalist)")
+    click.echo(f"note added to {_label(vault, sid)} (encrypted to every journalist)")
 
 
 @click.command("reply")
@@ -147,17 +159,35 @@ def reply_command(source: str, text: str | None, passphrase_file: Path | None) -
     Encrypted here to the source's reply key and every journalist's key; the
     source reads it after logging in with their codename.
     """
-    body = _text_argument(text, "reply")
     vault = open_vault()
     sid = vault.resolve(source)
+    if vault.source(sid).account_deleted:  # refused before writing or logging in
+        _check_reply_key(vault.source(sid), _label(vault, sid))
+    body = _text_argument(text, "reply")
     with logged_in(passphrase_file) as (client, signer):
-        reply_key = client.source(sid).source.reply_key
+        vault.store_summary(client.source(sid).source)  # pins a first key, records a change
+        reply_key = _check_reply_key(vault.source(sid), _label(vault, sid))
+        if reply_key is None:
+            raise ServerError("the server gives no reply key for this source; no reply was sent")
         sealed = outbox.seal_reply(body, reply_key, _recipients(client, vault, signer.public))
         created = client.add_reply(sid, sealed)
     vault.add_item(
         sid, "reply", created.id, created.object_id, today().isoformat(), signer.name, sealed
     )
-    click.echo(f"reply sent to {designations.designation(sid)}")
+    click.echo(f"reply sent to {_label(vault, sid)}")
+
+
+def _check_reply_key(record: SourceRecord, label: str) -> str | None:
+    """The pinned reply key (None if none was seen yet) of a source a reply may be
+    sent to; ReplyRefused if the account was deleted or the server's key changed."""
+    if record.account_deleted:
+        raise ReplyRefused(
+            f"{label} deleted their account: a reply can no longer reach them, so none was"
+            " sent. What they sent, the notes and the triage stay in the vault."
+        )
+    if record.reply_key_changed:
+        raise ReplyRefused(reply_key_warning(label) + ". No reply was sent.")
+    return record.pinned_reply_key
 
 
 @click.command("delete")
@@ -171,7 +201,7 @@ def delete_command(
     """Delete a source (or one submission) on the server and in the vault, for good."""
     vault = open_vault()
     sid = vault.resolve(source)
-    name = designations.designation(sid)
+    name = _label(vault, sid)
     sub_id = None
     if submission is not None:
         subs = [s.id for s in vault.submissions(sid) if s.id.startswith(submission.lower())]
@@ -219,10 +249,11 @@ def journalists_command(as_json: bool, accept: bool, passphrase_file: Path | Non
         for k in statuses
     ]
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(safe_text.json_text(rows), nl=False)
         return
     for row in rows:
-        click.echo(f"{row['name']:<20} {row['role']:<10} {row['fingerprint']}  {row['status']}")
+        line = f"{row['name']:<20} {row['role']:<10} {row['fingerprint']}  {row['status']}"
+        click.echo(safe_text.terminal(line, one_line=True))
     if accept:
         click.echo(f"accepted {len(rows)} keys for notes and replies")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import threading
@@ -23,7 +22,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from journalist_cli import config, credentials, designations, openpgp
+from journalist_cli import config, credentials, designations, openpgp, safe_text
 from journalist_cli.commands._shared import (
     PATH,
     coarse_age,
@@ -34,13 +33,16 @@ from journalist_cli.commands._shared import (
     logged_in,
     open_vault,
     passphrase_option,
+    plural,
     settings,
-    terminal_safe,
+    source_warnings,
     today,
 )
 from journalist_cli.errors import UsageProblem
 from journalist_cli.passphrase import read_passphrase
-from journalist_cli.vault import ObjectRecord, SourceRecord, SubmissionRecord
+from journalist_cli.safe_text import terminal as terminal_safe
+from journalist_cli.vault import ObjectRecord, SourceRecord, SubmissionRecord, Vault
+from journalist_cli.workflow_errors import ObjectRefused, VaultError
 
 if TYPE_CHECKING:
     from journalist_cli.bundle import Removal
@@ -144,7 +146,9 @@ class RichPullProgress:
     dict of bars is only changed under ours.
     """
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, vault: Vault) -> None:
+        self.vault = vault
+        self.labels: dict[str, str] = {}
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -166,11 +170,13 @@ class RichPullProgress:
         self.progress.stop()
 
     def start(self, objects: list[ObjectRecord], total_bytes: int) -> None:
+        self.labels = designations.labels(self.vault.source_ids(), settings().language)
         if objects:
-            self.total = self.progress.add_task(f"{len(objects)} objects", total=total_bytes)
+            self.total = self.progress.add_task(plural(len(objects), "object"), total=total_bytes)
 
     def object_started(self, obj: ObjectRecord, already: int) -> None:
-        label = f"  {designations.designation(obj.source_id)}: {obj.kind}"
+        name = self.labels.get(obj.source_id) or designations.designation(obj.source_id)
+        label = f"  {name}: {obj.kind}"
         total = obj.size if obj.size >= 0 else None
         with self.lock:
             self.bars[obj.id] = self.progress.add_task(label, total=total, completed=already)
@@ -207,16 +213,30 @@ def pull_command(bundle_path: Path | None, everything: bool, passphrase_file: Pa
     if everything and bundle_path is None:
         raise UsageProblem("--all goes with --bundle FILE")
     vault = open_vault()
-    with logged_in(passphrase_file) as (client, signer), RichPullProgress(err_console) as bars:
+    language = settings().language
+    was_deleted = {r.id for r in vault.sources() if r.account_deleted}
+    with (
+        logged_in(passphrase_file) as (client, signer),
+        RichPullProgress(err_console, vault) as bars,
+    ):
         result = sync.pull(client, vault, bars)
     click.echo(
-        f"{result.sources} sources; {len(result.downloaded)} new objects"
+        f"{plural(result.sources, 'source')}; {plural(len(result.downloaded), 'new object')}"
         f" ({human_size(result.bytes)})" + (f", {result.resumed} resumed" if result.resumed else "")
     )
     for sid in result.removed_sources:
         click.echo(
-            f"removed from the vault (deleted on the server): {designations.designation(sid)}"
+            "removed from the vault (a journalist deleted it on the server):"
+            f" {designations.designation(sid, language)} ({sid[: designations.SHORT_ID]})"
         )
+    records = vault.sources()
+    for r in records:
+        if r.account_deleted and r.id not in was_deleted:
+            click.echo(
+                f"{r.label(language)}: account deleted by the source; its submissions, notes"
+                " and triage stay in the vault, replies can no longer reach it"
+            )
+    source_warnings(records, language)
     if bundle_path is not None:
         ids = [o.id for o in vault.all_objects()] if everything else result.downloaded
         summary = bundle.write_bundle(vault, bundle_path, ids, today().isoformat(), signer.signing)
@@ -291,6 +311,8 @@ def _source_json(record: SourceRecord) -> dict[str, Any]:
         "id": info.id,
         "designation": designations.designation(info.id, "en"),
         "designation_fr": designations.designation(info.id, "fr"),
+        "label": record.label("en"),
+        "label_fr": record.label("fr"),
         "status": "seen" if info.seen else "new",
         "submissions": info.submissions,
         "replies": info.replies,
@@ -302,7 +324,55 @@ def _source_json(record: SourceRecord) -> dict[str, Any]:
         "tags": list(info.tags),
         "assignee": info.assignee,
         "last_activity": info.last_activity,
+        "account_deleted": record.account_deleted,
+        "reply_key_changed": record.reply_key_changed,
     }
+
+
+ACCOUNT_DELETED_MARK = "†"
+KEY_CHANGED_MARK = "!"
+
+
+WIDE = 100  # from this width on, `list` also shows the id column
+
+
+def source_table(records: list[SourceRecord], language: designations.Language, width: int) -> Table:
+    """The `list` table, readable at 80 columns: no borders; state, counts, size
+    and age never wrap or truncate; designations wrap at their space; tags and
+    assignees wrap in their columns. The id column appears from ``WIDE``
+    columns on (a designation another source shares carries its short id anyway).
+    """
+    now = today()
+    wide = width >= WIDE
+    table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+    table.add_column("", no_wrap=True)  # ★ starred, † account deleted, ! reply key changed
+    table.add_column("source", min_width=10, overflow="fold")
+    if wide:
+        table.add_column("id", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("subs", no_wrap=True, justify="right")
+    table.add_column("size", no_wrap=True, justify="right")
+    table.add_column("tags", overflow="fold", min_width=6)
+    table.add_column("assignee", overflow="fold", min_width=6)
+    table.add_column("last", no_wrap=True)
+    for r in records:
+        info = r.info
+        marks = ("★" if info.starred else "") + (ACCOUNT_DELETED_MARK if r.account_deleted else "")
+        marks += KEY_CHANGED_MARK if r.reply_key_changed else ""
+        size = human_size(info.size) + (f"\n{r.missing} to pull" if r.missing else "")
+        row: list[str | Text] = [marks, r.label(language)]
+        if wide:
+            row.append(info.id[: designations.SHORT_ID])
+        row += [
+            Text("seen") if info.seen else Text("new", style="bold green"),
+            f"{info.submissions}" + (f" +{info.replies}r" if info.replies else ""),
+            size,
+            safe_text.rich(" ".join(info.tags), one_line=True),
+            safe_text.rich(info.assignee or "", one_line=True),
+            coarse_age(info.last_activity, now).removesuffix(" ago"),
+        ]
+        table.add_row(*row)
+    return table
 
 
 @click.command("list")
@@ -311,31 +381,26 @@ def list_command(as_json: bool) -> None:
     """Sources in the vault, most recent first (works offline)."""
     records = open_vault().sources()
     if as_json:
-        click.echo(json.dumps([_source_json(r) for r in records], indent=2, ensure_ascii=False))
+        click.echo(safe_text.json_text([_source_json(r) for r in records]), nl=False)
         return
     if not records:
         click.echo("no sources in the vault yet: run `lanterne pull` (or `lanterne import`)")
         return
     language = settings().language
-    now = today()
-    table = Table(show_header=True, header_style="bold")
-    for column in ("", "source", "id", "status", "subs", "size", "tags", "assignee", "last"):
-        table.add_column(column, no_wrap=column in ("source", "id", "subs", "size", "last"))
-    for r in records:
-        info = r.info
-        size = human_size(info.size) + (f" ({r.missing} to pull)" if r.missing else "")
-        table.add_row(
-            "★" if info.starred else "",
-            r.designation(language),
-            info.id[:8],
-            Text("seen") if info.seen else Text("new", style="bold green"),
-            f"{info.submissions}" + (f" +{info.replies}r" if info.replies else ""),
-            size,
-            Text(", ".join(info.tags)),
-            Text(info.assignee or ""),
-            coarse_age(info.last_activity, now),
+    console = Console(highlight=False)
+    console.print(source_table(records, language, console.width))
+    console.print(
+        Text(
+            f"{plural(len(records), 'source')}; ★ starred, subs: submissions (+r replies)",
+            style="dim",
         )
-    Console().print(table)
+    )
+    for r in records:
+        if r.account_deleted:
+            console.print(
+                Text(f"{ACCOUNT_DELETED_MARK} {r.label(language)}: account deleted by the source")
+            )
+    source_warnings(records, language)
 
 
 def _show(source: str, identity_override: Path | None, passphrase_file: Path | None) -> None:
@@ -346,39 +411,62 @@ def _show(source: str, identity_override: Path | None, passphrase_file: Path | N
     ident = credentials.load_full_identity(identity_file(identity_override), passphrase_file)
     keys = [ident.decryption]
     console = Console(highlight=False)
+    language = settings().language
     info = record.info
-    head = Text(f"{record.designation(settings().language)}  ", style="bold")
+    head = Text(f"{record.label(language)}  ", style="bold")
     head.append(f"{info.id}  {'seen' if info.seen else 'NEW'}")
     if info.starred:
         head.append("  ★")
     if info.tags:
-        head.append("  tags: " + ", ".join(info.tags))
+        head.append(safe_text.rich("  tags: " + ", ".join(info.tags), one_line=True))
     if info.assignee:
-        head.append(f"  assigned to {info.assignee}")
+        head.append(safe_text.rich(f"  assigned to {info.assignee}", one_line=True))
     head.append(f"  last activity {info.last_activity}")
     console.print(head)
+    if record.account_deleted:
+        console.print(
+            Text(
+                "account deleted by the source: what they sent, the notes and the triage stay;"
+                " replies can no longer reach them",
+                style="bold",
+            )
+        )
+    source_warnings([record], language)
+    refused = 0
     for sub in vault.submissions(record.id):
-        shown = receive.read_submission(vault, sub, keys)
-        console.rule(Text(f"{sub.received_on} · submission {sub.id[:8]}"))
+        console.rule(Text(f"{sub.received_on} · submission {sub.id[: designations.SHORT_ID]}"))
+        try:
+            shown = receive.read_submission(vault, sub, keys)
+        except (ObjectRefused, VaultError) as exc:
+            refused += 1
+            console.print(safe_text.rich(f"[this submission cannot be shown: {exc}]"))
+            continue
         if shown.message is not None:
-            console.print(Text(terminal_safe(shown.message)))
+            console.print(safe_text.rich(shown.message))
             if shown.message_truncated:
                 console.print(Text("[message truncated: `lanterne decrypt` writes all of it]"))
         for a in shown.manifest.answers:
-            console.print(Text(terminal_safe(f"{a.question}: {a.answer}"), style="italic"))
+            console.print(safe_text.rich(f"{a.question}: {a.answer}", "italic"))
         for name, ctype, size in shown.files:
-            console.print(
-                Text(terminal_safe(f"  file: {name}  ({ctype or '?'}, {human_size(size)})"))
-            )
+            console.print(safe_text.rich(f"  file: {name}  ({ctype or '?'}, {human_size(size)})"))
     items = receive.read_items(vault, record.id, keys)
     if items:
         console.rule(Text("replies and notes"))
     for item in items:
         who = item.journalist or "(removed journalist)"
         label = "reply to the source" if item.kind == "reply" else "note"
-        console.print(Text(f"{item.day} {label} by {who}:", style="bold"))
+        console.print(safe_text.rich(f"{item.day} {label} by {who}:", "bold", one_line=True))
+        if item.error is not None:
+            refused += 1
+            console.print(safe_text.rich(f"[this {label} cannot be shown: {item.error}]"))
+            continue
         text = item.text if item.text is not None else "(not encrypted to your key)"
-        console.print(Text(terminal_safe(text)))
+        console.print(safe_text.rich(text))
+    if refused:
+        raise ObjectRefused(
+            f"{plural(refused, 'item')} of {record.label(language)} could not be shown (above);"
+            " the rest was. Pull again; if it fails again, tell your admin."
+        )
 
 
 @click.command("show")
@@ -427,7 +515,7 @@ def decrypt_command(
         console=err_console,
         transient=True,
     ) as bars:
-        task = bars.add_task(f"decrypting {len(subs)} submissions", total=total)
+        task = bars.add_task(f"decrypting {plural(len(subs), 'submission')}", total=total)
         results = receive.decrypt_source(
             vault,
             record,
@@ -437,11 +525,15 @@ def decrypt_command(
             language=settings().language,
             on_done=lambda sub: bars.advance(task, _stored_size(sub)),
         )
+    failed = [r for r in results if r.error is not None]
     for r in results:
+        if r.error is not None:
+            click.secho(terminal_safe(f"submission {r.submission_id}: {r.error}"), err=True)
+            continue
         if r.skipped:
             click.echo(f"{r.directory}: already decrypted, left as it is")
             continue
-        line = f"{r.directory}: {len(r.files)} files" + (", message" if r.message else "")
+        line = f"{r.directory}: {plural(len(r.files), 'file')}" + (", message" if r.message else "")
         if not no_clean and r.files:
             line += "; " + summarise(r.cleaning)
         click.echo(line)
@@ -452,6 +544,11 @@ def decrypt_command(
                 click.echo(terminal_safe(f"  caution: {c.source}: {flag.risk}: {flag.detail}"))
         if any(not c.ok for c in r.cleaning):
             click.echo(f"  details: {r.directory / 'cleaning.json'}")
+    if failed:
+        raise ObjectRefused(
+            f"{plural(len(failed), 'submission')} of {plural(len(results), 'submission')}"
+            " could not be decrypted (above); the others were written"
+        )
 
 
 @click.command("export")
@@ -487,8 +584,14 @@ def export_command(
         results = receive.decrypt_source(
             vault, record, [ident.decryption], work, clean=False, language=settings().language
         )
+        failed = [r for r in results if r.error is not None]
+        for r in failed:
+            click.secho(terminal_safe(f"submission {r.submission_id}: {r.error}"), err=True)
         for r in results:
-            for plain in sorted(p for p in r.directory.rglob("*") if p.is_file()):
+            if r.error is not None:
+                continue
+            files = (p for p in r.directory.rglob("*") if p.is_file() and p.name != receive.MARKER)
+            for plain in sorted(files):
                 rel = plain.relative_to(work)
                 target = out_dir / rel.parent / (rel.name + ".gpg")
                 target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -498,7 +601,12 @@ def export_command(
                 written += 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    click.echo(f"{written} files encrypted to {fpr} in {out_dir}")
+    click.echo(f"{plural(written, 'file')} encrypted to {fpr} in {out_dir}")
+    if failed:
+        raise ObjectRefused(
+            f"{plural(len(failed), 'submission')} could not be decrypted (above) and"
+            " were not exported; the others were"
+        )
 
 
 WORKFLOW_COMMANDS = (

@@ -169,7 +169,7 @@ def test_submit_pull_decrypt_and_refusals_over_tor(deployment: Deployment) -> No
     # Alice pulls through the journalist onion, with her client key.
     pulled = lanterne(alice, "pull")
     assert pulled.returncode == 0, pulled.stderr
-    assert b"1 sources" in pulled.stdout
+    assert b"1 source;" in pulled.stdout
     [row] = json.loads(lanterne(alice, "list", "--json").stdout)
     out = d.tmp / "out-alice"
     done = lanterne(alice, "decrypt", row["id"], "--out", out, "--no-clean")
