@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import stat
 import sys
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from typing import TypeVar
 import click
 
 import envelope
+from server import file_times
 from server.app import SILENT
 from server.db import Database
 from server.migrations import MigrationError, current_version
@@ -106,6 +108,7 @@ def init_instance(data_dir: Path, journalist_files: list[Path]) -> list[envelope
     added = []
     for path in journalist_files:
         added.append(add_journalist(db, path))
+    file_times.floor_tree(data_dir)  # what it wrote carries the day only
     return added
 
 
@@ -245,6 +248,9 @@ def run(data_dir: Path, host: str, port: int, journalist_port: int | None) -> No
     if journalist_port is not None:
         apps.append((create_journalist_app(settings), host, journalist_port))
         banner += f", journalist API on http://{host}:{journalist_port}/api/v1/"
+    # Nothing is in flight yet: heal times a crash between a write and its stamp
+    # left precise, or that a release before file times were days wrote.
+    file_times.floor_tree(settings.data_dir)
     click.echo(banner, err=True)
     serve_all(apps, UVICORN_LOG_CONFIG, sockets)
 
@@ -503,6 +509,24 @@ def check(
     click.echo("all checks passed")
 
 
+class SignatureRefused(AdminError):
+    """A backup not signed by the expected admin key: exit code 3, nothing restored."""
+
+    exit_code = 3
+
+
+def _passphrase_reader(path: Path, passphrase_file: Path | None) -> Callable[[], str]:
+    def passphrase() -> str:
+        if passphrase_file is not None:
+            try:
+                return passphrase_file.read_text(encoding="utf-8").splitlines()[0]
+            except (OSError, IndexError) as exc:
+                raise AdminError(f"cannot read a passphrase from {passphrase_file}") from exc
+        return str(click.prompt(f"Passphrase for {path}", hide_input=True, err=True))
+
+    return passphrase
+
+
 @main.command()
 @data_dir_option
 @click.option(
@@ -513,26 +537,38 @@ def check(
     help="The backup file to write (one envelope).",
 )
 @click.option(
-    "--recipient",
+    "--signing-key",
     type=click.Path(path_type=Path, dir_okay=False),
     required=True,
-    help="The admin's Lanterne public key (ADMIN.pub, from `lanterne keys generate`).",
+    help="The admin's signing identity (ADMIN.signing, from `lanterne signing-key`; it"
+    " cannot decrypt), or their full identity: the backup is signed with it.",
 )
-def backup(data_dir: Path, to: Path, recipient: Path) -> None:
-    """Back up the instance, while it runs, as one envelope to the admin's key."""
+@click.option(
+    "--recipient",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Encrypt to this Lanterne public key (ADMIN.pub) [default: the signing key's own].",
+)
+@click.option("--passphrase-file", type=click.Path(path_type=Path, dir_okay=False))
+def backup(
+    data_dir: Path,
+    to: Path,
+    signing_key: Path,
+    recipient: Path | None,
+    passphrase_file: Path | None,
+) -> None:
+    """Back up the instance, while it runs, as one envelope to the admin's key,
+    signed by the admin's key."""
+    from server.admin_identity import admin_public_key, open_admin_signer
     from server.backup import backup as make_backup
 
     settings = _settings(data_dir)
-    try:
-        key = envelope.PublicKey.from_json(recipient.read_bytes())
-    except OSError as exc:
-        raise AdminError(f"cannot read {recipient}: {exc.strerror}") from exc
-    except envelope.KeyFormatError as exc:
-        raise AdminError(f"{recipient}: {exc}") from exc
     with _admin_errors():
-        report = make_backup(settings.data_dir, to, key)
+        signer = open_admin_signer(signing_key, _passphrase_reader(signing_key, passphrase_file))
+        key = signer.public if recipient is None else admin_public_key(recipient)
+        report = make_backup(settings.data_dir, to, key, signer)
     click.echo(f"backup written to {to}: {report.objects} objects, {report.bytes} bytes")
     click.echo(f"encrypted to {key.name} ({key.fingerprint})")
+    click.echo(f"signed by {signer.public.name} ({signer.public.fingerprint})")
     if report.dropped:
         click.echo(f"{report.dropped} objects were deleted during the backup and left out")
 
@@ -558,16 +594,39 @@ def backup(data_dir: Path, to: Path, recipient: Path) -> None:
     help="Read the identity's passphrase from this file (else it is asked for).",
 )
 @click.option(
+    "--admin-key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Accept only backups signed by this key (a .pub, identity or signing identity"
+    " file) [default: the --identity's own key].",
+)
+@click.option(
+    "--admin-fingerprint",
+    metavar="FINGERPRINT",
+    help="Accept only backups signed by the key of this fingerprint (8 groups of 5 digits).",
+)
+@click.option(
     "--owner",
     help="Give the restored files to this user (and its group), e.g. lanterne; needs root.",
 )
 def restore(
-    data_dir: Path, from_: Path, identity: Path, passphrase_file: Path | None, owner: str | None
+    data_dir: Path,
+    from_: Path,
+    identity: Path,
+    passphrase_file: Path | None,
+    admin_key: Path | None,
+    admin_fingerprint: str | None,
+    owner: str | None,
 ) -> None:
-    """Restore a backup into a new (absent or empty) data directory; all or nothing."""
-    from server.admin_identity import open_admin_identity
+    """Restore a signed backup into a new (absent or empty) data directory; all or
+    nothing. A backup not signed by the expected admin key exits 3."""
+    from server.admin_identity import admin_public_key, open_admin_identity
+    from server.backup import BackupSignatureError, ExpectedSigner
     from server.backup import restore as do_restore
 
+    if admin_key is not None and admin_fingerprint is not None:
+        raise AdminError("give --admin-key or --admin-fingerprint, not both")
+    if admin_fingerprint is not None and not re.fullmatch(r"(\s*\d{5}){8}\s*", admin_fingerprint):
+        raise AdminError("--admin-fingerprint takes 8 groups of 5 digits, as `keys show` prints")
     ids = None
     if owner is not None:
         try:
@@ -575,18 +634,16 @@ def restore(
         except KeyError as exc:
             raise AdminError(f"no user named {owner}") from exc
         ids = (entry.pw_uid, entry.pw_gid)
-
-    def passphrase() -> str:
-        if passphrase_file is not None:
-            try:
-                return passphrase_file.read_text(encoding="utf-8").splitlines()[0]
-            except (OSError, IndexError) as exc:
-                raise AdminError(f"cannot read a passphrase from {passphrase_file}") from exc
-        return str(click.prompt(f"Passphrase for {identity}", hide_input=True, err=True))
-
     with _admin_errors():
-        admin = open_admin_identity(identity, passphrase)
-        report = do_restore(from_, data_dir, admin, ids)
+        if admin_fingerprint is not None:
+            expected = ExpectedSigner(fingerprint=admin_fingerprint)
+        else:
+            expected = ExpectedSigner.of(admin_public_key(admin_key or identity))
+        admin = open_admin_identity(identity, _passphrase_reader(identity, passphrase_file))
+        try:
+            report = do_restore(from_, data_dir, admin, expected, ids)
+        except BackupSignatureError as exc:
+            raise SignatureRefused(str(exc)) from exc
     click.echo(f"restored {report.objects} objects into {data_dir}")
     click.echo("check it with `lanterne-server check`, then start the service")
 

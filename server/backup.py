@@ -18,6 +18,29 @@ not in the snapshot and are left out. An object deleted between the snapshot
 and its read (a journalist deleting a source) is dropped from the snapshot
 too, with the rows that referred to it, which is why the database goes last.
 
+The backup is signed (issue 11, item 15): the envelope is followed by a
+signature block and a fixed footer, in this versioned layout::
+
+    envelope bytes (N)  |  signature block (JSON, B bytes)  |  footer (32 bytes)
+    footer = SIGNATURE_MAGIC (28 bytes) || B (4 bytes, big-endian)
+    block  = {"type": "lanterne-backup-signature/v1", "envelope_bytes": N,
+              "signer": <the admin's public key>, "signature": <base64url>}
+
+The signature is Ed25519 (PyNaCl), by the admin's signing key, over
+``SIGNED_LABEL || N (8 bytes, big-endian) || SHA-512(envelope bytes)``. The
+envelope is encrypted to the admin's *public* key, which anyone may hold:
+without the signature, whoever can write where backups are kept could hand
+the admin a backup of their own making (their journalist key, their config).
+
+Restore verifies first, before anything is decrypted or staged: the footer,
+the block, the signer against the expected admin key (the restoring
+identity's own, or ``--admin-key``/``--admin-fingerprint``), then the digest
+of the whole envelope and the signature. An unsigned backup, one signed by
+another key, or one whose signature does not verify is refused with
+``BackupSignatureError``. The envelope is hashed again as it is decrypted, and
+the restore is put in place only if both digests agree (the file cannot be
+swapped between the check and the use).
+
 Restore decrypts as it reads and checks every member before writing it:
 regular files only, names from the list above, each at most once, sizes
 capped. Everything lands in a staging directory next to the target, which is
@@ -28,7 +51,10 @@ directory is removed, so a tampered or truncated backup restores nothing.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -41,7 +67,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import nacl.exceptions
+import nacl.signing
+
 import envelope
+from server import file_times
+from server.admin_identity import AdminSigner
 from server.db import SCHEMA_VERSION
 from server.settings import CONFIG_NAME, DATABASE_NAME, OBJECTS_DIR, SECRETS_NAME
 
@@ -56,9 +87,72 @@ MAX_SMALL_BYTES = 1 << 20  # secrets.json, config.toml
 MAX_MANIFEST_BYTES = 256 << 20
 MAX_MEMBERS = 10_000_000
 
+SIGNATURE_TYPE = "lanterne-backup-signature/v1"
+SIGNATURE_MAGIC = b"LANTERNE BACKUP SIGNATURE V1"  # 28 bytes; a new version, a new magic
+SIGNED_LABEL = b"lanterne backup signature v1\x00"
+FOOTER_SIZE = len(SIGNATURE_MAGIC) + 4
+MAX_SIGNATURE_BLOCK = 64 * 1024
+
 
 class BackupError(Exception):
     """A backup cannot be made or restored; the message says why."""
+
+
+class BackupSignatureError(BackupError):
+    """The backup is not signed by the expected admin key: unsigned, signed by
+    another key, or its signature does not verify. Nothing was restored."""
+
+
+@dataclass(frozen=True)
+class ExpectedSigner:
+    """Whose signature a restore accepts: an Ed25519 public key, or a key fingerprint."""
+
+    signing_key: bytes | None = None
+    fingerprint: str | None = None
+
+    @classmethod
+    def of(cls, key: envelope.PublicKey) -> ExpectedSigner:
+        return cls(signing_key=key.signing_key, fingerprint=key.fingerprint)
+
+    def matches(self, key: envelope.PublicKey) -> bool:
+        if self.signing_key is not None:
+            return key.signing_key == self.signing_key
+        if self.fingerprint is not None:
+            return _digits(key.fingerprint) == _digits(self.fingerprint)
+        return False
+
+
+def _digits(fingerprint: str) -> str:
+    return "".join(c for c in fingerprint if not c.isspace())
+
+
+def _signed_message(length: int, digest: bytes) -> bytes:
+    return SIGNED_LABEL + length.to_bytes(8, "big") + digest
+
+
+def _signature_trailer(length: int, digest: bytes, signer: AdminSigner) -> bytes:
+    """The signature block and footer that follow ``length`` envelope bytes."""
+    signature = signer.signing.sign(_signed_message(length, digest)).signature
+    block = json.dumps(
+        {
+            "type": SIGNATURE_TYPE,
+            "envelope_bytes": length,
+            "signer": json.loads(signer.public.to_json()),
+            "signature": base64.urlsafe_b64encode(signature).decode("ascii"),
+        },
+        sort_keys=True,
+    ).encode()
+    return block + SIGNATURE_MAGIC + len(block).to_bytes(4, "big")
+
+
+def _append_signature(path: Path, signer: AdminSigner) -> None:
+    """Sign an envelope file already written (tests build hostile backups with it)."""
+    with path.open("r+b") as f:
+        digest, length = hashlib.sha512(), 0
+        while block := f.read(READ_SIZE):
+            digest.update(block)
+            length += len(block)
+        f.write(_signature_trailer(length, digest.digest(), signer))
 
 
 @dataclass(frozen=True)
@@ -78,32 +172,37 @@ class RestoreReport:
 
 
 class _EncryptingSink:
-    """A write-only file object for tarfile: plaintext in, envelope chunks out."""
+    """A write-only file object for tarfile: plaintext in, envelope chunks out
+    (hashed as they go, for the signature)."""
 
     def __init__(self, out: BinaryIO, recipients: list[envelope.Recipient]) -> None:
         self._out = out
         self._enc = envelope.Encryptor(recipients)
-        out.write(self._enc.header)
-        self.written = len(self._enc.header)
+        self.digest = hashlib.sha512()
+        self.written = 0
+        self._emit(self._enc.header)
+
+    def _emit(self, chunk: bytes) -> None:
+        self._out.write(chunk)
+        self.digest.update(chunk)
+        self.written += len(chunk)
 
     def write(self, data: bytes) -> int:
         for chunk in self._enc.update_chunks(data):
-            self._out.write(chunk)
-            self.written += len(chunk)
+            self._emit(chunk)
         return len(data)
 
     def finish(self) -> None:
         for chunk in self._enc.finish():
-            self._out.write(chunk)
-            self.written += len(chunk)
+            self._emit(chunk)
 
 
 def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.size = size
     info.mode = 0o600
-    # No owner names and no times: precise file times would say when each
-    # submission arrived, where the database keeps only days.
+    # No owner names and no times (0 is a midnight, 1970-01-01): precise file
+    # times would say when each submission arrived, where the database keeps days.
     info.mtime = 0
     info.uid = info.gid = 0
     info.uname = info.gname = ""
@@ -146,7 +245,7 @@ def _drop_missing(conn: sqlite3.Connection, missing: list[str]) -> None:
 
 
 def _add_file(tar: tarfile.TarFile, name: str, path: Path) -> int:
-    with path.open("rb") as f:
+    with file_times.open_noatime(path) as f:
         size = os.fstat(f.fileno()).st_size
         tar.addfile(_tarinfo(name, size), f)
     return size
@@ -158,8 +257,11 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
 
 
-def backup(data_dir: Path, to: Path, recipient: envelope.PublicKey) -> BackupReport:
-    """Write the encrypted backup of the instance in ``data_dir`` to ``to``."""
+def backup(
+    data_dir: Path, to: Path, recipient: envelope.PublicKey, signer: AdminSigner
+) -> BackupReport:
+    """Write the backup of the instance in ``data_dir`` to ``to``: encrypted to
+    ``recipient``, signed by ``signer``."""
     db_path = data_dir / DATABASE_NAME
     if not db_path.exists() or not (data_dir / SECRETS_NAME).exists():
         raise BackupError(f"{data_dir} is not a Lanterne instance")
@@ -206,10 +308,15 @@ def backup(data_dir: Path, to: Path, recipient: envelope.PublicKey) -> BackupRep
                 }
                 _add_bytes(tar, MANIFEST_NAME, json.dumps(manifest, sort_keys=True).encode())
             sink.finish()
+            out.write(_signature_trailer(sink.written, sink.digest.digest(), signer))
     except sqlite3.DatabaseError as exc:
         raise BackupError(f"cannot copy the database: {exc}") from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        # The snapshot read the database (its -shm too) and came and went in the
+        # data directory; the backup file itself says the day only, like its members.
+        file_times.stamp_sqlite(db_path)
+        file_times.stamp(to)
     return BackupReport(objects=len(sizes), bytes=sink.written, dropped=len(missing))
 
 
@@ -223,7 +330,7 @@ class _DecryptingSource:
     caller must call ``drain`` after tarfile is done and before trusting anything.
     """
 
-    def __init__(self, src: BinaryIO, identity: envelope.Identity) -> None:
+    def __init__(self, src: _HashingReader, identity: envelope.Identity) -> None:
         self._src = src
         self._dec = envelope.Decryptor([identity])
         self._pieces: Iterator[bytes] = iter(())
@@ -351,26 +458,121 @@ def _validate(staging: Path, written: dict[str, int]) -> int:
     return len(objects)
 
 
+class _HashingReader:
+    """The first ``length`` bytes of ``src``, hashed as they are read."""
+
+    def __init__(self, src: BinaryIO, length: int) -> None:
+        self._src = src
+        self._left = length
+        self.digest = hashlib.sha512()
+
+    def read(self, n: int = -1) -> bytes:
+        want = self._left if n < 0 else min(n, self._left)
+        data = self._src.read(want) if want else b""
+        self._left -= len(data)
+        self.digest.update(data)
+        return data
+
+
+_UNSIGNED = (
+    "the backup is not signed, so nothing says the admin made it: refused, nothing was"
+    " restored. Backups made before Lanterne signed them are refused too: take a new"
+    " one with `lanterne-server backup --signing-key`"
+)
+
+
+def verify_signature(src: BinaryIO, expected: ExpectedSigner) -> tuple[int, bytes]:
+    """Check that ``src`` is a backup signed by ``expected``, reading it whole.
+
+    Returns the length and SHA-512 of its envelope; raises BackupSignatureError.
+    """
+    size = os.fstat(src.fileno()).st_size
+    src.seek(max(0, size - FOOTER_SIZE))
+    footer = src.read(FOOTER_SIZE)
+    if len(footer) < FOOTER_SIZE or not footer.startswith(SIGNATURE_MAGIC):
+        raise BackupSignatureError(_UNSIGNED)
+    block_size = int.from_bytes(footer[-4:], "big")
+    damaged = "the backup's signature block is damaged: refused, nothing was restored"
+    if block_size > min(MAX_SIGNATURE_BLOCK, size - FOOTER_SIZE):
+        raise BackupSignatureError(damaged)
+    length = size - FOOTER_SIZE - block_size
+    src.seek(length)
+    try:
+        doc = json.loads(src.read(block_size))
+        if doc["type"] != SIGNATURE_TYPE or doc["envelope_bytes"] != length:
+            raise ValueError("not this backup's signature")
+        signer = envelope.PublicKey.from_json(json.dumps(doc["signer"]))
+        signature = base64.urlsafe_b64decode(str(doc["signature"]))
+    except (ValueError, KeyError, TypeError, binascii.Error, envelope.KeyFormatError) as exc:
+        raise BackupSignatureError(damaged) from exc
+    if not expected.matches(signer):
+        raise BackupSignatureError(
+            f"the backup is signed by the key {signer.fingerprint}, not by the expected admin"
+            f" key{f' ({expected.fingerprint})' if expected.fingerprint else ''}:"
+            " refused, nothing was restored"
+        )
+    src.seek(0)
+    reader = _HashingReader(src, length)
+    while reader.read(READ_SIZE):
+        pass
+    digest = reader.digest.digest()
+    try:
+        nacl.signing.VerifyKey(signer.signing_key).verify(
+            _signed_message(length, digest), signature
+        )
+    except (nacl.exceptions.BadSignatureError, ValueError) as exc:
+        raise BackupSignatureError(
+            "the backup's signature does not verify: it was altered after it was signed."
+            " Refused, nothing was restored"
+        ) from exc
+    return length, digest
+
+
 def restore(
     backup_path: Path,
     data_dir: Path,
     identity: envelope.Identity,
+    expected: ExpectedSigner,
     owner: tuple[int, int] | None = None,
 ) -> RestoreReport:
     """Restore into ``data_dir``, which must be absent or empty; all or nothing.
 
-    ``owner``: (uid, gid) for every restored file (root restoring for the service user).
+    The signature is checked against ``expected`` before anything is decrypted
+    or written. ``owner``: (uid, gid) for every restored file (root restoring
+    for the service user).
     """
     if data_dir.exists() and (not data_dir.is_dir() or any(data_dir.iterdir())):
         raise BackupError(f"{data_dir} is not empty: restore into a new directory")
+    try:
+        src = backup_path.open("rb")
+    except OSError as exc:
+        raise BackupError(f"cannot read {backup_path}: {exc.strerror}") from exc
+    with src:
+        try:
+            length, digest = verify_signature(src, expected)
+        except OSError as exc:
+            raise BackupError(f"cannot read {backup_path}: {exc.strerror}") from exc
+        return _restore_verified(src, length, digest, backup_path, data_dir, identity, owner)
+
+
+def _restore_verified(
+    src: BinaryIO,
+    length: int,
+    digest: bytes,
+    backup_path: Path,
+    data_dir: Path,
+    identity: envelope.Identity,
+    owner: tuple[int, int] | None,
+) -> RestoreReport:
     parent = data_dir.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".{data_dir.name}.restoring-"))
     try:
         (staging / OBJECTS_DIR).mkdir(mode=0o700)
         try:
-            with backup_path.open("rb") as src:
-                written = _unpack(_DecryptingSource(src, identity), staging)
+            src.seek(0)
+            reader = _HashingReader(src, length)
+            written = _unpack(_DecryptingSource(reader, identity), staging)
         except OSError as exc:
             raise BackupError(f"cannot read {backup_path}: {exc.strerror}") from exc
         except envelope.NoMatchingKeyError as exc:
@@ -379,6 +581,10 @@ def restore(
             raise BackupError(f"the backup is damaged or was altered ({exc})") from exc
         except tarfile.TarError as exc:
             raise BackupError(f"the backup's archive is malformed ({exc})") from exc
+        if reader.digest.digest() != digest:
+            raise BackupSignatureError(
+                "the backup file changed while it was restored: refused, nothing was restored"
+            )
         count = _validate(staging, written)
         from server.migrations import prepare  # upgrade a backup from an older release
 
@@ -387,6 +593,7 @@ def restore(
             path.chmod(0o700 if path.is_dir() else 0o600)
             if owner is not None:
                 os.chown(path, *owner)
+        file_times.stamp(*staging.rglob("*"), staging)  # restored files say the day only
         with contextlib.suppress(FileNotFoundError):
             data_dir.rmdir()  # empty, checked above
         staging.rename(data_dir)

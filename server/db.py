@@ -13,6 +13,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from server import file_times
+
 # Bumped with each step appended to server.migrations.MIGRATIONS.
 SCHEMA_VERSION = 2
 
@@ -135,7 +137,11 @@ class Database:
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection in one transaction: committed on success, rolled back on error."""
+        """A connection in one transaction: committed on success, rolled back on error.
+
+        Once it is closed, the database's files (WAL and shared memory included,
+        which even reads write to) and the data directory are stamped to the day.
+        """
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
             conn.execute("PRAGMA foreign_keys = ON")
@@ -149,6 +155,7 @@ class Database:
             conn.execute("COMMIT")
         finally:
             conn.close()
+            file_times.stamp_sqlite(self.path)
 
     def create(self) -> None:
         """Create the schema, or migrate an older database to it (idempotent).
@@ -158,7 +165,10 @@ class Database:
         # Imported here: migrations imports SCHEMA from this module.
         from server.migrations import prepare
 
-        prepare(self.path)
+        try:
+            prepare(self.path)
+        finally:
+            file_times.stamp_sqlite(self.path)
 
     # Journalists
 

@@ -17,6 +17,9 @@ length, per browser and for the whole instance, and creation is refused when
 the disk would keep less than a reserve. Uploads not touched for
 ``expire_seconds`` are deleted by ``sweep`` (at start-up and, at most every
 ``sweep_interval_seconds``, on upload requests) or when next accessed.
+
+File times are days (server/file_times.py): each write, creation and removal
+is followed by a stamp of the file and of ``uploads/`` by this store's clock.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from pathlib import Path
 import envelope
 from envelope import _header
 from envelope.errors import FormatError
+from server import file_times
 from server.db import UPLOADS_SCHEMA, Database
 from server.settings import Settings
 from server.storage import ObjectStore, new_id
@@ -228,6 +232,12 @@ class UploadStore:
             conn.executescript(UPLOADS_SCHEMA)
         finally:
             conn.close()
+            file_times.stamp_sqlite(self.db.path, now=self._now())
+            self.stamp(self.root)
+
+    def stamp(self, *targets: Path | int) -> None:
+        """File times to midnight UTC of today, by this store's clock (server/file_times.py)."""
+        file_times.stamp(*targets, now=self._now())
 
     def path(self, upload_id: str) -> Path:
         return self.root / (upload_id + PART_SUFFIX)
@@ -273,6 +283,7 @@ class UploadStore:
             fd = os.open(self.path(upload.id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             os.close(fd)
             _fsync_dir(self.root)
+            self.stamp(self.path(upload.id), self.root)
         return upload
 
     def get(self, upload_id: str, owner_hash: bytes | None) -> Upload:
@@ -332,6 +343,7 @@ class UploadStore:
     def _remove(self, upload_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path(upload_id).unlink()
+        self.stamp(self.root)
         with self.db.connect() as conn:
             conn.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
 
@@ -384,6 +396,9 @@ class UploadStore:
                 if upload_id not in known or upload_id in doomed:
                     with contextlib.suppress(FileNotFoundError):
                         entry.unlink()
+                else:  # left by a crash before its stamp, or by an older release
+                    file_times.floor(entry)
+            file_times.floor(self.root)
         return removed
 
     # Commit
@@ -419,7 +434,7 @@ class UploadStore:
 
         Only the header is read; nothing is, or could be, decrypted here.
         """
-        with self.path(upload.id).open("rb") as f:
+        with file_times.open_noatime(self.path(upload.id)) as f:
             head = f.read(_header.MAX_HEADER_SIZE)
         try:
             parsed = _header.parse_header(head)
@@ -446,6 +461,8 @@ class UploadStore:
             for object_id in moved:
                 store.delete(object_id)
             raise
+        finally:
+            self.stamp(store.root, self.root)
         return moved
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from server import file_times
+
 LANGUAGES = ("en", "fr")  # every page exists in each; the first is the fallback
 CONFIG_NAME = "config.toml"
 DATABASE_NAME = "lanterne.sqlite3"
@@ -147,7 +149,7 @@ class Settings:
         path = base.config_path
         if path.exists():
             try:
-                doc = tomllib.loads(path.read_text(encoding="utf-8"))
+                doc = tomllib.loads(file_times.read_bytes(path).decode("utf-8"))
             except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"{path}: {exc}") from exc
             base = _apply_config(base, doc)

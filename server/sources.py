@@ -24,7 +24,7 @@ from typing import Protocol
 import nacl.pwhash
 
 import envelope
-from server import codenames
+from server import codenames, file_times
 from server.db import Database, SourceRow
 from server.storage import ObjectStore, new_id
 
@@ -67,7 +67,7 @@ class InstanceSecrets:
 
     @classmethod
     def load(cls, path: Path) -> InstanceSecrets:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(file_times.read_bytes(path))
         secrets = cls(b64decode(doc["argon2_salt"]), b64decode(doc["login_key"]))
         if (
             len(secrets.argon2_salt) != nacl.pwhash.argon2id.SALTBYTES

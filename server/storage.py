@@ -2,8 +2,12 @@
 
 An object is written under a temporary name in the same directory, fsynced and
 renamed when complete (``envelope.atomic_output``), so a reader never sees half
-an object. Objects only become part of a submission when the database row that
-lists them is committed; ``collect_garbage`` removes what a crash left behind.
+an object. Every change is followed by ``file_times.stamp`` (the object and
+the directory, whose mtime moves with each entry), and objects are read
+without touching their access time: file times say the day, no finer.
+
+Objects only become part of a submission when the database row that lists
+them is committed; ``collect_garbage`` removes what a crash left behind.
 
 The app uses this class only, so another backend (S3-style storage, DESIGN
 §9) would be a second implementation of the same methods; none exists yet.
@@ -20,6 +24,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 import envelope
+from server import file_times
 
 _ID = re.compile(r"[0-9a-f]{32}")
 
@@ -34,6 +39,7 @@ class PendingObject:
 
     def __init__(self, path: Path) -> None:
         self.id = path.name
+        self._path = path
         self.size = 0
         self._cm = envelope.atomic_output(path)
         self._file: BinaryIO | None = self._cm.__enter__()
@@ -47,6 +53,7 @@ class PendingObject:
         if self._file is not None:
             self._file = None
             self._cm.__exit__(None, None, None)  # flush, fsync, rename
+            file_times.stamp(self._path, self._path.parent)
 
     def abort(self) -> None:
         if self._file is not None:
@@ -54,6 +61,7 @@ class PendingObject:
             err = _Aborted()
             with contextlib.suppress(_Aborted):
                 self._cm.__exit__(type(err), err, None)  # removes the temporary file
+            file_times.stamp(self._path.parent)
 
 
 class _Aborted(Exception):
@@ -66,6 +74,7 @@ class ObjectStore:
 
     def create_dirs(self) -> None:
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        file_times.stamp(self.root, self.root.parent)
 
     def path(self, object_id: str) -> Path:
         if not _ID.fullmatch(object_id):
@@ -86,22 +95,32 @@ class ObjectStore:
         return obj.id
 
     def read_bytes(self, object_id: str) -> bytes:
-        return self.path(object_id).read_bytes()
+        with self.open(object_id) as f:
+            return f.read()
 
     @contextlib.contextmanager
     def open(self, object_id: str) -> Iterator[BinaryIO]:
-        with self.path(object_id).open("rb") as f:
+        """Read an object without updating its access time (``O_NOATIME``)."""
+        with file_times.open_noatime(self.path(object_id)) as f:
             yield f
 
     def delete(self, object_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path(object_id).unlink()
+        file_times.stamp(self.root)
 
     def ids(self) -> set[str]:
-        return {p.name for p in self.root.iterdir() if _ID.fullmatch(p.name)}
+        found = {p.name for p in self.root.iterdir() if _ID.fullmatch(p.name)}
+        file_times.floor(self.root)  # listing sets the directory's access time
+        return found
 
     def collect_garbage(self, known: set[str]) -> int:
-        """Remove temporary files and objects no database row refers to."""
+        """Remove temporary files and objects no database row refers to.
+
+        Run at start, with nothing in flight: it also floors every object's
+        times to its day (a crash between a write and its stamp, or objects
+        written by a release that kept precise times).
+        """
         removed = 0
         for entry in self.root.iterdir():
             if entry.name.endswith(".part") or (
@@ -110,6 +129,9 @@ class ObjectStore:
                 with contextlib.suppress(FileNotFoundError):
                     entry.unlink()
                     removed += 1
+            else:
+                file_times.floor(entry)
+        file_times.floor(self.root)
         return removed
 
 

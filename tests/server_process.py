@@ -253,14 +253,18 @@ def find_canaries(
     since: float = 0,
     exclude: Iterable[Path] = (),
 ) -> list[str]:
-    """Every file under ``roots`` (modified after ``since``) that contains a canary."""
+    """Every file under ``roots`` (modified after ``since``) that contains a canary.
+
+    The server's file times are days (server/file_times.py): ``since`` counts
+    from the midnight UTC before it, or a file written today would be skipped.
+    """
     needles = [c for c in canaries if c]
     longest = max(len(c) for c in needles)
     skipped = [p.resolve() for p in exclude]
     hits = []
     for path in files_under(*roots):
         try:
-            if path.stat().st_mtime < since:
+            if path.stat().st_mtime < since - since % 86400:
                 continue
             if any(path.resolve().is_relative_to(x) for x in skipped):
                 continue

@@ -5,6 +5,7 @@ decrypts them exactly; tampered, truncated or hostile backups restore nothing.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -29,7 +30,15 @@ from journalist_cli.identity_store import (
     write_identity_file,
     write_new_identity,
 )
-from server.backup import BackupError, _EncryptingSink, _tarinfo, restore
+from server.admin_identity import AdminSigner, open_admin_identity
+from server.backup import (
+    BackupError,
+    ExpectedSigner,
+    _append_signature,
+    _EncryptingSink,
+    _tarinfo,
+    restore,
+)
 from tests.cli_helpers import run
 from tests.server_process import ROOT, SERVER_CMD, Instance, SourceClient, db_rows, run_server
 
@@ -137,18 +146,28 @@ def test_backup_while_running_wipe_restore_pull(tmp_path: Path) -> None:
             with conn:
                 conn.execute("INSERT INTO uploads VALUES ('u1', x'00', 10, 0, 1)")
             conn.close()
+            pw = tmp_path / "pw"
+            pw.write_text(PASSPHRASE + "\n")
             done = admin_cli(
-                "backup", "--data-dir", data, "--to", backup_file, "--recipient", admin_pub
-            )
+                "backup", "--data-dir", data, "--to", backup_file,
+                "--signing-key", admin_identity, "--passphrase-file", pw,
+            )  # fmt: skip
             assert done.returncode == 0, done.stderr
             assert "backup written" in done.stdout
+            signer = envelope.PublicKey.from_json(admin_pub.read_bytes())
+            assert f"signed by admin ({signer.fingerprint})" in done.stdout
             assert slow.release().status_code == 303  # the upload completes afterwards
     assert backup_file.stat().st_mode & 0o777 == 0o600
     # Nothing of the snapshot is left in the data directory.
     assert not list(data.glob(".backup-*"))
     # The backup is an envelope: neither the database nor the objects show through.
+    # Then its signature: the signer's public key and the signature, nothing else.
     raw = backup_file.read_bytes()
-    assert b"SQLite format 3" not in raw and b"lanterne-backup" not in raw
+    block_size = int.from_bytes(raw[-4:], "big")
+    envelope_part, block = raw[: -(block_size + 32)], json.loads(raw[-(block_size + 32) : -32])
+    assert b"SQLite format 3" not in raw and b"lanterne-backup/" not in envelope_part
+    assert set(block) == {"type", "envelope_bytes", "signer", "signature"}
+    assert block["envelope_bytes"] == len(envelope_part)
 
     shutil.rmtree(data)  # the disk died
     refused = admin_cli(
@@ -161,8 +180,6 @@ def test_backup_while_running_wipe_restore_pull(tmp_path: Path) -> None:
         admin_identity,
     )
     assert refused.returncode != 0 and not data.exists()  # no passphrase on stdin: nothing
-    pw = tmp_path / "pw"
-    pw.write_text(PASSPHRASE + "\n")
     done = admin_cli(
         "restore",
         "--data-dir",
@@ -219,7 +236,7 @@ def small_backup(tmp_path: Path) -> tuple[Path, Path, Path]:
     assert admin_cli("init", "--data-dir", data, "--journalist", keys / "alice.pub").returncode == 0
     backup_file = tmp_path / "b.backup"
     done = admin_cli(
-        "backup", "--data-dir", data, "--to", backup_file, "--recipient", keys / "admin2.pub"
+        "backup", "--data-dir", data, "--to", backup_file, "--signing-key", keys / "admin2.identity"
     )
     assert done.returncode == 0, done.stderr
     return backup_file, keys / "admin2.identity", tmp_path
@@ -243,8 +260,10 @@ def test_damaged_backup_restores_nothing(
     bad.write_bytes(bytes(raw))
     target = tmp / "restored"
     done = admin_cli("restore", "--data-dir", target, "--from", bad, "--identity", identity)
-    assert done.returncode == 1
-    assert "the backup is damaged or was altered" in done.stderr
+    assert done.returncode == 3
+    # A flipped bit fails the signature; a cut-off end takes the signature with it.
+    expected = "signature does not verify" if damage == "flip" else "the backup is not signed"
+    assert expected in done.stderr and "nothing was restored" in done.stderr
     assert "Traceback" not in done.stderr
     assert not target.exists() and not _leftovers(tmp)
     # The intact backup restores, and not over an existing instance.
@@ -258,19 +277,35 @@ def test_backup_to_another_key_is_refused(small_backup: tuple[Path, Path, Path])
     backup_file, _, tmp = small_backup
     other = JournalistIdentity.generate("mallory")
     write_identity_file(tmp / "m.identity", seal_identity(other, None))
+    # Told to accept admin2's signature, mallory's identity still cannot decrypt.
     done = admin_cli(
-        "restore", "--data-dir", tmp / "r", "--from", backup_file, "--identity", tmp / "m.identity"
-    )
+        "restore", "--data-dir", tmp / "r", "--from", backup_file,
+        "--identity", tmp / "m.identity", "--admin-key", tmp / "keys" / "admin2.pub",
+    )  # fmt: skip
     assert done.returncode == 1 and "not encrypted to that identity" in done.stderr
+    assert not (tmp / "r").exists() and not _leftovers(tmp)
 
 
-def _hostile(path: Path, recipient: envelope.Recipient, members: list[tarfile.TarInfo]) -> None:
+SIGNER = JournalistIdentity.generate("admin")
+TRUSTED = ExpectedSigner.of(SIGNER.public)
+
+
+def _hostile(
+    path: Path,
+    recipient: envelope.Recipient,
+    members: list[tarfile.TarInfo],
+    signer: JournalistIdentity | None = SIGNER,
+) -> None:
+    """A backup crafted member by member; signed (by the trusted key unless told
+    otherwise) so that restore's checks of the archive itself are reached."""
     with path.open("wb") as out:
         sink = _EncryptingSink(out, [recipient])
         with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
             for info in members:
                 tar.addfile(info, io.BytesIO(b"x" * info.size) if info.isreg() else None)
         sink.finish()
+    if signer is not None:
+        _append_signature(path, AdminSigner(signer.public, signer.signing))
 
 
 def _link(name: str, target: str, kind: bytes) -> tarfile.TarInfo:
@@ -297,7 +332,7 @@ def test_hostile_members_are_refused(tmp_path: Path, member: tarfile.TarInfo, me
     path = tmp_path / "hostile.backup"
     _hostile(path, identity.recipient, [_tarinfo("secrets.json", 3), member])
     with pytest.raises(BackupError, match=message):
-        restore(path, tmp_path / "target", identity)
+        restore(path, tmp_path / "target", identity, TRUSTED)
     assert not (tmp_path / "target").exists() and not _leftovers(tmp_path)
     assert not (tmp_path / "escape").exists()
 
@@ -307,8 +342,137 @@ def test_duplicate_member_and_missing_manifest_are_refused(tmp_path: Path) -> No
     path = tmp_path / "dup.backup"
     _hostile(path, identity.recipient, [_tarinfo("secrets.json", 3), _tarinfo("secrets.json", 3)])
     with pytest.raises(BackupError, match="appears twice"):
-        restore(path, tmp_path / "t", identity)
+        restore(path, tmp_path / "t", identity, TRUSTED)
     _hostile(path, identity.recipient, [_tarinfo("secrets.json", 3)])
     with pytest.raises(BackupError, match=r"no lanterne-backup\.json"):
-        restore(path, tmp_path / "t", identity)
+        restore(path, tmp_path / "t", identity, TRUSTED)
     assert not (tmp_path / "t").exists() and not _leftovers(tmp_path)
+
+
+# --- Authenticated backups (issue 11, item 15) -----------------------------------
+
+
+def _refused(done: subprocess.CompletedProcess[str], target: Path, message: str) -> None:
+    assert done.returncode == 3, (done.returncode, done.stderr)
+    assert message in done.stderr and "nothing was restored" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert not target.exists() and not _leftovers(target.parent)
+
+
+def _forged(tmp: Path, name: str, signer: JournalistIdentity | None) -> Path:
+    """What someone holding only admin2.pub can make: a complete backup of their own
+    instance (their journalist key, their secrets), encrypted to the admin's key."""
+    admin_pub = envelope.PublicKey.from_json((tmp / "keys" / "admin2.pub").read_bytes())
+    db = tmp / f"{name}.sqlite3"
+    sqlite3.connect(db).close()
+    from server.migrations import prepare
+
+    prepare(db)
+    members = [
+        (name_, data)
+        for name_, data in (
+            ("secrets.json", b'{"type": "forged"}'),
+            ("lanterne.sqlite3", db.read_bytes()),
+            ("lanterne-backup.json", json.dumps(
+                {"type": "lanterne-backup/v1", "schema_version": 1, "objects": {}}
+            ).encode()),
+        )
+    ]  # fmt: skip
+    path = tmp / f"{name}.backup"
+    with path.open("wb") as out:
+        sink = _EncryptingSink(out, [admin_pub.recipient])
+        with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+            for member, data in members:
+                tar.addfile(_tarinfo(member, len(data)), io.BytesIO(data))
+        sink.finish()
+    if signer is not None:
+        _append_signature(path, AdminSigner(signer.public, signer.signing))
+    return path
+
+
+def test_a_backup_signed_by_another_key_is_refused(small_backup: tuple[Path, Path, Path]) -> None:
+    _, identity, tmp = small_backup
+    mallory = JournalistIdentity.generate("mallory")
+    forged = _forged(tmp, "mallory", mallory)
+    target = tmp / "restored"
+    done = admin_cli("restore", "--data-dir", target, "--from", forged, "--identity", identity)
+    _refused(done, target, f"signed by the key {mallory.public.fingerprint}, not by the expected")
+
+
+def test_an_unsigned_backup_is_refused(small_backup: tuple[Path, Path, Path]) -> None:
+    _, identity, tmp = small_backup
+    forged = _forged(tmp, "unsigned", None)
+    # Without the signature check it would restore: it decrypts and is well formed.
+    admin_identity = open_admin_identity(identity, lambda: "")
+    plain = envelope.decrypt_bytes(forged.read_bytes(), [admin_identity])
+    assert b"lanterne-backup/v1" in plain
+    target = tmp / "restored"
+    done = admin_cli("restore", "--data-dir", target, "--from", forged, "--identity", identity)
+    _refused(done, target, "the backup is not signed")
+
+
+def test_a_tampered_or_borrowed_signature_is_refused(small_backup: tuple[Path, Path, Path]) -> None:
+    backup_file, identity, tmp = small_backup
+    raw = backup_file.read_bytes()
+    size = int.from_bytes(raw[-4:], "big")
+    envelope_part, block = raw[: -(size + 32)], json.loads(raw[-(size + 32) : -32])
+    target = tmp / "restored"
+
+    def with_block(doc: dict, body: bytes = envelope_part) -> Path:
+        text = json.dumps(doc, sort_keys=True).encode()
+        path = tmp / "tampered.backup"
+        path.write_bytes(body + text + raw[-32:-4] + len(text).to_bytes(4, "big"))
+        return path
+
+    sig = bytearray(base64.urlsafe_b64decode(block["signature"]))
+    sig[0] ^= 0x01
+    tampered = {**block, "signature": base64.urlsafe_b64encode(bytes(sig)).decode()}
+    done = admin_cli(
+        "restore", "--data-dir", target, "--from", with_block(tampered), "--identity", identity
+    )
+    _refused(done, target, "signature does not verify")
+    # The admin's genuine signature block, moved onto a forged envelope.
+    forged = _forged(tmp, "borrowed", None).read_bytes()
+    borrowed = with_block({**block, "envelope_bytes": len(forged)}, forged)
+    done = admin_cli("restore", "--data-dir", target, "--from", borrowed, "--identity", identity)
+    _refused(done, target, "signature does not verify")
+    # A damaged block.
+    done = admin_cli(
+        "restore", "--data-dir", target, "--from", with_block({"type": "x"}), "--identity", identity
+    )
+    _refused(done, target, "signature block is damaged")
+
+
+def test_the_expected_key_can_be_given_by_fingerprint(
+    small_backup: tuple[Path, Path, Path],
+) -> None:
+    backup_file, identity, tmp = small_backup
+    admin_pub = envelope.PublicKey.from_json((tmp / "keys" / "admin2.pub").read_bytes())
+    target = tmp / "restored"
+    wrong = " ".join(["12345"] * 8)
+    done = admin_cli(
+        "restore", "--data-dir", target, "--from", backup_file, "--identity", identity,
+        "--admin-fingerprint", wrong,
+    )  # fmt: skip
+    _refused(done, target, "not by the expected admin key")
+    done = admin_cli(
+        "restore", "--data-dir", target, "--from", backup_file, "--identity", identity,
+        "--admin-fingerprint", admin_pub.fingerprint,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (target / "secrets.json").exists()
+
+
+def test_a_signing_identity_signs_backups(small_backup: tuple[Path, Path, Path]) -> None:
+    """The server needs only the signing key (`lanterne signing-key`), which cannot decrypt."""
+    _, identity, tmp = small_backup
+    home = tmp / "home"
+    lanterne(home, "signing-key", identity, "--out", tmp / "admin2.signing", "--no-passphrase")
+    out = tmp / "by-signing-key.backup"
+    done = admin_cli(
+        "backup", "--data-dir", tmp / "data", "--to", out, "--signing-key", tmp / "admin2.signing"
+    )
+    assert done.returncode == 0, done.stderr
+    target = tmp / "restored"
+    done = admin_cli("restore", "--data-dir", target, "--from", out, "--identity", identity)
+    assert done.returncode == 0, done.stderr

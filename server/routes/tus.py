@@ -184,6 +184,15 @@ async def tus_patch(request: Request, upload_id: str) -> Response:
 
 
 async def _receive(body: BodyStream, store: UploadStore, upload: Upload, limit: int) -> Upload:
+    try:
+        return await _append(body, store, upload, limit)
+    finally:
+        # File times are days (server/file_times.py): the write set the mtime to now.
+        # One utime call, done inline so that a cancelled request stamps too.
+        store.stamp(store.path(upload.id))
+
+
+async def _append(body: BodyStream, store: UploadStore, upload: Upload, limit: int) -> Upload:
     """Append the body at the upload's offset, fsync, record the new offset.
 
     A body cut short keeps what arrived (fsynced and recorded: the client
