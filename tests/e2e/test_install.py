@@ -221,7 +221,7 @@ def test_backup_and_restore_for_the_service_user(installed: Installed, tmp_path:
     backup = tmp_path / "instance.backup"
     done = installed.admin(
         "backup", "--data-dir", installed.data_dir, "--to", backup,
-        "--recipient", tmp_path / "admin.pub",
+        "--signing-key", tmp_path / "admin.identity",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     restored = installed.prefix / "var/lib/lanterne-restored"
