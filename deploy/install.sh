@@ -166,12 +166,33 @@ sed -e "s#/opt/lanterne/venv#$prefix$venv#g; s#/var/lib/lanterne#$prefix$data_di
 chmod 0644 "$unit_dir/lanterne.service.tmp"
 mv -f "$unit_dir/lanterne.service.tmp" "$unit_dir/lanterne.service"
 
+# The data directory bound onto itself with noatime (deploy/README.md section 9),
+# unless it is a mount point of its own (an encrypted volume): then fstab says.
+units=(tor.service lanterne.service)
+data_mount=""
+if [ "$(findmnt -n -o TARGET --target "$prefix$data_dir" 2>/dev/null)" = "$prefix$data_dir" ]; then
+  findmnt -n -o OPTIONS --target "$prefix$data_dir" | grep -qw noatime \
+    || say "warning: $prefix$data_dir is a mount point without noatime: add noatime to its fstab line"
+else
+  # systemd names a mount unit after its path (systemd-escape -p --suffix=mount).
+  data_mount="$("$py" -c 'import sys
+p = sys.argv[1].strip("/")
+print("".join(c if c.isalnum() or c in ":_." and not (i == 0 and c == ".") else
+      "-" if c == "/" else "\\x%02x" % ord(c) for i, c in enumerate(p)) + ".mount")' \
+    "$prefix$data_dir")"
+  sed -e "s#/var/lib/lanterne#$prefix$data_dir#g" "$src/deploy/lanterne-data.mount" \
+    >"$unit_dir/$data_mount.tmp"
+  chmod 0644 "$unit_dir/$data_mount.tmp"
+  mv -f "$unit_dir/$data_mount.tmp" "$unit_dir/$data_mount"
+  units=(tor.service "$data_mount" lanterne.service)
+fi
+
 # tor.service starts tor@default and every instance under /etc/tor/instances
 # (Debian's tor-generator); restarting it restarts them (PartOf=).
-units=(tor.service lanterne.service)
 if [ -z "$prefix" ] && [ -d /run/systemd/system ] && [ "${LANTERNE_NO_START:-0}" != 1 ]; then
   systemctl daemon-reload
   systemctl enable "${units[@]}"
+  [ -z "$data_mount" ] || systemctl start "$data_mount"
   systemctl restart tor.service
   systemctl restart lanterne.service
   for hs in "$source_hs" "$journalist_hs"; do
@@ -184,6 +205,7 @@ else
   say "units installed in $unit_dir; on a systemd host this would run:"
   say "  systemctl daemon-reload"
   say "  systemctl enable ${units[*]}"
+  [ -z "$data_mount" ] || say "  systemctl start $data_mount    # or: mount --bind -o noatime $prefix$data_dir $prefix$data_dir"
   say "  systemctl restart tor.service    # tor@default and tor@$instance"
   say "  systemctl restart lanterne.service"
   say "the app, as the unit runs it: runuser -u $app_user -- $server run --data-dir $prefix$data_dir --host 127.0.0.1 --port $source_port --journalist-port $journalist_port"

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime
 import grp
+import itertools
 import json
 import os
 import pwd
@@ -34,6 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from server import file_times
 from server.db import SCHEMA_VERSION, Database
 from server.migrations import MigrationError, current_version
 from server.onion_admin import client_name
@@ -59,9 +61,11 @@ class Finding:
     item: str
     ok: bool
     message: str
+    warn: bool = False  # advice: shown, but not a failure
 
     def line(self) -> str:
-        return f"{'ok  ' if self.ok else 'FAIL'}  {self.item}: {self.message}"
+        label = "FAIL" if not self.ok else "warn" if self.warn else "ok  "
+        return f"{label}  {self.item}: {self.message}"
 
 
 @dataclass
@@ -75,6 +79,7 @@ class CheckConfig:
     debian_defaults: bool = True
     tor: str = "tor"
     proc_swaps: Path = Path("/proc/swaps")
+    proc_mountinfo: Path = Path("/proc/self/mountinfo")
     sys_root: Path = Path("/sys")
     today: Callable[[], datetime.date] = datetime.date.today
     client_name: Callable[[str], str] = client_name
@@ -95,6 +100,8 @@ def run_checks(cfg: CheckConfig) -> list[Finding]:
     for check in (
         _check_permissions,
         _check_keys,
+        _check_file_times,
+        _check_data_volume,
         _check_torrcs,
         _check_client_auth,
         _check_swap,
@@ -187,13 +194,11 @@ def _walk(root: Path, top: os.stat_result) -> Iterator[tuple[Path, os.stat_resul
     yield root, top
     if not stat.S_ISDIR(top.st_mode):
         return
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in [*dirnames, *filenames]:
-            path = Path(dirpath, name)
-            try:
-                yield path, path.lstat()
-            except FileNotFoundError:
-                continue  # an upload's temporary file, gone meanwhile
+    for path in itertools.islice(file_times.walk(root), 1, None):  # lists without atimes
+        try:
+            yield path, path.lstat()
+        except FileNotFoundError:
+            continue  # an upload's temporary file, gone meanwhile
 
 
 # --- keys and database -----------------------------------------------------------
@@ -203,7 +208,7 @@ def _check_keys(cfg: CheckConfig) -> Iterator[Finding]:
     item = "keys"
     secrets = cfg.data_dir / SECRETS_NAME
     try:
-        doc = json.loads(secrets.read_bytes())
+        doc = json.loads(file_times.read_bytes(secrets))
         if not isinstance(doc, dict) or not doc:
             raise ValueError("not a JSON object")
     except FileNotFoundError:
@@ -327,6 +332,70 @@ def _check_client_auth(cfg: CheckConfig) -> Iterator[Finding]:
         )
     if not stale and not missing:
         yield Finding(item, True, f"{len(clients)} journalist keys, all registered")
+
+
+# --- file times and the data volume ------------------------------------------------
+
+
+def _check_file_times(cfg: CheckConfig) -> Iterator[Finding]:
+    """Every file time under the data directory is a midnight (server/file_times.py)."""
+    item = "file times"
+    if not cfg.data_dir.is_dir():
+        return
+    fine = file_times.fine_times(cfg.data_dir)
+    if fine:
+        yield Finding(
+            item,
+            False,
+            f"{len(fine)} paths under {cfg.data_dir} carry a time finer than the day (first:"
+            f" {fine[0]}): restart the service, which brings each down to its day at start",
+        )
+    else:
+        yield Finding(item, True, f"every time under {cfg.data_dir} is a day (00:00 UTC)")
+
+
+def mount_options(mountinfo: Path, path: Path) -> tuple[str, list[str]] | None:
+    """The mount point holding ``path`` and its per-mount options (proc(5) mountinfo)."""
+    best: tuple[str, list[str]] | None = None
+    target = str(path.resolve())
+    for line in mountinfo.read_text(encoding="utf-8").splitlines():
+        fields = line.split()
+        if len(fields) < 6:
+            continue
+        point = fields[4].replace("\\040", " ")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) >= len(best[0])):
+            best = (point, fields[5].split(","))
+    return best
+
+
+def _check_data_volume(cfg: CheckConfig) -> Iterator[Finding]:
+    """Advice, not a failure: what user space cannot set (docs/THREAT_MODEL.md)."""
+    item = "data volume"
+    if not cfg.data_dir.is_dir():
+        return
+    advice = []
+    found = mount_options(cfg.proc_mountinfo, cfg.data_dir)
+    if found is None or "noatime" not in found[1]:
+        advice.append(
+            "not mounted noatime (a read can set a precise access time until the next"
+            " stamp): install.sh's bind mount, or noatime in fstab"
+        )
+    dev = cfg.data_dir.stat().st_dev
+    sys_block = cfg.sys_root / "dev" / "block" / f"{os.major(dev)}:{os.minor(dev)}"
+    try:
+        encrypted = _block_is_safe(sys_block, cfg.sys_root)
+    except OSError:
+        encrypted = False
+    if not encrypted:
+        advice.append(
+            "not on a dm-crypt device (a seized disk shows each file's change and birth"
+            " times, which no program can set): put it on LUKS"
+        )
+    if advice:
+        yield Finding(item, True, "; ".join(advice) + " (deploy/README.md section 9)", warn=True)
+    else:
+        yield Finding(item, True, f"{cfg.data_dir} is on dm-crypt, mounted noatime")
 
 
 # --- swap ------------------------------------------------------------------------------

@@ -264,3 +264,69 @@ def test_the_database_scan_sees_what_is_finer_than_a_day(tmp_path: Path) -> None
         conn.execute("CREATE TABLE log (at TEXT DEFAULT CURRENT_TIMESTAMP)")
     problems = finer_than_a_day(db.path)
     assert len(problems) == 3, problems
+
+
+def test_check_reports_fine_times_and_start_up_brings_them_to_the_day(tmp_path: Path) -> None:
+    """An instance written by a release that kept precise times (or a crash between
+    a write and its stamp): `check` says so, and the next start of the service heals it."""
+    from server.health_check import CheckConfig, run_checks
+
+    alice = JournalistIdentity.generate("alice")
+    write_new_identity(alice, tmp_path / "keys", None)
+    data = tmp_path / "data"
+    done = admin("init", "--data-dir", data, "--journalist", tmp_path / "keys" / "alice.pub")
+    assert done.returncode == 0, done.stderr
+    cfg = CheckConfig(data_dir=data, proc_swaps=tmp_path / "none", sys_root=tmp_path / "sys")
+
+    def file_times() -> list[str]:
+        return [f.line() for f in run_checks(cfg) if f.item == "file times"]
+
+    assert file_times() == [f"ok    file times: every time under {data} is a day (00:00 UTC)"]
+    precise = 1_790_000_000.123456  # 2026-09-21 14:13:20.12 UTC, before this test ran
+    os.utime(data / "secrets.json", (precise, precise))
+    os.utime(data / "objects", (precise, precise))
+    [line] = file_times()
+    assert line.startswith(f"FAIL  file times: 2 paths under {data} carry a time finer than")
+    inst = Instance(data, [], tmp_path / "server-tmp", tmp_path / "server.log")
+    inst.tmp_dir.mkdir()
+    with run_server(inst):
+        pass
+    assert file_times()[0].startswith("ok    file times")
+    # The modification time went down to its own day, not to today's (the start-up
+    # listed objects/, so its access time is today's midnight).
+    st = (data / "objects").stat()
+    assert st.st_mtime == precise - precise % DAY and st.st_atime % DAY == 0
+
+
+def test_check_advises_noatime_and_an_encrypted_data_volume(tmp_path: Path) -> None:
+    from server.health_check import CheckConfig, run_checks
+
+    data = tmp_path / "data"
+    data.mkdir()
+    dev = data.stat().st_dev
+    block = tmp_path / "sys" / "dev" / "block" / f"{os.major(dev)}:{os.minor(dev)}"
+    mountinfo = tmp_path / "mountinfo"
+    cfg = CheckConfig(
+        data_dir=data, proc_swaps=tmp_path / "none", sys_root=tmp_path / "sys",
+        proc_mountinfo=mountinfo,
+    )  # fmt: skip
+
+    def volume() -> str:
+        [finding] = [f for f in run_checks(cfg) if f.item == "data volume"]
+        assert finding.ok  # advice, never a failure
+        return finding.line()
+
+    mountinfo.write_text(
+        "22 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+        f"45 22 254:0 {data} {data} rw,noatime - ext4 /dev/vda rw\n"
+    )
+    line = volume()
+    assert line.startswith("warn  data volume: not on a dm-crypt device") and "noatime" not in line
+    mountinfo.write_text("22 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n")
+    assert volume().startswith("warn  data volume: not mounted noatime")
+    (block / "dm").mkdir(parents=True)
+    (block / "dm" / "uuid").write_text("CRYPT-LUKS2-0123456789abcdef-data\n")
+    line = volume()
+    assert "not mounted noatime" in line and "dm-crypt" not in line
+    mountinfo.write_text(f"45 22 254:0 / {tmp_path} rw,noatime - ext4 /dev/mapper/data rw\n")
+    assert volume() == f"ok    data volume: {data} is on dm-crypt, mounted noatime"
