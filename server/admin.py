@@ -548,7 +548,11 @@ def _passphrase_reader(path: Path, passphrase_file: Path | None) -> Callable[[],
     type=click.Path(path_type=Path, dir_okay=False),
     help="Encrypt to this Lanterne public key (ADMIN.pub) [default: the signing key's own].",
 )
-@click.option("--passphrase-file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Read the signing key's passphrase from this file (else it is asked for).",
+)
 def backup(
     data_dir: Path,
     to: Path,
