@@ -236,7 +236,7 @@ def parse_manifest(data: bytes) -> Manifest:
 
 
 def _refused(obj: ObjectRecord, exc: envelope.EnvelopeError) -> ObjectRefused:
-    who = designations.designation(obj.source_id)
+    who = f"{designations.designation(obj.source_id)} ({obj.source_id[: designations.SHORT_ID]})"
     return ObjectRefused(
         f"{who}: {obj.kind} object {obj.id} was refused: {exc}. "
         "Nothing from it was written; pull it again, and if it fails again, tell your admin."

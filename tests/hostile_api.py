@@ -98,6 +98,7 @@ class HostileApi:
     extra: dict[str, dict[str, Any]] = field(default_factory=dict)  # per source: fields to add
     endless: str | None = None  # a path answered 200 with an endless body, no Content-Length
     error: tuple[int, dict[str, Any]] | None = None  # the answer to every PATCH
+    deleted_on_reply: bool = False  # the source deletes their account as a reply arrives
     posted: list[Posted] = field(default_factory=list)
     endless_sent: int = 0
     url: str = ""
@@ -179,6 +180,11 @@ def hostile_api(api: HostileApi) -> Iterator[HostileApi]:
             elif self.path == "/api/v1/auth/token":
                 name = json.loads(body)["journalist"]
                 self._send(200, {"token": "t", "expires_in": 900, "name": name, "role": "x"})
+            elif (
+                m := re.fullmatch(r"/api/v1/sources/([^/]+)/replies", self.path)
+            ) and api.deleted_on_reply:
+                api.change(m[1], reply_key=None, account_deleted=True)
+                self._send(409, {"error": "conflict", "message": "the source deleted it"})
             elif m := re.fullmatch(r"/api/v1/sources/([^/]+)/(replies|notes)", self.path):
                 api.posted.append(Posted(m[1], m[2], body))
                 self._send(201, {"id": new_id(), "object_id": new_id()})

@@ -192,6 +192,17 @@ def test_an_account_deleted_by_the_source_stays_in_the_vault_marked(desk: Desk) 
     assert [row["id"] for row in json.loads(desk.lanterne("list", "--json")[0])] == [other.id]
 
 
+def test_a_reply_refused_because_the_account_was_just_deleted_says_so(desk: Desk) -> None:
+    built = desk.source(("hello", []))
+    desk.api.add(built, account_deleted=False)
+    desk.lanterne("pull")
+    desk.api.deleted_on_reply = True  # deleted between reply's check and its POST: 409
+    _out, err = desk.lanterne("reply", built.id, "hello?", code=1)
+    assert "deleted their account" in err and "none was sent" in err
+    [row] = json.loads(desk.lanterne("list", "--json")[0])
+    assert row["account_deleted"] is True
+
+
 # --- item 14: size caps hold while the body streams ---------------------------------
 
 

@@ -20,6 +20,7 @@ from journalist_cli.commands._shared import (
     logged_in,
     open_vault,
     passphrase_option,
+    plural,
     reply_key_warning,
     settings,
     today,
@@ -170,7 +171,14 @@ def reply_command(source: str, text: str | None, passphrase_file: Path | None) -
         if reply_key is None:
             raise ServerError("the server gives no reply key for this source; no reply was sent")
         sealed = outbox.seal_reply(body, reply_key, _recipients(client, vault, signer.public))
-        created = client.add_reply(sid, sealed)
+        try:
+            created = client.add_reply(sid, sealed)
+        except ServerError:
+            # The server refuses replies (409) to an account deleted since we asked.
+            vault.store_summary(client.source(sid).source)
+            if vault.source(sid).account_deleted:
+                _check_reply_key(vault.source(sid), _label(vault, sid))
+            raise
     vault.add_item(
         sid, "reply", created.id, created.object_id, today().isoformat(), signer.name, sealed
     )
@@ -206,7 +214,9 @@ def delete_command(
     if submission is not None:
         subs = [s.id for s in vault.submissions(sid) if s.id.startswith(submission.lower())]
         if len(subs) != 1:
-            raise UsageProblem(f"{submission!r} matches {len(subs)} submissions of {name}")
+            raise UsageProblem(
+                f"{submission!r} matches {plural(len(subs), 'submission')} of {name}"
+            )
         sub_id = subs[0]
     what = f"submission {sub_id[:8]} of {name}" if sub_id else f"{name} and everything from it"
     if not yes:
@@ -255,7 +265,7 @@ def journalists_command(as_json: bool, accept: bool, passphrase_file: Path | Non
         line = f"{row['name']:<20} {row['role']:<10} {row['fingerprint']}  {row['status']}"
         click.echo(safe_text.terminal(line, one_line=True))
     if accept:
-        click.echo(f"accepted {len(rows)} keys for notes and replies")
+        click.echo(f"accepted {plural(len(rows), 'key')} for notes and replies")
 
 
 TRIAGE_COMMANDS = (

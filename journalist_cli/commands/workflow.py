@@ -241,7 +241,8 @@ def pull_command(bundle_path: Path | None, everything: bool, passphrase_file: Pa
         ids = [o.id for o in vault.all_objects()] if everything else result.downloaded
         summary = bundle.write_bundle(vault, bundle_path, ids, today().isoformat(), signer.signing)
         click.echo(
-            f"bundle {bundle_path}: {summary.sources} sources, {summary.objects} objects"
+            f"bundle {bundle_path}: {plural(summary.sources, 'source')},"
+            f" {plural(summary.objects, 'object')}"
             f" ({human_size(summary.bytes)})"
         )
 
@@ -267,7 +268,7 @@ def import_command(file: Path, yes: bool, identity_path: Path | None) -> None:
         delete = False
         if staged.deletions:
             click.echo(
-                f"the bundle no longer lists {_count(len(staged.deletions), 'item')}"
+                f"the bundle no longer lists {plural(len(staged.deletions), 'item')}"
                 " (deleted on the online machine):"
             )
             for removal in staged.deletions:
@@ -278,24 +279,21 @@ def import_command(file: Path, yes: bool, identity_path: Path | None) -> None:
                 delete = click.confirm("Delete them from this vault too?", default=False)
         summary = staged.commit(delete=delete)
     click.echo(
-        f"imported {summary.objects} objects ({human_size(summary.bytes)});"
-        f" {summary.sources} sources in the bundle"
+        f"imported {plural(summary.objects, 'object')} ({human_size(summary.bytes)});"
+        f" {plural(summary.sources, 'source')} in the bundle"
     )
     if summary.deleted:
-        click.echo(f"deleted {_count(len(summary.deleted), 'item')} from this vault")
+        click.echo(f"deleted {plural(len(summary.deleted), 'item')} from this vault")
     if summary.kept:
         click.echo(
-            f"kept {_count(len(summary.kept), 'item')} the bundle no longer lists;"
+            f"kept {plural(len(summary.kept), 'item')} the bundle no longer lists;"
             f" to delete them too: lanterne import {file} --yes"
         )
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
 def _describe(removal: Removal) -> str:
-    name = designations.designation(removal.source_id)
+    sid = removal.source_id
+    name = f"{designations.designation(sid, settings().language)} ({sid[: designations.SHORT_ID]})"
     day = f" ({removal.day})" if removal.day else ""
     if removal.what == "source":
         return terminal_safe(f"source {name} and everything from it{day}")
