@@ -60,7 +60,7 @@ def stamp(*targets: Path | int, now: float | None = None) -> None:
         except FileNotFoundError:
             pass
         except OSError as exc:  # not ours to change: `check` reports what stays fine
-            log.warning("cannot set the file times of %s to the day: %s", target, exc.strerror)
+            _warn(target, exc)
 
 
 def stamp_sqlite(db_path: Path, now: float | None = None) -> None:
@@ -81,9 +81,16 @@ def floor(path: Path) -> bool:
     except FileNotFoundError:
         return False
     except OSError as exc:
-        log.warning("cannot set the file times of %s to the day: %s", path, exc.strerror)
+        _warn(path, exc)
         return False
     return True
+
+
+def _warn(target: Path | int, exc: OSError) -> None:
+    # The directory only: a file's name is an upload or object id, which
+    # requests carry, and no request value goes into a log line.
+    where = "an open file" if isinstance(target, int) else f"an entry of {target.parent}"
+    log.warning("cannot set the file times of %s to the day: %s", where, exc.strerror)
 
 
 def _list_dir(path: Path) -> list[str]:

@@ -396,9 +396,7 @@ class UploadStore:
                 if upload_id not in known or upload_id in doomed:
                     with contextlib.suppress(FileNotFoundError):
                         entry.unlink()
-                else:  # left by a crash before its stamp, or by an older release
-                    file_times.floor(entry)
-            file_times.floor(self.root)
+            file_times.floor(self.root)  # listed, and perhaps changed
         return removed
 
     # Commit

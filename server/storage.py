@@ -115,12 +115,7 @@ class ObjectStore:
         return found
 
     def collect_garbage(self, known: set[str]) -> int:
-        """Remove temporary files and objects no database row refers to.
-
-        Run at start, with nothing in flight: it also floors every object's
-        times to its day (a crash between a write and its stamp, or objects
-        written by a release that kept precise times).
-        """
+        """Remove temporary files and objects no database row refers to (at start)."""
         removed = 0
         for entry in self.root.iterdir():
             if entry.name.endswith(".part") or (
@@ -129,9 +124,7 @@ class ObjectStore:
                 with contextlib.suppress(FileNotFoundError):
                     entry.unlink()
                     removed += 1
-            else:
-                file_times.floor(entry)
-        file_times.floor(self.root)
+        file_times.floor(self.root)  # listed, and perhaps changed
         return removed
 
 

@@ -397,6 +397,13 @@ def test_a_backup_signed_by_another_key_is_refused(small_backup: tuple[Path, Pat
     target = tmp / "restored"
     done = admin_cli("restore", "--data-dir", target, "--from", forged, "--identity", identity)
     _refused(done, target, f"signed by the key {mallory.public.fingerprint}, not by the expected")
+    # The signature is checked before anything is decrypted: a backup the admin
+    # could not even decrypt is refused for its signer, not for its encryption.
+    own = tmp / "mallory-own.backup"
+    _hostile(own, mallory.public.recipient, [_tarinfo("secrets.json", 3)], signer=mallory)
+    done = admin_cli("restore", "--data-dir", target, "--from", own, "--identity", identity)
+    _refused(done, target, "not by the expected admin key")
+    assert "not encrypted to that identity" not in done.stderr
 
 
 def test_an_unsigned_backup_is_refused(small_backup: tuple[Path, Path, Path]) -> None:
