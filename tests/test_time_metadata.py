@@ -330,3 +330,24 @@ def test_check_advises_noatime_and_an_encrypted_data_volume(tmp_path: Path) -> N
     assert "not mounted noatime" in line and "dm-crypt" not in line
     mountinfo.write_text(f"45 22 254:0 / {tmp_path} rw,noatime - ext4 /dev/mapper/data rw\n")
     assert volume() == f"ok    data volume: {data} is on dm-crypt, mounted noatime"
+
+
+def test_a_stamp_that_fails_is_logged_without_the_files_name(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file the server cannot stamp (here: immutable, refused even to root) is
+    reported by its directory only: object and upload ids travel in requests."""
+    from server import file_times
+
+    upload_id = "0123456789abcdef0123456789abcdef"
+    path = tmp_path / f"{upload_id}.part"
+    path.write_bytes(b"x")
+    subprocess.run(["chattr", "+i", str(path)], check=True)
+    try:
+        with caplog.at_level("WARNING", logger="lanterne"):
+            file_times.stamp(path)
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+    assert path.stat().st_mtime % DAY != 0  # really not stamped
+    [record] = caplog.records
+    assert str(tmp_path) in record.getMessage() and upload_id not in record.getMessage()
