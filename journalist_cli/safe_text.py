@@ -42,6 +42,11 @@ def terminal(text: str, *, one_line: bool = False) -> str:
 
     Newlines and tabs are kept unless ``one_line``.
     """
+    # str.isprintable is False for every dangerous character (and for a few
+    # harmless spaces): the common case is checked at C speed (a message can be 1 MiB).
+    plain = text if one_line else text.replace("\n", "").replace("\t", "")
+    if plain.isprintable():
+        return text
     out = []
     for ch in text:
         if ch in KEPT and not one_line:

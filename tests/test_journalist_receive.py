@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,19 @@ def test_json_text_is_lossless_and_harmless() -> None:
     assert all(ch.isprintable() or ch in "\n " for ch in text)
     assert "é" in text  # readable, not ASCII-escaped
     assert safe_text.terminal("a\nb\tc", one_line=True) == "a<U+A>b<U+9>c"
+
+
+def test_no_code_point_passes_raw() -> None:
+    """Every code point of the planes in use (and the ends of the private ones),
+    alone between two letters, in both modes."""
+    dangerous = safe_text.DANGEROUS_CATEGORIES
+    planes = [range(0x30000), range(0xE0000, 0xE1000), range(0xF0000, 0xF0100)]
+    text = "".join(f"a{chr(cp)}b" for plane in planes for cp in plane)
+    text += "\U0010fffd\U0010ffff"
+    for one_line in (False, True):
+        shown = safe_text.terminal(text, one_line=one_line)
+        kept = set() if one_line else set("\n\t")
+        assert not {c for c in shown if unicodedata.category(c) in dangerous} - kept
 
 
 def test_terminal_safe_neutralises_escapes() -> None:
