@@ -13,6 +13,7 @@ the answers, not the server's authentication.
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import re
 import threading
@@ -97,6 +98,7 @@ class HostileApi:
     sources: dict[str, Built] = field(default_factory=dict)
     extra: dict[str, dict[str, Any]] = field(default_factory=dict)  # per source: fields to add
     endless: str | None = None  # a path answered 200 with an endless body, no Content-Length
+    gzipped: str | None = None  # a path whose JSON answer is gzip-compressed (a 1000:1 bomb)
     error: tuple[int, dict[str, Any]] | None = None  # the answer to every PATCH
     deleted_on_reply: bool = False  # the source deletes their account as a reply arrives
     posted: list[Posted] = field(default_factory=list)
@@ -202,6 +204,14 @@ def hostile_api(api: HostileApi) -> Iterator[HostileApi]:
             path = self.path
             if api.endless == path:
                 self._endless()
+            elif api.gzipped == path:
+                body = gzip.compress(b"[" + b" " * (200 << 20) + b"]")
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Encoding", "gzip")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
             elif path == "/api/v1/sources":
                 self._send(200, api.listing())
             elif path == "/api/v1/journalists":

@@ -215,6 +215,14 @@ def test_an_endless_answer_is_cut_at_the_cap(desk: Desk) -> None:
     assert desk.api.endless_sent < MAX_JSON_BYTES + (16 << 20)
 
 
+def test_a_compressed_answer_is_refused(desk: Desk) -> None:
+    # 200 KiB that would expand to 200 MiB: over the cap in a handful of chunks,
+    # so only answers as sent (identity coding, as lanterne asks) are read.
+    desk.api.gzipped = "/api/v1/sources"
+    _out, err = desk.lanterne("pull", code=4)
+    assert "content-encoded" in err
+
+
 # --- item 13: two sources never merge, bad items do not stop the rest ----------------
 
 
