@@ -20,6 +20,7 @@ from server import error_pages
 from server.assets import Assets
 from server.contain_errors import ContainErrorsMiddleware
 from server.db import Database
+from server.disk_reserve import DiskReserve
 from server.head_requests import HeadAsGetMiddleware
 from server.i18n import Pages
 from server.resumable import OwnerKeys, UploadPolicy, UploadStore
@@ -80,9 +81,15 @@ def create_app(
         form_tokens=FormTokens(secrets.login_key, wall_clock or time.time),
         pages=Pages(),
         clock=clock,
+        # One reserve for both paths: the no-JS form and resumable uploads.
+        disk=DiskReserve(settings.data_dir, settings.uploads.disk_reserve_bytes),
     )
     uploads = UploadStore(
-        db, settings.uploads_dir, UploadPolicy.from_settings(settings), wall_clock or time.time
+        db,
+        settings.uploads_dir,
+        UploadPolicy.from_settings(settings),
+        wall_clock or time.time,
+        disk=services.disk,
     )
     uploads.prepare()
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)

@@ -84,17 +84,18 @@ CREATE INDEX IF NOT EXISTS notes_by_source ON notes(source_id);
 
 # Uploads in progress on the JavaScript path (server/resumable.py): ciphertext
 # lengths and progress only, gone at commit or after a day without activity.
-# ``owner_hash`` is SHA-256 of the browser's upload cookie; ``active_minute``
-# is minutes since the epoch (no finer). Kept as its own script because
-# ``UploadStore.prepare`` runs it at every start: it is transient state, so a
-# database older than this table simply gains it, with no migration step.
+# ``owner_hash`` is SHA-256 of the browser's upload cookie; ``active_on`` is
+# the day (UTC) of the last activity: finer times live in memory only. Kept as
+# its own script because ``UploadStore.prepare`` runs it at every start: it is
+# transient state, so a database older than this table simply gains it, and
+# one with the former ``active_minute`` column is converted there.
 UPLOADS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS uploads (
-    id            TEXT PRIMARY KEY,
-    owner_hash    BLOB NOT NULL,
-    length        INTEGER NOT NULL,
-    received      INTEGER NOT NULL DEFAULT 0,
-    active_minute INTEGER NOT NULL
+    id         TEXT PRIMARY KEY,
+    owner_hash BLOB NOT NULL,
+    length     INTEGER NOT NULL,
+    received   INTEGER NOT NULL DEFAULT 0,
+    active_on  TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS uploads_by_owner ON uploads(owner_hash);
 """

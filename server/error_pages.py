@@ -144,6 +144,12 @@ REASONS: dict[Reason, tuple[str, str]] = {
             "Everything together is larger than one submission accepts. Please send it in several parts."
         ),
     ),
+    Reason.NO_ROOM: (
+        N_("The server is full"),
+        N_(
+            "This server does not have room for your submission at the moment. Please try again later, or send fewer or smaller files."
+        ),
+    ),
     Reason.UNSUPPORTED_TYPE: (
         N_("The form could not be read"),
         N_(

@@ -2,9 +2,10 @@
 
 The browser encrypts; this module only ever stores envelope bytes it cannot
 read. An upload is ``DATA_DIR/uploads/ID.part`` plus one row of the
-``uploads`` table (declared length, bytes received, owner, last activity to the
-minute). Every PATCH is fsynced before its new offset is acknowledged, so what
-a client was told survives a crash or a restart.
+``uploads`` table (declared length, bytes received, owner, the day of its last
+activity: the server stores no finer time). Every PATCH is fsynced before its
+new offset is acknowledged, so what a client was told survives a crash or a
+restart.
 
 Ownership is a random upload cookie (``OWNER_COOKIE``), not the session: the
 session lives in memory and ends at a restart (or is evicted under load),
@@ -12,10 +13,19 @@ while an upload must survive both. The database keeps only SHA-256 of the
 cookie's secret part; the commit (server/routes/commit.py) additionally needs
 the session's CSRF token, like any form.
 
-Disk use is bounded at creation: each upload is counted at its declared
-length, per browser and for the whole instance, and creation is refused when
-the disk would keep less than a reserve. Uploads not touched for
-``expire_seconds`` are deleted by ``sweep`` (at start-up and, at most every
+Nothing is reserved for bytes that have not arrived, so empty creations
+declaring huge lengths cannot hoard the disk (docs/THREAT_MODEL.md, "Floods"):
+the instance cap counts what each upload received (an empty one counts
+``EMPTY_UPLOAD_BYTES``), and the disk is checked by ``DiskReserve`` (shared with
+the no-JS form) for each PATCH while it is received. A browser's own uploads
+still count at their declared lengths against its own caps.
+
+Activity times finer than the day live in memory only (``_active``; rows that
+survive a restart start a fresh time). An upload expires ``expire_seconds``
+after its browser's last activity, or ``empty_expire_seconds`` after creation
+if nothing ever arrived for it nor for any other upload of its browser; the
+stored day removes rows a restart would otherwise keep alive for ever.
+Expired uploads are deleted by ``sweep`` (at start-up and, at most every
 ``sweep_interval_seconds``, on upload requests) or when next accessed.
 
 File times are days (server/file_times.py): each write, creation and removal
@@ -31,7 +41,6 @@ import hashlib
 import hmac
 import os
 import secrets
-import shutil
 import sqlite3
 import threading
 import time
@@ -45,6 +54,7 @@ from envelope import _header
 from envelope.errors import FormatError
 from server import file_times
 from server.db import UPLOADS_SCHEMA, Database
+from server.disk_reserve import DiskReserve, NoRoom
 from server.settings import Settings
 from server.storage import ObjectStore, new_id
 
@@ -53,6 +63,8 @@ PART_SUFFIX = ".part"
 ENVELOPE_CHUNK = 65536  # SPEC §5: plaintext bytes per sealed chunk
 ENVELOPE_TAG = 16  # AES-GCM tag after each chunk
 MIN_PADDED = envelope.padded_size(0)  # the smallest bucket (SPEC §6)
+EMPTY_UPLOAD_BYTES = 1 << 20  # what an upload with nothing received counts (at most its length)
+DAY = 86400
 
 _OWNER_LABEL = b"lanterne upload owner v1\x00"
 _COOKIE_LABEL = b"lanterne upload cookie v1\x00"
@@ -119,7 +131,8 @@ class UploadPolicy:
     max_bytes_per_owner: int
     max_bytes_total: int
     expire_seconds: int
-    disk_reserve: int
+    empty_expire_seconds: int
+    disk_reserve: int | None  # None: DiskReserve's default for the disk's size
     sweep_interval: int
 
     @classmethod
@@ -139,6 +152,7 @@ class UploadPolicy:
             max_bytes_per_owner=per_owner,
             max_bytes_total=up.max_bytes_total,
             expire_seconds=up.expire_seconds,
+            empty_expire_seconds=up.empty_expire_seconds,
             disk_reserve=up.disk_reserve_bytes,
             sweep_interval=up.sweep_interval_seconds,
         )
@@ -150,7 +164,7 @@ class Upload:
     owner_hash: bytes
     length: int
     received: int
-    active_minute: int
+    active_on: str  # the day (UTC) of the last activity
 
     @property
     def complete(self) -> bool:
@@ -212,14 +226,19 @@ class UploadStore:
         root: Path,
         policy: UploadPolicy,
         now: Callable[[], float] = time.time,
+        disk: DiskReserve | None = None,
     ) -> None:
         self.db = db
         self.root = root
         self.policy = policy
+        self.disk = disk or DiskReserve(root.parent, policy.disk_reserve)
         self._now = now
-        self._lock = threading.Lock()  # creation, sweeps and the busy set
+        self._lock = threading.Lock()  # creation, sweeps, the busy set and activity times
         self._busy: set[str] = set()  # uploads a request is writing, deleting or committing
         self._last_sweep = float("-inf")
+        # Last activity, in memory only: per upload, and per browser (owner hash).
+        self._active: dict[str, float] = {}
+        self._owner_active: dict[bytes, float] = {}
 
     # Set-up and paths
 
@@ -229,6 +248,10 @@ class UploadStore:
         self.root.chmod(0o700)
         conn = sqlite3.connect(self.db.path, timeout=30, isolation_level=None)
         try:
+            conn.execute("PRAGMA secure_delete = ON")
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(uploads)")}
+            if "active_minute" in columns:
+                _days_not_minutes(conn)
             conn.executescript(UPLOADS_SCHEMA)
         finally:
             conn.close()
@@ -242,41 +265,56 @@ class UploadStore:
     def path(self, upload_id: str) -> Path:
         return self.root / (upload_id + PART_SUFFIX)
 
-    def minute(self) -> int:
-        return int(self._now() // 60)
+    def day(self) -> str:
+        return time.strftime("%Y-%m-%d", time.gmtime(self._now()))
 
     def expires_at(self, upload: Upload) -> float:
-        return upload.active_minute * 60 + self.policy.expire_seconds
+        with self._lock:
+            # A row from before a restart starts a fresh time, in memory only.
+            mine = self._active.setdefault(upload.id, self._now())
+            browser = self._owner_active.get(upload.owner_hash, mine)
+        if upload.received == 0 and browser <= mine:
+            return mine + self.policy.empty_expire_seconds
+        return max(mine, browser) + self.policy.expire_seconds
 
     def expired(self, upload: Upload) -> bool:
-        return self._now() >= self.expires_at(upload)
+        return self._now() >= self.expires_at(upload) or self._stale_day(upload.active_on)
+
+    def _stale_day(self, day: str) -> bool:
+        """Older by date than any expiry allows: restarts cannot keep a row alive."""
+        allowed = -(-self.policy.expire_seconds // DAY) + 1
+        return day < time.strftime("%Y-%m-%d", time.gmtime(self._now() - allowed * DAY))
+
+    def _touch(self, upload_id: str, owner_hash: bytes) -> None:
+        with self._lock:
+            now = self._now()
+            self._active[upload_id] = now
+            self._owner_active[owner_hash] = now
 
     # Creation, lookup, progress, deletion
 
     def create(self, owner_hash: bytes, length: int) -> Upload:
         if length > self.policy.max_length:
             raise UploadError(413, "longer than Tus-Max-Size")
-        upload = Upload(new_id(), owner_hash, length, 0, self.minute())
+        upload = Upload(new_id(), owner_hash, length, 0, self.day())
+        counted = min(length, EMPTY_UPLOAD_BYTES)
         with self._lock, self.db.connect() as conn:
             count, mine = conn.execute(
                 "SELECT count(*), coalesce(sum(length), 0) FROM uploads WHERE owner_hash = ?",
                 (owner_hash,),
             ).fetchone()
-            total, pending = conn.execute(
-                "SELECT coalesce(sum(length), 0), coalesce(sum(length - received), 0) FROM uploads"
-            ).fetchone()
             if count >= self.policy.max_open_per_owner:
                 raise UploadError(429, "too many uploads open for this browser")
             if (
                 mine + length > self.policy.max_bytes_per_owner
-                or total + length > self.policy.max_bytes_total
-                or shutil.disk_usage(self.root).free - pending - length < self.policy.disk_reserve
+                or self._instance_total(conn) + counted > self.policy.max_bytes_total
+                or not self.disk.room(counted)
             ):
                 raise UploadError(507, "no room for this upload")
             conn.execute(
-                "INSERT INTO uploads(id, owner_hash, length, received, active_minute)"
+                "INSERT INTO uploads(id, owner_hash, length, received, active_on)"
                 " VALUES (?, ?, ?, 0, ?)",
-                (upload.id, owner_hash, length, upload.active_minute),
+                (upload.id, owner_hash, length, upload.active_on),
             )
             # The file exists before the row is committed: a crash in
             # between leaves only an empty file that the start-up sweep removes.
@@ -284,7 +322,35 @@ class UploadStore:
             os.close(fd)
             _fsync_dir(self.root)
             self.stamp(self.path(upload.id), self.root)
+            now = self._now()
+            self._active[upload.id] = now
+            self._owner_active.setdefault(owner_hash, now)
         return upload
+
+    def _instance_total(self, conn: sqlite3.Connection) -> int:
+        """What every upload counts against ``max_bytes_total``: what it received,
+        or ``EMPTY_UPLOAD_BYTES`` (at most its length) while it received nothing."""
+        total: int = conn.execute(
+            "SELECT coalesce(sum(CASE WHEN received = 0 THEN min(length, ?) ELSE received END), 0)"
+            " FROM uploads",
+            (EMPTY_UPLOAD_BYTES,),
+        ).fetchone()[0]
+        return total
+
+    @contextlib.contextmanager
+    def receiving(self, upload: Upload, nbytes: int) -> Iterator[None]:
+        """Room for ``nbytes`` more of ``upload`` while a PATCH is received: under the
+        instance cap and above the disk reserve (claimed until the block ends); 507 if not."""
+        with self.db.connect() as conn:
+            total = self._instance_total(conn)
+        counted = upload.received or min(upload.length, EMPTY_UPLOAD_BYTES)
+        if total - counted + upload.received + nbytes > self.policy.max_bytes_total:
+            raise UploadError(507, "no room for this upload")
+        try:
+            with self.disk.claim(("upload", upload.id), nbytes):
+                yield
+        except NoRoom:
+            raise UploadError(507, "no room for this upload") from None
 
     def get(self, upload_id: str, owner_hash: bytes | None) -> Upload:
         """The caller's upload; 404 if unknown or someone else's, 410 if it just expired."""
@@ -292,7 +358,7 @@ class UploadStore:
             raise UploadError(404)
         with self.db.connect() as conn:
             row = conn.execute(
-                "SELECT id, owner_hash, length, received, active_minute FROM uploads WHERE id = ?",
+                "SELECT id, owner_hash, length, received, active_on FROM uploads WHERE id = ?",
                 (upload_id,),
             ).fetchone()
         if row is None:
@@ -321,20 +387,21 @@ class UploadStore:
                 self._busy.difference_update(upload_ids)
 
     def progress(self, upload_id: str, received: int) -> Upload:
-        """Record fsynced bytes: the new offset and the activity minute."""
-        minute = self.minute()
+        """Record fsynced bytes: the new offset, the day, and (in memory) the time."""
         with self.db.connect() as conn:
             conn.execute(
-                "UPDATE uploads SET received = ?, active_minute = ? WHERE id = ?",
-                (received, minute, upload_id),
+                "UPDATE uploads SET received = ?, active_on = ? WHERE id = ?",
+                (received, self.day(), upload_id),
             )
             row = conn.execute(
-                "SELECT id, owner_hash, length, received, active_minute FROM uploads WHERE id = ?",
+                "SELECT id, owner_hash, length, received, active_on FROM uploads WHERE id = ?",
                 (upload_id,),
             ).fetchone()
         if row is None:
             raise UploadError(404)
-        return Upload(*row)
+        upload = Upload(*row)
+        self._touch(upload.id, upload.owner_hash)
+        return upload
 
     def delete(self, upload_id: str) -> None:
         """Remove an upload the caller holds: its bytes first, then its row."""
@@ -346,6 +413,8 @@ class UploadStore:
         self.stamp(self.root)
         with self.db.connect() as conn:
             conn.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+        with self._lock:
+            self._active.pop(upload_id, None)
 
     def forget_owner(self, owner_hash: bytes) -> int:
         """Delete every upload of one browser (logout, account deletion); returns how many.
@@ -382,11 +451,17 @@ class UploadStore:
 
         Returns how many uploads were removed. Uploads in use are left alone.
         """
-        cutoff = (self._now() - self.policy.expire_seconds) / 60
         with self.db.connect() as conn:
-            rows = conn.execute("SELECT id, active_minute FROM uploads").fetchall()
-        known = {r[0] for r in rows}
-        doomed = [r[0] for r in rows if r[1] <= cutoff]
+            rows = conn.execute(
+                "SELECT id, owner_hash, length, received, active_on FROM uploads"
+            ).fetchall()
+        uploads = [Upload(*r) for r in rows]
+        known = {u.id for u in uploads}
+        doomed = [u.id for u in uploads if self.expired(u)]
+        with self._lock:  # browsers with no upload left need no activity time
+            owners = {u.owner_hash for u in uploads if u.id not in doomed}
+            for owner in [o for o in self._owner_active if o not in owners]:
+                del self._owner_active[owner]
         if at_start:
             doomed += [r for r in known if not self.path(r).exists()]
         removed = self._remove_unless_busy(doomed)
@@ -462,6 +537,28 @@ class UploadStore:
         finally:
             self.stamp(store.root, self.root)
         return moved
+
+
+def _days_not_minutes(conn: sqlite3.Connection) -> None:
+    """An ``uploads`` table from before days: the same rows, the minute cut to its
+    day, and the old table dropped (``secure_delete`` zeroes its pages)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("DROP INDEX IF EXISTS uploads_by_owner")
+        conn.execute("ALTER TABLE uploads RENAME TO uploads_by_minute")
+        for statement in UPLOADS_SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(
+            "INSERT INTO uploads(id, owner_hash, length, received, active_on)"
+            " SELECT id, owner_hash, length, received,"
+            " date(active_minute * 60, 'unixepoch') FROM uploads_by_minute"
+        )
+        conn.execute("DROP TABLE uploads_by_minute")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def forget_uploads(conn: sqlite3.Connection, upload_ids: Sequence[str]) -> None:

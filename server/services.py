@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import envelope
 from server.db import Database
+from server.disk_reserve import DiskReserve
 from server.i18n import Pages
 from server.sessions import FormTokens, LoginThrottle, SessionStore
 from server.settings import Settings
@@ -24,6 +25,7 @@ class Services:
     form_tokens: FormTokens
     pages: Pages
     clock: Clock
+    disk: DiskReserve
 
     def journalist_keys(self) -> list[envelope.PublicKey]:
         """Read each time, so keys an admin adds take effect without a restart."""

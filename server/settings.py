@@ -75,21 +75,26 @@ class Limits:
 class UploadLimits:
     """Resumable uploads of the JavaScript path (docs/UPLOADS.md, server/resumable.py).
 
-    Uploads are reserved at their declared length when created, so these caps
-    bound the disk they can ever take, whatever arrives later.
+    A browser's uploads count at their declared lengths against its own caps;
+    the instance counts only what arrived (docs/THREAT_MODEL.md, "Floods").
     """
 
-    # Every upload in progress, all browsers together: what one flood can take.
+    # Every upload in progress, all browsers together: what arrived (an empty
+    # upload counts 1 MiB).
     max_bytes_total: int = 64 * GiB
     # One browser (one upload cookie). None: what one full submission needs.
     max_bytes_per_browser: int | None = None
     max_open_per_browser: int | None = None  # None: twice the objects of a submission
-    expire_seconds: int = 24 * 3600  # after the last PATCH (or the creation)
+    expire_seconds: int = 24 * 3600  # after the browser's last PATCH
+    # An upload that nothing ever arrived for (nor for its browser's others).
+    empty_expire_seconds: int = 600
     max_patch_bytes: int = 16 * MiB
-    # Creation is refused when the disk would keep less than this free.
-    disk_reserve_bytes: int = 1 * GiB
+    # Bytes are refused (PATCH 507, the no-JS form 507) when the disk would keep
+    # less than this free. Shared by both paths (server/disk_reserve.py).
+    # None: 5 % of the file system, at most 1 GiB.
+    disk_reserve_bytes: int | None = None
     # Expired uploads are swept at most this often, on upload requests.
-    sweep_interval_seconds: int = 600
+    sweep_interval_seconds: int = 60
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,7 @@ def _apply_config(base: Settings, doc: Mapping[str, Any]) -> Settings:
         "max_bytes_per_browser",
         "max_open_per_browser",
         "expire_seconds",
+        "empty_expire_seconds",
         "disk_reserve_bytes",
     ):
         if key in uploads_doc:
@@ -271,7 +277,9 @@ max_field_bytes = 16384       # each answer to a question below
 max_parts = 64
 
 # Uploads in progress from browsers that encrypt themselves (JavaScript on).
-# Each is counted at its full declared size from the moment it starts.
+# All of them together count what they received (1 MiB for an empty one).
+# disk_reserve_bytes (default: 5 % of the disk, at most 1 GiB) is kept free
+# by both ways of sending, uploads and the plain form.
 [uploads]
 max_bytes_total = 68719476736  # 64 GiB for all browsers together
 expire_seconds = 86400         # an upload untouched for a day is deleted

@@ -60,6 +60,7 @@ class Reason(enum.Enum):
     TOO_MANY_FILES = "too_many_files"
     BODY_TOO_LARGE = "body_too_large"
     UNSUPPORTED_TYPE = "unsupported_type"
+    NO_ROOM = "no_room"
 
     @property
     def status(self) -> int:
@@ -74,6 +75,7 @@ _STATUS = {
     Reason.TOO_MANY_FILES: 413,
     Reason.BODY_TOO_LARGE: 413,
     Reason.UNSUPPORTED_TYPE: 415,
+    Reason.NO_ROOM: 507,
 }
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import anyio.to_thread
@@ -15,6 +16,7 @@ from starlette.requests import ClientDisconnect
 
 import envelope
 from server.db import ObjectRow, SourceRow
+from server.disk_reserve import DiskReserve, NoRoom
 from server.error_pages import N_, error_page, rejected_page
 from server.headers import decimal
 from server.rendering import (
@@ -85,7 +87,10 @@ async def submit(request: Request, lang: str) -> Response:
                 N_("No journalist can receive submissions yet. Please come back later."),
                 nothing_kept=True,
             )
-        with ObjectBatch(svc.store) as batch:
+        # Room above the disk reserve for the whole body, claimed while it is read,
+        # and checked again as it arrives (others may fill the disk meanwhile).
+        room = DiskWatch(svc.disk, declared or 0)
+        with room.claimed(), ObjectBatch(svc.store) as batch:
             parser = EncryptingFormParser(
                 boundary,
                 recipients=[k.recipient for k in keys],
@@ -94,7 +99,7 @@ async def submit(request: Request, lang: str) -> Response:
                 question_ids=[q.id for q in svc.settings.questions],
                 check_csrf=lambda value: form_token_ok(request, session, value),
             )
-            form = await parse_streaming(aiter(body), parser)
+            form = await parse_streaming(room.watch(aiter(body)), parser)
             answers = _answers(svc, lang, form)
             if form.message_object is None and not form.files:
                 raise FormRejected(Reason.EMPTY)
@@ -247,6 +252,36 @@ async def drain_body(request: Request, limit: int) -> None:
                 return
     except (ClientDisconnect, RuntimeError, OSError):
         return
+
+
+class DiskWatch:
+    """The no-JS body's share of the disk reserve (server/disk_reserve.py): a claim
+    for its declared length, and a check before each MiB that it still fits.
+    Either refusal is FormRejected(NO_ROOM): the batch then removes every object."""
+
+    EVERY = 1 << 20
+
+    def __init__(self, disk: DiskReserve, declared: int) -> None:
+        self._disk = disk
+        self._declared = declared
+
+    @contextlib.contextmanager
+    def claimed(self) -> Iterator[None]:
+        try:
+            with self._disk.claim(self, self._declared):
+                yield
+        except NoRoom:
+            raise FormRejected(Reason.NO_ROOM) from None
+
+    async def watch(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        since_check = self.EVERY  # check before the first byte too
+        async for chunk in chunks:
+            if since_check >= self.EVERY:
+                if not self._disk.room(max(self.EVERY, len(chunk)), key=self):
+                    raise FormRejected(Reason.NO_ROOM)
+                since_check = 0
+            since_check += len(chunk)
+            yield chunk
 
 
 class BodyStream:

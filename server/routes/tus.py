@@ -169,7 +169,9 @@ async def tus_patch(request: Request, upload_id: str) -> Response:
             size = decimal(declared)
             if declared is not None and (size is None or size > limit):
                 raise UploadError(413, "past Upload-Length or over 16 MiB")
-            upload = await _receive(body, store, upload, limit)
+            # Room is claimed for what this PATCH may bring, while it comes (507 if none).
+            with store.receiving(upload, size if size is not None else limit):
+                upload = await _receive(body, store, upload, limit)
         keep_session_alive(request)
     except UploadError as exc:
         # Read (and drop) what is left of a segment of reasonable size, so the

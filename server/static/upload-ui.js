@@ -35,6 +35,7 @@ export class UploadView {
     this.items = document.getElementById("upload-items");
     this.cancel = document.getElementById("upload-cancel");
     this.retry = document.getElementById("upload-retry");
+    this.plain = document.getElementById("upload-plain");
     this.number = new Intl.NumberFormat(lang, { maximumFractionDigits: 1 });
     this.units = this.strings.units.split(" ");
     this.uploads = [];
@@ -143,6 +144,16 @@ export class UploadView {
     this.retry.focus();
   }
 
+  // The server will not take the encrypted upload now; the plain form may.
+  // Say what that changes before the source chooses it.
+  refused() {
+    this.say(this.t("refused"));
+    document.getElementById("path-browser").hidden = true;
+    document.getElementById("path-server").hidden = false;
+    this.plain.hidden = false;
+    this.plain.focus();
+  }
+
   retryShown(shown) {
     this.retry.hidden = !shown;
   }
@@ -161,5 +172,14 @@ export class UploadView {
 
   onCancel(fn) {
     this.cancel.addEventListener("click", fn);
+  }
+
+  onPlain(fn) {
+    this.plain.addEventListener("click", () => {
+      this.plain.disabled = true;
+      this.cancel.hidden = true;
+      this.say(this.t("plainSending"));
+      fn();
+    });
   }
 }

@@ -12,11 +12,16 @@ const MANIFEST_TYPE = "lanterne-manifest/v1";
 const te = new TextEncoder();
 
 class UploadError extends Error {
-  constructor(message, retry) {
+  constructor(message, retry, refused = false) {
     super(message);
     this.retry = retry; // worth trying again (network, 5xx, offset out of step)
+    this.refused = refused; // the server will not take this upload now: offer the plain form
   }
 }
+
+// What the resumable path answers when it will not take an upload (full, too
+// large, too many): the plain form may still be able to send it.
+const REFUSED = new Set([413, 429, 507]);
 
 async function call(url, init, signal) {
   let response;
@@ -30,6 +35,7 @@ async function call(url, init, signal) {
     throw new UploadError(String(err), true); // connection lost, server down
   }
   // 423: the server is still receiving a PATCH this browser gave up on.
+  if (REFUSED.has(response.status)) throw new UploadError(`HTTP ${response.status}`, false, true);
   if (response.status >= 500 || response.status === 423) throw new UploadError(`HTTP ${response.status}`, true);
   return response;
 }
@@ -243,6 +249,12 @@ function commit(uploads, token) {
   HTMLFormElement.prototype.submit.call(form);
 }
 
+// Delete what the server holds; a failure here leaves it to expire.
+async function forget(created) {
+  await Promise.allSettled(created.filter((u) => u.url).map((u) =>
+    fetch(u.url, { method: "DELETE", headers: TUS, credentials: "same-origin" })));
+}
+
 async function start() {
   const form = document.getElementById("submit-form");
   if (!form || !(await browserEncrypts())) return;
@@ -283,8 +295,26 @@ async function start() {
       commit(job.uploads, await freshToken(lang, abort.signal));
     } catch (err) {
       if (abort.signal.aborted) return;
-      view.failed(err.keys ? "keysFailed" : "failed");
+      if (err.refused) view.refused();
+      else view.failed(err.keys ? "keysFailed" : "failed");
     }
+  }
+
+  // The resumable path refused: with the source's click, the same form goes as
+  // without JavaScript (the page has said the server then encrypts it).
+  async function sendPlain() {
+    const { created, abort } = job;
+    abort?.abort();
+    job = null;
+    await forget(created);
+    try {
+      const token = await freshToken(lang, new AbortController().signal);
+      form.elements.csrf_token.value = token;
+    } catch {
+      // The token from the page load may still be good: the server will say if not.
+    }
+    form.inert = false;
+    HTMLFormElement.prototype.submit.call(form);
   }
 
   form.addEventListener("submit", (event) => {
@@ -296,14 +326,13 @@ async function start() {
     run();
   });
   view.onRetry(() => { view.retryShown(false); run(); });
+  view.onPlain(sendPlain);
   view.onCancel(async () => {
     if (!job) return;
     const { created, abort } = job;
     abort?.abort();
     job = null;
-    // Delete what the server holds; a failure here leaves it to expire in a day.
-    await Promise.allSettled(created.map((u) =>
-      fetch(u.url, { method: "DELETE", headers: TUS, credentials: "same-origin" })));
+    await forget(created);
     form.inert = false;
     view.cancelled();
   });
