@@ -257,8 +257,8 @@ def test_the_database_scan_sees_what_is_finer_than_a_day(tmp_path: Path) -> None
     assert finer_than_a_day(db.path) == []
     with db.connect() as conn:
         conn.execute(
-            "INSERT INTO uploads(id, owner_hash, length, received, active_minute)"
-            " VALUES ('u', x'00', 1, 0, 29600000)"
+            "INSERT INTO uploads(id, owner_hash, length, received, active_on)"
+            " VALUES ('u', x'00', 1, 0, 29600000)"  # minutes, where a day belongs
         )
         conn.execute("INSERT INTO meta(key, value) VALUES ('seen', '2026-12-04 13:37')")
         conn.execute("CREATE TABLE log (at TEXT DEFAULT CURRENT_TIMESTAMP)")
