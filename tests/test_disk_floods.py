@@ -37,6 +37,24 @@ def test_empty_creations_declaring_huge_lengths_do_not_stop_a_new_upload(tmp_pat
         assert len(db_rows(instance, "submissions")) == 1
 
 
+BOUNDARY = "lanterne-test-boundary"
+
+
+def chunked_form(token: str, data: bytes) -> Iterator[bytes]:
+    """The submission form as a browser would send it, in 1 MiB pieces with no length."""
+    head = "".join(
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        for name, value in (("csrf_token", token), ("website", ""), ("message", "chunked"))
+    )
+    head += (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="files"; filename="c.bin"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    )
+    body = head.encode() + data + f"\r\n--{BOUNDARY}--\r\n".encode()
+    for start in range(0, len(body), MiB):
+        yield body[start : start + MiB]
+
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 40 MiB file system of its own for the data directory."""
@@ -74,6 +92,15 @@ def test_a_submission_that_would_go_below_the_reserve_is_refused_whole(
             assert "The server is full" in r.text and "Nothing you sent was kept" in r.text
             assert os.listdir(instance.objects_dir) == []  # no object, not even a .part
             assert db_rows(instance, "submissions") == []
+            # Without a declared length (chunked), the check as bytes arrive stops it.
+            r = src.client.post(
+                "/en/submit",
+                content=chunked_form(src.csrf("/en/submit"), big),
+                headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+            )
+            assert r.request.headers.get("transfer-encoding") == "chunked"
+            assert r.status_code == 507 and "The server is full" in r.text
+            assert os.listdir(instance.objects_dir) == []
             # The same reserve holds for resumable uploads: a segment that would
             # go below it is refused, and the offset stays where it was.
             with Browser(server.base_url) as browser:
