@@ -139,3 +139,49 @@ def test_no_request_value_reaches_the_log(room: Room) -> None:
     assert CANARY not in log
     assert "Traceback" not in log
     assert "²" not in log
+
+
+def test_the_shared_middleware_logs_the_exception_type_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Neither the method, the path nor the exception's message (which quotes a
+    header) reaches the log; the client gets the app's own 500."""
+    import anyio
+    from starlette.responses import PlainTextResponse
+
+    from server.contain_errors import ContainErrorsMiddleware
+
+    async def failing(scope: object, receive: object, send: object) -> None:
+        int(f"²{CANARY}")  # ValueError quoting the value
+
+    app = ContainErrorsMiddleware(failing, respond=lambda s: PlainTextResponse("no", 500))
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {"type": "http", "method": f"X{CANARY}", "path": f"/{CANARY}", "headers": []}
+    with caplog.at_level("DEBUG"):
+        anyio.run(app, scope, receive, send)
+    assert sent[0]["status"] == 500
+    assert "ValueError" in caplog.text
+    assert CANARY not in caplog.text
+
+
+def test_the_log_filter_drops_exception_text_and_traceback() -> None:
+    import logging
+
+    from server.contain_errors import RedactTracebacks
+
+    try:
+        int(f"²{CANARY}")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("x", logging.ERROR, "f", 1, "boom", None, sys.exc_info())
+    assert RedactTracebacks().filter(record)
+    text = logging.Formatter().format(record)
+    assert CANARY not in text and "Traceback" not in text and "ValueError" in text
