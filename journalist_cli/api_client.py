@@ -54,6 +54,17 @@ def unb64(text: str) -> bytes:
         raise ServerError("the server sent invalid base64") from exc
 
 
+# Why a login was refused, by the reason code of the server's 401 (docs/JOURNALIST_API.md).
+LOGIN_REFUSALS = {
+    "key_refused": "it knows no journalist of that name with this key (never added, removed,"
+    " or the key was replaced: ask the admin to check `lanterne-server journalists list`)",
+    "wrong_host": "it does not serve the address {host}; use the journalist onion address"
+    " the admin gave you (`lanterne config --server http://ADDRESS.onion`)",
+    "challenge_expired": "the login took too long, or the server restarted meanwhile; try again",
+    "busy": "it has too many sessions open; try again in a few minutes",
+}
+
+
 def auth_message(challenge: bytes, host: str) -> bytes:
     """What is signed to log in: label, NUL, the challenge, the Host header sent."""
     return AUTH_LABEL + challenge + host.encode("ascii")
@@ -228,6 +239,19 @@ class ApiClient:
 
     # Authentication
 
+    def _login_refusal(self, name: str, response: httpx.Response) -> str:
+        """What to tell the journalist, from the 401's ``reason`` (the server's
+        auth.Refusal); the server's free text is not shown, only known reasons."""
+        reason = None
+        try:
+            doc = response.json()
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict) and isinstance(doc.get("reason"), str):
+            reason = doc["reason"]
+        why = LOGIN_REFUSALS.get(reason or "", LOGIN_REFUSALS["key_refused"])
+        return f"the server refused to log in {name!r}: " + why.format(host=self.host)
+
     def login(self, name: str, signing_key: nacl.signing.SigningKey) -> Session:
         """Signed-challenge login; the token is kept for the following requests."""
         doc = as_dict(self._json(self._request("POST", "auth/challenge", authenticated=False)))
@@ -238,9 +262,7 @@ class ApiClient:
         body = {"journalist": name, "challenge": b64(challenge), "signature": b64(signature)}
         response = self._send("POST", "auth/token", json=body)
         if response.status_code == 401:
-            raise LoginRefused(
-                f"the server refused to log in {name!r}: the key is unknown or was removed"
-            )
+            raise LoginRefused(self._login_refusal(name, response))
         self._check(response)
         token = as_dict(self._json(response))
         self.session = Session(

@@ -26,6 +26,7 @@ import envelope
 from server import file_times
 from server.app import SILENT
 from server.db import Database
+from server.journalist_api.auth import JOURNALIST_ONION_META
 from server.migrations import MigrationError, current_version
 from server.settings import DEFAULT_CONFIG, ConfigError, Settings
 from server.sources import InstanceSecrets, SystemClock
@@ -85,8 +86,11 @@ def _give_to_owner(data_dir: Path) -> None:
             os.chown(path, owner.st_uid, owner.st_gid)
 
 
-def init_instance(data_dir: Path, journalist_files: list[Path]) -> list[envelope.PublicKey]:
-    """Create (or complete) an instance in ``data_dir``; idempotent."""
+def init_instance(
+    data_dir: Path, journalist_files: list[Path], replace: bool = False
+) -> list[envelope.PublicKey]:
+    """Create (or complete) an instance in ``data_dir``; idempotent. A journalist
+    file whose name is registered with other keys is refused unless ``replace``."""
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     data_dir.chmod(0o700)  # also when it existed with looser rights
     settings = Settings(data_dir=data_dir)
@@ -105,20 +109,46 @@ def init_instance(data_dir: Path, journalist_files: list[Path]) -> list[envelope
         db.create()  # creates the schema, or migrates an older database
     settings.database_path.chmod(0o600)
     ObjectStore(settings.objects_dir).create_dirs()
-    added = []
-    for path in journalist_files:
-        added.append(add_journalist(db, path))
+    # Every file is read and checked before anyone is registered: all or nothing.
+    keys = [read_journalist_key(path) for path in journalist_files]
+    names = [k.name for k in keys]
+    if len(set(names)) != len(names):
+        raise AdminError("two --journalist files have the same name")
+    for key in keys:
+        check_replacement(db, key, replace)
+    for key in keys:
+        register_journalist(db, key)
     file_times.floor_tree(data_dir)  # what it wrote carries the day only
-    return added
+    return keys
 
 
-def add_journalist(db: Database, path: Path, role: str = "journalist") -> envelope.PublicKey:
+def read_journalist_key(path: Path) -> envelope.PublicKey:
     try:
-        key = envelope.PublicKey.from_json(path.read_bytes())
+        return envelope.PublicKey.from_json(path.read_bytes())
     except OSError as exc:
         raise AdminError(f"cannot read {path}: {exc.strerror}") from exc
     except envelope.KeyFormatError as exc:
         raise AdminError(f"{path}: {exc}") from exc
+
+
+def check_replacement(db: Database, key: envelope.PublicKey, replace: bool) -> bool:
+    """Refuse to replace a journalist's keys without ``replace``; True if it would.
+
+    Replacing either key counts: a new signing key ends the old one's API
+    tokens at their next request, so it must never happen by accident."""
+    existing = db.journalist_named(key.name)
+    changed = existing is not None and (
+        existing.encryption_key != key.recipient.public_bytes
+        or existing.signing_key != key.signing_key
+    )
+    if changed and not replace:
+        raise AdminError(f"a journalist named {key.name} exists with other keys; use --replace")
+    return changed
+
+
+def register_journalist(
+    db: Database, key: envelope.PublicKey, role: str = "journalist"
+) -> envelope.PublicKey:
     db.add_journalist(
         key.name, key.recipient.public_bytes, key.signing_key, role, SystemClock().today()
     )
@@ -178,7 +208,12 @@ def main() -> None:
     multiple=True,
     help="A journalist's NAME.pub file (repeat for several).",
 )
-def init(data_dir: Path, journalists: tuple[Path, ...]) -> None:
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Replace the keys of journalists already registered under these names.",
+)
+def init(data_dir: Path, journalists: tuple[Path, ...], replace: bool) -> None:
     """Create the data directory, database and instance secrets; register journalists.
 
     On an existing instance, completes what is missing and migrates the
@@ -186,7 +221,7 @@ def init(data_dir: Path, journalists: tuple[Path, ...]) -> None:
     db_path = Settings(data_dir=data_dir).database_path
     with _admin_errors():
         before = current_version(db_path) if db_path.exists() else None
-    added = init_instance(data_dir, list(journalists))
+    added = init_instance(data_dir, list(journalists), replace)
     _give_to_owner(data_dir)
     after = current_version(db_path)
     if before is not None and before != after:
@@ -246,7 +281,8 @@ def run(data_dir: Path, host: str, port: int, journalist_port: int | None) -> No
     apps = [(create_app(settings), host, port)]
     banner = f"Lanterne source interface on http://{host}:{port}/"
     if journalist_port is not None:
-        apps.append((create_journalist_app(settings), host, journalist_port))
+        listen = f"{host}:{journalist_port}"
+        apps.append((create_journalist_app(settings, listen=listen), host, journalist_port))
         banner += f", journalist API on http://{host}:{journalist_port}/api/v1/"
     # Nothing is in flight yet: heal times a crash between a write and its stamp
     # left precise, or that a release before file times were days wrote.
@@ -328,19 +364,8 @@ def journalists_add(
         raise AdminError("give --client-auth-out FILE (or --no-client-auth for the API only)")
     settings = _settings(data_dir)
     db = Database(settings.database_path)
-    try:
-        key = envelope.PublicKey.from_json(pub_file.read_bytes())
-    except OSError as exc:
-        raise AdminError(f"cannot read {pub_file}: {exc.strerror}") from exc
-    except envelope.KeyFormatError as exc:
-        raise AdminError(f"{pub_file}: {exc}") from exc
-    existing = next((j for j in db.journalists() if j.name == key.name), None)
-    if (
-        existing is not None
-        and existing.encryption_key != key.recipient.public_bytes
-        and not replace
-    ):
-        raise AdminError(f"a journalist named {key.name} exists with other keys; use --replace")
+    key = read_journalist_key(pub_file)
+    check_replacement(db, key, replace)
     tor = onion_admin.TorControl.from_options(tor_reload_cmd, tor_restart_cmd)
     revoked = False
     onion = None
@@ -351,7 +376,10 @@ def journalists_add(
             # The client key first: if it fails, nobody was registered.
             onion = onion_admin.authorize_journalist(hs_dir, key.name, client_auth_out)
     try:
-        add_journalist(db, pub_file, role)
+        register_journalist(db, key, role)
+        if onion is not None:
+            # Login signatures name this address from now on (auth.ServedHosts).
+            db.set_meta_value(JOURNALIST_ONION_META, onion)
     except BaseException:
         if client_auth_out is not None:
             onion_admin.revoke_journalist(hs_dir, key.name)
@@ -429,12 +457,23 @@ def journalists_remove(
     show_default=True,
     help="Where deploy/install.sh put the tor directories (its LANTERNE_PREFIX).",
 )
-def onions(layout_prefix: Path) -> None:
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Also record the journalist onion in this instance: journalists' logins are"
+    " signed for that address, and the server accepts no other.",
+)
+def onions(layout_prefix: Path, data_dir: Path | None) -> None:
     """Print the two onion addresses (sources get the first; journalists the second)."""
     from server.onion_admin import onion_addresses
 
     layout = DebianLayout(prefix=layout_prefix)
     found = onion_addresses(layout.source.hs_dir, layout.journalist.hs_dir)
+    if data_dir is not None and found.journalist:
+        db = Database(_settings(data_dir).database_path)
+        db.set_meta_value(JOURNALIST_ONION_META, found.journalist)
+        _give_to_owner(data_dir)
+        click.echo(f"journalist logins now name {found.journalist} ({data_dir})")
     for what, onion, hs in (
         ("source interface", found.source, layout.source.hs_dir),
         ("journalist API  ", found.journalist, layout.journalist.hs_dir),

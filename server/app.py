@@ -29,6 +29,7 @@ from server.security_headers import SecurityHeadersMiddleware
 from server.services import Services
 from server.sessions import FormTokens, KdfQueue, LoginThrottle, SessionStore
 from server.settings import Settings
+from server.source_lifecycle import SourceLifecycle
 from server.sources import Clock, InstanceSecrets, KeyDeriver, SourceService, SystemClock
 from server.storage import ObjectStore
 
@@ -67,12 +68,14 @@ def create_app(
     deriver = KeyDeriver(
         secrets, settings.argon2_opslimit, settings.argon2_memlimit, settings.max_parallel_kdf
     )
+    sessions = SessionStore(clock, settings.session_idle_seconds, settings.max_sessions)
+    lifecycle = SourceLifecycle(db, store, end_sessions=sessions.end_source)
     services = Services(
         settings=settings,
         db=db,
         store=store,
-        sources=SourceService(db, store, deriver),
-        sessions=SessionStore(clock, settings.session_idle_seconds, settings.max_sessions),
+        sources=SourceService(db, store, deriver, lifecycle),
+        sessions=sessions,
         throttle=LoginThrottle(
             clock,
             settings.login_failures_per_session,

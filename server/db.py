@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from server import file_times
 
 # Bumped with each step appended to server.migrations.MIGRATIONS.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -25,8 +25,10 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 -- Journalists are known only by their public keys. The journalist API (its
 -- own listener, server/journalist_api) authenticates requests with signing_key.
+-- AUTOINCREMENT: an id is never given again after its journalist is removed
+-- (an API token names one).
 CREATE TABLE IF NOT EXISTS journalists (
-    id             INTEGER PRIMARY KEY,
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
     name           TEXT NOT NULL UNIQUE,
     encryption_key BLOB NOT NULL,
     signing_key    BLOB NOT NULL,
@@ -34,17 +36,23 @@ CREATE TABLE IF NOT EXISTS journalists (
     added_on       TEXT NOT NULL
 );
 -- A source is a hash of its login id and the public half of its reply key.
+-- A source who deletes their account keeps a row with neither (they can never
+-- log in again, nothing can be encrypted to them) and the flag set, so that
+-- what they sent stays listed for the journalists (server/source_lifecycle.py).
 CREATE TABLE IF NOT EXISTS sources (
-    id             TEXT PRIMARY KEY,
-    login_hash     BLOB NOT NULL UNIQUE,
-    reply_key      BLOB NOT NULL,
-    created_on     TEXT NOT NULL,
-    last_active_on TEXT NOT NULL
+    id                TEXT PRIMARY KEY,
+    login_hash        BLOB UNIQUE,
+    reply_key         BLOB,
+    created_on        TEXT NOT NULL,
+    last_active_on    TEXT NOT NULL,
+    deleted_by_source INTEGER NOT NULL DEFAULT 0 CHECK (deleted_by_source IN (0, 1)),
+    CHECK ((deleted_by_source = 0) = (login_hash IS NOT NULL AND reply_key IS NOT NULL))
 );
--- A row here means every object of the submission is complete on disk.
+-- A row here means every object of the submission is complete on disk. Every
+-- submission has its source; only a journalist deletes either (RESTRICT).
 CREATE TABLE IF NOT EXISTS submissions (
     id          TEXT PRIMARY KEY,
-    source_id   TEXT REFERENCES sources(id) ON DELETE SET NULL,
+    source_id   TEXT NOT NULL REFERENCES sources(id) ON DELETE RESTRICT,
     received_on TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS objects (
@@ -196,16 +204,42 @@ class Database:
             ).fetchall()
         return [JournalistRow(*row) for row in rows]
 
-    # Sources
+    def journalist(self, journalist_id: int) -> JournalistRow | None:
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT id, name, encryption_key, signing_key, role FROM journalists WHERE id = ?",
+                (journalist_id,),
+            ).fetchone()
+        return JournalistRow(*row) if row else None
 
-    def add_source(self, conn: sqlite3.Connection, source: SourceRow, day: str) -> None:
-        conn.execute(
-            "INSERT INTO sources(id, login_hash, reply_key, created_on, last_active_on)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (source.id, source.login_hash, source.reply_key, day, day),
-        )
+    def journalist_named(self, name: str) -> JournalistRow | None:
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT id, name, encryption_key, signing_key, role FROM journalists"
+                " WHERE name = ?",
+                (name,),
+            ).fetchone()
+        return JournalistRow(*row) if row else None
+
+    # Instance values the admin commands record for the running server
+
+    def meta_value(self, key: str) -> str | None:
+        with self.connect() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta_value(self, key: str, value: str) -> None:
+        with self.connect() as conn:
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # Sources (their lifecycle is server/source_lifecycle.py)
 
     def find_source(self, login_hash: bytes) -> SourceRow | None:
+        """An active source by login hash (a deleted account has none)."""
         with self.connect() as conn:
             row = conn.execute(
                 "SELECT id, login_hash, reply_key FROM sources WHERE login_hash = ?",
@@ -213,46 +247,7 @@ class Database:
             ).fetchone()
         return SourceRow(*row) if row else None
 
-    def source_exists(self, source_id: str) -> bool:
-        with self.connect() as conn:
-            row = conn.execute("SELECT 1 FROM sources WHERE id = ?", (source_id,)).fetchone()
-        return row is not None
-
-    def touch_source(self, source_id: str, day: str) -> None:
-        with self.connect() as conn:
-            conn.execute("UPDATE sources SET last_active_on = ? WHERE id = ?", (day, source_id))
-
-    def delete_source(self, source_id: str) -> list[str]:
-        """Remove the source and its replies; returns the reply object ids to delete."""
-        with self.connect() as conn:
-            objects = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT object_id FROM replies WHERE source_id = ?", (source_id,)
-                )
-            ]
-            conn.execute("DELETE FROM sources WHERE id = ?", (source_id,))
-        return objects
-
     # Submissions
-
-    def add_submission(
-        self,
-        conn: sqlite3.Connection,
-        submission_id: str,
-        source_id: str,
-        day: str,
-        objects: Sequence[ObjectRow],
-    ) -> None:
-        conn.execute(
-            "INSERT INTO submissions(id, source_id, received_on) VALUES (?, ?, ?)",
-            (submission_id, source_id, day),
-        )
-        conn.executemany(
-            "INSERT INTO objects(id, submission_id, kind, size) VALUES (?, ?, ?, ?)",
-            [(o.id, submission_id, o.kind, o.size) for o in objects],
-        )
-        conn.execute("UPDATE sources SET last_active_on = ? WHERE id = ?", (day, source_id))
 
     def submissions(self) -> list[tuple[str, str, list[ObjectRow]]]:
         """Every complete submission: (id, received_on, objects)."""
@@ -277,16 +272,6 @@ class Database:
         return ids
 
     # Replies
-
-    def add_reply(
-        self, reply_id: str, source_id: str, object_id: str, journalist_id: int | None, day: str
-    ) -> None:
-        with self.connect() as conn:
-            conn.execute(
-                "INSERT INTO replies(id, source_id, object_id, journalist_id, sent_on)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (reply_id, source_id, object_id, journalist_id, day),
-            )
 
     def replies(self, source_id: str) -> list[ReplyRow]:
         with self.connect() as conn:

@@ -16,6 +16,7 @@ ever appended, never edited once released: databases in the field have run it.
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -76,9 +77,85 @@ def _v2_triage_and_notes(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v3_source_lifecycle_and_journalist_ids(conn: sqlite3.Connection) -> None:
+    # Issue 11. Tables are rebuilt (SQLite cannot drop a NOT NULL), foreign keys
+    # being off during migrations; prepare() runs foreign_key_check afterwards.
+    # * journalists: AUTOINCREMENT, so a removed journalist's id is never reused.
+    # * sources: login_hash and reply_key nullable, plus deleted_by_source: a
+    #   source deleting their account keeps their row, without login or reply material.
+    # * submissions: source_id NOT NULL, RESTRICT. Older releases unlinked a
+    #   deleted account's submissions (source_id NULL), where no journalist could
+    #   see or delete them: each such submission gets a source row of its own,
+    #   marked deleted by the source (which of them came from the same source
+    #   was not kept, so they are not grouped), dated by the submission's day.
+    _run(
+        conn,
+        """
+        CREATE TABLE journalists_v3 (
+            id             INTEGER PRIMARY KEY AUTOINCREMENT,
+            name           TEXT NOT NULL UNIQUE,
+            encryption_key BLOB NOT NULL,
+            signing_key    BLOB NOT NULL,
+            role           TEXT NOT NULL DEFAULT 'journalist'
+                           CHECK (role IN ('journalist', 'admin')),
+            added_on       TEXT NOT NULL
+        );
+        INSERT INTO journalists_v3(id, name, encryption_key, signing_key, role, added_on)
+            SELECT id, name, encryption_key, signing_key, role, added_on FROM journalists;
+        DROP TABLE journalists;
+        ALTER TABLE journalists_v3 RENAME TO journalists;
+        CREATE TABLE sources_v3 (
+            id                TEXT PRIMARY KEY,
+            login_hash        BLOB UNIQUE,
+            reply_key         BLOB,
+            created_on        TEXT NOT NULL,
+            last_active_on    TEXT NOT NULL,
+            deleted_by_source INTEGER NOT NULL DEFAULT 0 CHECK (deleted_by_source IN (0, 1)),
+            CHECK ((deleted_by_source = 0) = (login_hash IS NOT NULL AND reply_key IS NOT NULL))
+        );
+        INSERT INTO sources_v3(id, login_hash, reply_key, created_on, last_active_on)
+            SELECT id, login_hash, reply_key, created_on, last_active_on FROM sources;
+        DROP TABLE sources;
+        ALTER TABLE sources_v3 RENAME TO sources;
+        """,
+    )
+    orphans = conn.execute(
+        "SELECT id, received_on FROM submissions WHERE source_id IS NULL ORDER BY rowid"
+    ).fetchall()
+    for submission_id, day in orphans:
+        source_id = secrets.token_hex(16)  # the form of server.storage.new_id
+        conn.execute(
+            "INSERT INTO sources(id, created_on, last_active_on, deleted_by_source)"
+            " VALUES (?, ?, ?, 1)",
+            (source_id, day, day),
+        )
+        conn.execute(
+            "UPDATE submissions SET source_id = ? WHERE id = ?", (source_id, submission_id)
+        )
+    _run(
+        conn,
+        """
+        CREATE TABLE submissions_v3 (
+            id          TEXT PRIMARY KEY,
+            source_id   TEXT NOT NULL REFERENCES sources(id) ON DELETE RESTRICT,
+            received_on TEXT NOT NULL
+        );
+        INSERT INTO submissions_v3(id, source_id, received_on)
+            SELECT id, source_id, received_on FROM submissions ORDER BY rowid;
+        DROP TABLE submissions;
+        ALTER TABLE submissions_v3 RENAME TO submissions;
+        """,
+    )
+
+
 # Version 1 is the schema of the first release (the source interface only).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "triage and notes tables (journalist API)", _v2_triage_and_notes),
+    Migration(
+        3,
+        "source lifecycle (deleted accounts keep their submissions), journalist ids never reused",
+        _v3_source_lifecycle_and_journalist_ids,
+    ),
 )
 
 

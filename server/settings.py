@@ -109,6 +109,9 @@ class Settings:
     questions: tuple[Question, ...] = ()
     # http://<onion> offered to visitors of a clearnet landing page (server/onion_location.py).
     onion_location: str | None = None
+    # The addresses journalists' login signatures may name (journalist_api/auth.py,
+    # ServedHosts); empty: the onion recorded by the admin commands, else loopback.
+    journalist_hosts: tuple[str, ...] = ()
     session_idle_seconds: int = 3600
     # Sessions of sources (logged in, or holding a new codename) and anonymous
     # sessions each have this budget; anonymous ones never push out the others.
@@ -170,6 +173,8 @@ def _apply_config(base: Settings, doc: Mapping[str, Any]) -> Settings:
             updates["onion_location"] = parse_onion_location(doc["onion_location"])
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
+    if "journalist_hosts" in doc:
+        updates["journalist_hosts"] = _hosts(doc["journalist_hosts"])
     for key in ("organisation", "default_language"):
         if key in doc:
             if not isinstance(doc[key], str):
@@ -216,6 +221,21 @@ def _apply_config(base: Settings, doc: Mapping[str, Any]) -> Settings:
     if len(set(ids)) != len(ids):
         raise ConfigError("two questions have the same id")
     return replace(base, **updates)
+
+
+def _hosts(value: Any) -> tuple[str, ...]:
+    what = 'journalist_hosts must be a list of addresses such as ["abc...xyz.onion"]'
+    if not isinstance(value, list) or not value:
+        raise ConfigError(what)
+    for host in value:
+        if (
+            not isinstance(host, str)
+            or not 0 < len(host) <= 255
+            or not host.isascii()
+            or not all(c.isalnum() or c in ".-:[]" for c in host)
+        ):
+            raise ConfigError(what)
+    return tuple(value)
 
 
 def _positive_int(value: Any, what: str) -> int:
@@ -268,6 +288,11 @@ default_language = "en"
 
 # Sessions end after this many seconds without a request.
 session_idle_seconds = 3600
+
+# The addresses a journalist's login may be signed for. Unset: the journalist
+# onion that `lanterne-server journalists add` (or `onions --data-dir`) recorded,
+# or, before there is one, the loopback address the journalist API listens on.
+# journalist_hosts = ["abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrstuvwx.onion"]
 
 [limits]
 max_file_bytes = 2147483648   # 2 GiB per file

@@ -26,6 +26,7 @@ import nacl.pwhash
 import envelope
 from server import codenames, file_times
 from server.db import Database, SourceRow
+from server.source_lifecycle import ItemKind, SourceLifecycle
 from server.storage import ObjectStore, new_id
 
 _LOGIN_HASH_LABEL = b"lanterne source login v1\x00"
@@ -118,10 +119,16 @@ class Reply:
 
 
 class SourceService:
-    def __init__(self, db: Database, store: ObjectStore, deriver: KeyDeriver) -> None:
+    """Codenames and what they unlock; the source's lifecycle itself (create,
+    follow-up, deletion) is ``self.lifecycle`` (server/source_lifecycle.py)."""
+
+    def __init__(
+        self, db: Database, store: ObjectStore, deriver: KeyDeriver, lifecycle: SourceLifecycle
+    ) -> None:
         self.db = db
         self.store = store
         self.deriver = deriver
+        self.lifecycle = lifecycle
 
     def new_codename(self, language: str) -> tuple[str, SourceRow]:
         """A fresh codename and the row to insert for it (with the submission)."""
@@ -153,10 +160,6 @@ class SourceService:
                 continue
         return replies
 
-    def delete(self, source_id: str) -> None:
-        for object_id in self.db.delete_source(source_id):
-            self.store.delete(object_id)
-
 
 def store_reply(
     db: Database,
@@ -175,11 +178,8 @@ def store_reply(
     encrypts on the server, for tests that need a reply without the CLI.
     """
     recipients = [envelope.Recipient(reply_key), *journalist_keys]
-    object_id = store.write_bytes(envelope.encrypt_bytes(text.encode("utf-8"), recipients))
-    reply_id = new_id()
-    try:
-        db.add_reply(reply_id, source_id, object_id, journalist_id, day)
-    except BaseException:
-        store.delete(object_id)
-        raise
+    body = envelope.encrypt_bytes(text.encode("utf-8"), recipients)
+    reply_id, _ = SourceLifecycle(db, store).add_item(
+        ItemKind.REPLY, source_id, body, journalist_id, day
+    )
     return reply_id

@@ -18,7 +18,8 @@ import pytest
 
 import envelope
 from journalist_cli.identity_store import JournalistIdentity, write_new_identity
-from server.journalist_api.auth import Authenticator, AuthFailed, signed_message
+from server.db import Database
+from server.journalist_api.auth import Authenticator, AuthFailed, Refusal, signed_message
 from tests.server_process import ROOT, SERVER_CMD, Instance, Server, SourceClient, run_server
 
 PDF = b"%PDF-1.4\n" + os.urandom(200_000) + b"\n%%EOF\n"
@@ -139,24 +140,39 @@ def test_challenges_and_tokens_expire() -> None:
     clock = FakeClock()
     auth = Authenticator(clock)
     key = nacl.signing.SigningKey.generate()
+    me = (1, bytes(key.verify_key))
     challenge = auth.new_challenge()
     clock.now += 61
-    with pytest.raises(AuthFailed):
-        auth.redeem(
-            challenge,
-            key.sign(signed_message(challenge, "h")).signature,
-            "h",
-            1,
-            bytes(key.verify_key),
-        )
+    with pytest.raises(AuthFailed) as refused:
+        auth.redeem(challenge, key.sign(signed_message(challenge, "h")).signature, ["h"], "h", me)
+    assert refused.value.reason is Refusal.CHALLENGE
     challenge = auth.new_challenge()
     token = auth.redeem(
-        challenge, key.sign(signed_message(challenge, "h")).signature, "h", 1, bytes(key.verify_key)
+        challenge, key.sign(signed_message(challenge, "h")).signature, ["h"], "h", me
     )
     assert auth.session(token).journalist_id == 1
+    assert auth.session(token).signing_key == bytes(key.verify_key)
     clock.now += 901
-    with pytest.raises(AuthFailed):
+    with pytest.raises(AuthFailed) as refused:
         auth.session(token)
+    assert refused.value.reason is Refusal.TOKEN
+
+
+def test_a_challenge_is_bound_to_the_server_that_made_it() -> None:
+    import nacl.signing
+
+    key = nacl.signing.SigningKey.generate()
+    me = (1, bytes(key.verify_key))
+    other = Authenticator(FakeClock()).new_challenge()  # e.g. before a restart
+    auth = Authenticator(FakeClock())
+    forged = bytearray(auth.new_challenge())
+    forged[0] ^= 1  # a later expiry, say
+    for challenge in (other, bytes(forged)):
+        with pytest.raises(AuthFailed) as refused:
+            auth.redeem(
+                challenge, key.sign(signed_message(challenge, "h")).signature, ["h"], "h", me
+            )
+        assert refused.value.reason is Refusal.CHALLENGE
 
 
 def test_a_removed_journalist_loses_access_at_once(room: Room) -> None:
@@ -300,6 +316,64 @@ def test_deleting_a_source_removes_its_files(room: Room) -> None:
     assert not any((objects / i).exists() for i in ids)
     assert api.get("/sources").json() == []
     assert api.delete(f"/sources/{sid}").status_code == 404
+
+
+def test_a_source_deleting_their_account_takes_nothing_from_the_journalists(room: Room) -> None:
+    api = client(room)
+    with SourceClient(room.server.base_url) as src:
+        src.first_submission("Je pars.", [("pièce.pdf", PDF, "application/pdf")])
+        [source] = [s for s in api.get("/sources").json() if s["submissions"] == 1]
+        sid = source["id"]
+        assert source["account_deleted"] is False and source["reply_key"]
+        keys = [
+            envelope.Recipient.from_text(j["encryption_key"])
+            for j in api.get("/journalists").json()
+        ]
+        note = envelope.encrypt_bytes(b"Source solide.", keys)
+        assert api.post(f"/sources/{sid}/notes", content=note).status_code == 201
+        to_source = [envelope.Recipient.from_text(source["reply_key"]), *keys]
+        reply = envelope.encrypt_bytes(b"Merci.", to_source)
+        assert api.post(f"/sources/{sid}/replies", content=reply).status_code == 201
+        patch = {"starred": True, "add_tags": ["mairie"], "assignee": "bruno"}
+        assert api.patch(f"/sources/{sid}", json=patch).status_code == 200
+        [reply_item] = api.get(f"/sources/{sid}").json()["items"]["replies"]
+        # The source deletes their account.
+        page = src.get("/en/delete")
+        token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        done = src.client.post("/en/delete", data={"csrf_token": token, "confirm": "yes"})
+        assert done.status_code == 200
+    objects = room.server.instance.data_dir / "objects"
+    listed = {s["id"]: s for s in api.get("/sources").json()}
+    assert sid in listed
+    detail = api.get(f"/sources/{sid}").json()
+    for view in (listed[sid], detail):
+        assert view["account_deleted"] is True and view["reply_key"] is None
+        assert (view["submissions"], view["notes"], view["replies"]) == (1, 1, 0)
+        assert view["starred"] is True and view["tags"] == ["mairie"]
+        assert view["assignee"] == "bruno"
+    # What they sent is still readable; the reply to them is gone, file and row.
+    [sub] = detail["items"]["submissions"]
+    me = [room.people["alice"].decryption]
+    for obj in sub["objects"]:
+        assert envelope.decrypt_bytes(api.get(f"/objects/{obj['id']}").content, me)
+    assert detail["items"]["replies"] == []
+    assert not (objects / reply_item["object_id"]).exists()
+    assert api.get(f"/objects/{reply_item['object_id']}").status_code == 404
+    # No reply can be stored for them any more; notes still can.
+    refused = api.post(f"/sources/{sid}/replies", content=reply)
+    assert refused.status_code == 409
+    assert "deleted their account" in refused.json()["message"]
+    assert api.post(f"/sources/{sid}/notes", content=note).status_code == 201
+    # Only a journalist's deletion removes it all: every row and every file.
+    detail = api.get(f"/sources/{sid}").json()["items"]
+    ids = [o["id"] for o in sub["objects"]] + [n["object_id"] for n in detail["notes"]]
+    assert len(ids) == 5 and all((objects / i).exists() for i in ids)
+    assert api.delete(f"/sources/{sid}").status_code == 204
+    assert not any((objects / i).exists() for i in ids)
+    assert sid not in {s["id"] for s in api.get("/sources").json()}
+    assert api.get(f"/sources/{sid}").status_code == 404
+    db = Database(room.server.instance.data_dir / "lanterne.sqlite3")
+    assert {p.name for p in objects.iterdir()} == db.known_object_ids()
 
 
 def test_schemathesis_finds_no_server_error(room: Room, tmp_path: Path) -> None:

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from server.db import SCHEMA_VERSION, UPLOADS_SCHEMA, Database
+from server.journalist_api.newsroom import Newsroom
+from server.source_lifecycle import SourceLifecycle
+from server.storage import ObjectStore
 from server.migrations import MIGRATIONS, Migration, MigrationError, current_version, prepare
 from tests.server_process import ROOT, SERVER_CMD
 
@@ -54,23 +57,28 @@ def v1_database(path: Path) -> Path:
     return path
 
 
-def dump(path: Path, table: str) -> list[tuple[object, ...]]:
+def dump(path: Path, table: str, columns: str = "*") -> list[tuple[object, ...]]:
     conn = sqlite3.connect(path)
     try:
-        return conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+        return conn.execute(f"SELECT {columns} FROM {table} ORDER BY 1").fetchall()
     finally:
         conn.close()
 
 
+V1_SOURCE_COLUMNS = "id, login_hash, reply_key, created_on, last_active_on"
+
+
 def test_v1_database_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
     path = v1_database(tmp_path / "lanterne.sqlite3")
-    before = {t: dump(path, t) for t in ("journalists", "sources", "submissions", "objects")}
-    before["replies"] = dump(path, "replies")
+    before = {t: dump(path, t) for t in ("journalists", "submissions", "objects", "replies")}
+    sources = dump(path, "sources")
     applied = prepare(path)
     assert [m.to_version for m in applied] == list(range(2, SCHEMA_VERSION + 1))
     assert current_version(path) == SCHEMA_VERSION
     for table, rows in before.items():
         assert dump(path, table) == rows, table
+    assert dump(path, "sources", V1_SOURCE_COLUMNS) == sources
+    assert dump(path, "sources", "deleted_by_source") == [(0,)]
     # The new tables work with the old rows, through the app's own code.
     db = Database(path)
     assert [j.name for j in db.journalists()] == ["alice"]
@@ -176,3 +184,48 @@ def test_init_upgrades_a_v1_instance(tmp_path: Path) -> None:
     assert "schema version 1 -> " in done.stdout
     assert current_version(data / "lanterne.sqlite3") == SCHEMA_VERSION
     assert [r[1] for r in dump(data / "lanterne.sqlite3", "journalists")] == ["alice"]
+
+
+def test_submissions_unlinked_by_older_releases_are_listed_and_deletable(tmp_path: Path) -> None:
+    """Before issue 11 a source deleting their account left submissions with no
+    source: listed nowhere, deletable by nobody. The migration gives each one a
+    source of its own, marked deleted by the source, so journalists see it."""
+    path = v1_database(tmp_path / "lanterne.sqlite3")
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        INSERT INTO submissions VALUES ('sub2', NULL, '2026-02-01'), ('sub3', NULL, '2026-02-03');
+        INSERT INTO objects VALUES ('o5', 'sub2', 'manifest', 4096), ('o6', 'sub3', 'file', 1);
+        """
+    )
+    conn.close()
+    prepare(path)
+    linked = dump(path, "submissions", "source_id")
+    assert len(linked) == 3 and None not in {row[0] for row in linked}
+    db = Database(path)
+    objects = tmp_path / "objects"
+    objects.mkdir()
+    for name in ("o1", "o2", "o5", "o6"):
+        (objects / name).write_bytes(b"x")
+    room = Newsroom(db, ObjectStore(objects), SourceLifecycle(db, ObjectStore(objects)))
+    listed = {s.id: s for s in room.sources()}
+    assert len(listed) == 3
+    orphans = [s for s in listed.values() if s.account_deleted]
+    assert sorted(s.last_activity for s in orphans) == ["2026-02-01", "2026-02-03"]
+    assert all(s.submissions == 1 and s.reply_key is None for s in orphans)
+    assert not listed["s1"].account_deleted
+    # The schema now forbids a submission without its source.
+    with pytest.raises(sqlite3.IntegrityError), db.connect() as conn:
+        conn.execute("INSERT INTO submissions VALUES ('sub4', NULL, '2026-02-04')")
+
+
+def test_journalist_ids_are_never_reused_after_migrating(tmp_path: Path) -> None:
+    path = v1_database(tmp_path / "lanterne.sqlite3")
+    prepare(path)
+    db = Database(path)
+    db.add_journalist("bruno", b"\x03", b"\x04", "journalist", "2026-01-02")
+    [bruno] = [j.id for j in db.journalists() if j.name == "bruno"]
+    assert db.remove_journalist("bruno")
+    db.add_journalist("chloe", b"\x05", b"\x06", "journalist", "2026-01-03")
+    [chloe] = [j.id for j in db.journalists() if j.name == "chloe"]
+    assert chloe > bruno

@@ -14,6 +14,7 @@ import pytest
 
 import envelope
 from server.db import Database
+from server.source_lifecycle import ItemKind, SourceGone, SourceLifecycle
 from server.sources import store_reply
 from server.storage import ObjectStore
 from tests.server_process import Instance, SourceClient, db_rows, init_instance, run_server
@@ -89,7 +90,8 @@ def test_database_holds_only_hashes_and_public_keys(served) -> None:
         codename = src.first_submission("hash check")
     source_id = source_of_last_submission(instance)
     [row] = [r for r in db_rows(instance, "sources") if r[0] == source_id]
-    _id, login_hash, reply_key, created, active = row
+    _id, login_hash, reply_key, created, active, deleted = row
+    assert deleted == 0
     assert len(login_hash) == 32 and len(reply_key) == 32
     assert created == active and len(str(created)) == 10  # a day, nothing finer
     dump = "\n".join(sqlite3.connect(instance.data_dir / "lanterne.sqlite3").iterdump())
@@ -144,7 +146,7 @@ def test_logout_ends_the_session(served) -> None:
         assert src.get("/en/codename").headers["location"] == "/en/"
 
 
-def test_delete_account_removes_source_and_replies(served) -> None:
+def test_deleting_an_account_erases_login_and_replies_and_keeps_what_was_sent(served) -> None:
     instance, server = served
     with SourceClient(server.base_url) as src:
         codename = src.first_submission("delete me")
@@ -153,21 +155,32 @@ def test_delete_account_removes_source_and_replies(served) -> None:
         [reply] = [r for r in db_rows(instance, "replies") if r[1] == source_id]
         reply_file = instance.objects_dir / str(reply[2])
         assert reply_file.exists()
+        # Another browser logged in as the same source: its session ends too.
+        other = SourceClient(server.base_url)
+        assert other.login(codename).status_code == 303
+        assert other.get("/en/inbox").status_code == 200
         page = src.get("/en/delete")
+        # Said before confirming: codename, replies, and what stays with the journalists.
+        assert "Your codename will stop working" in page.text
+        assert "What you already sent stays with the journalists" in page.text
         token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
         refused = src.client.post("/en/delete", data={"csrf_token": token})
         assert refused.status_code == 400  # the box was not ticked
         response = src.client.post("/en/delete", data={"csrf_token": token, "confirm": "yes"})
         assert response.status_code == 200
         assert "Your account is deleted" in response.text
-    assert source_id not in [r[0] for r in db_rows(instance, "sources")]
+        assert "What you sent stays with the journalists" in response.text
+        assert other.get("/en/inbox").headers["location"] == "/en/login"
+        other.client.close()
+    # The row stays, without login hash or reply key, marked; the replies are gone.
+    [row] = [r for r in db_rows(instance, "sources") if r[0] == source_id]
+    assert row[1] is None and row[2] is None and row[5] == 1
     assert source_id not in [r[1] for r in db_rows(instance, "replies")]
     assert not reply_file.exists()
-    # The submission stays with the journalists, no longer linked to anyone.
-    subs = [r for r in db_rows(instance, "submissions") if r[1] is None]
-    assert len(subs) == 1
+    # The submission stays with the journalists, still linked to its source.
+    [sub] = [r for r in db_rows(instance, "submissions") if r[1] == source_id]
     manifest_ids = [
-        r[0] for r in db_rows(instance, "objects") if r[1] == subs[0][0] and r[2] == "manifest"
+        r[0] for r in db_rows(instance, "objects") if r[1] == sub[0] and r[2] == "manifest"
     ]
     manifest = json.loads(
         envelope.decrypt_bytes(
@@ -177,3 +190,24 @@ def test_delete_account_removes_source_and_replies(served) -> None:
     assert manifest["type"] == "lanterne-manifest/v1"
     with SourceClient(server.base_url) as src:
         assert src.login(codename).status_code == 403
+    # Nothing can be replied to them any more, and nothing is left behind trying.
+    db = Database(instance.data_dir / "lanterne.sqlite3")
+    before = set(instance.objects_dir.iterdir())
+    with pytest.raises(SourceGone):
+        SourceLifecycle(db, ObjectStore(instance.objects_dir)).add_item(
+            ItemKind.REPLY, source_id, b"LANTERNE...", None, "2026-11-26"
+        )
+    assert set(instance.objects_dir.iterdir()) == before
+
+
+def test_the_deletion_notice_says_what_stays_in_french(served) -> None:
+    _instance, server = served
+    with SourceClient(server.base_url, lang="fr") as src:
+        src.first_submission("supprimez-moi")
+        page = src.get("/fr/delete")
+        assert "Ce que vous avez déjà envoyé reste chez les journalistes" in page.text
+        token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        done = src.client.post("/fr/delete", data={"csrf_token": token, "confirm": "yes"})
+        assert done.status_code == 200
+        assert "Ce que vous avez envoyé reste chez les journalistes" in done.text
+        assert "ne peuvent plus vous répondre" in done.text

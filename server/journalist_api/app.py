@@ -14,10 +14,11 @@ from server.contain_errors import ContainErrorsMiddleware
 from server.db import Database
 from server.head_requests import HeadAsGetMiddleware
 from server.journalist_api import routes
-from server.journalist_api.auth import Authenticator
+from server.journalist_api.auth import Authenticator, ServedHosts
 from server.journalist_api.newsroom import Newsroom
 from server.security_headers import SecurityHeadersMiddleware
 from server.settings import Settings
+from server.source_lifecycle import SourceLifecycle
 from server.sources import Clock, SystemClock
 from server.storage import ObjectStore
 
@@ -44,10 +45,15 @@ def internal_error(scope: Scope) -> Response:
     return JSONResponse({"error": "internal", "message": "internal error"}, 500)
 
 
-def create_journalist_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+def create_journalist_app(
+    settings: Settings, *, clock: Clock | None = None, listen: str | None = None
+) -> FastAPI:
+    """``listen``: the ``host:port`` the API is served on, which login signatures
+    may name while no journalist onion is known (auth.ServedHosts)."""
     quiet_logging()
     db = Database(settings.database_path)
-    newsroom = Newsroom(db, ObjectStore(settings.objects_dir))
+    store = ObjectStore(settings.objects_dir)
+    newsroom = Newsroom(db, store, SourceLifecycle(db, store))
     app = FastAPI(
         title="Lanterne journalist API",
         version="1",
@@ -60,12 +66,19 @@ def create_journalist_app(settings: Settings, *, clock: Clock | None = None) -> 
         newsroom=newsroom,
         auth=Authenticator(clock or SystemClock()),
         clock=clock or SystemClock(),
+        hosts=ServedHosts(settings.journalist_hosts, listen),
     )
     app.include_router(routes.router, prefix=API_PREFIX)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error(exc.status_code, str(exc.detail))
+        response = error(exc.status_code, str(exc.detail))
+        if isinstance(exc, routes.Unauthorized):
+            # Why a login or token was refused, for the CLI's message (auth.Refusal).
+            response = JSONResponse(
+                {"error": "unauthorized", "reason": exc.reason, "message": str(exc.detail)}, 401
+            )
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
 from server.db import Database
-from server.storage import ObjectStore, new_id
+from server.source_lifecycle import ItemKind, SourceLifecycle, SourceNotFound
+from server.storage import ObjectStore
 
 TAG = re.compile(r"[A-Za-z0-9._-]{1,32}")
 MAX_TAGS = 16
@@ -31,8 +31,9 @@ class Invalid(Exception):
 @dataclass
 class SourceSummary:
     id: str
-    reply_key: bytes
+    reply_key: bytes | None  # None once the source deleted their account
     last_activity: str
+    account_deleted: bool
     submissions: int = 0
     size: int = 0
     seen: bool = False
@@ -44,16 +45,20 @@ class SourceSummary:
 
 
 class Newsroom:
-    def __init__(self, db: Database, store: ObjectStore) -> None:
+    """Reads for the journalists; every change of a source's life goes to
+    ``self.lifecycle`` (server/source_lifecycle.py)."""
+
+    def __init__(self, db: Database, store: ObjectStore, lifecycle: SourceLifecycle) -> None:
         self.db = db
         self.store = store
+        self.lifecycle = lifecycle
 
     # Reading
 
     def sources(self) -> list[SourceSummary]:
         with self.db.connect() as conn:
             rows = conn.execute(
-                "SELECT s.id, s.reply_key, s.last_active_on,"
+                "SELECT s.id, s.reply_key, s.last_active_on, s.deleted_by_source,"
                 " (SELECT count(*) FROM submissions WHERE source_id = s.id),"
                 " (SELECT coalesce(sum(o.size), 0) FROM objects o JOIN submissions u"
                 "   ON o.submission_id = u.id WHERE u.source_id = s.id),"
@@ -69,14 +74,15 @@ class Newsroom:
                 id=r[0],
                 reply_key=r[1],
                 last_activity=r[2],
-                submissions=r[3],
-                size=r[4],
-                seen=bool(r[5]),
-                starred=bool(r[6]),
-                tags=json.loads(r[7]),
-                assignee=r[8],
-                notes=r[9],
-                replies=r[10],
+                account_deleted=bool(r[3]),
+                submissions=r[4],
+                size=r[5],
+                seen=bool(r[6]),
+                starred=bool(r[7]),
+                tags=json.loads(r[8]),
+                assignee=r[9],
+                notes=r[10],
+                replies=r[11],
             )
             for r in rows
         ]
@@ -203,62 +209,13 @@ class Newsroom:
                 conn.execute(sql, (value, source_id))
 
     def add_item(
-        self, table: str, source_id: str, body: bytes, journalist_id: int, day: str
+        self, kind: ItemKind, source_id: str, body: bytes, journalist_id: int, day: str
     ) -> dict[str, str]:
-        """Store a note or a reply (an envelope the server cannot read)."""
-        self.source(source_id)
-        object_id = self.store.write_bytes(body)
-        item_id = new_id()
+        """Store a note or a reply (an envelope the server cannot read).
+
+        ``SourceGone`` for a reply to a source who deleted their account."""
         try:
-            with self.db.connect() as conn:
-                if table == "notes":
-                    conn.execute(
-                        "INSERT INTO notes(id, source_id, object_id, journalist_id, written_on)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (item_id, source_id, object_id, journalist_id, day),
-                    )
-                else:
-                    conn.execute(
-                        "INSERT INTO replies(id, source_id, object_id, journalist_id, sent_on)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (item_id, source_id, object_id, journalist_id, day),
-                    )
-        except BaseException:
-            self.store.delete(object_id)
-            raise
+            item_id, object_id = self.lifecycle.add_item(kind, source_id, body, journalist_id, day)
+        except SourceNotFound:
+            raise NotFound(source_id) from None
         return {"id": item_id, "object_id": object_id}
-
-    def delete_source(self, source_id: str) -> None:
-        self.source(source_id)
-        with self.db.connect() as conn:
-            object_ids = _object_ids(conn, source_id)
-            conn.execute("DELETE FROM submissions WHERE source_id = ?", (source_id,))
-            conn.execute("DELETE FROM sources WHERE id = ?", (source_id,))
-        for object_id in object_ids:
-            self.store.delete(object_id)
-
-    def delete_submission(self, submission_id: str) -> None:
-        with self.db.connect() as conn:
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT id FROM objects WHERE submission_id = ?", (submission_id,)
-                )
-            ]
-            if conn.execute("DELETE FROM submissions WHERE id = ?", (submission_id,)).rowcount == 0:
-                raise NotFound(submission_id)
-        for object_id in ids:
-            self.store.delete(object_id)
-
-
-def _object_ids(conn: sqlite3.Connection, source_id: str) -> list[str]:
-    return [
-        r[0]
-        for r in conn.execute(
-            "SELECT o.id FROM objects o JOIN submissions s ON o.submission_id = s.id"
-            " WHERE s.source_id = ?"
-            " UNION ALL SELECT object_id FROM replies WHERE source_id = ?"
-            " UNION ALL SELECT object_id FROM notes WHERE source_id = ?",
-            (source_id, source_id, source_id),
-        )
-    ]

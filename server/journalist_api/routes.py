@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
@@ -17,13 +19,16 @@ from envelope.keys import b64encode
 from server.db import Database, JournalistRow
 from server.headers import byte_range_start, decimal
 from server.journalist_api.auth import (
-    CHALLENGE_BYTES,
     CHALLENGE_SECONDS,
+    JOURNALIST_ONION_META,
     TOKEN_SECONDS,
     Authenticator,
     AuthFailed,
+    Refusal,
+    ServedHosts,
 )
 from server.journalist_api.newsroom import Invalid, Newsroom, NotFound, SourceSummary
+from server.source_lifecycle import ItemKind, SourceGone, SourceNotFound
 from server.sources import Clock
 
 MAX_ITEM_BYTES = 1 << 20  # one note or reply envelope
@@ -39,6 +44,7 @@ class ApiServices:
     newsroom: Newsroom
     auth: Authenticator
     clock: Clock
+    hosts: ServedHosts
 
 
 def services(request: Request) -> ApiServices:
@@ -59,19 +65,42 @@ def b64decode(text: str, length: int | None = None) -> bytes:
     return raw
 
 
+class Unauthorized(HTTPException):
+    """A 401 whose body carries ``reason`` (auth.Refusal) besides the message."""
+
+    MESSAGES: ClassVar[dict[Refusal, str]] = {
+        Refusal.CHALLENGE: "the login challenge expired or was already used: log in again",
+        Refusal.KEY: "no journalist of that name has this signing key",
+        Refusal.HOST: "the login was signed for an address this server does not serve",
+        Refusal.BUSY: "too many sessions at once: try again in a few minutes",
+        Refusal.TOKEN: "unknown or expired token: log in again",
+        Refusal.REVOKED: "this journalist was removed or their key replaced",
+    }
+
+    def __init__(self, reason: Refusal) -> None:
+        super().__init__(401, self.MESSAGES[reason])
+        self.reason = reason.value
+
+
 def current_journalist(
     api: Api, authorization: Annotated[str | None, Header()] = None
 ) -> JournalistRow:
     if not authorization or not authorization.startswith("Bearer "):
         raise HTTPException(401, "a bearer token is required")
     try:
-        session = api.auth.session(b64decode(authorization[7:].strip()))
-    except (AuthFailed, HTTPException):
-        raise HTTPException(401, "unknown or expired token") from None
-    for row in api.db.journalists():
-        if row.id == session.journalist_id:
-            return row
-    raise HTTPException(401, "this journalist was removed")
+        token = b64decode(authorization[7:].strip())
+        session = api.auth.session(token)
+    except HTTPException:
+        raise Unauthorized(Refusal.TOKEN) from None
+    except AuthFailed as exc:
+        raise Unauthorized(exc.reason) from None
+    # The database decides, at every request: the admin commands run in another
+    # process, and a removed journalist or a replaced key must end the token now.
+    row = api.db.journalist(session.journalist_id)
+    if row is None or not hmac.compare_digest(row.signing_key, session.signing_key):
+        api.auth.forget(token)
+        raise Unauthorized(Refusal.REVOKED)
+    return row
 
 
 Journalist = Annotated[JournalistRow, Depends(current_journalist)]
@@ -108,7 +137,9 @@ class JournalistOut(BaseModel):
 
 class SourceOut(BaseModel):
     id: str
-    reply_key: str
+    # null once the source deleted their account (their reply key is destroyed)
+    reply_key: str | None
+    account_deleted: bool
     last_activity: str
     submissions: int
     size: int
@@ -174,7 +205,8 @@ class Created(BaseModel):
 def source_out(s: SourceSummary) -> SourceOut:
     return SourceOut(
         id=s.id,
-        reply_key=b64encode(s.reply_key),
+        reply_key=b64encode(s.reply_key) if s.reply_key is not None else None,
+        account_deleted=s.account_deleted,
         last_activity=s.last_activity,
         submissions=s.submissions,
         size=s.size,
@@ -199,25 +231,24 @@ def _source(api: ApiServices, source_id: str) -> SourceSummary:
 
 @router.post("/auth/challenge", response_model=Challenge)
 def challenge(api: Api) -> Challenge:
-    try:
-        value = api.auth.new_challenge()
-    except AuthFailed:
-        raise HTTPException(401, "too many outstanding challenges") from None
-    return Challenge(challenge=b64encode(value), expires_in=CHALLENGE_SECONDS)
+    return Challenge(challenge=b64encode(api.auth.new_challenge()), expires_in=CHALLENGE_SECONDS)
 
 
 @router.post("/auth/token", response_model=Token, responses={401: {}})
 def token(body: TokenRequest, request: Request, api: Api) -> Token:
-    refused = HTTPException(401, "authentication failed")
-    row = next((j for j in api.db.journalists() if j.name == body.journalist), None)
-    host = request.headers.get("host", "")
-    challenge = b64decode(body.challenge)
-    if row is None or len(challenge) != CHALLENGE_BYTES:
-        raise refused
+    row = api.db.journalist_named(body.journalist)
+    hosts = api.hosts.current(api.db.meta_value(JOURNALIST_ONION_META))
     try:
-        value = api.auth.redeem(challenge, b64decode(body.signature), host, row.id, row.signing_key)
-    except AuthFailed:
-        raise refused from None
+        value = api.auth.redeem(
+            b64decode(body.challenge),
+            b64decode(body.signature),
+            hosts,
+            request.headers.get("host", ""),
+            (row.id, row.signing_key) if row is not None else None,
+        )
+    except AuthFailed as exc:
+        raise Unauthorized(exc.reason) from None
+    assert row is not None  # redeem refuses an unknown journalist
     return Token(token=b64encode(value), expires_in=TOKEN_SECONDS, name=row.name, role=row.role)
 
 
@@ -303,29 +334,49 @@ _ENVELOPE_BODY = {
     openapi_extra=_ENVELOPE_BODY,
 )
 async def add_note(source_id: str, request: Request, api: Api, me: Journalist) -> Created:
-    _source(api, source_id)
-    body = await _read_envelope(request)
-    return Created(**api.newsroom.add_item("notes", source_id, body, me.id, api.clock.today()))
+    return await _add_item(ItemKind.NOTE, source_id, request, api, me)
 
 
 @router.post(
     "/sources/{source_id}/replies",
     response_model=Created,
     status_code=201,
-    responses={404: {}, 413: {}},
+    responses={404: {}, 409: {}, 413: {}},
     openapi_extra=_ENVELOPE_BODY,
 )
 async def add_reply(source_id: str, request: Request, api: Api, me: Journalist) -> Created:
-    _source(api, source_id)
+    return await _add_item(ItemKind.REPLY, source_id, request, api, me)
+
+
+async def _add_item(
+    kind: ItemKind, source_id: str, request: Request, api: ApiServices, me: JournalistRow
+) -> Created:
+    summary = _source(api, source_id)
+    if kind is ItemKind.REPLY and summary.account_deleted:
+        raise HTTPException(409, REPLY_TO_DELETED)  # before reading the body
     body = await _read_envelope(request)
-    return Created(**api.newsroom.add_item("replies", source_id, body, me.id, api.clock.today()))
+    try:
+        created = await anyio.to_thread.run_sync(
+            api.newsroom.add_item, kind, source_id, body, me.id, api.clock.today()
+        )
+    except NotFound:
+        raise HTTPException(404, "no such source") from None
+    except SourceGone:
+        raise HTTPException(409, REPLY_TO_DELETED) from None
+    return Created(**created)
+
+
+REPLY_TO_DELETED = (
+    "the source deleted their account: nothing can reach them any more (their reply key is"
+    " destroyed); what they sent stays listed until a journalist deletes it"
+)
 
 
 @router.delete("/sources/{source_id}", status_code=204, responses={404: {}})
 def delete_source(source_id: str, api: Api, me: Journalist) -> Response:
     try:
-        api.newsroom.delete_source(source_id)
-    except NotFound:
+        api.newsroom.lifecycle.delete_by_journalist(source_id)
+    except SourceNotFound:
         raise HTTPException(404, "no such source") from None
     return Response(status_code=204)
 
@@ -333,8 +384,8 @@ def delete_source(source_id: str, api: Api, me: Journalist) -> Response:
 @router.delete("/submissions/{submission_id}", status_code=204, responses={404: {}})
 def delete_submission(submission_id: str, api: Api, me: Journalist) -> Response:
     try:
-        api.newsroom.delete_submission(submission_id)
-    except NotFound:
+        api.newsroom.lifecycle.delete_submission(submission_id)
+    except SourceNotFound:
         raise HTTPException(404, "no such submission") from None
     return Response(status_code=204)
 

@@ -32,7 +32,7 @@ router = APIRouter()
 
 LOGGED_OUT = N_("You are logged out. Close Tor Browser to clear everything from this visit.")
 DELETED = N_(
-    "Your account is deleted. Your codename no longer works, and the replies to you are erased."
+    "Your account is deleted. Your codename no longer works and the replies to you are erased. What you sent stays with the journalists: they can still read it, but they can no longer reply to you."
 )
 
 CODENAME_ERRORS = {
@@ -95,7 +95,7 @@ async def login(request: Request, lang: str) -> Response:
     row, identity = found
     replies = await anyio.to_thread.run_sync(svc.sources.read_replies, row.id, identity)
     del identity  # Python cannot wipe it; at least keep no reference (DESIGN §10)
-    svc.db.touch_source(row.id, svc.clock.today())
+    await anyio.to_thread.run_sync(svc.sources.lifecycle.logged_in, row.id, svc.clock.today())
     session = svc.sessions.sign_in(session, row.id, replies=replies)
     return redirect(f"/{lang}/inbox", session)
 
@@ -157,9 +157,9 @@ async def delete(request: Request, lang: str) -> Response:
             N_("Not deleted"),
             N_("Tick the box to confirm that you want to delete your account."),
         )
-    source_id = session.source_id
-    await anyio.to_thread.run_sync(svc.sources.delete, source_id)
-    svc.sessions.end_source(source_id)
+    # Ends every session of the source too (this one is ended again below,
+    # which also clears what it held).
+    await anyio.to_thread.run_sync(svc.sources.lifecycle.delete_by_source, session.source_id)
     svc.sessions.end(session)
     response = render(
         request, lang, "notice.html", {"title": N_("Account deleted"), "text": DELETED}

@@ -29,7 +29,7 @@ from server.rendering import (
 )
 from server.services import Services
 from server.sessions import Session
-from server.storage import ObjectBatch, new_id
+from server.storage import ObjectBatch
 from server.streaming_form import (
     QUESTION_PREFIX,
     EncryptingFormParser,
@@ -141,7 +141,7 @@ class Submitter:
 async def find_submitter(svc: Services, session: Session | None, lang: str) -> Submitter:
     """The session's source, or a fresh codename and source row (not yet stored)."""
     source_id = session.source_id if session is not None else None
-    if source_id is not None and not svc.db.source_exists(source_id):
+    if source_id is not None and not svc.sources.lifecycle.is_active(source_id):
         source_id = None  # the account was deleted in another session
     if source_id is not None:
         return Submitter(svc.clock.today(), source_id, None)
@@ -163,12 +163,10 @@ async def record_submission(
     be complete in the store; until this commits, none is listed anywhere."""
 
     def record() -> None:
-        with svc.db.connect() as conn:
-            if submitter.new_source is not None:
-                svc.db.add_source(conn, submitter.new_source[1], submitter.day)
-            svc.db.add_submission(conn, new_id(), submitter.source_id, submitter.day, objects)
-            if also is not None:
-                also(conn)
+        new_row = submitter.new_source[1] if submitter.new_source is not None else None
+        svc.sources.lifecycle.record_submission(
+            submitter.source_id, new_row, submitter.day, objects, also
+        )
 
     # In a thread: waiting for SQLite's write lock must not stall other sources.
     await anyio.to_thread.run_sync(record)
