@@ -9,18 +9,22 @@ from __future__ import annotations
 import base64
 import contextlib
 import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import nacl.signing
 import pytest
 
 from journalist_cli.api_client import ApiClient
 from journalist_cli.identity_store import JournalistIdentity, write_new_identity
 from journalist_cli.workflow_errors import LoginRefused
-from server.journalist_api.auth import signed_message
+from server.journalist_api.auth import Authenticator, signed_message
+from server.sources import SystemClock
 from tests.server_process import ROOT, SERVER_CMD, Instance, Server, run_server
 from tests.test_onion_location import onion_address
 
@@ -263,3 +267,37 @@ def test_the_cli_says_why_a_login_was_refused(room: Newsroom) -> None:
         client.login("alice", alice.signing)
     with ApiClient(room.api.removesuffix("/api/v1")) as client:
         assert client.login("alice", alice.signing).name == "alice"
+
+
+def test_the_authenticator_is_safe_under_concurrent_threads() -> None:
+    """FastAPI runs these routes in a thread pool. Before the lock, expiring
+    entries while another thread added one raised "dictionary changed size
+    during iteration" (a 500) or lost a challenge (a refused login)."""
+    auth = Authenticator(SystemClock())
+    key = nacl.signing.SigningKey.generate()
+    me = (1, bytes(key.verify_key))
+    problems: list[BaseException] = []
+    tokens: list[bytes] = []
+
+    def work() -> None:
+        try:
+            for _ in range(200):
+                c = auth.new_challenge()
+                token = auth.redeem(c, key.sign(signed_message(c, "h")).signature, ["h"], "h", me)
+                assert auth.session(token).journalist_id == 1
+                tokens.append(token)
+        except BaseException as exc:  # reported below
+            problems.append(exc)
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=work) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(before)
+    assert problems == []
+    assert len(set(tokens)) == 16 * 200

@@ -10,9 +10,9 @@ import pytest
 
 from server.db import SCHEMA_VERSION, UPLOADS_SCHEMA, Database
 from server.journalist_api.newsroom import Newsroom
+from server.migrations import MIGRATIONS, Migration, MigrationError, current_version, prepare
 from server.source_lifecycle import SourceLifecycle
 from server.storage import ObjectStore
-from server.migrations import MIGRATIONS, Migration, MigrationError, current_version, prepare
 from tests.server_process import ROOT, SERVER_CMD
 
 # The schema exactly as the first release (fe4298a) created it: frozen here,
