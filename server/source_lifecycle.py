@@ -51,6 +51,14 @@ class ItemKind(enum.Enum):
     REPLY = "replies"
 
 
+_INSERT_ITEM = {
+    ItemKind.NOTE: "INSERT INTO notes(id, source_id, object_id, journalist_id, written_on)"
+    " VALUES (?, ?, ?, ?, ?)",
+    ItemKind.REPLY: "INSERT INTO replies(id, source_id, object_id, journalist_id, sent_on)"
+    " VALUES (?, ?, ?, ?, ?)",
+}
+
+
 class SourceLifecycle:
     """``end_sessions(source_id)`` ends a source's sessions (the source app's
     SessionStore); the journalist API, which has none, passes nothing."""
@@ -140,12 +148,8 @@ class SourceLifecycle:
                     raise SourceNotFound(source_id)
                 if kind is ItemKind.REPLY and row[0]:
                     raise SourceGone(source_id)
-                date_column = "sent_on" if kind is ItemKind.REPLY else "written_on"
-                # Table and column names come from the enum and literals above.
                 conn.execute(
-                    f"INSERT INTO {kind.value}(id, source_id, object_id, journalist_id,"  # noqa: S608
-                    f" {date_column}) VALUES (?, ?, ?, ?, ?)",
-                    (item_id, source_id, object_id, journalist_id, day),
+                    _INSERT_ITEM[kind], (item_id, source_id, object_id, journalist_id, day)
                 )
         except BaseException:
             self.store.delete(object_id)
