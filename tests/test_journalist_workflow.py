@@ -246,3 +246,42 @@ def test_every_command_that_changes_the_vault_leaves_listings_true(tmp_path: Pat
             table = lanterne(alice, "list").stdout
             assert table == lanterne(fresh, "list").stdout, step
         assert acting[0]["submissions"] == 1 and acting[0]["size"] < row["size"]
+
+
+def test_a_source_leaving_takes_nothing_until_a_journalist_deletes(tmp_path: Path) -> None:
+    """Issue 11 item 2, end to end: real server, real source pages, real CLI."""
+    with newsroom(tmp_path, ("alice",)) as room:
+        with SourceClient(room.source_url) as source:
+            source.first_submission("Je m'en vais.", [("preuve.pdf", PDF, "application/pdf")])
+            alice = tmp_path / "alice"
+            setup_journalist(room, alice, "alice")
+            lanterne(alice, "pull")
+            [row] = json.loads(lanterne(alice, "list", "--json").stdout)
+            sid = row["id"]
+            lanterne(alice, "reply", sid, "Merci.")
+            lanterne(alice, "note", sid, "Source fiable.")
+            lanterne(alice, "star", sid)
+            page = source.get("/en/delete")
+            token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+            done = source.client.post("/en/delete", data={"csrf_token": token, "confirm": "yes"})
+            assert done.status_code == 200
+        lanterne(alice, "pull")
+        [row] = json.loads(lanterne(alice, "list", "--json").stdout)
+        assert row["id"] == sid and row["account_deleted"] is True
+        assert (row["submissions"], row["notes"], row["replies"]) == (1, 1, 0)
+        assert row["starred"] is True
+        out = tmp_path / "out"
+        lanterne(alice, "decrypt", sid, "--out", out, "--no-clean")
+        [sub] = (out / designations.slug(sid)).iterdir()
+        assert (sub / "original" / "preuve.pdf").read_bytes() == PDF
+        refused = lanterne(alice, "reply", sid, "Encore là ?", ok=False)
+        assert refused.returncode != 0 and b"deleted their account" in refused.stderr
+        # Only a journalist's delete removes it: on the server, files included,
+        # and in the vault.
+        objects = room.data_dir / "objects"
+        assert any(objects.iterdir())
+        lanterne(alice, "delete", sid, "--yes")
+        assert json.loads(lanterne(alice, "list", "--json").stdout) == []
+        assert [p.name for p in objects.iterdir() if not p.name.startswith(".")] == []
+        lanterne(alice, "pull")
+        assert json.loads(lanterne(alice, "list", "--json").stdout) == []
