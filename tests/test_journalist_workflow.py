@@ -265,17 +265,23 @@ def test_a_source_leaving_takes_nothing_until_a_journalist_deletes(tmp_path: Pat
             token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
             done = source.client.post("/en/delete", data={"csrf_token": token, "confirm": "yes"})
             assert done.status_code == 200
-        lanterne(alice, "pull")
+        pulled = lanterne(alice, "pull")
+        assert b"account deleted by the source" in pulled.stdout
         [row] = json.loads(lanterne(alice, "list", "--json").stdout)
         assert row["id"] == sid and row["account_deleted"] is True
         assert (row["submissions"], row["notes"], row["replies"]) == (1, 1, 0)
-        assert row["starred"] is True
+        assert row["starred"] is True and row["reply_key_changed"] is False
+        assert b"account deleted by the source" in lanterne(alice, "list").stdout
+        shown = lanterne(alice, "show", sid).stdout.decode()
+        assert "account deleted by the source" in shown and "Source fiable." in shown
+        assert "Je m'en vais." in shown
         out = tmp_path / "out"
         lanterne(alice, "decrypt", sid, "--out", out, "--no-clean")
         [sub] = (out / designations.slug(sid)).iterdir()
         assert (sub / "original" / "preuve.pdf").read_bytes() == PDF
         refused = lanterne(alice, "reply", sid, "Encore là ?", ok=False)
-        assert refused.returncode != 0 and b"deleted their account" in refused.stderr
+        assert refused.returncode == 1 and b"deleted their account" in refused.stderr
+        assert b"none was sent" in refused.stderr
         # Only a journalist's delete removes it: on the server, files included,
         # and in the vault.
         objects = room.data_dir / "objects"
