@@ -7,5 +7,6 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh --test
 export PATH="$PWD/.venv/bin:$PATH"
 ruff check .
+ruff format --check .
 mypy
 python -m pytest "$@"

@@ -79,9 +79,7 @@ def harness() -> Iterator[Harness]:
 
 def ok_vectors() -> dict[str, str]:
     return {
-        p.stem: hashlib.sha256(
-            base64.b64decode(json.loads(p.read_text())["envelope"])
-        ).hexdigest()
+        p.stem: hashlib.sha256(base64.b64decode(json.loads(p.read_text())["envelope"])).hexdigest()
         for p in generate.HERE.glob("ok_*.json")
     }
 
