@@ -101,10 +101,12 @@ def test_demo_journalist_workflow_steps_work(tmp_path: Path) -> None:
         for cmd in steps[:3]:
             done = subprocess.run(cmd, shell=True, cwd=ROOT, capture_output=True, text=True)
             assert done.returncode == 0, (cmd, done.stderr)
-        listing = done.stdout
-        source = re.search(r"[0-9a-f]{32}", listing) or re.search(r"[0-9a-f]{8,}", listing)
-        assert source, listing
-        cmd = steps[3].replace("<source>", source.group(0))
+        # What a user does: read the designation off the table, type it back.
+        rows = done.stdout.splitlines()
+        header = next(i for i, line in enumerate(rows) if line.split()[:1] == ["source"])
+        designation = " ".join(rows[header + 1].split()[:2])
+        assert re.fullmatch(r"[a-z]+ [a-z]+", designation), done.stdout
+        cmd = steps[3].replace("<source>", f'"{designation}"')
         done = subprocess.run(cmd, shell=True, cwd=ROOT, capture_output=True, text=True)
         assert done.returncode == 0, (cmd, done.stderr)
         received = [p for p in (demo / "received").rglob("note.txt") if p.is_file()]
