@@ -76,8 +76,17 @@ class PullResult:
     removed_objects: list[str] = field(default_factory=list)
 
 
-def pull(client: ApiClient, vault: Vault, progress: PullProgress | None = None) -> PullResult:
-    """Update the index from the server and download what is missing."""
+def pull(
+    client: ApiClient,
+    vault: Vault,
+    progress: PullProgress | None = None,
+    stopping: threading.Event | None = None,
+) -> PullResult:
+    """Update the index from the server and download what is missing.
+
+    ``stopping`` is set at the first failure (or Ctrl-C); downloads still in
+    flight then stop where they are. A caller may pass its own to watch it.
+    """
     progress = progress or QuietProgress()
     result = PullResult()
     vault.check_present()
@@ -92,7 +101,7 @@ def pull(client: ApiClient, vault: Vault, progress: PullProgress | None = None) 
             result.refreshed += 1
     missing = vault.missing_objects()
     progress.start(missing, sum(max(o.size, 0) for o in missing))
-    stopping = threading.Event()
+    stopping = stopping or threading.Event()
     with Flusher() as flusher, ThreadPoolExecutor(CONNECTIONS, "lanterne-pull") as pool:
 
         def fetch(obj: ObjectRecord) -> tuple[int, bool]:

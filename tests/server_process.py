@@ -12,14 +12,16 @@ import signal
 import socket
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 import envelope
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CMD = [sys.executable, "-m", "server.admin"]
@@ -105,16 +107,42 @@ def wait_for_port(
     port: int, proc: subprocess.Popen[bytes], timeout: float, log: Callable[[], str] = str
 ) -> None:
     """Until something accepts on 127.0.0.1:``port``; RuntimeError if ``proc`` exits first."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def listening() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"{proc.args!r} exited: {log()}")
         with contextlib.suppress(OSError):
             socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"nothing listens on port {port} after {timeout} s: {log()}")
-        time.sleep(0.05)
+            return True
+        return False
+
+    try:
+        wait_until(listening, timeout, f"nothing listens on port {port}")
+    except TimeoutError as exc:
+        raise RuntimeError(f"{exc}: {log()}") from None
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """An app built by the test (with its own clocks) served by uvicorn on a thread
+    of this process, on 127.0.0.1; yields its base URL. For tests that need to move
+    time instead of waiting for it; everything else uses ``run_server``."""
+    import uvicorn
+
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", access_log=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started or not thread.is_alive(), 30, "uvicorn never started")
+        assert server.started, "uvicorn stopped at start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
 
 
 @contextlib.contextmanager

@@ -20,7 +20,6 @@ from tests.server_process import (
     Instance,
     Server,
     SourceClient,
-    init_instance,
     run_server,
 )
 from tests.test_journalist_api import Room, client
@@ -43,13 +42,6 @@ SOURCE_PATHS = (
 )
 # Headers that legitimately differ between two renderings of the same page.
 PER_RESPONSE = {"set-cookie", "content-length"}
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, Server]]:
-    instance = init_instance(tmp_path_factory.mktemp("head"))
-    with run_server(instance) as server:
-        yield instance, server
 
 
 @pytest.mark.parametrize("path", SOURCE_PATHS)

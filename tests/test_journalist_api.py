@@ -20,6 +20,7 @@ import envelope
 from journalist_cli.identity_store import JournalistIdentity, write_new_identity
 from server.db import Database
 from server.journalist_api.auth import Authenticator, AuthFailed, Refusal, signed_message
+from tests.clocks import FakeClock
 from tests.server_process import ROOT, SERVER_CMD, Instance, Server, SourceClient, run_server
 
 PDF = b"%PDF-1.4\n" + os.urandom(200_000) + b"\n%%EOF\n"
@@ -121,17 +122,6 @@ def test_wrong_key_unknown_journalist_and_bad_tokens_are_refused(room: Room) -> 
         r = httpx.get(f"{room.api}/sources", headers=headers)
         assert r.status_code == 401
         assert r.json()["error"] == "unauthorized"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def today(self) -> str:
-        return "2026-11-26"
 
 
 def test_challenges_and_tokens_expire() -> None:

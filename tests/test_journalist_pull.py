@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import os
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,6 +43,7 @@ class CutOneObject(httpx.BaseTransport):
         self.concurrent = 0
         self.most_concurrent = 0
         self.lock = threading.Lock()
+        self.stopping = threading.Event()  # handed to pull, set by it at the failure
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self.inner.handle_request(request)
@@ -81,10 +81,9 @@ class _Controlled(httpx.SyncByteStream):
                 if piece == 1 and not self.cut:
                     self.owner.large_waiting.set()
                     assert self.owner.cut_done.wait(30)
-                    # pull notices the failure within microseconds of the cut (the
-                    # victim's thread raises, the main thread wakes and sets its stop
-                    # flag); half a second makes "in flight at the failure" certain.
-                    time.sleep(0.5)
+                    # Go on only once pull has noticed the failure (its stop flag):
+                    # this download is then certainly "in flight at the failure".
+                    assert self.owner.stopping.wait(30)
                 sent += len(chunk)
                 yield chunk
             if not self.cut:
@@ -120,7 +119,7 @@ def test_a_cut_download_stops_the_others_keeps_what_finished_and_resumes(tmp_pat
         with ApiClient(room.api_url, transport=transport) as client:
             client.login(signer.name, signer.signing)
             with pytest.raises(ServerError, match="pull again"):
-                sync.pull(client, vault)
+                sync.pull(client, vault, stopping=transport.stopping)
         assert transport.most_concurrent > 1  # downloads overlapped
 
         # The cut object is a .part of exactly what arrived, never under its final

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from tests.e2e import browsers
-from tests.server_process import Instance, Server, init_instance, run_server
+
+pytestmark = pytest.mark.browser
 
 AXE_DIR = Path(__file__).resolve().parent / "js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
@@ -29,24 +30,9 @@ def axe_source() -> str:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, Server]]:
-    instance = init_instance(tmp_path_factory.mktemp("a11y"))
-    with run_server(instance) as server:
-        yield instance, server
-
-
-@pytest.fixture(scope="module")
 def page_factory() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(browsers.CHROMIUM).exists():
-        pytest.fail(f"Chromium is missing ({browsers.CHROMIUM}); run scripts/bootstrap.sh --test")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=browsers.CHROMIUM, headless=True, args=["--no-sandbox"]
-        )
+    with browsers.playwright_chromium() as browser:
         yield browser
-        browser.close()
 
 
 def violations(page: Any, axe: str) -> list[str]:

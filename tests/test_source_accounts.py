@@ -17,18 +17,11 @@ from server.db import Database
 from server.source_lifecycle import ItemKind, SourceGone, SourceLifecycle
 from server.sources import store_reply
 from server.storage import ObjectStore
-from tests.server_process import Instance, SourceClient, db_rows, init_instance, run_server
+from tests.server_process import Instance, SourceClient, db_rows
 
-FAST_THROTTLE = """
+SERVER_CONFIG = """
 login_failures_per_session = 3
 """
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory):
-    instance = init_instance(tmp_path_factory.mktemp("acct"), config=FAST_THROTTLE)
-    with run_server(instance) as server:
-        yield instance, server
 
 
 def write_reply(instance: Instance, source_id: str, text: str) -> str:

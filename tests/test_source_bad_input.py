@@ -21,11 +21,9 @@ from tests.server_process import (
     SourceClient,
     db_rows,
     find_canaries,
-    init_instance,
-    run_server,
 )
 
-SMALL_LIMITS = """
+SERVER_CONFIG = """
 [limits]
 max_file_bytes = 300000
 max_files = 3
@@ -39,13 +37,6 @@ label.en = "When?"
 label.fr = "Quand ?"
 max_length = 50
 """
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory):
-    instance = init_instance(tmp_path_factory.mktemp("bad"), config=SMALL_LIMITS)
-    with run_server(instance) as server:
-        yield instance, server
 
 
 @pytest.fixture

@@ -10,15 +10,9 @@ browser fails the test (`scripts/bootstrap.sh --test` installs both).
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import os
-import subprocess
-import tempfile
-import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +23,10 @@ from server.db import Database
 from server.sources import store_reply
 from server.storage import ObjectStore
 from tests.e2e import browsers
-from tests.server_process import Instance, Server, db_rows, init_instance, run_server
+from tests.server_process import Instance, db_rows
+from tests.waiting import wait_until
 
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, Server]]:
-    instance = init_instance(tmp_path_factory.mktemp("browsers"))
-    with run_server(instance) as server:
-        yield instance, server
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
@@ -83,27 +73,11 @@ def check_submission(instance: Instance, message: str, files: list[Path]) -> Non
 # Chromium ------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def chromium_contexts() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(browsers.CHROMIUM).exists():
-        pytest.fail(f"Chromium is missing ({browsers.CHROMIUM}); run scripts/bootstrap.sh --test")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=browsers.CHROMIUM, headless=True, args=["--no-sandbox"]
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 @pytest.mark.parametrize("lang", ["fr", "en"])
 def test_chromium_without_javascript(served, upload_files: list[Path], lang: str) -> None:
     instance, server = served
     message = f"Chromium sans JavaScript ({lang}).\nDeuxième ligne."
-    with chromium_contexts() as browser:
+    with browsers.playwright_chromium() as browser:
         ctx = browser.new_context(java_script_enabled=False)
         page = ctx.new_page()
         page.goto(f"{server.base_url}/{lang}/")
@@ -132,63 +106,8 @@ def test_chromium_without_javascript(served, upload_files: list[Path], lang: str
 # Firefox ESR with Tor Browser's Safest prefs -------------------------------
 
 
-@contextlib.contextmanager
-def firefox_safest() -> Iterator[Any]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from marionette_driver.marionette import Marionette
-
-    if not Path(browsers.FIREFOX).exists():
-        pytest.fail("firefox-esr is missing; run scripts/bootstrap.sh --test")
-    port = browsers.free_port()
-    prefs = {**browsers.AUTOMATION_PREFS, **browsers.SAFEST_PREFS, "marionette.port": port}
-    with tempfile.TemporaryDirectory(prefix="lanterne-ff-") as profile:
-        Path(profile, "user.js").write_text(
-            "".join(
-                f'user_pref("{k}", {str(v).lower() if isinstance(v, bool) else v});\n'
-                for k, v in prefs.items()
-            )
-        )
-        proc = subprocess.Popen(
-            [
-                browsers.FIREFOX,
-                "-marionette",
-                "-remote-allow-system-access",
-                "-headless",
-                "-no-remote",
-                "-profile",
-                profile,
-                "about:blank",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = Marionette(host="127.0.0.1", port=port)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ResourceWarning)
-                client.start_session(timeout=90)
-                gc.collect()
-            yield client
-        finally:
-            with contextlib.suppress(Exception), warnings.catch_warnings():
-                warnings.simplefilter("ignore", ResourceWarning)
-                client.delete_session()
-                gc.collect()
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
 def wait_for_path(client: Any, path: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not client.get_url().endswith(path):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"still on {client.get_url()}, expected {path}")
-        time.sleep(0.1)
+    wait_until(lambda: client.get_url().endswith(path), timeout, f"never reached {path}")
 
 
 def test_firefox_safest(served, upload_files: list[Path]) -> None:
@@ -199,7 +118,7 @@ def test_firefox_safest(served, upload_files: list[Path]) -> None:
 
     instance, server = served
     message = "Firefox au niveau « Le plus sûr »."
-    with firefox_safest() as ff:
+    with browsers.marionette("safest") as ff:
         ff.navigate(f"{server.base_url}/fr/")
         ff.find_element(By.CSS_SELECTOR, "main a[href='/fr/submit']").click()
         wait_for_path(ff, "/fr/submit")

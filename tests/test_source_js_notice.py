@@ -15,13 +15,13 @@ Before this, the home page told every browser that it was not running JavaScript
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.e2e import browsers
-from tests.e2e.test_browser_uploads import wait_until
-from tests.server_process import Instance, Server, init_instance, run_server
+from tests.server_process import Instance, Server
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.browser
 
 PAGES = ("/en/", "/en/submit", "/fr/", "/fr/submit")
 # The beginning of each statement, per language.
@@ -37,13 +37,6 @@ ENCRYPTS = {
     "en": "Your browser encrypts your message",
     "fr": "Votre navigateur chiffre votre message",
 }
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, Server]]:
-    instance = init_instance(tmp_path_factory.mktemp("js-notice"))
-    with run_server(instance) as server:
-        yield instance, server
 
 
 def statements(browser: browsers.Browser) -> set[str]:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import re
 
 import httpx
-import pytest
 from starlette.routing import Mount
 
 from server import codenames
 from server.app import create_app
 from server.settings import Settings
-from tests.server_process import CODENAME_RE, SourceClient, init_instance, run_server
+from tests.server_process import CODENAME_RE, SourceClient
 
 EXPECTED = {
     "content-security-policy": (
@@ -31,13 +30,6 @@ EXPECTED = {
     "x-frame-options": "DENY",
 }
 LEAKY = ("server", "etag", "last-modified", "date", "x-powered-by")
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory):
-    instance = init_instance(tmp_path_factory.mktemp("hdr"))
-    with run_server(instance) as server:
-        yield instance, server
 
 
 def every_request(src: SourceClient) -> list[tuple[str, str, httpx.Response]]:

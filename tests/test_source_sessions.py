@@ -12,17 +12,7 @@ from server.sessions import (
     LoginThrottle,
     SessionStore,
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def today(self) -> str:
-        return "2026-11-26"
+from tests.clocks import FakeClock
 
 
 def test_sessions_expire_after_idle_time() -> None:

@@ -14,6 +14,7 @@ import secrets
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ from tests.server_process import (
     object_files,
     run_server,
 )
+from tests.waiting import wait_until
 
 SYSTEM_TMP = [Path("/tmp"), Path("/var/tmp"), Path("/dev/shm")]
 
@@ -234,13 +236,8 @@ def _raw_upload_start(
     return sock, tail, boundary
 
 
-def _wait_for(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
+def part_file_exists(instance: Instance) -> Callable[[], bool]:
+    return lambda: any(p.name.endswith(".part") for p in instance.objects_dir.iterdir())
 
 
 def test_submission_is_invisible_until_complete(
@@ -256,9 +253,7 @@ def test_submission_is_invisible_until_complete(
             sock.sendall(block)
             sent += len(block)
         # Most of the file is in: a temporary object exists, but no submission.
-        assert _wait_for(
-            lambda: any(p.name.endswith(".part") for p in instance.objects_dir.iterdir())
-        )
+        wait_until(part_file_exists(instance), 10, "no temporary object appeared")
         assert db_rows(instance, "submissions") == []
         sock.sendall(os.urandom(size - sent) + tail)
         reply = sock.recv(4096)
@@ -275,9 +270,9 @@ def test_dropped_connection_leaves_nothing(new_source, server: Server, instance:
     src = new_source()
     sock, _tail, _ = _raw_upload_start(server, src, 8 * 1024 * 1024)
     sock.sendall((c_file + os.urandom(100_000)) * 20)
-    assert _wait_for(lambda: any(p.name.endswith(".part") for p in instance.objects_dir.iterdir()))
+    wait_until(part_file_exists(instance), 10, "no temporary object appeared")
     sock.close()  # the source's circuit drops mid-upload
-    assert _wait_for(lambda: not any(instance.objects_dir.iterdir()))
+    wait_until(lambda: not any(instance.objects_dir.iterdir()), 10, "objects left behind")
     assert db_rows(instance, "submissions") == []
     assert db_rows(instance, "objects") == []
     assert db_rows(instance, "sources") == []

@@ -13,16 +13,9 @@ from server.db import Database
 from server.disk_reserve import DiskReserve
 from server.resumable import OwnerKeys, Upload, UploadError, UploadPolicy, UploadStore
 from server.settings import GiB, MiB, Settings
+from tests.clocks import FakeClock
 
 DAY = 24 * 3600
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0  # 2027-01-15, on a minute boundary
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

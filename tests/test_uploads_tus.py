@@ -17,7 +17,6 @@ import signal
 import socket
 import sqlite3
 import stat
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +28,10 @@ from tusclient.client import TusClient
 from tusclient.exceptions import TusCommunicationError
 
 import envelope
+from server.app import create_app
 from server.resumable import is_envelope_length, max_upload_length
-from server.settings import GiB, MiB
+from server.settings import GiB, MiB, Settings
+from tests.clocks import FakeClock
 from tests.server_process import (
     CSRF_RE,
     Instance,
@@ -41,6 +42,7 @@ from tests.server_process import (
     init_instance,
     object_files,
     run_server,
+    serve_in_thread,
 )
 
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -187,13 +189,6 @@ def age_upload(instance: Instance, upload_id: str, days: int) -> None:
             )
     finally:
         conn.close()
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, Server]]:
-    instance = init_instance(tmp_path_factory.mktemp("tus"))
-    with run_server(instance) as server:
-        yield instance, server
 
 
 @pytest.fixture
@@ -369,9 +364,12 @@ def test_logging_out_deletes_the_browsers_unfinished_uploads_and_cookie(served) 
 def test_a_long_upload_keeps_the_session_so_the_commit_finds_the_same_source(tmp_path) -> None:
     """Idle timeout 3 s: a follow-up upload whose segments come 1.5 s apart and last
     longer than that still commits to the source who started it (every PATCH is
-    activity for the session), while a session with nothing going on still ends."""
+    activity for the session), while a session with nothing going on still ends.
+    In process, with the app's clock in the test's hands: time passes, nobody waits."""
     instance = init_instance(tmp_path, config="session_idle_seconds = 3\n")
-    with run_server(instance) as server, Browser(server.base_url) as page:
+    clock = FakeClock()
+    app = create_app(Settings.load(instance.data_dir), clock=clock, wall_clock=clock)
+    with serve_in_thread(app) as base_url, Browser(base_url) as page:
         first = complete_submission(instance, page, [b"first"])
         r = page.commit(first["manifest"][0], first["message"][0], [first["files"][0][0]])
         assert r.status_code == 303 and r.headers["location"] == "/en/codename"
@@ -382,10 +380,10 @@ def test_a_long_upload_keeps_the_session_so_the_commit_finds_the_same_source(tmp
         file_id = page.create(len(sealed))
         step = len(sealed) // 3 + 1
         for start in range(0, len(sealed), step):
-            time.sleep(1.5)  # a slow Tor circuit, in miniature
+            clock.advance(1.5)  # a slow Tor circuit, in miniature
             r = page.patch(file_id, start, sealed[start : start + step])
             assert r.status_code == 204, r.status_code
-        time.sleep(1.5)  # 6 s since the commit's page, twice the idle timeout
+        clock.advance(1.5)  # 6 s since the commit's page, twice the idle timeout
         listed = [(file_id, "late.bin", "application/octet-stream", len(plain))]
         manifest_id = page.upload(seal(instance, manifest(None, listed)))
         r = page.commit(manifest_id, None, [file_id])  # reads the CSRF token again first
@@ -394,7 +392,7 @@ def test_a_long_upload_keeps_the_session_so_the_commit_finds_the_same_source(tmp
         assert {row[1] for row in db_rows(instance, "submissions")} == sources_before
         assert decrypt_object(instance, file_id) == plain
 
-        time.sleep(3.5)  # nothing going on: the session ends as before
+        clock.advance(3.5)  # nothing going on: the session ends as before
         assert page.client.get("/en/inbox").headers["location"] == "/en/login"
 
 
@@ -600,16 +598,19 @@ def test_commit_in_french_gives_french_pages(served) -> None:
 
 def test_an_idle_upload_expires_and_is_deleted(tmp_path) -> None:
     """Expiry follows the last activity, kept in memory (test_uploads_store.py
-    checks the times exactly); here a short expiry on a real server."""
+    checks the times exactly); here a real HTTP server in this process, whose clock
+    the test moves on instead of waiting."""
     config = "[uploads]\nexpire_seconds = 2\nempty_expire_seconds = 2\n"
     instance = init_instance(tmp_path, config=config)
-    with run_server(instance) as server, Browser(server.base_url) as browser:
+    clock = FakeClock()
+    app = create_app(Settings.load(instance.data_dir), clock=clock, wall_clock=clock)
+    with serve_in_thread(app) as base_url, Browser(base_url) as browser:
         upload_id = browser.create(1000)
         assert browser.patch(upload_id, 0, b"q" * 100).status_code == 204
         expires = browser.head(upload_id).headers["upload-expires"]
         assert expires.endswith(" GMT")
         assert browser.offset(upload_id) == 100
-        time.sleep(3)
+        clock.advance(3)
         assert browser.head(upload_id).status_code == 410  # known to have expired...
         assert not upload_path(instance, upload_id).exists()
         assert browser.head(upload_id).status_code == 404  # ...and then simply gone

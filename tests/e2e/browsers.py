@@ -14,11 +14,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+from tests.waiting import wait_until
 
 CHROMIUM = "/usr/lib/chromium/chromium"  # the real binary, not Debian's wrapper script
 FIREFOX = shutil.which("firefox-esr") or "/usr/bin/firefox-esr"
@@ -56,11 +57,12 @@ class Browser(Protocol):
 
 
 def wait_for_title(browser: Browser, title: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while browser.title() != title:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{browser.name}: page title never became {title!r}")
-        time.sleep(0.2)
+    wait_until(
+        lambda: browser.title() == title,
+        timeout,
+        f"{browser.name}: page title never became {title!r}",
+        interval=0.2,
+    )
 
 
 def free_port() -> int:
@@ -89,21 +91,32 @@ def chromium(
     *, javascript: bool = True, jitless: bool = False, extra_args: Sequence[str] = ()
 ) -> Iterator[Browser]:
     """Chromium, headless, in a fresh context; ``extra_args`` go on its command line."""
+    args = ["--js-flags=--jitless", *extra_args] if jitless else extra_args
+    with playwright_chromium(args) as browser:
+        context = browser.new_context(java_script_enabled=javascript)  # type: ignore[attr-defined]
+        yield _Chromium(context.new_page(), "chromium-jitless" if jitless else "chromium")
+
+
+@contextlib.contextmanager
+def playwright_chromium(extra_args: Sequence[str] = ()) -> Iterator[object]:
+    """The one Chromium launcher: Playwright's Browser object on Debian's Chromium
+    (never a downloaded one), closed on exit. A missing Chromium is a failure."""
     from playwright.sync_api import sync_playwright
 
     if not os.path.exists(CHROMIUM):
         raise RuntimeError(
             f"Chromium is not installed ({CHROMIUM}); run scripts/bootstrap.sh --test"
         )
-    args = ["--no-sandbox", "--disable-background-networking", "--disable-component-update"]
-    if jitless:
-        args.append("--js-flags=--jitless")
-    args += extra_args
+    args = [
+        "--no-sandbox",
+        "--disable-background-networking",
+        "--disable-component-update",
+        *extra_args,
+    ]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         try:
-            context = browser.new_context(java_script_enabled=javascript)
-            yield _Chromium(context.new_page(), "chromium-jitless" if jitless else "chromium")
+            yield browser
         finally:
             browser.close()
 
@@ -128,6 +141,14 @@ class _Firefox:
 @contextlib.contextmanager
 def firefox(level: str = "safer") -> Iterator[Browser]:
     """Firefox ESR with the prefs of a Tor Browser security level, in a fresh profile."""
+    with marionette(level) as client:
+        yield _Firefox(client, f"firefox-{level}")
+
+
+@contextlib.contextmanager
+def marionette(level: str = "safer") -> Iterator[Any]:
+    """The one Firefox launcher: a Marionette client of Firefox ESR with the prefs of
+    a Tor Browser security level, in a fresh profile. A missing Firefox is a failure."""
     with warnings.catch_warnings():
         # mozinfo/mozrunner use deprecated distro and telnetlib calls at import time.
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -164,7 +185,7 @@ def firefox(level: str = "safer") -> Iterator[Browser]:
                 warnings.simplefilter("ignore", ResourceWarning)
                 client.start_session(timeout=90)
                 gc.collect()
-            yield _Firefox(client, f"firefox-{level}")
+            yield client
         finally:
             with contextlib.suppress(Exception), warnings.catch_warnings():
                 warnings.simplefilter("ignore", ResourceWarning)

@@ -23,6 +23,8 @@ from tests.e2e import browsers
 from tests.test_hpke_kat import VECTORS as KAT_VECTORS
 from tests.vectors import generate
 
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "server" / "static"
 HARNESS = Path(__file__).parent / "harness"

@@ -17,6 +17,8 @@ import envelope
 from tests.e2e import browsers
 from tests.server_process import Instance, Server, db_rows, init_instance, run_server
 
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
 
 @pytest.fixture
 def refusing(tmp_path: Path) -> Iterator[tuple[Instance, Server]]:
@@ -31,36 +33,26 @@ def read_object(instance: Instance, object_id: str) -> bytes:
 
 
 def test_a_refused_upload_goes_with_the_plain_form(refusing, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     instance, server = refusing
-    if not Path(browsers.CHROMIUM).exists():
-        pytest.fail(f"Chromium is missing ({browsers.CHROMIUM}); run scripts/bootstrap.sh --test")
     document = os.urandom(300_000)
     path = tmp_path / "rapport.bin"
     path.write_bytes(document)
     statuses: list[tuple[str, str, int]] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=browsers.CHROMIUM, headless=True, args=["--no-sandbox"]
-        )
-        try:
-            page: Any = browser.new_context().new_page()
-            page.on("response", lambda r: statuses.append((r.request.method, r.url, r.status)))
-            page.goto(f"{server.base_url}/en/submit")
-            page.wait_for_selector("#path-browser", state="visible")
-            page.fill("#message", "Le message part quand même.")
-            page.set_input_files("#files", [str(path)])
-            page.click("button[type=submit]")
-            page.wait_for_selector("#upload-plain", state="visible")
-            # Before the source chooses, the page says the server will see the plaintext.
-            assert "plain form" in page.inner_text("#upload-status")
-            assert page.is_visible("#path-server") and page.is_hidden("#path-browser")
-            assert not db_rows(instance, "submissions")
-            page.click("#upload-plain")
-            page.wait_for_url("**/en/codename", timeout=60_000)
-        finally:
-            browser.close()
+    with browsers.playwright_chromium() as browser:
+        page: Any = browser.new_context().new_page()
+        page.on("response", lambda r: statuses.append((r.request.method, r.url, r.status)))
+        page.goto(f"{server.base_url}/en/submit")
+        page.wait_for_selector("#path-browser", state="visible")
+        page.fill("#message", "Le message part quand même.")
+        page.set_input_files("#files", [str(path)])
+        page.click("button[type=submit]")
+        page.wait_for_selector("#upload-plain", state="visible")
+        # Before the source chooses, the page says the server will see the plaintext.
+        assert "plain form" in page.inner_text("#upload-status")
+        assert page.is_visible("#path-server") and page.is_hidden("#path-browser")
+        assert not db_rows(instance, "submissions")
+        page.click("#upload-plain")
+        page.wait_for_url("**/en/codename", timeout=60_000)
     assert any(m == "POST" and u.endswith("/tus/") and s == 507 for m, u, s in statuses)
     assert not any(u.endswith("/submit/commit") for _m, u, _s in statuses)
     [submission] = db_rows(instance, "submissions")

@@ -46,6 +46,9 @@ from tests.server_process import (
     wait_for_port,
 )
 from tests.test_site_integrity import Proxy, proxy_url, reverse_proxy
+from tests.waiting import wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 MiB = 1 << 20
 ANSWER_FIELD = "q_administration"
@@ -56,25 +59,14 @@ ANSWER_FIELD = "q_administration"
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(browsers.CHROMIUM).exists():
-        pytest.fail(f"Chromium is missing ({browsers.CHROMIUM}); run scripts/bootstrap.sh --test")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=browsers.CHROMIUM, headless=True, args=["--no-sandbox"]
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with browsers.playwright_chromium() as browser:
+        yield browser
 
 
 @pytest.fixture(scope="module")
 def firefox() -> Iterator[Any]:
     """The Marionette client of a Firefox ESR with Tor Browser's Safer prefs."""
-    with browsers.firefox("safer") as ff:
-        client = ff._client  # type: ignore[attr-defined]
+    with browsers.marionette("safer") as client:
         client.timeout.script = 600
         yield client
 
@@ -84,14 +76,6 @@ def firefox_by() -> Any:
         warnings.simplefilter("ignore", DeprecationWarning)
         from marionette_driver.by import By
     return By
-
-
-def wait_until(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.1)
 
 
 def submit_in_chromium(

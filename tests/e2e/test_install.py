@@ -35,6 +35,8 @@ from server import file_times
 from server.tor_config import ClientAuthKey, DebianLayout, read_onion_hostname
 from tests.server_process import ROOT, free_port
 
+pytestmark = pytest.mark.e2e
+
 PREFIX = Path(os.environ.get("LANTERNE_INSTALL_TEST_PREFIX", "/var/tmp/lanterne-install-test"))
 APP_USER = "lanterne"
 

@@ -43,6 +43,8 @@ from tests.e2e.tor_network import (
 )
 from tests.server_process import ROOT, SERVER_CMD, Instance, Server, SourceClient, run_server
 
+pytestmark = [pytest.mark.e2e, pytest.mark.tor]
+
 PDF = b"%PDF-1.4\n" + os.urandom(150_000) + b"\n%%EOF\n"
 MESSAGE = "Les comptes de 2025 ont été réécrits."
 

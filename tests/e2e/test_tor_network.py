@@ -37,6 +37,8 @@ from tests.e2e.tor_network import (
     socks_connect,
 )
 
+pytestmark = [pytest.mark.e2e, pytest.mark.tor]
+
 SOURCE_BODY = b"source interface stand-in"
 JOURNALIST_BODY = b"journalist API stand-in"
 
