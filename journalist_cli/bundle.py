@@ -101,54 +101,6 @@ class ImportSummary(BundleSummary):
     kept: list[Removal] = field(default_factory=list)
 
 
-def _source_doc(detail: SourceDetail) -> dict[str, Any]:
-    s = detail.source
-    return {
-        "id": s.id,
-        "reply_key": s.reply_key,
-        "account_deleted": s.account_deleted,
-        "last_activity": s.last_activity,
-        "submissions": s.submissions,
-        "size": s.size,
-        "seen": s.seen,
-        "starred": s.starred,
-        "tags": list(s.tags),
-        "assignee": s.assignee,
-        "notes": s.notes,
-        "replies": s.replies,
-        "items": {
-            "submissions": [
-                {
-                    "id": u.id,
-                    "received_on": u.received_on,
-                    "objects": [{"id": o.id, "kind": o.kind, "size": o.size} for o in u.objects],
-                }
-                for u in detail.submissions
-            ],
-            "replies": [
-                {
-                    "id": r.id,
-                    "object_id": r.object_id,
-                    "sent_on": r.day,
-                    "journalist": r.journalist,
-                    "size": r.size,
-                }
-                for r in detail.replies
-            ],
-            "notes": [
-                {
-                    "id": n.id,
-                    "object_id": n.object_id,
-                    "written_on": n.day,
-                    "journalist": n.journalist,
-                    "size": n.size,
-                }
-                for n in detail.notes
-            ],
-        },
-    }
-
-
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -190,7 +142,7 @@ def write_bundle(
     index = {
         "type": BUNDLE_TYPE,
         "created_on": day,
-        "sources": [_source_doc(vault.detail(sid)) for sid in vault.source_ids()],
+        "sources": [vault.detail(sid).to_api() for sid in vault.source_ids()],
         "objects": entries,
     }
     data = json.dumps(index, indent=1).encode("utf-8")

@@ -139,6 +139,23 @@ class SourceInfo:
             account_deleted=deleted,
         )
 
+    def to_api(self) -> dict[str, Any]:
+        """The source as the API lists it: ``parse``'s inverse (air-gap bundles)."""
+        return {
+            "id": self.id,
+            "reply_key": self.reply_key,
+            "account_deleted": self.account_deleted,
+            "last_activity": self.last_activity,
+            "submissions": self.submissions,
+            "size": self.size,
+            "seen": self.seen,
+            "starred": self.starred,
+            "tags": list(self.tags),
+            "assignee": self.assignee,
+            "notes": self.notes,
+            "replies": self.replies,
+        }
+
 
 @dataclass(frozen=True)
 class ObjectInfo:
@@ -213,6 +230,36 @@ class SourceDetail:
             replies=tuple(ItemInfo.parse(r, "sent_on") for r in as_list(items.get("replies"))),
             notes=tuple(ItemInfo.parse(n, "written_on") for n in as_list(items.get("notes"))),
         )
+
+    def to_api(self) -> dict[str, Any]:
+        """The source with its items as the API answers: ``parse``'s inverse."""
+
+        def item(i: ItemInfo, day_field: str) -> dict[str, Any]:
+            return {
+                "id": i.id,
+                "object_id": i.object_id,
+                day_field: i.day,
+                "journalist": i.journalist,
+                "size": i.size,
+            }
+
+        return {
+            **self.source.to_api(),
+            "items": {
+                "submissions": [
+                    {
+                        "id": u.id,
+                        "received_on": u.received_on,
+                        "objects": [
+                            {"id": o.id, "kind": o.kind, "size": o.size} for o in u.objects
+                        ],
+                    }
+                    for u in self.submissions
+                ],
+                "replies": [item(r, "sent_on") for r in self.replies],
+                "notes": [item(n, "written_on") for n in self.notes],
+            },
+        }
 
 
 @dataclass(frozen=True)

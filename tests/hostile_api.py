@@ -33,56 +33,15 @@ CHUNK = b" " * (64 << 10)
 def source_doc(info: SourceInfo, **extra: Any) -> dict[str, Any]:
     """A source as the API lists it; ``extra`` adds or overrides fields
     (``account_deleted`` is left out unless given, as older servers do)."""
-    doc: dict[str, Any] = {
-        "id": info.id,
-        "reply_key": info.reply_key,
-        "last_activity": info.last_activity,
-        "submissions": info.submissions,
-        "size": info.size,
-        "seen": info.seen,
-        "starred": info.starred,
-        "tags": list(info.tags),
-        "assignee": info.assignee,
-        "notes": info.notes,
-        "replies": info.replies,
-    }
-    doc.update(extra)
-    return doc
+    doc = info.to_api()
+    del doc["account_deleted"]
+    return {**doc, **extra}
 
 
 def detail_doc(detail: SourceDetail, **extra: Any) -> dict[str, Any]:
-    doc = source_doc(detail.source, **extra)
-    doc["items"] = {
-        "submissions": [
-            {
-                "id": s.id,
-                "received_on": s.received_on,
-                "objects": [{"id": o.id, "kind": o.kind, "size": o.size} for o in s.objects],
-            }
-            for s in detail.submissions
-        ],
-        "replies": [
-            {
-                "id": r.id,
-                "object_id": r.object_id,
-                "sent_on": r.day,
-                "journalist": r.journalist,
-                "size": r.size,
-            }
-            for r in detail.replies
-        ],
-        "notes": [
-            {
-                "id": n.id,
-                "object_id": n.object_id,
-                "written_on": n.day,
-                "journalist": n.journalist,
-                "size": n.size,
-            }
-            for n in detail.notes
-        ],
-    }
-    return doc
+    doc = detail.to_api()
+    del doc["account_deleted"]
+    return {**doc, **extra}
 
 
 @dataclass

@@ -155,7 +155,7 @@ def good(online: Vault) -> tuple[list[object], dict[str, bytes]]:
     """A valid index (sources) and objects, as raw material for hostile variants."""
     built = build_source([journalist().decryption.recipient], [("m", [("f", b"F", "")])])
     store(online, built)
-    sources = [bundle._source_doc(online.detail(built.id))]
+    sources = [online.detail(built.id).to_api()]
     return sources, dict(built.blobs)
 
 
