@@ -251,11 +251,13 @@ def init(data_dir: Path, journalists: tuple[Path, ...], replace: bool) -> None:
     help="Also serve the journalist API on this port (same host), for its own onion service.",
 )
 def run(data_dir: Path, host: str, port: int, journalist_port: int | None) -> None:
-    """Serve the source interface (loopback only unless --host says otherwise)."""
+    """Serve the source interface (loopback only unless --host says otherwise).
+
+    With --journalist-port, the journalist API runs in a child process of its
+    own, so that a flood of one listener leaves the other answering."""
     from server.app import create_app
-    from server.journalist_api import create_journalist_app
     from server.resumable import UploadPolicy, UploadStore
-    from server.serving import BindError, bind_all, serve_all
+    from server.serving import BindError, JournalistChild, bind_all, guarded_server, serve
 
     settings = _settings(data_dir)
     if journalist_port is not None and journalist_port == port:
@@ -278,17 +280,33 @@ def run(data_dir: Path, host: str, port: int, journalist_port: int | None) -> No
     uploads = UploadStore(db, settings.uploads_dir, UploadPolicy.from_settings(settings))
     uploads.prepare()
     uploads.sweep(at_start=True)
-    apps = [(create_app(settings), host, port)]
+    limits = settings.serving
+    server = guarded_server(
+        create_app(settings), host, port, UVICORN_LOG_CONFIG, limits, limits.max_connections
+    )
     banner = f"Lanterne source interface on http://{host}:{port}/"
     if journalist_port is not None:
-        listen = f"{host}:{journalist_port}"
-        apps.append((create_journalist_app(settings, listen=listen), host, journalist_port))
         banner += f", journalist API on http://{host}:{journalist_port}/api/v1/"
     # Nothing is in flight yet: heal times a crash between a write and its stamp
     # left precise, or that a release before file times were days wrote.
     file_times.floor_tree(settings.data_dir)
+    child = None
+    if journalist_port is not None:
+        child = JournalistChild(data_dir, host, journalist_port, sockets[1])
+        child.start()
     click.echo(banner, err=True)
-    serve_all(apps, UVICORN_LOG_CONFIG, sockets)
+    try:
+        if child is None:
+            serve(server, sockets[0])
+        else:
+            serve(server, sockets[0], on_signal=child.forward, watch=child.watch)
+    finally:
+        if child is not None:
+            if not child.signalled:  # the source interface failed on its own
+                child.forward(1)
+            child.wait(limits.stop_timeout_seconds + 10)
+    if child is not None and child.failed:
+        raise SystemExit(1)
 
 
 @main.group()

@@ -98,6 +98,28 @@ class UploadLimits:
 
 
 @dataclass(frozen=True)
+class ServingLimits:
+    """What each listener grants a client (server/serving.py; docs/RELIABILITY.md says why).
+
+    Connections are capped per listener (and lowered to what the process's
+    descriptor limit holds); one over the cap gets a 503 at once.
+    """
+
+    max_connections: int = 1000  # the source interface
+    journalist_max_connections: int = 100  # the journalist API
+    # A request head (line and headers) must arrive within this of the connection
+    # opening or of the previous response.
+    header_timeout_seconds: int = 15
+    # While the app is ready to read, a body must bring this much per second,
+    # averaged over each window; a response left unread for a window is cut too.
+    min_body_bytes_per_second: int = 1024
+    body_window_seconds: int = 60
+    # A stop waits this long for requests in flight, then disconnects them
+    # (deploy/lanterne.service's TimeoutStopSec leaves room for it).
+    stop_timeout_seconds: int = 20
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     host: str = "127.0.0.1"
@@ -106,6 +128,7 @@ class Settings:
     organisation: str = "Lanterne"
     limits: Limits = field(default_factory=Limits)
     uploads: UploadLimits = field(default_factory=UploadLimits)
+    serving: ServingLimits = field(default_factory=ServingLimits)
     questions: tuple[Question, ...] = ()
     # http://<onion> offered to visitors of a clearnet landing page (server/onion_location.py).
     onion_location: str | None = None
@@ -213,6 +236,21 @@ def _apply_config(base: Settings, doc: Mapping[str, Any]) -> Settings:
         if key in uploads_doc:
             upload_updates[key] = _positive_int(uploads_doc[key], f"uploads.{key}")
     updates["uploads"] = replace(base.uploads, **upload_updates)
+    server_doc = doc.get("server", {})
+    if not isinstance(server_doc, dict):
+        raise ConfigError("[server] must be a table")
+    server_updates = {}
+    for key in (
+        "max_connections",
+        "journalist_max_connections",
+        "header_timeout_seconds",
+        "min_body_bytes_per_second",
+        "body_window_seconds",
+        "stop_timeout_seconds",
+    ):
+        if key in server_doc:
+            server_updates[key] = _positive_int(server_doc[key], f"server.{key}")
+    updates["serving"] = replace(base.serving, **server_updates)
     questions = doc.get("question", [])
     if not isinstance(questions, list):
         raise ConfigError("[[question]] must be an array of tables")
@@ -308,6 +346,15 @@ max_parts = 64
 [uploads]
 max_bytes_total = 68719476736  # 64 GiB for all browsers together
 expire_seconds = 86400         # an upload untouched for a day is deleted
+
+# How much each listener grants a visitor (deploy/README.md, "Slow clients").
+[server]
+max_connections = 1000           # source interface; over it: "try again" at once
+journalist_max_connections = 100
+header_timeout_seconds = 15      # to send a request's headers
+min_body_bytes_per_second = 1024 # averaged over each body_window_seconds
+body_window_seconds = 60
+stop_timeout_seconds = 20        # a restart waits this long for uploads in flight
 
 # Optional questions on the submission form. Remove or add [[question]] tables.
 # Answers are encrypted with the rest of the submission.
