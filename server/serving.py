@@ -51,8 +51,11 @@ from server.settings import ServingLimits
 logger = logging.getLogger("lanterne.serving")
 
 # Descriptors kept out of the connection budget: the database, object files being
-# written, the listening socket, logs. Each connection may also hold a file.
-RESERVED_DESCRIPTORS = 64
+# written, the listening socket, logs; and one accept() burst: asyncio accepts up
+# to ``backlog`` connections in a row before any of them is refused and closed.
+# Each connection may also hold a file.
+LISTEN_BACKLOG = 128
+RESERVED_DESCRIPTORS = 64 + LISTEN_BACKLOG
 DESCRIPTORS_PER_CONNECTION = 2
 # How long handlers cut at the end of a stop get to record what they received.
 DISCONNECT_GRACE_SECONDS = 3
@@ -240,6 +243,7 @@ def guarded_server(
             host=host,
             port=port,
             http=protocol,
+            backlog=LISTEN_BACKLOG,
             access_log=False,  # no access log: no addresses, paths or timings of sources
             server_header=False,
             date_header=False,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -145,8 +146,18 @@ def serve_in_thread(app: Any) -> Iterator[str]:
         thread.join(30)
 
 
+def _limit_descriptors(n: int) -> Callable[[], None]:
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+
+    return limit
+
+
 @contextlib.contextmanager
-def run_server(instance: Instance, *, journalist_api: bool = False) -> Iterator[Server]:
+def run_server(
+    instance: Instance, *, journalist_api: bool = False, max_descriptors: int | None = None
+) -> Iterator[Server]:
+    """``max_descriptors``: the server's RLIMIT_NOFILE (soft and hard), as systemd's LimitNOFILE."""
     port = free_port()
     api_port = free_port() if journalist_api else None
     env = {
@@ -169,6 +180,7 @@ def run_server(instance: Instance, *, journalist_api: bool = False) -> Iterator[
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=_limit_descriptors(max_descriptors) if max_descriptors else None,
         )
     server = Server(
         instance,

@@ -1,0 +1,200 @@
+"""Idle and slow clients against a real server held to 256 descriptors (issue 13, items 1 and 5).
+
+More connections than the server has descriptors, some silent, some sending a
+request head a byte at a time, some trickling a body far below the minimum
+rate: the source interface refuses what is over its cap at once, cuts the late
+ones, and then serves a normal visitor who submits; the journalist API, in its
+own process, answers all along; the log stays short and quotes nothing sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import resource
+import secrets
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from journalist_cli.identity_store import JournalistIdentity, write_new_identity
+from server.journalist_api.auth import signed_message
+from tests.server_process import ROOT, SERVER_CMD, Instance, Server, SourceClient, run_server
+
+pytestmark = pytest.mark.slow
+
+SERVER_DESCRIPTORS = 256
+IDLE = 320  # more than the server's descriptors on their own
+SLOW_BODIES = 30
+CONFIG = """
+[server]
+header_timeout_seconds = 3
+body_window_seconds = 4
+min_body_bytes_per_second = 1024
+"""
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@pytest.fixture(autouse=True)
+def enough_descriptors_here() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4 * IDLE:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4 * IDLE), hard))
+
+
+def make_instance(base: Path) -> tuple[Instance, JournalistIdentity]:
+    alice = JournalistIdentity.generate("alice")
+    write_new_identity(alice, base / "keys", None)
+    data = base / "data"
+    init = [*SERVER_CMD, "init", "--data-dir", str(data), "--journalist"]
+    subprocess.run([*init, str(base / "keys" / "alice.pub")], check=True, cwd=ROOT)
+    (data / "config.toml").write_text(CONFIG, encoding="utf-8")
+    instance = Instance(data, [], base / "server-tmp", base / "server.log")
+    instance.tmp_dir.mkdir()
+    return instance, alice
+
+
+def journalist_sources(server: Server, alice: JournalistIdentity) -> list[dict[str, object]]:
+    """Log in to the journalist API and list the sources, failing within seconds."""
+    api = server.api_url
+    assert api is not None
+    with httpx.Client(base_url=api, timeout=10) as client:
+        challenge = client.post("/auth/challenge").json()["challenge"]
+        host = api.split("/")[2]
+        sig = alice.signing.sign(signed_message(unb64(challenge), host)).signature
+        body = {"journalist": "alice", "challenge": challenge, "signature": b64(sig)}
+        token = client.post("/auth/token", json=body).json()["token"]
+        r = client.get("/sources", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200
+        sources: list[dict[str, object]] = r.json()
+        return sources
+
+
+class Flood:
+    """Connections that never finish a request: silent, slow heads, slow bodies."""
+
+    def __init__(self, port: int, canary: str) -> None:
+        self.port = port
+        self.canary = canary
+        self.idle: list[socket.socket] = []
+        self.slow: list[socket.socket] = []
+        self.cut: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._trickle, daemon=True)
+
+    def open(self) -> None:
+        head = (
+            f"POST /en/submit HTTP/1.1\r\nHost: x\r\nX-Canary: {self.canary}\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 10000000\r\n\r\n"
+        )
+        for _ in range(SLOW_BODIES):
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            s.sendall(head.encode() + b"--b\r\n")
+            self.slow.append(s)
+        for i in range(IDLE):
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            if i % 4 == 1:  # a request head that never ends, quoting the canary
+                s.sendall(f"GET /{self.canary} HTTP/1.1\r\nHost: x\r\n".encode())
+            self.idle.append(s)
+        self._thread.start()
+
+    def _trickle(self) -> None:
+        """Ten bytes a second on each slow body: a hundredth of the minimum rate."""
+        while not self._stop.wait(1):
+            for i, s in enumerate(self.slow):
+                if i in self.cut:
+                    continue
+                try:
+                    s.sendall(self.canary.encode()[:10])
+                except OSError:
+                    self.cut.add(i)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        for s in self.idle + self.slow:
+            s.close()
+
+
+def refused_at_once(s: socket.socket) -> bool:
+    s.settimeout(2)
+    try:
+        return s.recv(100).startswith(b"HTTP/1.1 503")
+    except OSError:
+        return False
+
+
+def closed_by_server(s: socket.socket) -> bool:
+    """The server closed ``s`` (after a 503 or nothing at all)."""
+    s.settimeout(0.5)
+    try:
+        while s.recv(4096):
+            pass
+        return True
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+
+
+@contextlib.contextmanager
+def flooding(server: Server, canary: str) -> Iterator[Flood]:
+    flood = Flood(int(server.base_url.rsplit(":", 1)[1]), canary)
+    try:
+        flood.open()
+        yield flood
+    finally:
+        flood.close()
+
+
+def test_idle_and_slow_clients_past_the_descriptor_limit(tmp_path: Path) -> None:
+    instance, alice = make_instance(tmp_path)
+    canary = secrets.token_hex(8)
+    with (
+        run_server(instance, journalist_api=True, max_descriptors=SERVER_DESCRIPTORS) as server,
+        flooding(server, canary) as flood,
+    ):
+        # The journalist API, its own process, answers during the flood.
+        assert journalist_sources(server, alice) == []
+        # More connections than descriptors: those over the cap got a 503 at once.
+        assert refused_at_once(flood.idle[-1])
+        # Heads that do not arrive in time are cut (3 s here), and so are bodies
+        # below the minimum rate (a 4 s window here): the source interface serves
+        # a visitor again, who loads the page and submits.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with SourceClient(server.base_url) as visitor:
+                    visitor.client.timeout = httpx.Timeout(10)
+                    codename = visitor.first_submission("Un document, pendant l'attaque.")
+                break
+            except (httpx.HTTPError, AssertionError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        assert codename
+        assert len(journalist_sources(server, alice)) == 1
+        # Every flooding connection still open here was closed by the server.
+        assert all(closed_by_server(s) for s in flood.idle)
+        deadline = time.monotonic() + 15
+        while len(flood.cut) < SLOW_BODIES and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert len(flood.cut) == SLOW_BODIES
+        # Cut, not refused: the slow bodies were opened first, under the cap.
+        assert not any(refused_at_once(s) for s in flood.slow)
+    log = server.log()
+    assert canary not in log
+    assert len(log.splitlines()) < 50, log[-2000:]
