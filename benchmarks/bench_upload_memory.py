@@ -162,7 +162,9 @@ def run_once(tree: Path, n: int, data: bytes, seconds: float) -> dict[str, float
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--uploads", type=int, default=200)
+    parser.add_argument(
+        "--uploads", default="50,200", help="numbers of uploads in flight, comma-separated"
+    )
     parser.add_argument("--size-mib", type=float, default=8)
     parser.add_argument("--seconds", type=float, default=40)
     parser.add_argument("--runs", type=int, default=3)
@@ -170,29 +172,42 @@ def main() -> None:
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     data = os.urandom(int(args.size_mib * MiB))
+    counts = [int(n) for n in args.uploads.split(",")]
     trees = {"new": ROOT}
     if args.compare:
         trees["old"] = export_tree(args.compare)
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
-    order = list(trees)
+    results: dict[str, dict[int, list[dict[str, float]]]] = {
+        name: {n: [] for n in counts} for name in trees
+    }
+    order = [(name, n) for n in counts for name in trees]
     for i in range(args.runs):
-        for name in order if i % 2 == 0 else order[::-1]:
-            r = run_once(trees[name], args.uploads, data, args.seconds)
-            results[name].append(r)
-            print(name, json.dumps({k: round(v, 2) for k, v in r.items()}), file=sys.stderr)
+        for name, n in order if i % 2 == 0 else order[::-1]:
+            r = run_once(trees[name], n, data, args.seconds)
+            results[name][n].append(r)
+            line = {k: round(v, 2) for k, v in r.items()}
+            print(name, n, json.dumps(line), file=sys.stderr, flush=True)
     summary = {
-        name: {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-        for name, runs in results.items()
+        name: {
+            n: {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+            for n, runs in by_n.items()
+        }
+        for name, by_n in results.items()
     }
     print(json.dumps({"args": vars(args), "median": summary, "runs": results}, indent=2))
-    print("\n| server | idle MiB | before uploads MiB | peak MiB | MiB per upload in flight |")
+    lo, hi = min(counts), max(counts)
+    print(
+        f"\n| server | uploads in flight | peak RSS MiB (median) | (peak - before) / N, MiB |"
+        f" slope {lo}->{hi}, MiB per upload |"
+    )
     print("|---|---|---|---|---|")
-    for name, s in summary.items():
+    for name, by_n in summary.items():
         label = "this tree" if name == "new" else args.compare
-        print(
-            f"| {label} | {s['idle_mib']:.0f} | {s['before_mib']:.0f} | {s['peak_mib']:.0f} "
-            f"| {s['per_upload_mib']:.2f} |"
-        )
+        slope = (by_n[hi]["peak_mib"] - by_n[lo]["peak_mib"]) / (hi - lo) if hi > lo else 0.0
+        for n in counts:
+            s = by_n[n]
+            print(
+                f"| {label} | {n} | {s['peak_mib']:.0f} | {s['per_upload_mib']:.2f} | {slope:.2f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ RESERVED_DESCRIPTORS = 64 + LISTEN_BACKLOG
 DESCRIPTORS_PER_CONNECTION = 2
 # How long handlers cut at the end of a stop get to record what they received.
 DISCONNECT_GRACE_SECONDS = 3
+READ_SIZE = 64 * 1024  # bytes per recv() on a connection
 # What a connection over the cap gets, before the close: both languages, no markup.
 _BUSY_TEXT = (
     "Too many visitors right now: try again in a minute.\n"
@@ -149,6 +150,11 @@ class GuardedH11Protocol(H11Protocol):
             transport.close()
             return
         super().connection_made(transport)
+        # asyncio reads up to 256 KiB at a time and uvicorn stops reading only
+        # past 64 KiB of body the app has not taken: smaller reads bound what
+        # each connection can hold to about 128 KiB (docs/BENCHMARKS.md, memory).
+        if hasattr(transport, "max_size"):
+            setattr(transport, "max_size", READ_SIZE)  # noqa: B010
         self._enter(self._current_phase(), time.monotonic())
 
     def connection_lost(self, exc: Exception | None) -> None:

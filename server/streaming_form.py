@@ -33,7 +33,10 @@ import envelope
 from server.settings import Limits
 from server.storage import ObjectBatch, PendingObject
 
-BATCH_BYTES = 1 << 20  # hand the parser about this much at a time
+# Hand the parser about this much at a time: one envelope chunk. Each batch is
+# held in memory until it is parsed, for every upload in flight, so it is kept
+# small (1 MiB batches cost about 1 MiB per slow upload; docs/BENCHMARKS.md).
+BATCH_BYTES = 1 << 16
 MAX_FILENAME_CHARS = 255
 CSRF_FIELD = "csrf_token"
 HONEYPOT_FIELD = "website"
@@ -411,7 +414,7 @@ async def batched(stream: AsyncIterator[bytes], size: int = BATCH_BYTES) -> Asyn
         pending.append(chunk)
         held += len(chunk)
         if held >= size:
-            yield b"".join(pending)
+            yield pending[0] if len(pending) == 1 else b"".join(pending)
             pending, held = [], 0
     if pending:
         yield b"".join(pending)
