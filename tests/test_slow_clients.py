@@ -25,7 +25,15 @@ import pytest
 
 from journalist_cli.identity_store import JournalistIdentity, write_new_identity
 from server.journalist_api.auth import signed_message
-from tests.server_process import ROOT, SERVER_CMD, Instance, Server, SourceClient, run_server
+from tests.server_process import (
+    ROOT,
+    SERVER_CMD,
+    Instance,
+    Server,
+    SourceClient,
+    init_instance,
+    run_server,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -198,3 +206,22 @@ def test_idle_and_slow_clients_past_the_descriptor_limit(tmp_path: Path) -> None
     log = server.log()
     assert canary not in log
     assert len(log.splitlines()) < 50, log[-2000:]
+
+
+def test_running_out_of_descriptors_is_logged_once_and_passes(tmp_path: Path) -> None:
+    instance = init_instance(tmp_path)
+    with run_server(instance, max_descriptors=64) as server:
+        port = int(server.base_url.rsplit(":", 1)[1])
+        conns: list[socket.socket] = []
+        for _ in range(400):  # accept() runs out of descriptors, again and again
+            with contextlib.suppress(OSError):
+                conns.append(socket.create_connection(("127.0.0.1", port), timeout=1))
+        time.sleep(3)
+        for s in conns:
+            s.close()
+        time.sleep(2)
+        with SourceClient(server.base_url) as visitor:
+            assert visitor.get("/en/submit").status_code == 200
+    log = server.log()
+    assert log.count("Too many open files") == 1, log[-3000:]
+    assert "Traceback" not in log
