@@ -44,6 +44,7 @@ from typing import Any, ClassVar
 import h11
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from server.settings import ServingLimits
@@ -125,23 +126,48 @@ def connection_cap(configured: int) -> int:
     return min(configured, fits)
 
 
+class _TimedFlow(FlowControl):
+    """uvicorn's flow control, adding up the time reading was paused."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        super().__init__(transport)
+        self.paused_seconds = 0.0
+        self._paused_at = 0.0
+
+    def pause_reading(self) -> None:
+        if not self.read_paused:
+            self._paused_at = time.monotonic()
+        super().pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.read_paused:
+            self.paused_seconds += time.monotonic() - self._paused_at
+        super().resume_reading()
+
+    def reading_paused_seconds(self, now: float) -> float:
+        return self.paused_seconds + (now - self._paused_at if self.read_paused else 0.0)
+
+
 class GuardedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with a connection cap and deadlines on the client.
 
-    Deadlines are checked once a second by ``GuardedServer.on_tick``, from h11's
-    view of the connection: ``their_state`` IDLE is "waiting for a request head",
-    SEND_BODY "receiving a body"; uvicorn pauses reading when the app is not
-    ready for more, and that time is never held against the client.
+    Deadlines are checked once a second by ``GuardedServer.on_tick``. h11's view
+    of the client says what is awaited: ``their_state`` IDLE is a request head,
+    SEND_BODY a body. uvicorn pauses reading while the app has 64 KiB it has not
+    taken; that time is not held against the client. A response the client does
+    not read blocks writing; that time is.
     """
 
     max_connections: ClassVar[int] = 1000
     limits: ClassVar[ServingLimits] = ServingLimits()
 
     _refused = False
-    _phase: object = None
-    _phase_since = 0.0
+    _awaiting: object = None  # h11's their_state at the previous check
+    _since = 0.0  # when that state began (seen by a check)
     _window_start = 0.0
     _window_bytes = 0
+    _window_paused = 0.0  # reading paused seconds at the window's start
+    _blocked_since: float | None = None  # writing blocked by an unread response
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         if len(self.connections) >= self.max_connections:
@@ -150,12 +176,13 @@ class GuardedH11Protocol(H11Protocol):
             transport.close()
             return
         super().connection_made(transport)
+        self.flow = _TimedFlow(transport)
         # asyncio reads up to 256 KiB at a time and uvicorn stops reading only
         # past 64 KiB of body the app has not taken: smaller reads bound what
-        # each connection can hold to about 128 KiB (docs/BENCHMARKS.md, memory).
+        # each connection holds to about 128 KiB (docs/BENCHMARKS.md, memory).
         if hasattr(transport, "max_size"):
             setattr(transport, "max_size", READ_SIZE)  # noqa: B010
-        self._enter(self._current_phase(), time.monotonic())
+        self._restart(self.conn.their_state, time.monotonic())
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self._refused:
@@ -167,39 +194,44 @@ class GuardedH11Protocol(H11Protocol):
         self._window_bytes += len(data)
         super().data_received(data)
 
-    def _current_phase(self) -> object:
-        state = self.conn.their_state
-        if state is h11.IDLE:
-            return "head"
-        if state is h11.SEND_BODY:
-            return "paused" if self.flow.read_paused else "body"
-        if self.flow is not None and self.flow.write_paused:
-            return "send"
-        return "server"  # the server's turn: nothing is asked of the client
+    def pause_writing(self) -> None:
+        if self._blocked_since is None:
+            self._blocked_since = time.monotonic()
+        super().pause_writing()
 
-    def _enter(self, phase: object, now: float) -> None:
-        self._phase, self._phase_since = phase, now
+    def resume_writing(self) -> None:
+        self._blocked_since = None
+        super().resume_writing()
+
+    def _restart(self, awaiting: object, now: float) -> None:
+        self._awaiting, self._since = awaiting, now
         self._window_start, self._window_bytes = now, 0
+        self._window_paused = self._paused(now)
+
+    def _paused(self, now: float) -> float:
+        flow = self.flow
+        return flow.reading_paused_seconds(now) if isinstance(flow, _TimedFlow) else 0.0
 
     def check_deadlines(self, now: float) -> None:
         """Cut the connection if the client is late; called about once a second."""
         if self._refused or self.transport is None or self.transport.is_closing():
             return
-        phase = self._current_phase()
-        if phase != self._phase:
-            self._enter(phase, now)
-            return
         limits = self.limits
-        late = False
-        if phase == "head":
-            late = now - self._phase_since > limits.header_timeout_seconds
-        elif phase == "body":
-            elapsed = now - self._window_start
-            if elapsed >= limits.body_window_seconds:
-                late = self._window_bytes < limits.min_body_bytes_per_second * elapsed
-                self._window_start, self._window_bytes = now, 0
-        elif phase == "send":
-            late = now - self._phase_since > limits.body_window_seconds
+        if self._blocked_since is not None:
+            late = now - self._blocked_since > limits.body_window_seconds
+        else:
+            awaiting = self.conn.their_state
+            if awaiting is not self._awaiting:
+                self._restart(awaiting, now)
+                return
+            late = False
+            window = now - self._window_start
+            if awaiting is h11.IDLE:
+                late = now - self._since > limits.header_timeout_seconds
+            elif awaiting is h11.SEND_BODY and window >= limits.body_window_seconds:
+                reading = window - (self._paused(now) - self._window_paused)
+                late = self._window_bytes < limits.min_body_bytes_per_second * reading
+                self._restart(awaiting, now)
         if late:
             self.transport.abort()  # the app sees a disconnect, as after a network cut
 
@@ -290,7 +322,7 @@ class _AcceptErrors:
             now = time.monotonic()
             if now - self._last >= self.INTERVAL:
                 logger.error(
-                    "cannot accept connections: %s (%d times since the last report)",
+                    "cannot accept connections: %s (%d failed accepts since the last report)",
                     os.strerror(exc.errno),
                     self._count,
                 )

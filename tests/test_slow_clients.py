@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import resource
 import secrets
 import socket
@@ -225,3 +226,42 @@ def test_running_out_of_descriptors_is_logged_once_and_passes(tmp_path: Path) ->
     log = server.log()
     assert log.count("Too many open files") == 1, log[-3000:]
     assert "Traceback" not in log
+
+
+def journalist_token(server: Server, alice: JournalistIdentity) -> str:
+    api = server.api_url
+    assert api is not None
+    challenge = httpx.post(f"{api}/auth/challenge", timeout=10).json()["challenge"]
+    sig = alice.signing.sign(signed_message(unb64(challenge), api.split("/")[2])).signature
+    body = {"journalist": "alice", "challenge": challenge, "signature": b64(sig)}
+    token: str = httpx.post(f"{api}/auth/token", json=body, timeout=10).json()["token"]
+    return token
+
+
+def test_a_download_nobody_reads_is_cut(tmp_path: Path) -> None:
+    instance, alice = make_instance(tmp_path)
+    with run_server(instance, journalist_api=True) as server:
+        with SourceClient(server.base_url) as source:
+            source.first_submission("", [("big.bin", os.urandom(48 << 20), "x/y")])
+        biggest = max(instance.objects_dir.iterdir(), key=lambda p: p.stat().st_size)
+        assert server.api_url is not None
+        host, port = server.api_url.split("/")[2].split(":")
+        reader = socket.socket()
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        reader.connect((host, int(port)))
+        reader.sendall(
+            f"GET /api/v1/objects/{biggest.name} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Authorization: Bearer {journalist_token(server, alice)}\r\n\r\n".encode()
+        )
+        # Read nothing for longer than a window (4 s here) plus a check...
+        time.sleep(8)
+        # ...then everything there is: the server cut the response short.
+        received = 0
+        reader.settimeout(10)
+        with contextlib.suppress(ConnectionResetError):
+            while data := reader.recv(1 << 20):
+                received += len(data)
+        reader.close()
+        assert 0 < received < biggest.stat().st_size
+        # The journalist API still answers.
+        assert journalist_sources(server, alice)
