@@ -96,7 +96,7 @@ class SlowUpload:
         self.response: httpx.Response | None = None
 
         def body() -> Iterator[bytes]:
-            # More than the server batches (streaming_form.BATCH_BYTES) before it writes.
+            # More than the server batches (streaming_form.MAX_BATCH_BYTES) before it writes.
             yield head + b"S" * (3 << 20)
             self.started.set()
             self._go.wait(120)
