@@ -162,7 +162,8 @@ class GuardedH11Protocol(H11Protocol):
     limits: ClassVar[ServingLimits] = ServingLimits()
 
     _refused = False
-    _awaiting: object = None  # h11's their_state at the previous check
+    _answered = 0  # responses completed on this connection
+    _awaiting: object = None  # (h11's their_state, _answered) at the previous check
     _since = 0.0  # when that state began (seen by a check)
     _window_start = 0.0
     _window_bytes = 0
@@ -182,7 +183,7 @@ class GuardedH11Protocol(H11Protocol):
         # each connection holds to about 128 KiB (docs/BENCHMARKS.md, memory).
         if hasattr(transport, "max_size"):
             setattr(transport, "max_size", READ_SIZE)  # noqa: B010
-        self._restart(self.conn.their_state, time.monotonic())
+        self._restart(self._state(), time.monotonic())
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self._refused:
@@ -193,6 +194,15 @@ class GuardedH11Protocol(H11Protocol):
             return
         self._window_bytes += len(data)
         super().data_received(data)
+
+    def on_response_complete(self) -> None:
+        self._answered += 1
+        super().on_response_complete()
+
+    def _state(self) -> tuple[object, int]:
+        """What the client owes, and for which request: two checks that see
+        "a head" on a busy keep-alive connection may see two different ones."""
+        return self.conn.their_state, self._answered
 
     def pause_writing(self) -> None:
         if self._blocked_since is None:
@@ -220,10 +230,11 @@ class GuardedH11Protocol(H11Protocol):
         if self._blocked_since is not None:
             late = now - self._blocked_since > limits.body_window_seconds
         else:
-            awaiting = self.conn.their_state
-            if awaiting is not self._awaiting:
-                self._restart(awaiting, now)
+            state = self._state()
+            if state != self._awaiting:
+                self._restart(state, now)
                 return
+            awaiting = state[0]
             late = False
             window = now - self._window_start
             if awaiting is h11.IDLE:
@@ -231,7 +242,7 @@ class GuardedH11Protocol(H11Protocol):
             elif awaiting is h11.SEND_BODY and window >= limits.body_window_seconds:
                 reading = window - (self._paused(now) - self._window_paused)
                 late = self._window_bytes < limits.min_body_bytes_per_second * reading
-                self._restart(awaiting, now)
+                self._restart(state, now)
         if late:
             self.transport.abort()  # the app sees a disconnect, as after a network cut
 

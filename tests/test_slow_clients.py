@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import re
 import resource
 import secrets
 import socket
@@ -265,3 +266,31 @@ def test_a_download_nobody_reads_is_cut(tmp_path: Path) -> None:
         assert 0 < received < biggest.stat().st_size
         # The journalist API still answers.
         assert journalist_sources(server, alice)
+
+
+def read_response(s: socket.socket) -> bytes:
+    """One HTTP/1.1 response with a Content-Length; b"" if the server closed."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        if not (more := s.recv(65536)):
+            return b""
+        data += more
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+    while len(body) < length:
+        body += s.recv(65536)
+    return head
+
+
+def test_a_busy_keep_alive_connection_is_never_cut(tmp_path: Path) -> None:
+    """Requests every half second on one connection, for longer than the head deadline:
+    each head arrives in time, though the connection awaits one at every check."""
+    instance, _alice = make_instance(tmp_path)
+    with run_server(instance) as server:
+        port = int(server.base_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            deadline = time.monotonic() + 8  # the head deadline is 3 s here
+            while time.monotonic() < deadline:
+                s.sendall(b"GET /en/ HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert read_response(s).startswith(b"HTTP/1.1 200")
+                time.sleep(0.5)
