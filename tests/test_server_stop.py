@@ -17,9 +17,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
+
 from server.settings import MiB
 from tests.server_process import Instance, Server, init_instance, run_server
 from tests.test_uploads_tus import OWNER_COOKIE, PATCH_TYPE, Browser, seal
+
+pytestmark = pytest.mark.slow
 
 STOP_TIMEOUT = 3
 CONFIG = f"[server]\nstop_timeout_seconds = {STOP_TIMEOUT}\n"
