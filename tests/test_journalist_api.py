@@ -367,6 +367,7 @@ def test_a_source_deleting_their_account_takes_nothing_from_the_journalists(room
     assert {p.name for p in objects.iterdir()} == db.known_object_ids()
 
 
+@pytest.mark.slow
 def test_schemathesis_finds_no_server_error(room: Room, tmp_path: Path) -> None:
     """Runs last: it may delete what it finds."""
     with SourceClient(room.server.base_url) as source:

@@ -226,6 +226,7 @@ def test_init_refuses_to_replace_a_journalist_without_replace(tmp_path: Path) ->
 # --- Item 19: floods and concurrency --------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_flood_of_challenges_does_not_lock_journalists_out(room: Newsroom) -> None:
     alice = room.new_key("alice")
     assert room.add("alice").returncode == 0

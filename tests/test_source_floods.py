@@ -50,6 +50,7 @@ def wrong_login(base_url: str) -> int:
         return guesser.login(codenames.generate("en")).status_code
 
 
+@pytest.mark.slow
 def test_page_loads_and_anonymous_sessions_never_push_out_a_source(server: Server) -> None:
     base = server.base_url
     with SourceClient(base) as first, SourceClient(base) as returning, SourceClient(base) as new:
@@ -76,6 +77,7 @@ def test_page_loads_and_anonymous_sessions_never_push_out_a_source(server: Serve
     assert not any(session for _, session in loads)  # a page load makes no session
 
 
+@pytest.mark.slow
 def test_a_trickle_of_wrong_codenames_locks_nobody_out(server: Server) -> None:
     """More wrong codenames, each from a fresh session, than the old
     instance-wide limit of 60 a minute: a source with the right one gets in."""

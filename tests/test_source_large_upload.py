@@ -9,6 +9,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 import envelope
 from tests.server_process import SourceClient, db_rows, init_instance, run_server
 
@@ -28,6 +30,7 @@ class _HashSink:
         return len(data)
 
 
+@pytest.mark.slow
 def test_one_gib_upload_keeps_server_memory_low(tmp_path: Path) -> None:
     instance = init_instance(tmp_path / "srv")
     boundary = "----lanterne-large-" + os.urandom(6).hex()
