@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from pathlib import Path
 
 import httpx
@@ -15,7 +14,9 @@ from tests.server_process import init_instance, run_server
 
 
 def onion_address() -> str:
-    pubkey = os.urandom(32)  # any 32 bytes make a well-formed address
+    # Any 32 bytes make a well-formed address; fixed ones keep test ids stable
+    # (pytest-xdist workers must collect the same tests).
+    pubkey = hashlib.sha256(b"lanterne test onion").digest()
     checksum = hashlib.sha3_256(b".onion checksum" + pubkey + b"\x03").digest()[:2]
     return base64.b32encode(pubkey + checksum + b"\x03").decode().lower() + ".onion"
 
