@@ -347,7 +347,7 @@ max_parts = 64
 max_bytes_total = 68719476736  # 64 GiB for all browsers together
 expire_seconds = 86400         # an upload untouched for a day is deleted
 
-# How much each listener grants a visitor (deploy/README.md, "Slow clients").
+# How much each listener grants a visitor (deploy/README.md, section 10).
 [server]
 max_connections = 1000           # source interface; over it: "try again" at once
 journalist_max_connections = 100

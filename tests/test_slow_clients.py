@@ -294,3 +294,22 @@ def test_a_busy_keep_alive_connection_is_never_cut(tmp_path: Path) -> None:
                 s.sendall(b"GET /en/ HTTP/1.1\r\nHost: x\r\n\r\n")
                 assert read_response(s).startswith(b"HTTP/1.1 200")
                 time.sleep(0.5)
+
+
+def test_a_flood_of_the_journalist_api_leaves_the_source_answering(tmp_path: Path) -> None:
+    instance, alice = make_instance(tmp_path)
+    with run_server(instance, journalist_api=True, max_descriptors=SERVER_DESCRIPTORS) as server:
+        assert server.api_url is not None
+        api_port = int(server.api_url.split("/")[2].split(":")[1])
+        idle = []
+        try:
+            for _ in range(IDLE):
+                idle.append(socket.create_connection(("127.0.0.1", api_port), timeout=5))
+            # At once, while every connection the API admits is taken.
+            with SourceClient(server.base_url) as visitor:
+                visitor.client.timeout = httpx.Timeout(10)
+                assert visitor.first_submission("Pendant que l'API est inondée.")
+        finally:
+            for s in idle:
+                s.close()
+        assert len(journalist_sources(server, alice)) == 1
