@@ -42,6 +42,9 @@ from server.backup import (
 from tests.cli_helpers import run
 from tests.server_process import ROOT, SERVER_CMD, Instance, SourceClient, db_rows, run_server
 
+# Over ~20 s of real servers and CLI runs: CI runs it, scripts/test.sh --fast does not.
+pytestmark = pytest.mark.slow
+
 PDF = b"%PDF-1.4\n" + os.urandom(200_000) + b"\n%%EOF\n"
 PASSPHRASE = "correct horse battery"
 

@@ -28,6 +28,9 @@ from server.sources import SystemClock
 from tests.server_process import ROOT, SERVER_CMD, Instance, Server, run_server
 from tests.test_onion_location import onion_address
 
+# Over ~20 s of real servers and CLI runs: CI runs it, scripts/test.sh --fast does not.
+pytestmark = pytest.mark.slow
+
 
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
@@ -167,7 +170,7 @@ def test_a_signature_for_another_address_is_refused_even_with_a_matching_host(
 ) -> None:
     alice = room.new_key("alice")
     assert room.add("alice").returncode == 0
-    elsewhere = onion_address()
+    elsewhere = onion_address("elsewhere")
     refused = login(room, alice, signed_host=elsewhere, sent_host=elsewhere)
     assert refused.status_code == 401
     assert refused.json()["reason"] == "wrong_host"
@@ -178,7 +181,7 @@ def test_once_the_onion_is_recorded_logins_must_name_it(room: Newsroom, tmp_path
     alice = room.new_key("alice")
     hs_dir = tmp_path / "journalist-hs"
     hs_dir.mkdir(mode=0o700)
-    onion = onion_address()
+    onion = onion_address("recorded")
     (hs_dir / "hostname").write_text(onion + "\n")
     done = admin(
         "journalists", "add", "--data-dir", room.data_dir,
@@ -187,7 +190,7 @@ def test_once_the_onion_is_recorded_logins_must_name_it(room: Newsroom, tmp_path
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     # The loopback address no longer counts, whatever the Host header says.
-    for host in (room.loopback, onion_address()):
+    for host in (room.loopback, onion_address("another")):
         wrong = login(room, alice, signed_host=host, sent_host=host)
         assert wrong.status_code == 401 and wrong.json()["reason"] == "wrong_host"
     assert login(room, alice, signed_host=onion, sent_host=onion).status_code == 200

@@ -25,6 +25,9 @@ from tests.cli_helpers import run
 from tests.hostile_api import HostileApi, hostile_api
 from tests.journalist_fixtures import Built, add_items, build_source, journalist, write_identity
 
+# Over ~20 s of real servers and CLI runs: CI runs it, scripts/test.sh --fast does not.
+pytestmark = pytest.mark.slow
+
 DANGEROUS = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 
 

@@ -16,10 +16,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from journalist_cli import designations
 from journalist_cli.identity_store import JournalistIdentity, write_new_identity
 from tests.cli_helpers import run
 from tests.server_process import ROOT, SERVER_CMD, Instance, SourceClient, run_server
+
+# Over ~20 s of real servers and CLI runs: CI runs it, scripts/test.sh --fast does not.
+pytestmark = pytest.mark.slow
 
 
 @dataclass

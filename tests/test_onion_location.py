@@ -13,10 +13,10 @@ from server.onion_location import parse_onion_location
 from tests.server_process import init_instance, run_server
 
 
-def onion_address() -> str:
-    # Any 32 bytes make a well-formed address; fixed ones keep test ids stable
-    # (pytest-xdist workers must collect the same tests).
-    pubkey = hashlib.sha256(b"lanterne test onion").digest()
+def onion_address(seed: str = "lanterne test onion") -> str:
+    """A well-formed v3 onion address (any 32 bytes make one); the same for the
+    same seed, so test ids stay stable (pytest-xdist workers must agree)."""
+    pubkey = hashlib.sha256(seed.encode()).digest()
     checksum = hashlib.sha3_256(b".onion checksum" + pubkey + b"\x03").digest()[:2]
     return base64.b32encode(pubkey + checksum + b"\x03").decode().lower() + ".onion"
 

@@ -28,6 +28,9 @@ from journalist_cli.main import main as lanterne
 from tests.server_process import Server, SourceClient, init_instance, run_server
 from tests.test_journalist_api_client import Seen, socks5_proxy
 
+# Over ~20 s of real servers and CLI runs: CI runs it, scripts/test.sh --fast does not.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 STATIC = ROOT / "server" / "static"
 PAGES = ("/en/", "/en/submit", "/en/login", "/fr/", "/fr/submit", "/fr/login")

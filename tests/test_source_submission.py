@@ -74,6 +74,7 @@ def manifests(instance: Instance) -> list[dict]:
     return [json.loads(decrypt_object(instance, r[0])) for r in rows if r[2] == "manifest"]
 
 
+@pytest.mark.slow
 def test_httpx_submission_is_encrypted_and_decrypts_exactly(
     new_source, server: Server, instance: Instance, tmp_path: Path
 ) -> None:
@@ -147,6 +148,7 @@ def test_follow_up_joins_the_same_source(new_source, server: Server, instance: I
     assert len(db_rows(instance, "sources")) == 1
 
 
+@pytest.mark.slow
 def test_curl_multipart_submission(
     new_source, server: Server, instance: Instance, tmp_path: Path
 ) -> None:
