@@ -106,14 +106,14 @@ def test_run_collects_leftovers_and_list_shows_submissions(tmp_path: Path) -> No
     with run_server(instance) as server:
         assert not leftover_part.exists() and not orphan.exists()
         with SourceClient(server.base_url) as src:
-            src.first_submission("listed", [("a.txt", b"abc", "text/plain")])
+            src.first_submission("listed", [("a.txt", b"plaintext-canary", "text/plain")])
     listing = cli("list", "--data-dir", str(instance.data_dir))
     assert listing.returncode == 0
     [sub] = db_rows(instance, "submissions")
     assert f"submission {sub[0]}" in listing.stdout
     for obj in db_rows(instance, "objects"):
         assert str(instance.objects_dir / str(obj[0])) in listing.stdout
-    assert "abc" not in listing.stdout
+    assert "plaintext-canary" not in listing.stdout  # not hex: no random id can hold it
 
 
 def test_server_listens_on_loopback_only_by_default() -> None:
