@@ -213,44 +213,38 @@ def _apply_config(base: Settings, doc: Mapping[str, Any]) -> Settings:
     ):
         if key in doc:
             updates[key] = _positive_int(doc[key], key)
-    limits_doc = doc.get("limits", {})
-    if not isinstance(limits_doc, dict):
-        raise ConfigError("[limits] must be a table")
-    limit_updates = {}
-    for key in ("max_file_bytes", "max_files", "max_message_bytes", "max_field_bytes", "max_parts"):
-        if key in limits_doc:
-            limit_updates[key] = _positive_int(limits_doc[key], f"limits.{key}")
-    updates["limits"] = replace(base.limits, **limit_updates)
-    uploads_doc = doc.get("uploads", {})
-    if not isinstance(uploads_doc, dict):
-        raise ConfigError("[uploads] must be a table")
-    upload_updates = {}
-    for key in (
-        "max_bytes_total",
-        "max_bytes_per_browser",
-        "max_open_per_browser",
-        "expire_seconds",
-        "empty_expire_seconds",
-        "disk_reserve_bytes",
-    ):
-        if key in uploads_doc:
-            upload_updates[key] = _positive_int(uploads_doc[key], f"uploads.{key}")
-    updates["uploads"] = replace(base.uploads, **upload_updates)
-    server_doc = doc.get("server", {})
-    if not isinstance(server_doc, dict):
-        raise ConfigError("[server] must be a table")
-    server_updates = {}
-    for key in (
-        "max_connections",
-        "journalist_max_connections",
-        "header_timeout_seconds",
-        "min_body_bytes_per_second",
-        "body_window_seconds",
-        "stop_timeout_seconds",
-    ):
-        if key in server_doc:
-            server_updates[key] = _positive_int(server_doc[key], f"server.{key}")
-    updates["serving"] = replace(base.serving, **server_updates)
+    updates["limits"] = _table(
+        doc,
+        "limits",
+        base.limits,
+        ("max_file_bytes", "max_files", "max_message_bytes", "max_field_bytes", "max_parts"),
+    )
+    updates["uploads"] = _table(
+        doc,
+        "uploads",
+        base.uploads,
+        (
+            "max_bytes_total",
+            "max_bytes_per_browser",
+            "max_open_per_browser",
+            "expire_seconds",
+            "empty_expire_seconds",
+            "disk_reserve_bytes",
+        ),
+    )
+    updates["serving"] = _table(
+        doc,
+        "server",
+        base.serving,
+        (
+            "max_connections",
+            "journalist_max_connections",
+            "header_timeout_seconds",
+            "min_body_bytes_per_second",
+            "body_window_seconds",
+            "stop_timeout_seconds",
+        ),
+    )
     questions = doc.get("question", [])
     if not isinstance(questions, list):
         raise ConfigError("[[question]] must be an array of tables")
@@ -274,6 +268,17 @@ def _hosts(value: Any) -> tuple[str, ...]:
         ):
             raise ConfigError(what)
     return tuple(value)
+
+
+def _table(doc: Mapping[str, Any], name: str, base: Any, keys: tuple[str, ...]) -> Any:
+    """``base`` (a frozen settings dataclass) with the positive integers that the
+    config's ``[name]`` table sets among ``keys``."""
+    table = doc.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    return replace(
+        base, **{key: _positive_int(table[key], f"{name}.{key}") for key in keys if key in table}
+    )
 
 
 def _positive_int(value: Any, what: str) -> int:
