@@ -2,7 +2,7 @@
 
 Two measurements, printed as Markdown:
 
-1. The cost of ``server.file_times.stamp`` on one path and of ``stamp_sqlite``
+1. The cost of ``server.store.file_times.stamp`` on one path and of ``stamp_sqlite``
    (the database, its -wal, -shm and -journal, and the data directory: what
    runs after every database connection), in microseconds per call, median
    of ``--rounds`` runs of ``--calls`` calls each.
@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from server import file_times
+from server.store import file_times
 
 DAY_NS = 86400 * 10**9
 

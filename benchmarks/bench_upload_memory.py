@@ -43,7 +43,7 @@ from tests.server_process import CSRF_RE, free_port, init_instance, wait_for_por
 OUT = ROOT / "benchmarks" / "out"
 MiB = 1 << 20
 PIECE = 64 * 1024
-SERVE = [sys.executable, "-m", "server.admin", "run"]
+SERVE = [sys.executable, "-m", "server.ops.admin", "run"]
 
 
 def vm_hwm(pid: int) -> int:

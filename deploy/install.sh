@@ -37,7 +37,7 @@ journalist_port="${LANTERNE_JOURNALIST_PORT:-8081}"
 # Debian's Python, not whatever `python3` is first on root's PATH (pyenv and
 # the like live in /root, where the service user cannot reach them).
 python="${LANTERNE_PYTHON:-/usr/bin/python3}"
-# Names and places as server/tor_config.py's DebianLayout has them.
+# Names and places as server/ops/tor_config.py's DebianLayout has them.
 instance="lanternejournalist"
 instance_user="_tor-$instance"
 source_hs="$prefix/var/lib/tor/lanterne-source"
@@ -131,7 +131,7 @@ chmod 0700 "$source_hs" "$journalist_hs" "$journalist_hs/authorized_clients"
 render() {  # render TEMPLATE HS_DIR PORT DEST: write atomically, keep a pre-Lanterne original
   local tmp
   tmp="$(mktemp "$4.XXXXXX")"
-  "$py" -m server.tor_config render --template "$1" --hs-dir "$2" --port "$3" >"$tmp" \
+  "$py" -m server.ops.tor_config render --template "$1" --hs-dir "$2" --port "$3" >"$tmp" \
     || { rm -f "$tmp"; die "cannot render $1"; }
   chmod 0644 "$tmp"
   if [ -f "$4" ] && ! grep -q '^## Lanterne' "$4" && [ ! -e "$4.before-lanterne" ]; then
@@ -198,8 +198,8 @@ if [ -z "$prefix" ] && [ -d /run/systemd/system ] && [ "${LANTERNE_NO_START:-0}"
   for hs in "$source_hs" "$journalist_hs"; do
     for _ in $(seq 60); do [ -s "$hs/hostname" ] && break; sleep 1; done
   done
-  say "source interface:  http://$("$py" -m server.tor_config hostname "$source_hs")/"
-  say "journalist API:    http://$("$py" -m server.tor_config hostname "$journalist_hs")/ (client authorisation)"
+  say "source interface:  http://$("$py" -m server.ops.tor_config hostname "$source_hs")/"
+  say "journalist API:    http://$("$py" -m server.ops.tor_config hostname "$journalist_hs")/ (client authorisation)"
 else
   say "systemd is not running here (or LANTERNE_NO_START/LANTERNE_PREFIX is set): nothing started."
   say "units installed in $unit_dir; on a systemd host this would run:"

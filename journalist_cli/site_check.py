@@ -15,7 +15,7 @@ every source page is also parsed for inline scripts and styles, handlers,
 CSP must be at least as strict as the release's (``EXPECTED_CSP``: no
 ``unsafe-*``, no other origin, no scheme source, no reporting endpoint) and
 every other header must have the release's value. The release's values live
-in ``server/security_headers.py``; the CLI never imports server code, so they
+in ``server/web/security_headers.py``; the CLI never imports server code, so they
 are repeated here and a test checks that both agree.
 
 The release's files are found as package data: the ``server`` package's
@@ -47,7 +47,7 @@ MAX_BYTES = 4 << 20  # no asset or page of ours comes near this
 TIMEOUT = httpx.Timeout(120.0, connect=60.0)  # Tor circuits can take a while
 
 
-# What the release's server sends (server/security_headers.py; a test checks
+# What the release's server sends (server/web/security_headers.py; a test checks
 # they agree). The CSP is checked directive by directive (see _check_csp);
 # Permissions-Policy must deny at least these features; the others must be
 # exactly these values.

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from server import file_times
+from server.store import file_times
 
 LANGUAGES = ("en", "fr")  # every page exists in each; the first is the fallback
 CONFIG_NAME = "config.toml"
@@ -73,7 +73,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class UploadLimits:
-    """Resumable uploads of the JavaScript path (docs/UPLOADS.md, server/resumable.py).
+    """Resumable uploads of the JavaScript path (docs/UPLOADS.md, server/store/uploads.py).
 
     A browser's uploads count at their declared lengths against its own caps;
     the instance counts only what arrived (docs/THREAT_MODEL.md, "Floods").
@@ -90,7 +90,7 @@ class UploadLimits:
     empty_expire_seconds: int = 600
     max_patch_bytes: int = 16 * MiB
     # Bytes are refused (PATCH 507, the no-JS form 507) when the disk would keep
-    # less than this free. Shared by both paths (server/disk_reserve.py).
+    # less than this free. Shared by both paths (server/store/disk_reserve.py).
     # None: 5 % of the file system, at most 1 GiB.
     disk_reserve_bytes: int | None = None
     # Expired uploads are swept at most this often, on upload requests.
@@ -99,7 +99,7 @@ class UploadLimits:
 
 @dataclass(frozen=True)
 class ServingLimits:
-    """What each listener grants a client (server/serving.py; docs/RELIABILITY.md says why).
+    """What each listener grants a client (server/ops/serving.py; docs/RELIABILITY.md says why).
 
     Connections are capped per listener (and lowered to what the process's
     descriptor limit holds); one over the cap gets a 503 at once.
@@ -130,7 +130,7 @@ class Settings:
     uploads: UploadLimits = field(default_factory=UploadLimits)
     serving: ServingLimits = field(default_factory=ServingLimits)
     questions: tuple[Question, ...] = ()
-    # http://<onion> offered to visitors of a clearnet landing page (server/onion_location.py).
+    # http://<onion> offered to visitors of a clearnet landing page (server/web/onion_location.py).
     onion_location: str | None = None
     # The addresses journalists' login signatures may name (journalist_api/auth.py,
     # ServedHosts); empty: the onion recorded by the admin commands, else loopback.
@@ -190,7 +190,7 @@ class Settings:
 def _apply_config(base: Settings, doc: Mapping[str, Any]) -> Settings:
     updates: dict[str, Any] = {}
     if "onion_location" in doc:
-        from server.onion_location import parse_onion_location  # needs tor_config (PyNaCl)
+        from server.web.onion_location import parse_onion_location  # needs tor_config (PyNaCl)
 
         try:
             updates["onion_location"] = parse_onion_location(doc["onion_location"])

@@ -1,7 +1,7 @@
 """Vaults filled with real envelopes, as a pull from a real server would leave them.
 
 The manifest is built exactly as the server's no-JS path writes it
-(server/routes/submit.py), and encrypted to real journalist identities.
+(server/web/routes/submit.py), and encrypted to real journalist identities.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ import envelope
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVER_CMD = [sys.executable, "-m", "server.admin"]
+SERVER_CMD = [sys.executable, "-m", "server.ops.admin"]
 
 
 @dataclass
@@ -295,7 +295,7 @@ def find_canaries(
 ) -> list[str]:
     """Every file under ``roots`` (modified after ``since``) that contains a canary.
 
-    The server's file times are days (server/file_times.py): ``since`` counts
+    The server's file times are days (server/store/file_times.py): ``since`` counts
     from the midnight UTC before it, or a file written today would be skipped.
     """
     needles = [c for c in canaries if c]

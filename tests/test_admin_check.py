@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from server.health_check import RELEASE_DATE, CheckConfig, Finding, run_checks
-from server.tor_config import ClientAuthKey, OnionService, add_authorized_client, render_torrc
+from server.ops.health_check import RELEASE_DATE, CheckConfig, Finding, run_checks
+from server.ops.tor_config import ClientAuthKey, OnionService, add_authorized_client, render_torrc
 from tests.server_process import ROOT, SERVER_CMD, make_journalist
 
 TEMPLATES = ROOT / "deploy"

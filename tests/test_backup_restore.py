@@ -30,8 +30,8 @@ from journalist_cli.identity_store import (
     write_identity_file,
     write_new_identity,
 )
-from server.admin_identity import AdminSigner, open_admin_identity
-from server.backup import (
+from server.ops.admin_identity import AdminSigner, open_admin_identity
+from server.ops.backup import (
     BackupError,
     ExpectedSigner,
     _append_signature,
@@ -368,7 +368,7 @@ def _forged(tmp: Path, name: str, signer: JournalistIdentity | None) -> Path:
     admin_pub = envelope.PublicKey.from_json((tmp / "keys" / "admin2.pub").read_bytes())
     db = tmp / f"{name}.sqlite3"
     sqlite3.connect(db).close()
-    from server.migrations import prepare
+    from server.store.migrations import prepare
 
     prepare(db)
     members = [

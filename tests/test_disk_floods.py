@@ -70,7 +70,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_the_default_reserve_scales_with_the_disk(small_disk: Path) -> None:
-    from server.disk_reserve import DiskReserve
+    from server.store.disk_reserve import DiskReserve
 
     assert DiskReserve(small_disk, None).reserve == 2 * MiB  # 5 % of 40 MiB
     assert DiskReserve(Path("/"), None).reserve <= 1 << 30

@@ -149,7 +149,7 @@ def test_the_shared_middleware_logs_the_exception_type_only(
     import anyio
     from starlette.responses import PlainTextResponse
 
-    from server.contain_errors import ContainErrorsMiddleware
+    from server.web.contain_errors import ContainErrorsMiddleware
 
     async def failing(scope: object, receive: object, send: object) -> None:
         int(f"²{CANARY}")  # ValueError quoting the value
@@ -174,7 +174,7 @@ def test_the_shared_middleware_logs_the_exception_type_only(
 def test_the_log_filter_drops_exception_text_and_traceback() -> None:
     import logging
 
-    from server.contain_errors import RedactTracebacks
+    from server.web.contain_errors import RedactTracebacks
 
     try:
         int(f"²{CANARY}")

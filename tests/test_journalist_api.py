@@ -18,8 +18,8 @@ import pytest
 
 import envelope
 from journalist_cli.identity_store import JournalistIdentity, write_new_identity
-from server.db import Database
-from server.journalist_api.auth import Authenticator, AuthFailed, Refusal, signed_message
+from server.store.db import Database
+from server.web.journalist_api.auth import Authenticator, AuthFailed, Refusal, signed_message
 from tests.clocks import FakeClock
 from tests.server_process import ROOT, SERVER_CMD, Instance, Server, SourceClient, run_server
 

@@ -37,7 +37,7 @@ def test_auth_message_layout_and_host_binding() -> None:
 
 
 def test_auth_message_is_what_the_server_verifies() -> None:
-    server_auth = pytest.importorskip("server.journalist_api.auth")
+    server_auth = pytest.importorskip("server.web.journalist_api.auth")
     challenge = bytes(32)
     assert auth_message(challenge, "h:1") == server_auth.signed_message(challenge, "h:1")
 

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from server.db import SCHEMA_VERSION, UPLOADS_SCHEMA, Database
-from server.journalist_api.newsroom import Newsroom
-from server.migrations import MIGRATIONS, Migration, MigrationError, current_version, prepare
-from server.source_lifecycle import SourceLifecycle
-from server.storage import ObjectStore
+from server.domain.newsroom import Newsroom
+from server.domain.source_lifecycle import SourceLifecycle
+from server.store.db import SCHEMA_VERSION, UPLOADS_SCHEMA, Database
+from server.store.migrations import MIGRATIONS, Migration, MigrationError, current_version, prepare
+from server.store.objects import ObjectStore
 from tests.server_process import ROOT, SERVER_CMD
 
 # The schema exactly as the first release (fe4298a) created it: frozen here,
-# because server.db.SCHEMA moves on.
+# because server.store.db.SCHEMA moves on.
 SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE journalists (

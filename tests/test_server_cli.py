@@ -20,7 +20,7 @@ import click
 import pytest
 
 from journalist_cli.main import cli as lanterne_cli
-from server.admin import main as server_cli
+from server.ops.admin import main as server_cli
 from tests.cli_helpers import LANTERNE
 from tests.server_process import ROOT, Instance, init_instance
 

@@ -312,7 +312,7 @@ def _csp(policy: str) -> Callable[[str, list[tuple[str, str]]], list[tuple[str, 
 
 
 def _release_csp() -> str:
-    from server.security_headers import CONTENT_SECURITY_POLICY
+    from server.web.security_headers import CONTENT_SECURITY_POLICY
 
     return CONTENT_SECURITY_POLICY
 
@@ -397,7 +397,7 @@ def test_an_extra_stricter_policy_or_header_value_order_is_not_a_failure(server:
 def test_the_cli_expects_what_the_server_sends() -> None:
     """journalist_cli never imports server: the expected values are repeated, and must agree."""
     from journalist_cli import site_check
-    from server import security_headers
+    from server.web import security_headers
 
     assert site_check.parse_csp(security_headers.CONTENT_SECURITY_POLICY) == {
         k: sorted(v) for k, v in site_check.EXPECTED_CSP.items()

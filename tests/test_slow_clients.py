@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from journalist_cli.identity_store import JournalistIdentity, write_new_identity
-from server.journalist_api.auth import signed_message
+from server.web.journalist_api.auth import signed_message
 from tests.server_process import (
     ROOT,
     SERVER_CMD,

@@ -13,10 +13,10 @@ from hashlib import sha256
 import pytest
 
 import envelope
-from server.db import Database
-from server.source_lifecycle import ItemKind, SourceGone, SourceLifecycle
-from server.sources import store_reply
-from server.storage import ObjectStore
+from server.domain.source_lifecycle import ItemKind, SourceGone, SourceLifecycle
+from server.domain.sources import store_reply
+from server.store.db import Database
+from server.store.objects import ObjectStore
 from tests.server_process import Instance, SourceClient, db_rows
 
 SERVER_CONFIG = """
@@ -60,7 +60,7 @@ def test_login_shows_replies_decrypted_in_memory(served) -> None:
         before = later.csrf("/fr/login")
         # Loading the form makes no session; a failed attempt does, and the
         # login must then not keep its id (no session fixation).
-        from server import codenames
+        from server.domain import codenames
 
         wrong = {"csrf_token": before, "codename": codenames.generate("fr")}
         assert later.client.post("/fr/login", data=wrong).status_code == 403
@@ -102,7 +102,7 @@ def test_wrong_codename_is_throttled_per_session(served) -> None:
     with SourceClient(server.base_url) as src:
         codename = src.first_submission("throttle")
     words = codename.split()
-    from server import codenames
+    from server.domain import codenames
 
     with SourceClient(server.base_url) as guesser:
         token = guesser.csrf("/en/login")

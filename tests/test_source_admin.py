@@ -20,7 +20,7 @@ from tests.server_process import (
     run_server,
 )
 
-CLI = [sys.executable, "-m", "server.admin"]
+CLI = [sys.executable, "-m", "server.ops.admin"]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -119,7 +119,7 @@ def test_run_collects_leftovers_and_list_shows_submissions(tmp_path: Path) -> No
 def test_server_listens_on_loopback_only_by_default() -> None:
     from click.testing import CliRunner
 
-    from server.admin import main
+    from server.ops.admin import main
 
     help_text = CliRunner().invoke(main, ["run", "--help"]).output
     assert "[default: 127.0.0.1]" in help_text

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 import envelope
-from server.db import Database
-from server.sources import store_reply
-from server.storage import ObjectStore
+from server.domain.sources import store_reply
+from server.store.db import Database
+from server.store.objects import ObjectStore
 from tests.e2e import browsers
 from tests.server_process import Instance, db_rows
 from tests.waiting import wait_until

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from server import codenames
+from server.domain import codenames
 
 
 @pytest.mark.parametrize("lang", ["en", "fr"])

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from server import codenames
+from server.domain import codenames
 from tests.server_process import CODENAME_RE, Server, SourceClient, init_instance, run_server
 
 PAGE_LOADS = 10_200  # more than the default budget of 10,000 sessions

@@ -11,9 +11,9 @@ import re
 import httpx
 from starlette.routing import Mount
 
-from server import codenames
-from server.app import create_app
+from server.domain import codenames
 from server.settings import Settings
+from server.web.app import create_app
 from tests.server_process import CODENAME_RE, SourceClient
 
 EXPECTED = {

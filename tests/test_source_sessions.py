@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import anyio
 
-from server.sessions import (
+from server.domain.sessions import (
     FORM_TOKEN_SECONDS,
     FormTokens,
     KdfQueue,

@@ -34,7 +34,7 @@ import pytest
 
 import envelope
 from journalist_cli.identity_store import JournalistIdentity, write_new_identity
-from server.journalist_api.auth import signed_message
+from server.web.journalist_api.auth import signed_message
 from tests.server_process import ROOT, SERVER_CMD, Instance, Server, SourceClient, run_server
 from tests.test_uploads_tus import Browser, manifest
 
@@ -231,7 +231,7 @@ def test_a_backup_and_its_restore_say_the_day_only(
     assert st.st_mtime % DAY == 0 and st.st_atime % DAY == 0, (st.st_mtime, st.st_atime)
     # Each member of the archive records a time too.
     raw = out.read_bytes()
-    block_size = int.from_bytes(raw[-4:], "big")  # the signature trailer (server/backup.py)
+    block_size = int.from_bytes(raw[-4:], "big")  # the signature trailer (server/ops/backup.py)
     raw = raw[: -(block_size + 32)]
     plain = envelope.decrypt_bytes(raw, [admin_key.decryption])
     with tarfile.open(fileobj=io.BytesIO(plain)) as tar:
@@ -250,7 +250,7 @@ def test_a_backup_and_its_restore_say_the_day_only(
 
 def test_the_database_scan_sees_what_is_finer_than_a_day(tmp_path: Path) -> None:
     """The scan above can fail: minutes in a column, a time default, a timestamp in text."""
-    from server.db import Database
+    from server.store.db import Database
 
     db = Database(tmp_path / "lanterne.sqlite3")
     db.create()
@@ -269,7 +269,7 @@ def test_the_database_scan_sees_what_is_finer_than_a_day(tmp_path: Path) -> None
 def test_check_reports_fine_times_and_start_up_brings_them_to_the_day(tmp_path: Path) -> None:
     """An instance written by a release that kept precise times (or a crash between
     a write and its stamp): `check` says so, and the next start of the service heals it."""
-    from server.health_check import CheckConfig, run_checks
+    from server.ops.health_check import CheckConfig, run_checks
 
     alice = JournalistIdentity.generate("alice")
     write_new_identity(alice, tmp_path / "keys", None)
@@ -299,7 +299,7 @@ def test_check_reports_fine_times_and_start_up_brings_them_to_the_day(tmp_path: 
 
 
 def test_check_advises_noatime_and_an_encrypted_data_volume(tmp_path: Path) -> None:
-    from server.health_check import CheckConfig, run_checks
+    from server.ops.health_check import CheckConfig, run_checks
 
     data = tmp_path / "data"
     data.mkdir()
@@ -337,7 +337,7 @@ def test_a_stamp_that_fails_is_logged_without_the_files_name(
 ) -> None:
     """A file the server cannot stamp (here: immutable, refused even to root) is
     reported by its directory only: object and upload ids travel in requests."""
-    from server import file_times
+    from server.store import file_times
 
     upload_id = "0123456789abcdef0123456789abcdef"
     path = tmp_path / f"{upload_id}.part"

@@ -1,4 +1,4 @@
-"""server/tor_config.py: torrc rendering checked by tor itself, client-auth formats.
+"""server/ops/tor_config.py: torrc rendering checked by tor itself, client-auth formats.
 
 `tor` is required (scripts/bootstrap.sh --test installs it): a missing tor
 fails these tests, it does not skip them.
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from server.tor_config import (
+from server.ops.tor_config import (
     DEBIAN_DEFAULTS_TORRC,
     ClientAuthKey,
     DebianLayout,

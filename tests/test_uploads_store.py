@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from server.db import Database
-from server.disk_reserve import DiskReserve
-from server.resumable import OwnerKeys, Upload, UploadError, UploadPolicy, UploadStore
 from server.settings import GiB, MiB, Settings
+from server.store.db import Database
+from server.store.disk_reserve import DiskReserve
+from server.store.uploads import OwnerKeys, Upload, UploadError, UploadPolicy, UploadStore
 from tests.clocks import FakeClock
 
 DAY = 24 * 3600

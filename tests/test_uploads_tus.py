@@ -28,9 +28,9 @@ from tusclient.client import TusClient
 from tusclient.exceptions import TusCommunicationError
 
 import envelope
-from server.app import create_app
-from server.resumable import is_envelope_length, max_upload_length
 from server.settings import GiB, MiB, Settings
+from server.store.uploads import is_envelope_length, max_upload_length
+from server.web.app import create_app
 from tests.clocks import FakeClock
 from tests.server_process import (
     CSRF_RE,

@@ -31,8 +31,8 @@ from pathlib import Path
 import pytest
 
 from journalist_cli.identity_store import JournalistIdentity, write_new_identity
-from server import file_times
-from server.tor_config import ClientAuthKey, DebianLayout, read_onion_hostname
+from server.ops.tor_config import ClientAuthKey, DebianLayout, read_onion_hostname
+from server.store import file_times
 from tests.server_process import ROOT, free_port
 
 pytestmark = pytest.mark.e2e

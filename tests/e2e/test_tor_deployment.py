@@ -31,7 +31,7 @@ import pytest
 
 from journalist_cli import designations
 from journalist_cli.identity_store import JournalistIdentity, write_new_identity
-from server.tor_config import ClientAuthKey
+from server.ops.tor_config import ClientAuthKey
 from tests.cli_helpers import run
 from tests.e2e.tor_network import (
     SOCKS_OK,

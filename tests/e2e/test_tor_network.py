@@ -26,7 +26,7 @@ import httpx
 import psutil
 import pytest
 
-from server.tor_config import ClientAuthKey, check_onion_address
+from server.ops.tor_config import ClientAuthKey, check_onion_address
 from tests.e2e.tor_network import (
     LOOPBACK,
     SOCKS_OK,

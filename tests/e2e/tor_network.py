@@ -7,7 +7,7 @@ with Debian's ``tor`` and ``tor-gencert`` and TestingTorNetwork:
   need none);
 * two onion-service tors, as in production: the source interface's and the
   journalist API's, their torrcs rendered from ``deploy/torrc.*.tmpl`` by
-  ``server.tor_config`` (after the options that join the private network),
+  ``server.ops.tor_config`` (after the options that join the private network),
   forwarding to 127.0.0.1:``source_port`` and 127.0.0.1:``journalist_port``;
 * one client tor per entry of ``clients`` (default: one anonymous client),
   each with its own SocksPort and ClientOnionAuthDir.
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from server.tor_config import (
+from server.ops.tor_config import (
     ClientAuthKey,
     OnionService,
     add_authorized_client,
@@ -362,7 +362,7 @@ class TorNetwork:
     def revoke(self, name: str) -> None:
         """Remove a journalist's ``.auth`` and restart the journalist tor, as
         ``systemctl restart tor@lanternejournalist`` does (a reload is not enough:
-        see ``server.tor_config.remove_authorized_client``)."""
+        see ``server.ops.tor_config.remove_authorized_client``)."""
         if not remove_authorized_client(self.journalist.hs_dir, name):
             raise TorNetworkError(f"{name} was not authorised")
         self.restart_journalist()
@@ -526,7 +526,7 @@ def _network(
     ]
     source_tor = TorNode(tor, "source", _dir(workdir / "source"), next(ports))
     journalist_tor = TorNode(tor, "journalist", _dir(workdir / "journalist"), next(ports))
-    # Directory names as in production (server.tor_config.DebianLayout).
+    # Directory names as in production (server.ops.tor_config.DebianLayout).
     source = OnionService(source_tor.data_dir / "lanterne-source", source_port)
     journalist = OnionService(journalist_tor.data_dir / "journalist-api", journalist_port)
     clients = {}

@@ -1,0 +1,728 @@
+"""``lanterne-server``: create an instance, register journalists, run the source interface.
+
+Thin on purpose: each command parses its options and calls plain functions
+(server.ops.onion_admin, server.ops.health_check, server.ops.backup, server.store.migrations);
+errors an admin can fix are turned into messages and exit code 1 here.
+
+Admin commands run as root outside the service (deploy/README.md): files they
+create in the data directory are handed to the data directory's owner.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import stat
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import click
+
+import envelope
+from server.domain.sources import InstanceSecrets, SystemClock
+from server.ops.tor_config import DebianLayout
+from server.settings import DEFAULT_CONFIG, ConfigError, Settings
+from server.store import file_times
+from server.store.db import Database
+from server.store.migrations import MigrationError, current_version
+from server.store.objects import ObjectStore
+from server.web.app import SILENT
+from server.web.journalist_api.auth import JOURNALIST_ONION_META
+
+FC = TypeVar("FC", bound=Callable[..., object])
+
+# uvicorn logs: warnings and errors to stderr, no access log, no client addresses.
+UVICORN_LOG_CONFIG = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
+    # Exception messages and tracebacks can quote a request: only their type is logged.
+    "filters": {"redact": {"()": "server.web.contain_errors.RedactTracebacks"}},
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+    },
+    "root": {"handlers": ["stderr"], "level": "WARNING"},
+    "loggers": {
+        "uvicorn": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+        "uvicorn.error": {"level": "WARNING"},
+        "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+        "lanterne": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        # python-multipart quotes body bytes in its parse warnings: never emitted.
+        "python_multipart": {"handlers": [], "level": SILENT, "propagate": False},
+        "python_multipart.multipart": {"handlers": [], "level": SILENT, "propagate": False},
+    },
+}
+
+
+class AdminError(click.ClickException):
+    """A problem the admin can fix; shown as one line."""
+
+
+@contextmanager
+def _admin_errors() -> Iterator[None]:
+    """Domain errors of the plain modules, as one-line messages (exit code 1)."""
+    from server.ops.admin_identity import IdentityError
+    from server.ops.backup import BackupError
+    from server.ops.tor_config import TorConfigError
+
+    try:
+        yield
+    except (MigrationError, TorConfigError, BackupError, IdentityError) as exc:
+        raise AdminError(str(exc)) from exc
+
+
+def _give_to_owner(data_dir: Path) -> None:
+    """Root ran this command: SQLite may have created -wal/-shm files as root,
+    which the service could then not open. Hand them to the data dir's owner."""
+    if os.geteuid() != 0 or not data_dir.is_dir():
+        return
+    owner = data_dir.stat()
+    for path in data_dir.glob(f"{Settings(data_dir=data_dir).database_path.name}*"):
+        if path.stat().st_uid != owner.st_uid:
+            os.chown(path, owner.st_uid, owner.st_gid)
+
+
+def init_instance(
+    data_dir: Path, journalist_files: list[Path], replace: bool = False
+) -> list[envelope.PublicKey]:
+    """Create (or complete) an instance in ``data_dir``; idempotent. A journalist
+    file whose name is registered with other keys is refused unless ``replace``."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)  # also when it existed with looser rights
+    settings = Settings(data_dir=data_dir)
+    if not settings.secrets_path.exists():
+        secrets = InstanceSecrets.generate()
+        fd = os.open(settings.secrets_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(secrets.to_json())
+    if not settings.config_path.exists():
+        # 0600 like everything here, whatever the admin's umask (check insists).
+        fd = os.open(settings.config_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(DEFAULT_CONFIG)
+    db = Database(settings.database_path)
+    with _admin_errors():
+        db.create()  # creates the schema, or migrates an older database
+    settings.database_path.chmod(0o600)
+    ObjectStore(settings.objects_dir).create_dirs()
+    # Every file is read and checked before anyone is registered: all or nothing.
+    keys = [read_journalist_key(path) for path in journalist_files]
+    names = [k.name for k in keys]
+    if len(set(names)) != len(names):
+        raise AdminError("two --journalist files have the same name")
+    for key in keys:
+        check_replacement(db, key, replace)
+    for key in keys:
+        register_journalist(db, key)
+    file_times.floor_tree(data_dir)  # what it wrote carries the day only
+    return keys
+
+
+def read_journalist_key(path: Path) -> envelope.PublicKey:
+    try:
+        return envelope.PublicKey.from_json(path.read_bytes())
+    except OSError as exc:
+        raise AdminError(f"cannot read {path}: {exc.strerror}") from exc
+    except envelope.KeyFormatError as exc:
+        raise AdminError(f"{path}: {exc}") from exc
+
+
+def check_replacement(db: Database, key: envelope.PublicKey, replace: bool) -> bool:
+    """Refuse to replace a journalist's keys without ``replace``; True if it would.
+
+    Replacing either key counts: a new signing key ends the old one's API
+    tokens at their next request, so it must never happen by accident."""
+    existing = db.journalist_named(key.name)
+    changed = existing is not None and (
+        existing.encryption_key != key.recipient.public_bytes
+        or existing.signing_key != key.signing_key
+    )
+    if changed and not replace:
+        raise AdminError(f"a journalist named {key.name} exists with other keys; use --replace")
+    return changed
+
+
+def register_journalist(
+    db: Database, key: envelope.PublicKey, role: str = "journalist"
+) -> envelope.PublicKey:
+    db.add_journalist(
+        key.name, key.recipient.public_bytes, key.signing_key, role, SystemClock().today()
+    )
+    return key
+
+
+def _settings(data_dir: Path) -> Settings:
+    if not (data_dir / "secrets.json").exists():
+        raise AdminError(f"{data_dir} is not a Lanterne instance; run `lanterne-server init` first")
+    mode = stat.S_IMODE(data_dir.stat().st_mode)
+    if mode & 0o077:
+        raise AdminError(f"{data_dir} is readable by others (mode {mode:o}); chmod 700 it")
+    try:
+        return Settings.load(data_dir)
+    except ConfigError as exc:
+        raise AdminError(str(exc)) from exc
+
+
+class _Group(click.Group):
+    """--help lists each command's whole first sentence, wrapped, never cut off with "..."."""
+
+    group_class = type  # subgroups (journalists) list their commands the same way
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    envvar="LANTERNE_DATA_DIR",
+    show_envvar=True,
+    help="The instance's data directory (/var/lib/lanterne on a deployed server).",
+)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lanterne", prog_name="lanterne-server")
+def main() -> None:
+    """Run and administer a Lanterne server."""
+
+
+@main.command()
+@data_dir_option
+@click.option(
+    "--journalist",
+    "journalists",
+    type=click.Path(path_type=Path, dir_okay=False),
+    multiple=True,
+    help="A journalist's NAME.pub file (repeat for several).",
+)
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Replace the keys of journalists already registered under these names.",
+)
+def init(data_dir: Path, journalists: tuple[Path, ...], replace: bool) -> None:
+    """Create the data directory, database and instance secrets; register journalists.
+
+    On an existing instance, completes what is missing and migrates the
+    database to this release's schema (run it after every upgrade)."""
+    db_path = Settings(data_dir=data_dir).database_path
+    with _admin_errors():
+        before = current_version(db_path) if db_path.exists() else None
+    added = init_instance(data_dir, list(journalists), replace)
+    _give_to_owner(data_dir)
+    after = current_version(db_path)
+    if before is not None and before != after:
+        click.echo(f"Database migrated: schema version {before} -> {after}")
+    click.echo(f"Instance ready in {data_dir}")
+    for key in added:
+        click.echo(f"  journalist {key.name}: {key.fingerprint}")
+    settings = Settings(data_dir=data_dir)
+    if not Database(settings.database_path).journalists():
+        click.echo("No journalist yet: add one with `lanterne-server init --journalist NAME.pub`.")
+
+
+@main.command()
+@data_dir_option
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; keep loopback behind Tor (deploy/README.md).",
+)
+@click.option(
+    "--port", default=8080, show_default=True, type=int, help="Port of the source interface."
+)
+@click.option(
+    "--journalist-port",
+    type=int,
+    help="Also serve the journalist API on this port (same host), for its own onion service.",
+)
+def run(data_dir: Path, host: str, port: int, journalist_port: int | None) -> None:
+    """Serve the source interface (loopback only unless --host says otherwise).
+
+    With --journalist-port, the journalist API runs in a child process of its
+    own, so that a flood of one listener leaves the other answering."""
+    from server.ops.serving import BindError, JournalistChild, bind_all, guarded_server, serve
+    from server.store.uploads import UploadPolicy, UploadStore
+    from server.web.app import create_app
+
+    settings = _settings(data_dir)
+    if journalist_port is not None and journalist_port == port:
+        raise AdminError("--journalist-port must differ from --port")
+    # The ports first: one that is taken is the only thing said, before any banner.
+    addresses = [(host, port)] + ([(host, journalist_port)] if journalist_port is not None else [])
+    try:
+        sockets = bind_all(addresses)
+    except BindError as exc:
+        raise AdminError(str(exc)) from exc
+    db = Database(settings.database_path)
+    with _admin_errors():
+        db.create()  # idempotent: migrates a database from an older release
+    if not db.journalists():
+        click.echo("warning: no journalist key is registered; submissions are refused", err=True)
+    # A crash mid-upload can leave temporary or unlisted objects: remove them
+    # before serving, while no upload can be in flight.
+    ObjectStore(settings.objects_dir).collect_garbage(db.known_object_ids())
+    # Likewise uploads in progress: expired ones, and files or rows missing their pair.
+    uploads = UploadStore(db, settings.uploads_dir, UploadPolicy.from_settings(settings))
+    uploads.prepare()
+    uploads.sweep(at_start=True)
+    limits = settings.serving
+    server = guarded_server(
+        create_app(settings), host, port, UVICORN_LOG_CONFIG, limits, limits.max_connections
+    )
+    banner = f"Lanterne source interface on http://{host}:{port}/"
+    if journalist_port is not None:
+        banner += f", journalist API on http://{host}:{journalist_port}/api/v1/"
+    # Nothing is in flight yet: heal times a crash between a write and its stamp
+    # left precise, or that a release before file times were days wrote.
+    file_times.floor_tree(settings.data_dir)
+    child = None
+    if journalist_port is not None:
+        child = JournalistChild(data_dir, host, journalist_port, sockets[1])
+        child.start()
+    click.echo(banner, err=True)
+    try:
+        if child is None:
+            serve(server, sockets[0])
+        else:
+            serve(server, sockets[0], on_signal=child.forward, watch=child.watch)
+    finally:
+        if child is not None:
+            if not child.signalled:  # the source interface failed on its own
+                child.forward(1)
+            child.wait(limits.stop_timeout_seconds + 10)
+    if child is not None and child.failed:
+        raise SystemExit(1)
+
+
+@main.group()
+def journalists() -> None:
+    """Add, list and remove the journalists who receive submissions."""
+
+
+def _hs_dir_option(help_text: str) -> Callable[[FC], FC]:
+    return click.option(
+        "--hs-dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=lambda: str(DebianLayout().journalist.hs_dir),
+        show_default="the journalist onion's, as deploy/install.sh makes it",
+        help=help_text,
+    )
+
+
+def _tor_options(f: FC) -> FC:
+    f = click.option(
+        "--tor-restart-cmd",
+        metavar="CMD",
+        help="Command that restarts the journalist tor [default: systemctl restart"
+        " tor@lanternejournalist if systemd runs, else it is printed].",
+    )(f)
+    return click.option(
+        "--tor-reload-cmd",
+        metavar="CMD",
+        help="Command that reloads the journalist tor [default: systemctl reload"
+        " tor@lanternejournalist if systemd runs, else it is printed].",
+    )(f)
+
+
+@journalists.command("add")
+@data_dir_option
+@click.option(
+    "--role",
+    type=click.Choice(["journalist", "admin"]),
+    default="journalist",
+    show_default=True,
+    help="The role shown in listings (no permission depends on it).",
+)
+@click.option("--replace", is_flag=True, help="Replace the keys of a journalist of that name.")
+@click.option(
+    "--client-auth-out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the journalist's onion client key here (NAME.auth_private, a new file): "
+    "hand it to the journalist with their server address.",
+)
+@click.option(
+    "--no-client-auth",
+    is_flag=True,
+    help="Register the key for the API only (an instance without the journalist onion).",
+)
+@_hs_dir_option("The journalist onion's HiddenServiceDir.")
+@_tor_options
+@click.argument("pub_file", type=click.Path(path_type=Path, dir_okay=False))
+def journalists_add(
+    data_dir: Path,
+    role: str,
+    replace: bool,
+    client_auth_out: Path | None,
+    no_client_auth: bool,
+    hs_dir: Path,
+    tor_reload_cmd: str | None,
+    tor_restart_cmd: str | None,
+    pub_file: Path,
+) -> None:
+    """Register the journalist whose public key is PUB_FILE (NAME.pub), and
+    authorise them on the journalist onion (--client-auth-out)."""
+    from server.ops import onion_admin
+
+    if (client_auth_out is None) == (not no_client_auth):
+        raise AdminError("give --client-auth-out FILE (or --no-client-auth for the API only)")
+    settings = _settings(data_dir)
+    db = Database(settings.database_path)
+    key = read_journalist_key(pub_file)
+    check_replacement(db, key, replace)
+    tor = onion_admin.TorControl.from_options(tor_reload_cmd, tor_restart_cmd)
+    revoked = False
+    onion = None
+    with _admin_errors():
+        if client_auth_out is not None:
+            if replace:
+                revoked = onion_admin.revoke_journalist(hs_dir, key.name)
+            # The client key first: if it fails, nobody was registered.
+            onion = onion_admin.authorize_journalist(hs_dir, key.name, client_auth_out)
+    try:
+        register_journalist(db, key, role)
+        if onion is not None:
+            # Login signatures name this address from now on (auth.ServedHosts).
+            db.set_meta_value(JOURNALIST_ONION_META, onion)
+    except BaseException:
+        if client_auth_out is not None:
+            onion_admin.revoke_journalist(hs_dir, key.name)
+            client_auth_out.unlink(missing_ok=True)
+        raise
+    _give_to_owner(data_dir)
+    click.echo(f"added {key.name} ({role})")
+    click.echo(f"fingerprint: {key.fingerprint}")
+    click.echo("Read this fingerprint aloud with the journalist before relying on it.")
+    if client_auth_out is not None:
+        click.echo(f"journalist onion: http://{onion}/")
+        click.echo(f"onion client key: {client_auth_out} (give it to {key.name} only)")
+        with _admin_errors():
+            # An old key was removed: only a restart shuts it out (see onion_admin).
+            (tor.restart if revoked else tor.reload)(click.echo)
+    else:
+        click.echo("No onion client key: this journalist cannot reach the journalist onion.")
+
+
+@journalists.command("list")
+@data_dir_option
+def journalists_list(data_dir: Path) -> None:
+    """List registered journalists with their roles and fingerprints."""
+    settings = _settings(data_dir)
+    rows = Database(settings.database_path).journalists()
+    if not rows:
+        click.echo("No journalist registered.")
+    for row in rows:
+        fp = envelope.fingerprint(row.encryption_key, row.signing_key)
+        click.echo(f"{row.name:20} {row.role:10} {fp}")
+
+
+@journalists.command("remove")
+@data_dir_option
+@_hs_dir_option("The journalist onion's HiddenServiceDir (its client key is deleted there).")
+@_tor_options
+@click.argument("name")
+def journalists_remove(
+    data_dir: Path,
+    hs_dir: Path,
+    tor_reload_cmd: str | None,
+    tor_restart_cmd: str | None,
+    name: str,
+) -> None:
+    """Remove a journalist: new submissions are no longer encrypted to them, their
+    API access ends at their next request (a running server checks every request),
+    and their onion client key is deleted, then the journalist tor RESTARTED."""
+    from server.ops import onion_admin
+
+    settings = _settings(data_dir)
+    removed = Database(settings.database_path).remove_journalist(name)
+    _give_to_owner(data_dir)
+    revoked = False
+    with _admin_errors():
+        if hs_dir.is_dir():
+            revoked = onion_admin.revoke_journalist(hs_dir, name)
+    if not removed and not revoked:
+        raise AdminError(f"no journalist named {name}")
+    if removed:
+        click.echo(f"removed {name}: API access ends now")
+    if revoked:
+        click.echo(f"deleted {name}'s onion client key in {hs_dir}")
+        tor = onion_admin.TorControl.from_options(tor_reload_cmd, tor_restart_cmd)
+        with _admin_errors():
+            tor.restart(click.echo)
+    else:
+        click.echo(f"no onion client key for {name} in {hs_dir}")
+
+
+@main.command()
+@click.option(
+    "--layout-prefix",
+    type=click.Path(path_type=Path, file_okay=False),
+    default="/",
+    show_default=True,
+    help="Where deploy/install.sh put the tor directories (its LANTERNE_PREFIX).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Also record the journalist onion in this instance: journalists' logins are"
+    " signed for that address, and the server accepts no other.",
+)
+def onions(layout_prefix: Path, data_dir: Path | None) -> None:
+    """Print the two onion addresses (sources get the first; journalists the second)."""
+    from server.ops.onion_admin import onion_addresses
+
+    layout = DebianLayout(prefix=layout_prefix)
+    found = onion_addresses(layout.source.hs_dir, layout.journalist.hs_dir)
+    if data_dir is not None and found.journalist:
+        db = Database(_settings(data_dir).database_path)
+        db.set_meta_value(JOURNALIST_ONION_META, found.journalist)
+        _give_to_owner(data_dir)
+        click.echo(f"journalist logins now name {found.journalist} ({data_dir})")
+    for what, onion, hs in (
+        ("source interface", found.source, layout.source.hs_dir),
+        ("journalist API  ", found.journalist, layout.journalist.hs_dir),
+    ):
+        text = f"http://{onion}/" if onion else f"not yet ({hs}/hostname missing: start tor)"
+        click.echo(f"{what}: {text}")
+    if not (found.source and found.journalist):
+        raise SystemExit(1)
+
+
+@main.command()
+@data_dir_option
+@click.option(
+    "--service-user",
+    default="lanterne",
+    show_default=True,
+    help="The user the service runs as, who must own the data directory.",
+)
+@click.option(
+    "--layout-prefix",
+    type=click.Path(path_type=Path, file_okay=False),
+    default="/",
+    show_default=True,
+    help="Where deploy/install.sh put tor's files (its LANTERNE_PREFIX); sets the defaults below.",
+)
+@click.option(
+    "--source-torrc",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The source onion's torrc [default: from --layout-prefix].",
+)
+@click.option(
+    "--journalist-torrc",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The journalist onion's torrc [default: from --layout-prefix].",
+)
+@click.option(
+    "--hs-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The journalist onion's HiddenServiceDir.",
+)
+@click.option(
+    "--no-debian-defaults",
+    is_flag=True,
+    help="Verify the torrcs alone, not with Debian's tor-service-defaults-torrc files.",
+)
+def check(
+    data_dir: Path,
+    service_user: str,
+    layout_prefix: Path,
+    source_torrc: Path | None,
+    journalist_torrc: Path | None,
+    hs_dir: Path | None,
+    no_debian_defaults: bool,
+) -> None:
+    """Check the deployment: torrcs, permissions, keys, swap, clock. Every item is
+    reported; any failure exits 1."""
+    from server.ops.health_check import CheckConfig, run_checks
+
+    cfg = CheckConfig.debian(data_dir, DebianLayout(prefix=layout_prefix))
+    cfg.service_user = service_user
+    cfg.source_torrc = source_torrc or cfg.source_torrc
+    cfg.journalist_torrc = journalist_torrc or cfg.journalist_torrc
+    cfg.journalist_hs_dir = hs_dir or cfg.journalist_hs_dir
+    cfg.debian_defaults = not no_debian_defaults
+    findings = run_checks(cfg)
+    for finding in findings:
+        click.echo(finding.line())
+    failed = [f for f in findings if not f.ok]
+    if failed:
+        click.echo(f"{len(failed)} problem(s) found", err=True)
+        raise SystemExit(1)
+    click.echo("all checks passed")
+
+
+class SignatureRefused(AdminError):
+    """A backup not signed by the expected admin key: exit code 3, nothing restored."""
+
+    exit_code = 3
+
+
+def _passphrase_reader(path: Path, passphrase_file: Path | None) -> Callable[[], str]:
+    def passphrase() -> str:
+        if passphrase_file is not None:
+            try:
+                return passphrase_file.read_text(encoding="utf-8").splitlines()[0]
+            except (OSError, IndexError) as exc:
+                raise AdminError(f"cannot read a passphrase from {passphrase_file}") from exc
+        return str(click.prompt(f"Passphrase for {path}", hide_input=True, err=True))
+
+    return passphrase
+
+
+@main.command()
+@data_dir_option
+@click.option(
+    "--to",
+    "to",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The backup file to write (one envelope).",
+)
+@click.option(
+    "--signing-key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The admin's signing identity (ADMIN.signing, from `lanterne signing-key`; it"
+    " cannot decrypt), or their full identity: the backup is signed with it.",
+)
+@click.option(
+    "--recipient",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Encrypt to this Lanterne public key (ADMIN.pub) [default: the signing key's own].",
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Read the signing key's passphrase from this file (else it is asked for).",
+)
+def backup(
+    data_dir: Path,
+    to: Path,
+    signing_key: Path,
+    recipient: Path | None,
+    passphrase_file: Path | None,
+) -> None:
+    """Back up the instance, while it runs, as one envelope to the admin's key,
+    signed by the admin's key."""
+    from server.ops.admin_identity import admin_public_key, open_admin_signer
+    from server.ops.backup import backup as make_backup
+
+    settings = _settings(data_dir)
+    with _admin_errors():
+        signer = open_admin_signer(signing_key, _passphrase_reader(signing_key, passphrase_file))
+        key = signer.public if recipient is None else admin_public_key(recipient)
+        report = make_backup(settings.data_dir, to, key, signer)
+    click.echo(f"backup written to {to}: {report.objects} objects, {report.bytes} bytes")
+    click.echo(f"encrypted to {key.name} ({key.fingerprint})")
+    click.echo(f"signed by {signer.public.name} ({signer.public.fingerprint})")
+    if report.dropped:
+        click.echo(f"{report.dropped} objects were deleted during the backup and left out")
+
+
+@main.command()
+@data_dir_option
+@click.option(
+    "--from",
+    "from_",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The backup file `lanterne-server backup` wrote.",
+)
+@click.option(
+    "--identity",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The admin's identity file (ADMIN.identity), unprotected or with a passphrase.",
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Read the identity's passphrase from this file (else it is asked for).",
+)
+@click.option(
+    "--admin-key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Accept only backups signed by this key (a .pub, identity or signing identity"
+    " file) [default: the --identity's own key].",
+)
+@click.option(
+    "--admin-fingerprint",
+    metavar="FINGERPRINT",
+    help="Accept only backups signed by the key of this fingerprint (8 groups of 5 digits).",
+)
+@click.option(
+    "--owner",
+    help="Give the restored files to this user (and its group), e.g. lanterne; needs root.",
+)
+def restore(
+    data_dir: Path,
+    from_: Path,
+    identity: Path,
+    passphrase_file: Path | None,
+    admin_key: Path | None,
+    admin_fingerprint: str | None,
+    owner: str | None,
+) -> None:
+    """Restore a signed backup into a new (absent or empty) data directory; all or
+    nothing. A backup not signed by the expected admin key exits 3."""
+    from server.ops.admin_identity import admin_public_key, open_admin_identity
+    from server.ops.backup import BackupSignatureError, ExpectedSigner
+    from server.ops.backup import restore as do_restore
+
+    if admin_key is not None and admin_fingerprint is not None:
+        raise AdminError("give --admin-key or --admin-fingerprint, not both")
+    if admin_fingerprint is not None and not re.fullmatch(r"(\s*\d{5}){8}\s*", admin_fingerprint):
+        raise AdminError("--admin-fingerprint takes 8 groups of 5 digits, as `keys show` prints")
+    ids = None
+    if owner is not None:
+        try:
+            entry = pwd.getpwnam(owner)
+        except KeyError as exc:
+            raise AdminError(f"no user named {owner}") from exc
+        ids = (entry.pw_uid, entry.pw_gid)
+    with _admin_errors():
+        if admin_fingerprint is not None:
+            expected = ExpectedSigner(fingerprint=admin_fingerprint)
+        else:
+            expected = ExpectedSigner.of(admin_public_key(admin_key or identity))
+        admin = open_admin_identity(identity, _passphrase_reader(identity, passphrase_file))
+        try:
+            report = do_restore(from_, data_dir, admin, expected, ids)
+        except BackupSignatureError as exc:
+            raise SignatureRefused(str(exc)) from exc
+    click.echo(f"restored {report.objects} objects into {data_dir}")
+    click.echo("check it with `lanterne-server check`, then start the service")
+
+
+@main.command("list")
+@data_dir_option
+def list_submissions(data_dir: Path) -> None:
+    """List complete submissions and their encrypted objects (no content is shown)."""
+    settings = _settings(data_dir)
+    subs = Database(settings.database_path).submissions()
+    if not subs:
+        click.echo("No submission yet.")
+    for sid, day, objects in subs:
+        click.echo(f"submission {sid}  received {day}")
+        for obj in objects:
+            path = settings.objects_dir / obj.id
+            click.echo(f"  {obj.kind:8}  {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""The SQLite database: what the server knows, kept to the minimum (DESIGN §7).
+
+No plaintext, no IP addresses, no user agents; dates are days. Each method
+opens its own short connection, so the database can be used from worker
+threads and the event loop alike without sharing a connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from server.store import file_times
+
+# Bumped with each step appended to server.store.migrations.MIGRATIONS.
+SCHEMA_VERSION = 3
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+-- Journalists are known only by their public keys. The journalist API (its
+-- own listener, server/web/journalist_api) authenticates requests with signing_key.
+-- AUTOINCREMENT: an id is never given again after its journalist is removed
+-- (an API token names one).
+CREATE TABLE IF NOT EXISTS journalists (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    name           TEXT NOT NULL UNIQUE,
+    encryption_key BLOB NOT NULL,
+    signing_key    BLOB NOT NULL,
+    role           TEXT NOT NULL DEFAULT 'journalist' CHECK (role IN ('journalist', 'admin')),
+    added_on       TEXT NOT NULL
+);
+-- A source is a hash of its login id and the public half of its reply key.
+-- A source who deletes their account keeps a row with neither (they can never
+-- log in again, nothing can be encrypted to them) and the flag set, so that
+-- what they sent stays listed for the journalists (server/domain/source_lifecycle.py).
+CREATE TABLE IF NOT EXISTS sources (
+    id                TEXT PRIMARY KEY,
+    login_hash        BLOB UNIQUE,
+    reply_key         BLOB,
+    created_on        TEXT NOT NULL,
+    last_active_on    TEXT NOT NULL,
+    deleted_by_source INTEGER NOT NULL DEFAULT 0 CHECK (deleted_by_source IN (0, 1)),
+    CHECK ((deleted_by_source = 0) = (login_hash IS NOT NULL AND reply_key IS NOT NULL))
+);
+-- A row here means every object of the submission is complete on disk. Every
+-- submission has its source; only a journalist deletes either (RESTRICT).
+CREATE TABLE IF NOT EXISTS submissions (
+    id          TEXT PRIMARY KEY,
+    source_id   TEXT NOT NULL REFERENCES sources(id) ON DELETE RESTRICT,
+    received_on TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS objects (
+    id            TEXT PRIMARY KEY,
+    submission_id TEXT NOT NULL REFERENCES submissions(id) ON DELETE CASCADE,
+    kind          TEXT NOT NULL CHECK (kind IN ('manifest', 'message', 'file')),
+    size          INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS objects_by_submission ON objects(submission_id);
+-- Reply bodies are envelope files in the object store, to the source's reply key.
+CREATE TABLE IF NOT EXISTS replies (
+    id            TEXT PRIMARY KEY,
+    source_id     TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    object_id     TEXT NOT NULL,
+    journalist_id INTEGER REFERENCES journalists(id) ON DELETE SET NULL,
+    sent_on       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS replies_by_source ON replies(source_id);
+-- The newsroom's shared triage state and notes (journalist API). Note bodies
+-- are envelopes to every journalist, in the object store.
+CREATE TABLE IF NOT EXISTS triage (
+    source_id TEXT PRIMARY KEY REFERENCES sources(id) ON DELETE CASCADE,
+    seen      INTEGER NOT NULL DEFAULT 0,
+    starred   INTEGER NOT NULL DEFAULT 0,
+    tags      TEXT NOT NULL DEFAULT '[]',
+    assignee  INTEGER REFERENCES journalists(id) ON DELETE SET NULL
+);
+CREATE TABLE IF NOT EXISTS notes (
+    id            TEXT PRIMARY KEY,
+    source_id     TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    object_id     TEXT NOT NULL,
+    journalist_id INTEGER REFERENCES journalists(id) ON DELETE SET NULL,
+    written_on    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notes_by_source ON notes(source_id);
+"""
+
+# Uploads in progress on the JavaScript path (server/store/uploads.py): ciphertext
+# lengths and progress only, gone at commit or after a day without activity.
+# ``owner_hash`` is SHA-256 of the browser's upload cookie; ``active_on`` is
+# the day (UTC) of the last activity: finer times live in memory only. Kept as
+# its own script because ``UploadStore.prepare`` runs it at every start: it is
+# transient state, so a database older than this table simply gains it, and
+# one with the former ``active_minute`` column is converted there.
+UPLOADS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS uploads (
+    id         TEXT PRIMARY KEY,
+    owner_hash BLOB NOT NULL,
+    length     INTEGER NOT NULL,
+    received   INTEGER NOT NULL DEFAULT 0,
+    active_on  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS uploads_by_owner ON uploads(owner_hash);
+"""
+SCHEMA += UPLOADS_SCHEMA
+
+
+@dataclass(frozen=True)
+class JournalistRow:
+    id: int
+    name: str
+    encryption_key: bytes
+    signing_key: bytes
+    role: str
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    id: str
+    login_hash: bytes
+    reply_key: bytes
+
+
+@dataclass(frozen=True)
+class ObjectRow:
+    id: str
+    kind: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ReplyRow:
+    id: str
+    object_id: str
+    sent_on: str
+
+
+class Database:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection in one transaction: committed on success, rolled back on error.
+
+        Once it is closed, the database's files (WAL and shared memory included,
+        which even reads write to) and the data directory are stamped to the day.
+        """
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA secure_delete = ON")  # deleted rows are zeroed, not left behind
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+            file_times.stamp_sqlite(self.path)
+
+    def create(self) -> None:
+        """Create the schema, or migrate an older database to it (idempotent).
+
+        Raises ``server.store.migrations.MigrationError`` for a database newer than this code.
+        """
+        # Imported here: migrations imports SCHEMA from this module.
+        from server.store.migrations import prepare
+
+        try:
+            prepare(self.path)
+        finally:
+            file_times.stamp_sqlite(self.path)
+
+    # Journalists
+
+    def add_journalist(
+        self, name: str, encryption_key: bytes, signing_key: bytes, role: str, day: str
+    ) -> None:
+        with self.connect() as conn:
+            conn.execute(
+                "INSERT INTO journalists(name, encryption_key, signing_key, role, added_on)"
+                " VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET encryption_key = excluded.encryption_key,"
+                " signing_key = excluded.signing_key, role = excluded.role",
+                (name, encryption_key, signing_key, role, day),
+            )
+
+    def remove_journalist(self, name: str) -> bool:
+        with self.connect() as conn:
+            return conn.execute("DELETE FROM journalists WHERE name = ?", (name,)).rowcount > 0
+
+    def journalists(self) -> list[JournalistRow]:
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT id, name, encryption_key, signing_key, role FROM journalists ORDER BY name"
+            ).fetchall()
+        return [JournalistRow(*row) for row in rows]
+
+    def journalist(self, journalist_id: int) -> JournalistRow | None:
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT id, name, encryption_key, signing_key, role FROM journalists WHERE id = ?",
+                (journalist_id,),
+            ).fetchone()
+        return JournalistRow(*row) if row else None
+
+    def journalist_named(self, name: str) -> JournalistRow | None:
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT id, name, encryption_key, signing_key, role FROM journalists"
+                " WHERE name = ?",
+                (name,),
+            ).fetchone()
+        return JournalistRow(*row) if row else None
+
+    # Instance values the admin commands record for the running server
+
+    def meta_value(self, key: str) -> str | None:
+        with self.connect() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta_value(self, key: str, value: str) -> None:
+        with self.connect() as conn:
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # Sources (their lifecycle is server/domain/source_lifecycle.py)
+
+    def find_source(self, login_hash: bytes) -> SourceRow | None:
+        """An active source by login hash (a deleted account has none)."""
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT id, login_hash, reply_key FROM sources WHERE login_hash = ?",
+                (login_hash,),
+            ).fetchone()
+        return SourceRow(*row) if row else None
+
+    # Submissions
+
+    def submissions(self) -> list[tuple[str, str, list[ObjectRow]]]:
+        """Every complete submission: (id, received_on, objects)."""
+        with self.connect() as conn:
+            subs = conn.execute(
+                "SELECT id, received_on FROM submissions ORDER BY received_on, rowid"
+            ).fetchall()
+            out = []
+            for sid, day in subs:
+                objs = conn.execute(
+                    "SELECT id, kind, size FROM objects WHERE submission_id = ? ORDER BY rowid",
+                    (sid,),
+                ).fetchall()
+                out.append((sid, day, [ObjectRow(*o) for o in objs]))
+        return out
+
+    def known_object_ids(self) -> set[str]:
+        with self.connect() as conn:
+            ids = {r[0] for r in conn.execute("SELECT id FROM objects")}
+            ids |= {r[0] for r in conn.execute("SELECT object_id FROM replies")}
+            ids |= {r[0] for r in conn.execute("SELECT object_id FROM notes")}
+        return ids
+
+    # Replies
+
+    def replies(self, source_id: str) -> list[ReplyRow]:
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT id, object_id, sent_on FROM replies WHERE source_id = ? ORDER BY rowid",
+                (source_id,),
+            ).fetchall()
+        return [ReplyRow(*r) for r in rows]

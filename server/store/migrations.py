@@ -1,0 +1,257 @@
+"""Schema migrations: bring a database from any earlier release up to ``SCHEMA_VERSION``.
+
+The version lives in ``meta.schema_version``. ``prepare`` runs in ``init`` and
+at the start of ``run``:
+
+* a new, empty file gets the current schema (``server.store.db.SCHEMA``) at once;
+* an older database gets each step of ``MIGRATIONS`` after its version, in
+  order, all in ONE transaction with the version bump: a failed upgrade
+  leaves the database as it was, never half migrated;
+* a database newer than this code is refused (an admin rolled the code back:
+  running would mean writing rows an older schema does not describe).
+
+Running it again is a no-op, so it is safe at every start. A step is only
+ever appended, never edited once released: databases in the field have run it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from server.store.db import SCHEMA, SCHEMA_VERSION
+
+
+class MigrationError(Exception):
+    """The database cannot be brought to this release's schema; the message says why."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    to_version: int
+    description: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split SQL into statements: executescript() would commit our transaction first."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            yield buf.strip()
+            buf = ""
+    if buf.strip() and not buf.strip().startswith("--"):
+        raise MigrationError(f"incomplete SQL statement: {buf.strip()[:60]!r}")
+
+
+def _run(conn: sqlite3.Connection, script: str) -> None:
+    for statement in _statements(script):
+        conn.execute(statement)
+
+
+def _v2_triage_and_notes(conn: sqlite3.Connection) -> None:
+    # The journalist API's shared triage state and notes (issue 5).
+    _run(
+        conn,
+        """
+        CREATE TABLE triage (
+            source_id TEXT PRIMARY KEY REFERENCES sources(id) ON DELETE CASCADE,
+            seen      INTEGER NOT NULL DEFAULT 0,
+            starred   INTEGER NOT NULL DEFAULT 0,
+            tags      TEXT NOT NULL DEFAULT '[]',
+            assignee  INTEGER REFERENCES journalists(id) ON DELETE SET NULL
+        );
+        CREATE TABLE notes (
+            id            TEXT PRIMARY KEY,
+            source_id     TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+            object_id     TEXT NOT NULL,
+            journalist_id INTEGER REFERENCES journalists(id) ON DELETE SET NULL,
+            written_on    TEXT NOT NULL
+        );
+        CREATE INDEX notes_by_source ON notes(source_id);
+        """,
+    )
+
+
+def _v3_source_lifecycle_and_journalist_ids(conn: sqlite3.Connection) -> None:
+    # Issue 11. Tables are rebuilt (SQLite cannot drop a NOT NULL), foreign keys
+    # being off during migrations; prepare() runs foreign_key_check afterwards.
+    # * journalists: AUTOINCREMENT, so a removed journalist's id is never reused.
+    # * sources: login_hash and reply_key nullable, plus deleted_by_source: a
+    #   source deleting their account keeps their row, without login or reply material.
+    # * submissions: source_id NOT NULL, RESTRICT. Older releases unlinked a
+    #   deleted account's submissions (source_id NULL), where no journalist could
+    #   see or delete them: each such submission gets a source row of its own,
+    #   marked deleted by the source (which of them came from the same source
+    #   was not kept, so they are not grouped), dated by the submission's day.
+    _run(
+        conn,
+        """
+        CREATE TABLE journalists_v3 (
+            id             INTEGER PRIMARY KEY AUTOINCREMENT,
+            name           TEXT NOT NULL UNIQUE,
+            encryption_key BLOB NOT NULL,
+            signing_key    BLOB NOT NULL,
+            role           TEXT NOT NULL DEFAULT 'journalist'
+                           CHECK (role IN ('journalist', 'admin')),
+            added_on       TEXT NOT NULL
+        );
+        INSERT INTO journalists_v3(id, name, encryption_key, signing_key, role, added_on)
+            SELECT id, name, encryption_key, signing_key, role, added_on FROM journalists;
+        DROP TABLE journalists;
+        ALTER TABLE journalists_v3 RENAME TO journalists;
+        CREATE TABLE sources_v3 (
+            id                TEXT PRIMARY KEY,
+            login_hash        BLOB UNIQUE,
+            reply_key         BLOB,
+            created_on        TEXT NOT NULL,
+            last_active_on    TEXT NOT NULL,
+            deleted_by_source INTEGER NOT NULL DEFAULT 0 CHECK (deleted_by_source IN (0, 1)),
+            CHECK ((deleted_by_source = 0) = (login_hash IS NOT NULL AND reply_key IS NOT NULL))
+        );
+        INSERT INTO sources_v3(id, login_hash, reply_key, created_on, last_active_on)
+            SELECT id, login_hash, reply_key, created_on, last_active_on FROM sources;
+        DROP TABLE sources;
+        ALTER TABLE sources_v3 RENAME TO sources;
+        """,
+    )
+    orphans = conn.execute(
+        "SELECT id, received_on FROM submissions WHERE source_id IS NULL ORDER BY rowid"
+    ).fetchall()
+    for submission_id, day in orphans:
+        source_id = secrets.token_hex(16)  # the form of server.store.objects.new_id
+        conn.execute(
+            "INSERT INTO sources(id, created_on, last_active_on, deleted_by_source)"
+            " VALUES (?, ?, ?, 1)",
+            (source_id, day, day),
+        )
+        conn.execute(
+            "UPDATE submissions SET source_id = ? WHERE id = ?", (source_id, submission_id)
+        )
+    _run(
+        conn,
+        """
+        CREATE TABLE submissions_v3 (
+            id          TEXT PRIMARY KEY,
+            source_id   TEXT NOT NULL REFERENCES sources(id) ON DELETE RESTRICT,
+            received_on TEXT NOT NULL
+        );
+        INSERT INTO submissions_v3(id, source_id, received_on)
+            SELECT id, source_id, received_on FROM submissions ORDER BY rowid;
+        DROP TABLE submissions;
+        ALTER TABLE submissions_v3 RENAME TO submissions;
+        """,
+    )
+
+
+# Version 1 is the schema of the first release (the source interface only).
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(2, "triage and notes tables (journalist API)", _v2_triage_and_notes),
+    Migration(
+        3,
+        "source lifecycle (deleted accounts keep their submissions), journalist ids never reused",
+        _v3_source_lifecycle_and_journalist_ids,
+    ),
+)
+
+
+def _check_steps(migrations: tuple[Migration, ...], target: int) -> None:
+    versions = [m.to_version for m in migrations]
+    if versions != list(range(2, target + 1)):
+        raise MigrationError(f"migration steps {versions} do not lead from 1 to {target}")
+
+
+def current_version(path: Path) -> int | None:
+    """The database's schema version; None for a file with no Lanterne schema yet."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return _version(conn)
+    finally:
+        conn.close()
+
+
+def _version(conn: sqlite3.Connection) -> int | None:
+    has_meta = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+    ).fetchone()
+    if not has_meta:
+        return None
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if row is None:
+        return None
+    try:
+        return int(row[0])
+    except ValueError as exc:
+        raise MigrationError(f"meta.schema_version is not a number: {row[0]!r}") from exc
+
+
+def prepare(
+    path: Path,
+    *,
+    migrations: tuple[Migration, ...] = MIGRATIONS,
+    target: int = SCHEMA_VERSION,
+    schema: str = SCHEMA,
+) -> list[Migration]:
+    """Create or upgrade the database at ``path``; the steps applied (empty if none).
+
+    ``migrations``, ``target`` and ``schema`` are seams for tests.
+    """
+    _check_steps(migrations, target)
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        # WAL cannot be switched on inside a transaction; it persists in the file.
+        conn.execute("PRAGMA journal_mode = WAL")
+        # Checked before and after every step: a migration must not break references.
+        conn.execute("PRAGMA foreign_keys = OFF")
+        conn.execute("BEGIN IMMEDIATE")  # one upgrader at a time; writers wait
+        try:
+            applied = _upgrade(conn, migrations, target, schema)
+            problems = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if problems:
+                raise MigrationError(f"foreign keys broken after migrating: {problems[:5]}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return applied
+    except sqlite3.DatabaseError as exc:
+        raise MigrationError(f"{path}: {exc}") from exc
+    finally:
+        conn.close()
+
+
+def _upgrade(
+    conn: sqlite3.Connection, migrations: tuple[Migration, ...], target: int, schema: str
+) -> list[Migration]:
+    version = _version(conn)
+    if version is None:
+        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()
+        if tables[0]:
+            raise MigrationError("the database has tables but no schema version: not Lanterne's?")
+        _run(conn, schema)
+        _set_version(conn, target)
+        return []
+    if version > target:
+        raise MigrationError(
+            f"the database is at schema version {version}, newer than this release"
+            f" ({target}): install the newer Lanterne again, or restore a backup"
+        )
+    if version < 1:
+        raise MigrationError(f"unknown schema version {version}")
+    applied = [m for m in migrations if m.to_version > version]
+    for step in applied:
+        step.apply(conn)
+    _set_version(conn, target)
+    return applied
+
+
+def _set_version(conn: sqlite3.Connection, version: int) -> None:
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES ('schema_version', ?)"
+        " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (str(version),),
+    )

@@ -1,0 +1,578 @@
+"""Resumable uploads of ciphertext for the JavaScript path (tus 1.0, docs/UPLOADS.md).
+
+The browser encrypts; this module only ever stores envelope bytes it cannot
+read. An upload is ``DATA_DIR/uploads/ID.part`` plus one row of the
+``uploads`` table (declared length, bytes received, owner, the day of its last
+activity: the server stores no finer time). Every PATCH is fsynced before its
+new offset is acknowledged, so what a client was told survives a crash or a
+restart.
+
+Ownership is a random upload cookie (``OWNER_COOKIE``), not the session: the
+session lives in memory and ends at a restart (or is evicted under load),
+while an upload must survive both. The database keeps only SHA-256 of the
+cookie's secret part; the commit (server/web/routes/commit.py) additionally needs
+the session's CSRF token, like any form.
+
+Nothing is reserved for bytes that have not arrived, so empty creations
+declaring huge lengths cannot hoard the disk (docs/THREAT_MODEL.md, "Floods"):
+the instance cap counts what each upload received (an empty one counts
+``EMPTY_UPLOAD_BYTES``), and the disk is checked by ``DiskReserve`` (shared with
+the no-JS form) for each PATCH while it is received. A browser's own uploads
+still count at their declared lengths against its own caps.
+
+Activity times finer than the day live in memory only (``_active``; rows that
+survive a restart start a fresh time). An upload expires ``expire_seconds``
+after its browser's last activity, or ``empty_expire_seconds`` after creation
+if nothing ever arrived for it nor for any other upload of its browser; the
+stored day removes rows a restart would otherwise keep alive for ever.
+Expired uploads are deleted by ``sweep`` (at start-up and, at most every
+``sweep_interval_seconds``, on upload requests) or when next accessed.
+
+File times are days (server/store/file_times.py): each write, creation and removal
+is followed by a stamp of the file and of ``uploads/`` by this store's clock.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from email.utils import formatdate
+from pathlib import Path
+
+import envelope
+from envelope import _header
+from envelope.errors import FormatError
+from server.settings import Settings
+from server.store import file_times
+from server.store.db import UPLOADS_SCHEMA, Database
+from server.store.disk_reserve import DiskReserve, NoRoom
+from server.store.objects import ObjectStore, new_id
+
+OWNER_COOKIE = "lanterne_uploads"
+PART_SUFFIX = ".part"
+ENVELOPE_CHUNK = 65536  # SPEC §5: plaintext bytes per sealed chunk
+ENVELOPE_TAG = 16  # AES-GCM tag after each chunk
+MIN_PADDED = envelope.padded_size(0)  # the smallest bucket (SPEC §6)
+EMPTY_UPLOAD_BYTES = 1 << 20  # what an upload with nothing received counts (at most its length)
+DAY = 86400
+
+_OWNER_LABEL = b"lanterne upload owner v1\x00"
+_COOKIE_LABEL = b"lanterne upload cookie v1\x00"
+_SECRET_BYTES = 32
+_TAG_BYTES = 16
+
+
+class UploadError(Exception):
+    """A tus request that cannot be honoured; ``status`` is the HTTP answer."""
+
+    def __init__(self, status: int, why: str = "") -> None:
+        super().__init__(why or str(status))
+        self.status = status
+
+
+class CommitProblem(Exception):
+    """An upload named in a commit cannot become part of a submission.
+
+    Nothing is changed when this is raised: the uploads stay as they were.
+    ``kind`` is one of ``missing``, ``incomplete``, ``not_envelope``,
+    ``duplicate``, ``busy``, ``too_many``.
+    """
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+def envelope_size(plaintext: int, header: int) -> int:
+    """The exact length of an envelope of ``plaintext`` bytes with a ``header``-byte header."""
+    padded = envelope.padded_size(plaintext + 1)  # + the padding marker (SPEC §6)
+    chunks = -(-padded // ENVELOPE_CHUNK)
+    return header + padded + ENVELOPE_TAG * chunks
+
+
+def max_upload_length(max_plaintext: int) -> int:
+    """The largest envelope of at most ``max_plaintext`` bytes, whatever its recipients."""
+    return envelope_size(max_plaintext, _header.MAX_HEADER_SIZE)
+
+
+def is_envelope_length(total: int, header: int) -> bool:
+    """Whether ``total`` bytes can be an envelope whose header is ``header`` bytes.
+
+    The payload is a Padmé bucket sealed in 64 KiB chunks, each with a tag
+    (SPEC §5-6), so only some lengths exist; anything else is truncated or padded.
+    """
+    payload = total - header
+    if payload <= 0:
+        return False
+    chunks = -(-payload // (ENVELOPE_CHUNK + ENVELOPE_TAG))
+    padded = payload - ENVELOPE_TAG * chunks
+    return (
+        padded >= MIN_PADDED
+        and -(-padded // ENVELOPE_CHUNK) == chunks
+        and envelope.padded_size(padded) == padded
+    )
+
+
+@dataclass(frozen=True)
+class UploadPolicy:
+    max_length: int  # Tus-Max-Size: the envelope of the largest file allowed
+    max_patch: int
+    max_open_per_owner: int
+    max_bytes_per_owner: int
+    max_bytes_total: int
+    expire_seconds: int
+    empty_expire_seconds: int
+    disk_reserve: int | None  # None: DiskReserve's default for the disk's size
+    sweep_interval: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> UploadPolicy:
+        limits, up = settings.limits, settings.uploads
+        max_length = max_upload_length(max(limits.max_file_bytes, limits.max_message_bytes))
+        # One submission: its files, the message and the manifest.
+        objects = limits.max_files + 2
+        per_owner = up.max_bytes_per_browser or (
+            limits.max_files * max_length
+            + 2 * max_upload_length(limits.max_message_bytes + limits.max_parts * 4096)
+        )
+        return cls(
+            max_length=max_length,
+            max_patch=up.max_patch_bytes,
+            max_open_per_owner=up.max_open_per_browser or 2 * objects,
+            max_bytes_per_owner=per_owner,
+            max_bytes_total=up.max_bytes_total,
+            expire_seconds=up.expire_seconds,
+            empty_expire_seconds=up.empty_expire_seconds,
+            disk_reserve=up.disk_reserve_bytes,
+            sweep_interval=up.sweep_interval_seconds,
+        )
+
+
+@dataclass(frozen=True)
+class Upload:
+    id: str
+    owner_hash: bytes
+    length: int
+    received: int
+    active_on: str  # the day (UTC) of the last activity
+
+    @property
+    def complete(self) -> bool:
+        return self.received == self.length
+
+
+class OwnerKeys:
+    """Upload cookies: a random secret and a MAC over it, so only cookies this
+    instance issued are adopted (no fixation: a planted value is replaced).
+
+    The MAC key is derived from the instance's login key, so cookies stay
+    valid across restarts; the database stores only a hash of the secret.
+    """
+
+    def __init__(self, instance_key: bytes) -> None:
+        self._key = hmac.new(instance_key, _COOKIE_LABEL, hashlib.sha256).digest()
+
+    def issue(self) -> str:
+        secret = secrets.token_bytes(_SECRET_BYTES)
+        return _b64(secret + self._tag(secret))
+
+    def owner_hash(self, cookie: str | None) -> bytes | None:
+        """The owner hash of a valid cookie, or None for anything else."""
+        if not cookie or len(cookie) > 128 or not cookie.isascii():
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(cookie + "=" * (-len(cookie) % 4))
+        except (binascii.Error, ValueError):
+            return None
+        if len(raw) != _SECRET_BYTES + _TAG_BYTES:
+            return None
+        secret, tag = raw[:_SECRET_BYTES], raw[_SECRET_BYTES:]
+        if not hmac.compare_digest(tag, self._tag(secret)):
+            return None
+        return hashlib.sha256(_OWNER_LABEL + secret).digest()
+
+    def _tag(self, secret: bytes) -> bytes:
+        return hmac.new(self._key, secret, hashlib.sha256).digest()[:_TAG_BYTES]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def http_date(seconds: float) -> str:
+    return formatdate(seconds, usegmt=True)
+
+
+class UploadStore:
+    """The uploads in progress: files under ``root`` and rows in ``db``.
+
+    ``now`` is the wall clock (expiry dates must survive restarts); tests pass
+    their own. Methods do blocking I/O: call them from a worker thread.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        root: Path,
+        policy: UploadPolicy,
+        now: Callable[[], float] = time.time,
+        disk: DiskReserve | None = None,
+    ) -> None:
+        self.db = db
+        self.root = root
+        self.policy = policy
+        self.disk = disk or DiskReserve(root.parent, policy.disk_reserve)
+        self._now = now
+        self._lock = threading.Lock()  # creation, sweeps, the busy set and activity times
+        self._busy: set[str] = set()  # uploads a request is writing, deleting or committing
+        self._last_sweep = float("-inf")
+        # Last activity, in memory only: per upload, and per browser (owner hash).
+        self._active: dict[str, float] = {}
+        self._owner_active: dict[bytes, float] = {}
+
+    # Set-up and paths
+
+    def prepare(self) -> None:
+        """Create the directory (0700) and the table; safe to run at every start."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.root.chmod(0o700)
+        conn = sqlite3.connect(self.db.path, timeout=30, isolation_level=None)
+        try:
+            conn.execute("PRAGMA secure_delete = ON")
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(uploads)")}
+            if "active_minute" in columns:
+                _days_not_minutes(conn)
+            conn.executescript(UPLOADS_SCHEMA)
+        finally:
+            conn.close()
+            file_times.stamp_sqlite(self.db.path, now=self._now())
+            self.stamp(self.root)
+
+    def stamp(self, *targets: Path | int) -> None:
+        """File times to midnight UTC of today, by this store's clock (store/file_times.py)."""
+        file_times.stamp(*targets, now=self._now())
+
+    def path(self, upload_id: str) -> Path:
+        return self.root / (upload_id + PART_SUFFIX)
+
+    def day(self) -> str:
+        return time.strftime("%Y-%m-%d", time.gmtime(self._now()))
+
+    def expires_at(self, upload: Upload) -> float:
+        with self._lock:
+            # A row from before a restart starts a fresh time, in memory only.
+            mine = self._active.setdefault(upload.id, self._now())
+            browser = self._owner_active.get(upload.owner_hash, mine)
+        if upload.received == 0 and browser <= mine:
+            return mine + self.policy.empty_expire_seconds
+        return max(mine, browser) + self.policy.expire_seconds
+
+    def expired(self, upload: Upload) -> bool:
+        return self._now() >= self.expires_at(upload) or self._stale_day(upload.active_on)
+
+    def _stale_day(self, day: str) -> bool:
+        """Older by date than any expiry allows: restarts cannot keep a row alive."""
+        allowed = -(-self.policy.expire_seconds // DAY) + 1
+        return day < time.strftime("%Y-%m-%d", time.gmtime(self._now() - allowed * DAY))
+
+    def _touch(self, upload_id: str, owner_hash: bytes) -> None:
+        with self._lock:
+            now = self._now()
+            self._active[upload_id] = now
+            self._owner_active[owner_hash] = now
+
+    # Creation, lookup, progress, deletion
+
+    def create(self, owner_hash: bytes, length: int) -> Upload:
+        if length > self.policy.max_length:
+            raise UploadError(413, "longer than Tus-Max-Size")
+        upload = Upload(new_id(), owner_hash, length, 0, self.day())
+        counted = min(length, EMPTY_UPLOAD_BYTES)
+        with self._lock, self.db.connect() as conn:
+            count, mine = conn.execute(
+                "SELECT count(*), coalesce(sum(length), 0) FROM uploads WHERE owner_hash = ?",
+                (owner_hash,),
+            ).fetchone()
+            if count >= self.policy.max_open_per_owner:
+                raise UploadError(429, "too many uploads open for this browser")
+            if (
+                mine + length > self.policy.max_bytes_per_owner
+                or self._instance_total(conn) + counted > self.policy.max_bytes_total
+                or not self.disk.room(counted)
+            ):
+                raise UploadError(507, "no room for this upload")
+            conn.execute(
+                "INSERT INTO uploads(id, owner_hash, length, received, active_on)"
+                " VALUES (?, ?, ?, 0, ?)",
+                (upload.id, owner_hash, length, upload.active_on),
+            )
+            # The file exists before the row is committed: a crash in
+            # between leaves only an empty file that the start-up sweep removes.
+            fd = os.open(self.path(upload.id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(fd)
+            _fsync_dir(self.root)
+            self.stamp(self.path(upload.id), self.root)
+            now = self._now()
+            self._active[upload.id] = now
+            self._owner_active.setdefault(owner_hash, now)
+        return upload
+
+    def _instance_total(self, conn: sqlite3.Connection) -> int:
+        """What every upload counts against ``max_bytes_total``: what it received,
+        or ``EMPTY_UPLOAD_BYTES`` (at most its length) while it received nothing."""
+        total: int = conn.execute(
+            "SELECT coalesce(sum(CASE WHEN received = 0 THEN min(length, ?) ELSE received END), 0)"
+            " FROM uploads",
+            (EMPTY_UPLOAD_BYTES,),
+        ).fetchone()[0]
+        return total
+
+    @contextlib.contextmanager
+    def receiving(self, upload: Upload, nbytes: int) -> Iterator[None]:
+        """Room for ``nbytes`` more of ``upload`` while a PATCH is received: under the
+        instance cap and above the disk reserve (claimed until the block ends); 507 if not."""
+        with self.db.connect() as conn:
+            total = self._instance_total(conn)
+        counted = upload.received or min(upload.length, EMPTY_UPLOAD_BYTES)
+        if total - counted + upload.received + nbytes > self.policy.max_bytes_total:
+            raise UploadError(507, "no room for this upload")
+        try:
+            with self.disk.claim(("upload", upload.id), nbytes):
+                yield
+        except NoRoom:
+            raise UploadError(507, "no room for this upload") from None
+
+    def get(self, upload_id: str, owner_hash: bytes | None) -> Upload:
+        """The caller's upload; 404 if unknown or someone else's, 410 if it just expired."""
+        if owner_hash is None or not _is_id(upload_id):
+            raise UploadError(404)
+        with self.db.connect() as conn:
+            row = conn.execute(
+                "SELECT id, owner_hash, length, received, active_on FROM uploads WHERE id = ?",
+                (upload_id,),
+            ).fetchone()
+        if row is None:
+            raise UploadError(404)
+        upload = Upload(*row)
+        # Someone else's upload is indistinguishable from no upload at all.
+        if not hmac.compare_digest(upload.owner_hash, owner_hash):
+            raise UploadError(404)
+        if self.expired(upload):
+            with contextlib.suppress(UploadError), self.hold([upload_id]):
+                self._remove(upload_id)
+            raise UploadError(410)
+        return upload
+
+    @contextlib.contextmanager
+    def hold(self, upload_ids: Sequence[str]) -> Iterator[None]:
+        """Exclusive use of these uploads for one request; 423 if one is in use."""
+        with self._lock:
+            if self._busy.intersection(upload_ids):
+                raise UploadError(423, "another request is using this upload")
+            self._busy.update(upload_ids)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy.difference_update(upload_ids)
+
+    def progress(self, upload_id: str, received: int) -> Upload:
+        """Record fsynced bytes: the new offset, the day, and (in memory) the time."""
+        with self.db.connect() as conn:
+            conn.execute(
+                "UPDATE uploads SET received = ?, active_on = ? WHERE id = ?",
+                (received, self.day(), upload_id),
+            )
+            row = conn.execute(
+                "SELECT id, owner_hash, length, received, active_on FROM uploads WHERE id = ?",
+                (upload_id,),
+            ).fetchone()
+        if row is None:
+            raise UploadError(404)
+        upload = Upload(*row)
+        self._touch(upload.id, upload.owner_hash)
+        return upload
+
+    def delete(self, upload_id: str) -> None:
+        """Remove an upload the caller holds: its bytes first, then its row."""
+        self._remove(upload_id)
+
+    def _remove(self, upload_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path(upload_id).unlink()
+        self.stamp(self.root)
+        with self.db.connect() as conn:
+            conn.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+        with self._lock:
+            self._active.pop(upload_id, None)
+
+    def forget_owner(self, owner_hash: bytes) -> int:
+        """Delete every upload of one browser (logout, account deletion); returns how many.
+
+        An upload a request is using at this moment is left to expire.
+        """
+        with self.db.connect() as conn:
+            ids = [
+                r[0]
+                for r in conn.execute("SELECT id FROM uploads WHERE owner_hash = ?", (owner_hash,))
+            ]
+        return self._remove_unless_busy(ids)
+
+    def _remove_unless_busy(self, upload_ids: Sequence[str]) -> int:
+        removed = 0
+        for upload_id in upload_ids:
+            with contextlib.suppress(UploadError), self.hold([upload_id]):
+                self._remove(upload_id)
+                removed += 1
+        return removed
+
+    # Expiry
+
+    def sweep_if_due(self) -> int:
+        with self._lock:
+            now = self._now()
+            if now - self._last_sweep < self.policy.sweep_interval:
+                return 0
+            self._last_sweep = now
+        return self.sweep()
+
+    def sweep(self, *, at_start: bool = False) -> int:
+        """Delete expired uploads; at start-up also files without rows and rows without files.
+
+        Returns how many uploads were removed. Uploads in use are left alone.
+        """
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                "SELECT id, owner_hash, length, received, active_on FROM uploads"
+            ).fetchall()
+        uploads = [Upload(*r) for r in rows]
+        known = {u.id for u in uploads}
+        doomed = [u.id for u in uploads if self.expired(u)]
+        with self._lock:  # browsers with no upload left need no activity time
+            owners = {u.owner_hash for u in uploads if u.id not in doomed}
+            for owner in [o for o in self._owner_active if o not in owners]:
+                del self._owner_active[owner]
+        if at_start:
+            doomed += [r for r in known if not self.path(r).exists()]
+        removed = self._remove_unless_busy(doomed)
+        if at_start:
+            for entry in self.root.iterdir():
+                upload_id = entry.name.removesuffix(PART_SUFFIX)
+                if upload_id not in known or upload_id in doomed:
+                    with contextlib.suppress(FileNotFoundError):
+                        entry.unlink()
+            file_times.floor(self.root)  # listed, and perhaps changed
+        return removed
+
+    # Commit
+
+    def check_for_commit(self, upload_ids: Sequence[str], owner_hash: bytes | None) -> list[Upload]:
+        """Every upload complete, owned, of its declared length, and an envelope.
+
+        Raises CommitProblem; changes nothing. The caller holds the uploads.
+        """
+        if len(set(upload_ids)) != len(upload_ids):
+            raise CommitProblem("duplicate")
+        uploads = []
+        for upload_id in upload_ids:
+            try:
+                upload = self.get(upload_id, owner_hash)
+            except UploadError:
+                raise CommitProblem("missing") from None
+            if not upload.complete:
+                raise CommitProblem("incomplete")
+            try:
+                size = self.path(upload_id).stat().st_size
+            except FileNotFoundError:
+                raise CommitProblem("missing") from None
+            if size != upload.length:
+                raise CommitProblem("incomplete")
+            if not self._looks_like_envelope(upload):
+                raise CommitProblem("not_envelope")
+            uploads.append(upload)
+        return uploads
+
+    def _looks_like_envelope(self, upload: Upload) -> bool:
+        """The magic, a header that parses, and a length only an envelope can have.
+
+        Only the header is read; nothing is, or could be, decrypted here.
+        """
+        with file_times.open_noatime(self.path(upload.id)) as f:
+            head = f.read(_header.MAX_HEADER_SIZE)
+        try:
+            parsed = _header.parse_header(head)
+        except FormatError:
+            return False
+        return parsed is not None and is_envelope_length(upload.length, parsed.size)
+
+    def move_to_store(self, uploads: Sequence[Upload], store: ObjectStore) -> list[str]:
+        """Rename each upload into the object store under its own id; fsync both dirs.
+
+        On failure the ones already moved are removed again and OSError is raised.
+        """
+        moved: list[str] = []
+        try:
+            for upload in uploads:
+                target = store.path(upload.id)
+                if target.exists():  # 128 random bits: only a bug could get here
+                    raise FileExistsError(upload.id)
+                self.path(upload.id).rename(target)
+                moved.append(upload.id)
+            _fsync_dir(store.root)
+            _fsync_dir(self.root)
+        except OSError:
+            for object_id in moved:
+                store.delete(object_id)
+            raise
+        finally:
+            self.stamp(store.root, self.root)
+        return moved
+
+
+def _days_not_minutes(conn: sqlite3.Connection) -> None:
+    """An ``uploads`` table from before days: the same rows, the minute cut to its
+    day, and the old table dropped (``secure_delete`` zeroes its pages)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("DROP INDEX IF EXISTS uploads_by_owner")
+        conn.execute("ALTER TABLE uploads RENAME TO uploads_by_minute")
+        for statement in UPLOADS_SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(
+            "INSERT INTO uploads(id, owner_hash, length, received, active_on)"
+            " SELECT id, owner_hash, length, received,"
+            " date(active_minute * 60, 'unixepoch') FROM uploads_by_minute"
+        )
+        conn.execute("DROP TABLE uploads_by_minute")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def forget_uploads(conn: sqlite3.Connection, upload_ids: Sequence[str]) -> None:
+    """Remove the rows of uploads that became objects (inside the commit's transaction)."""
+    conn.executemany("DELETE FROM uploads WHERE id = ?", [(i,) for i in upload_ids])
+
+
+def _is_id(value: str) -> bool:
+    return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

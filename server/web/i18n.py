@@ -1,0 +1,93 @@
+"""Languages: gettext catalogs (Babel) and one Jinja2 environment per language.
+
+The .po files in ``server/locale`` are the source of truth; they are compiled
+in memory when the app starts, so a fresh clone needs no ``pybabel compile``
+step and no .mo file is ever stale. The language comes from the URL
+(``/en/...``, ``/fr/...``), chosen by a link: never from Accept-Language,
+which Tor Browser sets to the same value for everyone.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Format
+
+from server.settings import LANGUAGES
+
+LOCALE_DIR = Path(__file__).parents[1] / "locale"
+TEMPLATE_DIR = Path(__file__).parents[2] / "templates"
+DOMAIN = "messages"
+
+LANGUAGE_NAMES = {"en": "English", "fr": "Français"}
+
+
+def load_translations(lang: str) -> gettext.GNUTranslations | gettext.NullTranslations:
+    """The catalog for ``lang`` compiled from its .po file; English is the msgids."""
+    po_path = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if not po_path.exists():
+        return gettext.NullTranslations()
+    with po_path.open("rb") as f:
+        catalog = read_po(f, locale=lang, domain=DOMAIN)
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    return gettext.GNUTranslations(buf)
+
+
+class Pages:
+    """Renders templates in a language. One instance per app."""
+
+    def __init__(self, template_dir: Path = TEMPLATE_DIR) -> None:
+        self._envs: dict[str, jinja2.Environment] = {}
+        self.translations: dict[str, gettext.GNUTranslations | gettext.NullTranslations] = {}
+        for lang in LANGUAGES:
+            env = jinja2.Environment(
+                loader=jinja2.FileSystemLoader(template_dir),
+                autoescape=True,
+                undefined=jinja2.StrictUndefined,
+                extensions=["jinja2.ext.i18n"],
+                trim_blocks=True,
+                lstrip_blocks=True,
+            )
+            trans = load_translations(lang)
+            env.install_gettext_translations(trans, newstyle=True)  # type: ignore[attr-defined]
+            env.globals["lang"] = lang
+            env.globals["languages"] = LANGUAGE_NAMES
+            env.globals["format_size"] = _size_formatter(lang)
+            self._envs[lang] = env
+            self.translations[lang] = trans
+
+    def render(self, lang: str, name: str, context: Mapping[str, Any]) -> str:
+        return self._envs[lang].get_template(name).render(**context)
+
+    def add_globals(self, **values: Any) -> None:
+        """Names every template sees, in every language (set up before any request)."""
+        for env in self._envs.values():
+            env.globals.update(values)
+
+    def gettext(self, lang: str, message: str) -> str:
+        return self.translations[lang].gettext(message)
+
+
+def _size_formatter(lang: str) -> Any:
+    fmt = Format(lang)
+
+    def format_size(n: int) -> str:
+        units = ["B", "KB", "MB", "GB"] if lang == "en" else ["o", "Ko", "Mo", "Go"]
+        value = float(n)
+        for unit in units:
+            if value < 1024 or unit == units[-1]:
+                shown = fmt.decimal(round(value, 1)) if unit != units[0] else str(int(value))
+                return f"{shown} {unit}"
+            value /= 1024
+        raise AssertionError("unreachable")
+
+    return format_size

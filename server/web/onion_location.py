@@ -1,0 +1,71 @@
+"""``Onion-Location`` for an optional clearnet landing page.
+
+A newsroom may publish the source interface's landing page on its ordinary
+website too (a reverse proxy forwarding only ``/`` and ``/<lang>/`` to the
+app). Tor Browser then offers the onion address to visitors who arrive there,
+through the ``Onion-Location`` header (Tor Browser honours it on HTTPS pages).
+
+Set in config.toml::
+
+    onion_location = "http://<56 characters>.onion"
+
+The header is added only when that is set, only on the landing pages, and
+only to requests that did not already arrive through an onion address.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.ops.tor_config import TorConfigError, check_onion_address
+
+LANDING_PATH = re.compile(r"/(?:[a-z]{2}/)?")
+
+
+def parse_onion_location(value: object) -> str:
+    """The configured value, checked: ``http(s)://<v3 onion>``, no path or query."""
+    if not isinstance(value, str):
+        raise ValueError("onion_location must be a string")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or parts.path not in ("", "/"):
+        raise ValueError('onion_location must look like "http://<address>.onion"')
+    if parts.query or parts.fragment or parts.username or parts.port is not None:
+        raise ValueError('onion_location must look like "http://<address>.onion"')
+    try:
+        host = check_onion_address(parts.hostname or "")
+    except TorConfigError as exc:
+        raise ValueError(f"onion_location: {exc}") from exc
+    return f"{parts.scheme}://{host}"
+
+
+class OnionLocationMiddleware:
+    def __init__(self, app: ASGIApp, location: str) -> None:
+        self.app = app
+        self.location = location
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._applies(scope):
+            await self.app(scope, receive, send)
+            return
+        value = (self.location + scope["path"]).encode("ascii")
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (b"onion-location", value)]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
+
+    @staticmethod
+    def _applies(scope: Scope) -> bool:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            return False
+        if not LANDING_PATH.fullmatch(scope["path"]):
+            return False
+        host = next((v for k, v in scope.get("headers", []) if k == b"host"), b"")
+        # Already on the onion: nothing to offer.
+        return not host.split(b":")[0].lower().endswith(b".onion")

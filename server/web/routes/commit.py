@@ -1,0 +1,155 @@
+"""The JavaScript path around tus: the keys to encrypt to, and the commit that
+turns finished uploads into a submission (docs/UPLOADS.md).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import anyio.to_thread
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from python_multipart.multipart import parse_options_header
+from starlette.requests import ClientDisconnect
+
+from server.store.db import ObjectRow
+from server.store.uploads import CommitProblem, UploadError, forget_uploads
+from server.web.error_pages import N_, NOT_SUBMITTED, commit_problem_page, error_page, rejected_page
+from server.web.rendering import check_language, current_session, form_token_ok, services
+from server.web.routes.submit import find_submitter, record_submission, submitted
+from server.web.routes.tus import owner_hash, upload_store
+from server.web.streaming_form import (
+    CSRF_FIELD,
+    HONEYPOT_FIELD,
+    FormRejected,
+    Reason,
+)
+
+router = APIRouter()
+
+MANIFEST_FIELD = "manifest"
+MESSAGE_FIELD = "message"
+FILE_FIELD = "file"
+_FIELDS = {CSRF_FIELD, HONEYPOT_FIELD, MANIFEST_FIELD, MESSAGE_FIELD, FILE_FIELD}
+_FIELD_BYTES = 128  # an upload id is 32 characters, a CSRF token 43
+
+
+@router.get("/{lang}/recipients.json")
+async def recipients(request: Request, lang: str) -> JSONResponse:
+    """The journalists' encryption keys, as on the home page: the browser encrypts to them."""
+    check_language(lang)
+    keys = services(request).journalist_keys()
+    return JSONResponse(
+        {
+            "recipients": [
+                {
+                    "name": k.name,
+                    "encryption_key": k.recipient.to_text(),
+                    "fingerprint": k.fingerprint,
+                }
+                for k in keys
+            ]
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.post("/{lang}/submit/commit")
+async def commit(request: Request, lang: str) -> Response:
+    check_language(lang)
+    svc = services(request)
+    store = upload_store(request)
+    session = current_session(request, create=False)
+    max_files = svc.settings.limits.max_files
+    try:
+        fields = await _read_form(request, max_files)
+        token = fields.get(CSRF_FIELD, [])
+        if len(token) != 1 or not form_token_ok(request, session, token[0]):
+            raise FormRejected(Reason.CSRF)
+        if any(fields.get(HONEYPOT_FIELD, [])):
+            raise FormRejected(Reason.HONEYPOT)
+        manifest = fields.get(MANIFEST_FIELD, [])
+        message = fields.get(MESSAGE_FIELD, [])
+        files = fields.get(FILE_FIELD, [])
+        if len(manifest) != 1 or len(message) > 1:
+            raise FormRejected(Reason.MALFORMED)
+        if len(files) > max_files:
+            raise FormRejected(Reason.TOO_MANY_FILES)
+        if not message and not files:
+            raise FormRejected(Reason.EMPTY)
+    except FormRejected as exc:
+        return rejected_page(request, exc, lang, note=NOT_SUBMITTED)
+    except ClientDisconnect:
+        return Response(status_code=400)
+    if not svc.journalist_keys():
+        return error_page(
+            request,
+            503,
+            N_("Submissions are closed"),
+            N_("No journalist can receive submissions yet. Please come back later."),
+            lang=lang,
+            note=NOT_SUBMITTED,
+        )
+    kinds = [("manifest", manifest[0])] + [("message", m) for m in message]
+    kinds += [("file", f) for f in files]
+    ids = [upload_id for _, upload_id in kinds]
+    owner = owner_hash(request)
+    try:
+        # Held from the checks to the commit: no PATCH, DELETE or sweep in between.
+        with store.hold(ids):
+            uploads = await anyio.to_thread.run_sync(store.check_for_commit, ids, owner)
+            submitter = await find_submitter(svc, session, lang)
+            await anyio.to_thread.run_sync(store.move_to_store, uploads, svc.store)
+            objects = [
+                ObjectRow(upload.id, kind, upload.length)
+                for (kind, _), upload in zip(kinds, uploads, strict=True)
+            ]
+            try:
+                await record_submission(
+                    svc, submitter, objects, also=lambda conn: forget_uploads(conn, ids)
+                )
+            except BaseException:
+                # Moved but not recorded: remove them, and their rows with them,
+                # so nothing half-visible remains (the page must start again).
+                # Synchronous: this must also run when the request is cancelled.
+                for upload_id in ids:
+                    svc.store.delete(upload_id)
+                    store.delete(upload_id)
+                raise
+    except UploadError:
+        return commit_problem_page(request, "busy", lang)
+    except CommitProblem as exc:
+        return commit_problem_page(request, exc.kind, lang)
+    return submitted(svc, session, lang, submitter)
+
+
+async def _read_form(request: Request, max_files: int) -> dict[str, list[str]]:
+    """The small urlencoded commit form, in memory: a few ids and the token."""
+    ctype, _ = parse_options_header(request.headers.get("content-type"))
+    if ctype != b"application/x-www-form-urlencoded":
+        raise FormRejected(Reason.UNSUPPORTED_TYPE)
+    max_fields = max_files + 4
+    limit = max_fields * (_FIELD_BYTES + 16)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise FormRejected(Reason.TOO_MANY_PARTS)
+    try:
+        pairs = parse_qsl(
+            body.decode("ascii"),
+            keep_blank_values=True,
+            strict_parsing=False,
+            max_num_fields=max_fields,
+            errors="strict",
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise FormRejected(Reason.MALFORMED) from None
+    fields: dict[str, list[str]] = {}
+    for key, value in pairs:
+        if key not in _FIELDS:
+            raise FormRejected(Reason.UNKNOWN_FIELD)
+        if len(value) > _FIELD_BYTES or "\x00" in value:
+            raise FormRejected(Reason.MALFORMED)
+        fields.setdefault(key, []).append(value)
+    return fields
