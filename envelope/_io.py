@@ -47,7 +47,8 @@ def encrypt(src: BinaryIO, dst: BinaryIO, recipients: Sequence[Recipient]) -> No
     enc = Encryptor(recipients)
     dst.write(enc.header)
     for piece in _reader(src):
-        _write_all(dst, enc.update_chunks(piece))
+        for sealed in enc.update_views(piece):
+            dst.write(sealed)
     _write_all(dst, enc.finish())
 
 

@@ -114,6 +114,12 @@ class ChunkCipher:
     def seal(self, nonce: bytes, chunk: bytes | bytearray | memoryview) -> bytes:
         return self._aead.encrypt(nonce, chunk, None)
 
+    def seal_into(
+        self, nonce: bytes, chunk: bytes | bytearray | memoryview, out: memoryview
+    ) -> None:
+        """Seal into ``out``, which must be exactly ``len(chunk) + TAG_SIZE`` bytes."""
+        self._aead.encrypt_into(nonce, chunk, None, out)
+
     def open(self, nonce: bytes, sealed: bytes | memoryview) -> bytes:
         try:
             return self._aead.decrypt(nonce, sealed, None)

@@ -71,6 +71,30 @@ def test_streaming_in_arbitrary_pieces_matches_one_shot(size: int, cuts: list[in
     assert b"".join(got) == plaintext
 
 
+@FAST
+@given(
+    size=st.one_of(st.sampled_from([0, 65536, 17 * 65536 + 3]), st.integers(0, 2_500_000)),
+    cuts=st.lists(st.integers(0, 2_500_000), max_size=6),
+)
+def test_reused_output_buffers_give_the_same_envelope(size: int, cuts: list[int]) -> None:
+    """update_views (one reused buffer, batches of 16 chunks) writes exactly
+    what update_chunks writes, for pieces of any size, more than a batch included."""
+    plaintext = os.urandom(size)
+    fixed = {"file_key": bytes(range(32)), "salt": bytes(16)}
+    recipients = [IDENTITIES[0].recipient]
+    one = envelope.Encryptor(recipients, **fixed)
+    expected = b"".join([*one.update_chunks(plaintext), *one.finish()])
+    views = envelope.Encryptor(recipients, **fixed)
+    out = bytearray()  # payloads only: each header has its own HPKE ephemeral key
+    bounds = sorted({0, size, *(c % (size + 1) for c in cuts)})
+    for a, b in itertools.pairwise(bounds):
+        for view in views.update_views(plaintext[a:b]):
+            out += view
+    for piece in views.finish():
+        out += piece
+    assert bytes(out) == expected
+
+
 def _expect_rejected(sealed: bytes, n: int = 1) -> None:
     with pytest.raises(envelope.EnvelopeError):
         envelope.decrypt_bytes(sealed, IDENTITIES[:n])

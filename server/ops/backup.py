@@ -182,13 +182,13 @@ class _EncryptingSink:
         self.written = 0
         self._emit(self._enc.header)
 
-    def _emit(self, chunk: bytes) -> None:
+    def _emit(self, chunk: bytes | memoryview) -> None:
         self._out.write(chunk)
         self.digest.update(chunk)
         self.written += len(chunk)
 
     def write(self, data: bytes) -> int:
-        for chunk in self._enc.update_chunks(data):
+        for chunk in self._enc.update_views(data):
             self._emit(chunk)
         return len(data)
 

@@ -44,7 +44,7 @@ class PendingObject:
         self._cm = envelope.atomic_output(path)
         self._file: BinaryIO | None = self._cm.__enter__()
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         assert self._file is not None
         self._file.write(data)
         self.size += len(data)

@@ -222,7 +222,7 @@ class _EncryptingSink(_Sink):
         if self.size > self._limit:
             raise FormRejected(self._reason)
         obj, enc = self._start()
-        for sealed in enc.update_chunks(data):
+        for sealed in enc.update_views(data):
             obj.write(sealed)
 
     def finish(self) -> PendingObject | None:
