@@ -94,7 +94,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def encryption_only(browser: browsers.Browser, base: str, size_mib: int, runs: int) -> dict:
-    key = envelope.Identity.generate().recipient.to_text()
+    key = envelope.X25519Identity.generate().recipient.to_text()
     browser.goto(f"{base}/bench.html?mib={size_mib}&runs={runs}&key={key}")
     browsers.wait_for_title(browser, "done", timeout=600)
     result = json.loads(browser.text("results"))

@@ -3,14 +3,18 @@
 The format is specified in ``envelope/SPEC.md``; this package is its reference
 implementation. The public surface is deliberately small::
 
-    from envelope import Identity, encrypt_bytes, decrypt_bytes
-    me = Identity.generate()
+    from envelope import X25519Identity, encrypt_bytes, decrypt_bytes
+    me = X25519Identity.generate()
     sealed = encrypt_bytes(b"tip", [me.recipient])
     assert decrypt_bytes(sealed, [me]) == b"tip"
 
 Streaming: ``encrypt``/``decrypt`` (file objects), ``encrypt_file``/
 ``decrypt_file`` (paths, atomic), ``encrypt_aiter``/``decrypt_aiter`` (async
 iterators), and the incremental ``Encryptor``/``Decryptor`` underneath.
+
+Recipients and identities are interfaces (``Recipient.wrap``,
+``Identity.unwrap``), one implementation pair per stanza type
+(``envelope.recipients``, SPEC §4.1).
 """
 
 from envelope._io import (
@@ -32,7 +36,14 @@ from envelope.errors import (
     KeyFormatError,
     NoMatchingKeyError,
 )
-from envelope.keys import Identity, PublicKey, Recipient, fingerprint
+from envelope.keys import PublicKey, fingerprint
+from envelope.recipients import (
+    Identity,
+    Recipient,
+    Stanza,
+    X25519Identity,
+    X25519Recipient,
+)
 
 __all__ = [
     "AuthenticationError",
@@ -45,6 +56,9 @@ __all__ = [
     "NoMatchingKeyError",
     "PublicKey",
     "Recipient",
+    "Stanza",
+    "X25519Identity",
+    "X25519Recipient",
     "atomic_output",
     "decrypt",
     "decrypt_aiter",

@@ -8,7 +8,28 @@ from dataclasses import dataclass
 
 from envelope import _primitives as prim
 from envelope.errors import AuthenticationError, FormatError, NoMatchingKeyError
-from envelope.keys import Identity, Recipient
+from envelope.recipients import (
+    STANZA_BODY_SIZE,
+    STANZA_X25519_HPKE,
+    STANZA_XWING_HPKE,
+    Identity,
+    Recipient,
+    Stanza,
+)
+
+__all__ = [
+    "STANZA_X25519_HPKE",
+    "STANZA_XWING_HPKE",
+    "ParsedHeader",
+    "Stanza",
+    "assemble_header",
+    "encode_prefix",
+    "header_key",
+    "open_header",
+    "parse_header",
+    "payload_key",
+    "seal_header",
+]
 
 MAGIC = b"LANTERNE"
 VERSION = 1
@@ -17,7 +38,6 @@ PREFIX_SIZE = len(MAGIC) + 1 + SALT_SIZE + 2  # 27
 STANZA_HEAD_SIZE = 4  # type (u16) + body length (u16)
 MAC_SIZE = 32
 
-STANZA_X25519_HPKE = 0x0001
 MAX_STANZAS = 255
 MAX_HEADER_SIZE = 65536
 
@@ -25,22 +45,8 @@ _PREFIX = struct.Struct(">8sB16sH")
 _STANZA_HEAD = struct.Struct(">HH")
 
 
-@dataclass(frozen=True)
-class Stanza:
-    type: int
-    body: bytes
-
-    def encode(self) -> bytes:
-        return _STANZA_HEAD.pack(self.type, len(self.body)) + self.body
-
-
 def encode_prefix(salt: bytes, stanza_count: int) -> bytes:
     return _PREFIX.pack(MAGIC, VERSION, salt, stanza_count)
-
-
-def stanza_info(prefix: bytes, stanza_type: int) -> bytes:
-    """HPKE ``info`` for a stanza: binds it to this object's prefix and to its type (SPEC §4.1)."""
-    return prim.LABEL_STANZA_X25519 + prefix + struct.pack(">H", stanza_type)
 
 
 def header_key(file_key: bytes, salt: bytes) -> bytes:
@@ -52,17 +58,16 @@ def payload_key(file_key: bytes, salt: bytes) -> bytes:
 
 
 def seal_header(file_key: bytes, salt: bytes, recipients: Sequence[Recipient]) -> bytes:
-    """The complete header: prefix, one stanza per recipient, MAC."""
+    """The complete header: prefix, one stanza per recipient in the given order, MAC.
+
+    SPEC §4.1: writers emit the stanzas in the order of their recipient list.
+    """
     if not recipients:
         raise FormatError("an envelope needs at least one recipient")
     if len(recipients) > MAX_STANZAS:
         raise FormatError(f"an envelope has at most {MAX_STANZAS} recipients")
     prefix = encode_prefix(salt, len(recipients))
-    info = stanza_info(prefix, STANZA_X25519_HPKE)
-    stanzas = b"".join(
-        Stanza(STANZA_X25519_HPKE, prim.hpke_seal(file_key, r.public_bytes, info)).encode()
-        for r in recipients
-    )
+    stanzas = b"".join(r.wrap(file_key, prefix).encode() for r in recipients)
     return assemble_header(file_key, prefix, stanzas)
 
 
@@ -113,8 +118,9 @@ def parse_header(buf: bytes | bytearray) -> ParsedHeader | None:
         if len(view) < pos + STANZA_HEAD_SIZE:
             return None
         stype, length = _STANZA_HEAD.unpack_from(view, pos)
-        if stype == STANZA_X25519_HPKE and length != prim.HPKE_SEALED_FILE_KEY_SIZE:
-            raise FormatError("malformed X25519 recipient stanza")
+        expected = STANZA_BODY_SIZE.get(stype)
+        if expected is not None and length != expected:
+            raise FormatError(f"malformed recipient stanza of type 0x{stype:04x}")
         end = pos + STANZA_HEAD_SIZE + length
         if end + MAC_SIZE > MAX_HEADER_SIZE:
             raise FormatError(f"header larger than {MAX_HEADER_SIZE} bytes")
@@ -136,17 +142,14 @@ def parse_header(buf: bytes | bytearray) -> ParsedHeader | None:
 def open_header(header: ParsedHeader, identities: Sequence[Identity]) -> bytes:
     """Find the file key with one of ``identities`` and verify the header MAC.
 
-    Stanzas of unknown types are skipped (SPEC §4.1). The first stanza that
-    opens decides: if the MAC then fails the envelope is rejected, as in age.
+    Each identity passes on stanzas of types it does not handle, so stanzas of
+    unknown types are skipped (SPEC §4.1). The first stanza that opens decides:
+    if the MAC then fails the envelope is rejected, as in age.
     """
-    info = stanza_info(header.prefix, STANZA_X25519_HPKE)
     for stanza in header.stanzas:
-        if stanza.type != STANZA_X25519_HPKE:
-            continue
         for identity in identities:
-            try:
-                file_key = prim.hpke_open(stanza.body, identity.private_bytes(), info)
-            except prim.PrimitiveFailure:
+            file_key = identity.unwrap(stanza, header.prefix)
+            if file_key is None:
                 continue
             if len(file_key) != prim.FILE_KEY_SIZE:
                 raise AuthenticationError()

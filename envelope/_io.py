@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from envelope._stream import Decryptor, Encryptor
-from envelope.keys import Identity, Recipient
+from envelope.recipients import Identity, Recipient
 
 READ_SIZE = 1 << 20
 

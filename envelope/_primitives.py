@@ -14,12 +14,14 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, hpke
 from cryptography.hazmat.primitives import hmac as _hmac
+from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey, MLKEM768PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 # SPEC §3: labels. ASCII, no terminator; every input they are joined with has a fixed length.
 LABEL_STANZA_X25519 = b"lanterne/v1/x25519-hpke"
+LABEL_STANZA_XWING = b"lanterne/v1/xwing-hpke"
 LABEL_HEADER = b"lanterne/v1/header"
 LABEL_PAYLOAD = b"lanterne/v1/payload"
 LABEL_FINGERPRINT = b"lanterne/v1/fingerprint"
@@ -33,6 +35,14 @@ NONCE_SIZE = 12  # AES-GCM: 11-byte counter + 1-byte last flag (SPEC §5)
 _HPKE_SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
 HPKE_ENC_SIZE = 32
 HPKE_SEALED_FILE_KEY_SIZE = HPKE_ENC_SIZE + FILE_KEY_SIZE + TAG_SIZE
+
+# SPEC §4.1, stanza 0x0002: the same construction with KEM 0x647a, MLKEM768-X25519 (X-Wing).
+_XWING_SUITE = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+XWING_SEED_SIZE = 32
+MLKEM768_PUBLIC_SIZE = 1184
+XWING_PUBLIC_SIZE = MLKEM768_PUBLIC_SIZE + KEY_SIZE  # 1216: ML-KEM-768 || X25519
+XWING_ENC_SIZE = 1088 + KEY_SIZE  # 1120: ML-KEM-768 ciphertext || X25519 ephemeral
+XWING_SEALED_FILE_KEY_SIZE = XWING_ENC_SIZE + FILE_KEY_SIZE + TAG_SIZE  # 1168
 
 
 class PrimitiveFailure(Exception):
@@ -71,13 +81,76 @@ def hpke_seal(file_key: bytes, recipient_public: bytes, info: bytes) -> bytes:
     return _HPKE_SUITE.encrypt(file_key, pk, info=info)
 
 
-def hpke_open(sealed: bytes, identity_private: bytes, info: bytes) -> bytes:
-    """Open a sealed file key; PrimitiveFailure if it is not for this key or was altered."""
-    sk = X25519PrivateKey.from_private_bytes(identity_private)
-    try:
-        return _HPKE_SUITE.decrypt(sealed, sk, info=info)
-    except (InvalidTag, ValueError) as exc:
-        raise PrimitiveFailure from exc
+class X25519Opener:
+    """An X25519 private key parsed once, for trial decryption over many stanzas."""
+
+    __slots__ = ("_sk",)
+
+    def __init__(self, private: bytes) -> None:
+        self._sk = X25519PrivateKey.from_private_bytes(private)
+
+    def open(self, sealed: bytes, info: bytes) -> bytes:
+        try:
+            return _HPKE_SUITE.decrypt(sealed, self._sk, info=info)
+        except (InvalidTag, ValueError) as exc:
+            raise PrimitiveFailure from exc
+
+
+# --- X-Wing (MLKEM768-X25519) keys and wrapping (SPEC §2.1, §4.1) ------------
+
+
+def xwing_generate() -> bytes:
+    """A new hybrid private key: a random 32-byte seed."""
+    return random_bytes(XWING_SEED_SIZE)
+
+
+def _xwing_expand(seed: bytes) -> tuple[MLKEM768PrivateKey, X25519PrivateKey]:
+    """SPEC §2.1: SHAKE256(seed, 96) = ML-KEM-768 seed d || z (64) then the X25519 key (32)."""
+    expanded = hashlib.shake_256(seed).digest(96)
+    return (
+        MLKEM768PrivateKey.from_seed_bytes(expanded[:64]),
+        X25519PrivateKey.from_private_bytes(expanded[64:]),
+    )
+
+
+def xwing_public(seed: bytes) -> bytes:
+    """The 1216-byte public key of a seed: ML-KEM-768 public key || X25519 public key."""
+    mlkem_sk, x_sk = _xwing_expand(seed)
+    return mlkem_sk.public_key().public_bytes_raw() + x_sk.public_key().public_bytes_raw()
+
+
+def _xwing_public_key(public: bytes) -> hpke.MLKEM768X25519PublicKey:
+    if len(public) != XWING_PUBLIC_SIZE:
+        raise ValueError("an X-Wing public key is 1216 bytes")
+    return hpke.MLKEM768X25519PublicKey(
+        MLKEM768PublicKey.from_public_bytes(public[:MLKEM768_PUBLIC_SIZE]),
+        X25519PublicKey.from_public_bytes(public[MLKEM768_PUBLIC_SIZE:]),
+    )
+
+
+def xwing_check_public(public: bytes) -> None:
+    """Raise ValueError unless ``public`` is a valid 1216-byte X-Wing public key."""
+    _xwing_public_key(public)
+
+
+def xwing_seal(file_key: bytes, recipient_public: bytes, info: bytes) -> bytes:
+    """HPKE base-mode single-shot seal with X-Wing: returns enc (1120) || ciphertext (48)."""
+    return _XWING_SUITE.encrypt(file_key, _xwing_public_key(recipient_public), info=info)
+
+
+class XWingOpener:
+    """An X-Wing private key expanded once (about 250 µs), for trial decryption."""
+
+    __slots__ = ("_sk",)
+
+    def __init__(self, seed: bytes) -> None:
+        self._sk = hpke.MLKEM768X25519PrivateKey(*_xwing_expand(seed))
+
+    def open(self, sealed: bytes, info: bytes) -> bytes:
+        try:
+            return _XWING_SUITE.decrypt(sealed, self._sk, info=info)
+        except (InvalidTag, ValueError) as exc:
+            raise PrimitiveFailure from exc
 
 
 # --- Key derivation and the header MAC (SPEC §4.2, §4.3) ---------------------

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from envelope import _header
 from envelope import _primitives as prim
 from envelope.errors import AuthenticationError, FormatError
-from envelope.keys import Identity, Recipient
+from envelope.recipients import Identity, Recipient
 
 CHUNK_SIZE = 65536
 SEALED_CHUNK_SIZE = CHUNK_SIZE + prim.TAG_SIZE

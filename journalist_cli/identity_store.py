@@ -21,7 +21,7 @@ import nacl.secret
 import nacl.signing
 import nacl.utils
 
-from envelope import Identity, KeyFormatError, PublicKey, atomic_output
+from envelope import KeyFormatError, PublicKey, X25519Identity, atomic_output
 from envelope.keys import b64decode, b64encode
 from journalist_cli import openpgp
 from journalist_cli.errors import CliError, UsageProblem
@@ -43,12 +43,12 @@ class JournalistIdentity:
     """A journalist's private keys with their public key."""
 
     name: str
-    decryption: Identity
+    decryption: X25519Identity
     signing: nacl.signing.SigningKey
 
     @classmethod
     def generate(cls, name: str) -> JournalistIdentity:
-        return cls(name, Identity.generate(), nacl.signing.SigningKey.generate())
+        return cls(name, X25519Identity.generate(), nacl.signing.SigningKey.generate())
 
     @property
     def public(self) -> PublicKey:
@@ -165,7 +165,7 @@ def open_identity(path: Path, passphrase: str | None) -> JournalistIdentity:
     else:
         raise KeyFormatError(f"{path}: unknown protection {protection!r}")
     ident = JournalistIdentity(
-        public.name, Identity(secret[:32]), nacl.signing.SigningKey(secret[32:])
+        public.name, X25519Identity(secret[:32]), nacl.signing.SigningKey(secret[32:])
     )
     # The public part sits outside the sealed box: make sure it belongs to these keys.
     if ident.public != public:

@@ -37,7 +37,7 @@ def check_keys(vault: Vault, journalists: Sequence[JournalistInfo]) -> list[KeyS
         try:
             public = envelope.PublicKey(
                 name=j.name,
-                recipient=envelope.Recipient.from_text(j.encryption_key),
+                recipient=envelope.X25519Recipient.from_text(j.encryption_key),
                 signing_key=b64decode(j.signing_key, 32, "signing key"),
             )
         except envelope.KeyFormatError as exc:
@@ -95,7 +95,7 @@ def seal_note(text: str, journalists: Sequence[envelope.Recipient]) -> bytes:
 def seal_reply(text: str, reply_key: str, journalists: Sequence[envelope.Recipient]) -> bytes:
     """A reply, readable by the source (its reply key) and every journalist."""
     try:
-        source = envelope.Recipient.from_text(reply_key)
+        source = envelope.X25519Recipient.from_text(reply_key)
     except envelope.KeyFormatError as exc:
         raise ServerError("the server gave a malformed reply key for this source") from exc
     return _check_size(

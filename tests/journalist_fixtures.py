@@ -50,7 +50,7 @@ def build_source(
     manifest_override: dict[str, object] | None = None,
 ) -> Built:
     """``submissions``: (message, [(name, content, type)]) for each submission."""
-    reply = envelope.Identity.generate()
+    reply = envelope.X25519Identity.generate()
     built = Built(SourceDetail(_info(source_id or new_id(), reply, 0, 0)), reply_identity=reply)
     subs = []
     for message, files in submissions:

@@ -51,7 +51,7 @@ class Instance:
 
 
 def make_journalist(directory: Path, name: str) -> Journalist:
-    identity = envelope.Identity.generate()
+    identity = envelope.X25519Identity.generate()
     public = envelope.PublicKey(name=name, recipient=identity.recipient, signing_key=os.urandom(32))
     path = directory / f"{name}.pub"
     path.write_text(public.to_json())

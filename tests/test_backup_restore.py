@@ -331,7 +331,7 @@ def _link(name: str, target: str, kind: bytes) -> tarfile.TarInfo:
     ],
 )
 def test_hostile_members_are_refused(tmp_path: Path, member: tarfile.TarInfo, message: str) -> None:
-    identity = envelope.Identity.generate()
+    identity = envelope.X25519Identity.generate()
     path = tmp_path / "hostile.backup"
     _hostile(path, identity.recipient, [_tarinfo("secrets.json", 3), member])
     with pytest.raises(BackupError, match=message):
@@ -341,7 +341,7 @@ def test_hostile_members_are_refused(tmp_path: Path, member: tarfile.TarInfo, me
 
 
 def test_duplicate_member_and_missing_manifest_are_refused(tmp_path: Path) -> None:
-    identity = envelope.Identity.generate()
+    identity = envelope.X25519Identity.generate()
     path = tmp_path / "dup.backup"
     _hostile(path, identity.recipient, [_tarinfo("secrets.json", 3), _tarinfo("secrets.json", 3)])
     with pytest.raises(BackupError, match="appears twice"):

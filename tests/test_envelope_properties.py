@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import envelope
 from envelope import _stream
 
-IDENTITIES = [envelope.Identity.generate() for _ in range(16)]
+IDENTITIES = [envelope.X25519Identity.generate() for _ in range(16)]
 SEALED = _stream.SEALED_CHUNK_SIZE
 EDGE_SIZES = [0, 1, 65535, 65536, 65537]
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -140,7 +140,7 @@ def test_chunk_swap_or_drop_is_rejected(data: st.DataObject) -> None:
 def test_wrong_key_is_no_match_and_errors_are_uniform() -> None:
     sealed = seal(b"secret")
     with pytest.raises(envelope.NoMatchingKeyError):
-        envelope.decrypt_bytes(sealed, [envelope.Identity.generate()])
+        envelope.decrypt_bytes(sealed, [envelope.X25519Identity.generate()])
     messages = set()
     for pos in (27 + 84 + 5, len(sealed) - 1, len(sealed) - 20):  # MAC, tag, ciphertext
         bad = bytearray(sealed)

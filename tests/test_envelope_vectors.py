@@ -11,6 +11,8 @@ import pytest
 
 import envelope
 from envelope import _stream
+from envelope._primitives import LABEL_STANZA_X25519
+from envelope.recipients import STANZA_X25519_HPKE, stanza_info
 from tests.hpke_reference import seal as reference_seal
 from tests.vectors import generate
 
@@ -37,7 +39,7 @@ def test_there_are_vectors_of_every_kind() -> None:
 @pytest.mark.parametrize("path", VECTORS, ids=lambda p: p.stem)
 def test_vector(path: Path) -> None:
     v = load(path)
-    identity = envelope.Identity(base64.urlsafe_b64decode(v["identity"] + "=="))
+    identity = envelope.X25519Identity(base64.urlsafe_b64decode(v["identity"] + "=="))
     data = base64.b64decode(v["envelope"])
     if v["expect"] == "ok":
         plaintext = envelope.decrypt_bytes(data, [identity])
@@ -65,10 +67,10 @@ def test_ok_vectors_are_reproducible_from_their_writer_inputs(path: Path) -> Non
     ]
     recipients = [base64.b64decode(r) for r in w["recipients"]]
     prefix = envelope._header.encode_prefix(salt, len(recipients) + len(extra))
-    info = envelope._header.stanza_info(prefix, envelope._header.STANZA_X25519_HPKE)
+    info = stanza_info(LABEL_STANZA_X25519, prefix, STANZA_X25519_HPKE)
     stanzas = extra + [
         envelope._header.Stanza(
-            envelope._header.STANZA_X25519_HPKE,
+            STANZA_X25519_HPKE,
             reference_seal(pk, info, file_key, base64.b64decode(eph)),
         )
         for pk, eph in zip(recipients, w["ephemeral_keys"], strict=True)

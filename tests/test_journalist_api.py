@@ -260,12 +260,13 @@ def test_notes_and_replies_are_envelopes_and_the_source_reads_replies(room: Room
     api = client(room)
     source = the_source(api)
     journalists = [
-        envelope.Recipient.from_text(j["encryption_key"]) for j in api.get("/journalists").json()
+        envelope.X25519Recipient.from_text(j["encryption_key"])
+        for j in api.get("/journalists").json()
     ]
     note = envelope.encrypt_bytes(b"Checked with the registry.", journalists)
     r = api.post(f"/sources/{source['id']}/notes", content=note)
     assert r.status_code == 201
-    reply_to = [envelope.Recipient.from_text(source["reply_key"]), *journalists]
+    reply_to = [envelope.X25519Recipient.from_text(source["reply_key"]), *journalists]
     reply = envelope.encrypt_bytes("Merci. Pouvez-vous préciser la date ?".encode(), reply_to)
     assert api.post(f"/sources/{source['id']}/replies", content=reply).status_code == 201
     items = api.get(f"/sources/{source['id']}").json()["items"]
@@ -317,12 +318,12 @@ def test_a_source_deleting_their_account_takes_nothing_from_the_journalists(room
         sid = source["id"]
         assert source["account_deleted"] is False and source["reply_key"]
         keys = [
-            envelope.Recipient.from_text(j["encryption_key"])
+            envelope.X25519Recipient.from_text(j["encryption_key"])
             for j in api.get("/journalists").json()
         ]
         note = envelope.encrypt_bytes(b"Source solide.", keys)
         assert api.post(f"/sources/{sid}/notes", content=note).status_code == 201
-        to_source = [envelope.Recipient.from_text(source["reply_key"]), *keys]
+        to_source = [envelope.X25519Recipient.from_text(source["reply_key"]), *keys]
         reply = envelope.encrypt_bytes(b"Merci.", to_source)
         assert api.post(f"/sources/{sid}/replies", content=reply).status_code == 201
         patch = {"starred": True, "add_tags": ["mairie"], "assignee": "bruno"}

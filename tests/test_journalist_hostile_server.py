@@ -115,7 +115,7 @@ def test_a_changed_reply_key_is_refused_and_warned_about(desk: Desk) -> None:
     assert built.reply_identity is not None
     assert envelope.decrypt_bytes(first.body, [built.reply_identity]) == b"first reply"
 
-    thief = envelope.Identity.generate()  # the server's own key, to read the replies
+    thief = envelope.X25519Identity.generate()  # the server's own key, to read the replies
     desk.api.change(built.id, reply_key=thief.recipient.to_text())
     _out, err = desk.lanterne("pull")
     assert "another reply key" in err and "compromised" in err
@@ -139,7 +139,7 @@ def test_a_key_changed_before_reply_fetches_it_is_refused_too(desk: Desk) -> Non
     desk.api.add(built)
     desk.lanterne("pull")
     # No pull in between: `reply` asks the server itself, and compares.
-    desk.api.change(built.id, reply_key=envelope.Identity.generate().recipient.to_text())
+    desk.api.change(built.id, reply_key=envelope.X25519Identity.generate().recipient.to_text())
     _out, err = desk.lanterne("reply", built.id, "hello", code=1)
     assert "another reply key" in err
     assert desk.api.posted == []
@@ -182,7 +182,7 @@ def test_an_account_deleted_by_the_source_stays_in_the_vault_marked(desk: Desk) 
     assert desk.api.posted == []
 
     # A server cannot bring the account back with a key of its own.
-    desk.api.change(built.id, reply_key=envelope.Identity.generate().recipient.to_text())
+    desk.api.change(built.id, reply_key=envelope.X25519Identity.generate().recipient.to_text())
     desk.api.extra[built.id]["account_deleted"] = False
     desk.lanterne("pull")
     desk.lanterne("reply", built.id, "are you there?", code=1)

@@ -37,7 +37,7 @@ def vault(tmp_path: Path) -> Vault:
 
 def test_reply_opens_for_the_source_and_every_journalist_only(vault: Vault) -> None:
     alice, bruno, eve = journalist("alice"), journalist("bruno"), journalist("eve")
-    source = envelope.Identity.generate()
+    source = envelope.X25519Identity.generate()
     keys, first = outbox.recipients(vault, [info(alice), info(bruno)], alice.public)
     assert first
     sealed = outbox.seal_reply("Merci, répondez ici.", source.recipient.to_text(), keys)
@@ -53,7 +53,7 @@ def test_note_is_not_readable_by_the_source(vault: Vault) -> None:
     sealed = outbox.seal_note("check the dates", keys)
     assert envelope.decrypt_bytes(sealed, [alice.decryption]) == b"check the dates"
     with pytest.raises(envelope.NoMatchingKeyError):
-        envelope.decrypt_bytes(sealed, [envelope.Identity.generate()])
+        envelope.decrypt_bytes(sealed, [envelope.X25519Identity.generate()])
 
 
 def test_keys_are_pinned_after_first_use(vault: Vault) -> None:

@@ -217,7 +217,7 @@ def test_reply_keys_are_pinned_and_an_account_deletion_is_kept(vault: Vault) -> 
     info = built.detail.source
     first = info.reply_key
     assert not vault.source(built.id).reply_key_changed
-    other = envelope.Identity.generate().recipient.to_text()
+    other = envelope.X25519Identity.generate().recipient.to_text()
     vault.store_summary(replace(info, reply_key=other))
     record = vault.source(built.id)
     assert record.reply_key_changed and record.pinned_reply_key == first

@@ -197,7 +197,7 @@ def test_every_file_time_of_the_data_directory_is_a_day(
             first = next(s for s in sources if s["submissions"] == 1)
             note = envelope.encrypt_bytes(b"Checked.", recipients)
             assert api.post(f"/sources/{first['id']}/notes", content=note).status_code == 201
-            reply_to = [envelope.Recipient.from_text(s["reply_key"]) for s in sources]
+            reply_to = [envelope.X25519Recipient.from_text(s["reply_key"]) for s in sources]
             reply = envelope.encrypt_bytes(b"Merci.", [*reply_to, *recipients])
             for src in sources:
                 assert api.post(f"/sources/{src['id']}/replies", content=reply).status_code == 201

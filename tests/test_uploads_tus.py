@@ -235,7 +235,7 @@ def test_options_advertises_tus_and_the_largest_envelope(served) -> None:
 
 
 def test_envelope_lengths_are_recognised_exactly() -> None:
-    ident = envelope.Identity.generate()
+    ident = envelope.X25519Identity.generate()
     for n in (0, 1, 4095, 4096, 65535, 65536, 200_000, 1_000_003):
         sealed = envelope.encrypt_bytes(os.urandom(n), [ident.recipient])
         header = 27 + 84 + 32
@@ -412,7 +412,7 @@ def test_recipients_json_lists_the_journalists_keys(served) -> None:
             sorted((k["name"], k["encryption_key"], k["fingerprint"]) for k in listed) == expected
         )
         for k in listed:
-            assert envelope.Recipient.from_text(k["encryption_key"])
+            assert envelope.X25519Recipient.from_text(k["encryption_key"])
     assert httpx.get(f"{server.base_url}/de/recipients.json").status_code == 404
 
 

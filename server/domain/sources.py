@@ -82,7 +82,7 @@ class InstanceSecrets:
 @dataclass(frozen=True)
 class SourceKeys:
     login_hash: bytes
-    reply_identity: envelope.Identity
+    reply_identity: envelope.X25519Identity
 
 
 class KeyDeriver:
@@ -109,7 +109,7 @@ class KeyDeriver:
         login_hash = hmac.new(
             self._secrets.login_key, _LOGIN_HASH_LABEL + login_id, hashlib.sha256
         ).digest()
-        return SourceKeys(login_hash, envelope.Identity(reply_seed))
+        return SourceKeys(login_hash, envelope.X25519Identity(reply_seed))
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ class SourceService:
         row = SourceRow(new_id(), keys.login_hash, keys.reply_identity.recipient.public_bytes)
         return codename, row
 
-    def login(self, typed: str) -> tuple[SourceRow, envelope.Identity] | None:
+    def login(self, typed: str) -> tuple[SourceRow, envelope.X25519Identity] | None:
         """The source and its reply identity, or None. CodenameError for a typo."""
         canonical = codenames.parse(typed)
         keys = self.deriver.derive(canonical)
@@ -178,7 +178,7 @@ def store_reply(
     the journalist's machine (``lanterne reply``) and is stored as sent. This
     encrypts on the server, for tests that need a reply without the CLI.
     """
-    recipients = [envelope.Recipient(reply_key), *journalist_keys]
+    recipients = [envelope.X25519Recipient(reply_key), *journalist_keys]
     body = envelope.encrypt_bytes(text.encode("utf-8"), recipients)
     reply_id, _ = SourceLifecycle(db, store).add_item(
         ItemKind.REPLY, source_id, body, journalist_id, day

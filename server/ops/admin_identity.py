@@ -129,7 +129,7 @@ def open_admin_identity(path: Path, passphrase: Callable[[], str]) -> envelope.I
         secret = _secret(path, doc, passphrase, SECRET_SIZE)
     except envelope.KeyFormatError as exc:
         raise IdentityError(f"{path}: {exc}") from exc
-    identity = envelope.Identity(secret[:32])
+    identity = envelope.X25519Identity(secret[:32])
     # The public part sits outside the sealed box: it must belong to these keys
     # (restore checks a backup's signer against it).
     signing = nacl.signing.SigningKey(secret[-SEED_SIZE:])

@@ -32,7 +32,7 @@ class Services:
         return [
             envelope.PublicKey(
                 name=row.name,
-                recipient=envelope.Recipient(row.encryption_key),
+                recipient=envelope.X25519Recipient(row.encryption_key),
                 signing_key=row.signing_key,
             )
             for row in self.db.journalists()

@@ -95,7 +95,7 @@ BROWSERS = {
 
 @pytest.mark.parametrize("which", list(BROWSERS))
 def test_browser_writes_the_format_byte_for_byte(harness: Harness, which: str) -> None:
-    me = envelope.Identity.generate()
+    me = envelope.X25519Identity.generate()
     harness.uploads.clear()
     port = harness.server_address[1]
     url = f"http://127.0.0.1:{port}/harness/harness.html?size={RANDOM_SIZE}&recipient={me.recipient.to_text()}"

@@ -24,7 +24,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
 from envelope import _header, _stream  # noqa: E402
-from envelope.keys import Identity  # noqa: E402
+from envelope._primitives import LABEL_STANZA_X25519  # noqa: E402
+from envelope.recipients import STANZA_X25519_HPKE, stanza_info  # noqa: E402
+from envelope.recipients import X25519Identity as Identity  # noqa: E402
 from tests import hpke_reference  # noqa: E402
 
 INLINE_PLAINTEXT_MAX = 4096
@@ -77,13 +79,13 @@ class Build:
         ids = self.identities()
         count = len(ids) + len(self.extra_stanzas)
         prefix = _header.encode_prefix(self.salt(), count)
-        info = _header.stanza_info(prefix, _header.STANZA_X25519_HPKE)
+        info = stanza_info(LABEL_STANZA_X25519, prefix, STANZA_X25519_HPKE)
         stanzas = list(self.extra_stanzas)
         for i, ident in enumerate(ids):
             body = hpke_reference.seal(
                 ident.recipient.public_bytes, info, self.file_key(), self.ephemeral(i)
             )
-            stanzas.append(_header.Stanza(_header.STANZA_X25519_HPKE, body))
+            stanzas.append(_header.Stanza(STANZA_X25519_HPKE, body))
         return _header.assemble_header(
             self.file_key(), prefix, b"".join(s.encode() for s in stanzas)
         )
