@@ -14,14 +14,16 @@ want_test=0
 # Runtime: gpg for OpenPGP custody/export, libmagic for type detection,
 # bubblewrap to sandbox the metadata-cleaning worker, poppler-utils (pdftoppm)
 # to render PDF pages for `lanterne clean --flatten`, mat2 for the formats
-# without a native cleaner (docs/METADATA.md says which).
-debs=(gnupg libmagic1 media-types bubblewrap poppler-utils mat2)
+# without a native cleaner (docs/METADATA.md says which), libpq5 for psycopg
+# (the PostgreSQL backend, issue 14).
+debs=(gnupg libmagic1 media-types bubblewrap poppler-utils mat2 libpq5)
 # Tests and benchmarks: exiftool checks cleaned files; mat2 and age are compared
 # against in benchmarks; the browsers run the in-browser encryption (Firefox ESR
 # stands in for Tor Browser); tor (with tor-gencert) runs the private Tor
 # network; GNU time measures benchmarks' peak memory; curl downloads the gpg
-# baseline's files in the journalist benchmark.
-test_debs=(libimage-exiftool-perl age chromium firefox-esr fonts-dejavu-core tor time curl)
+# baseline's files in the journalist benchmark; postgresql's initdb and pg_ctl
+# run the tests' throw-away clusters (tests/pg_cluster.py).
+test_debs=(libimage-exiftool-perl age chromium firefox-esr fonts-dejavu-core tor time curl postgresql)
 [ "$want_test" = 1 ] && debs+=("${test_debs[@]}")
 # npm fetches axe-core (the accessibility test's engine) from the lock file in
 # tests/js; Node.js may already be on the machine without Debian's package.

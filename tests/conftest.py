@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.pg_cluster import Cluster, fresh_database, running_cluster
+from tests.s3_server import S3Server, running_s3_server
 from tests.server_process import Instance, Server, init_instance, run_server
 
 TIERS = ("e2e", "browser", "tor", "slow")
@@ -37,6 +39,27 @@ def served(
     )
     with run_server(instance) as server:
         yield instance, server
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """A throw-away PostgreSQL cluster for this pytest process (each xdist worker its own)."""
+    with running_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def pg_database(pg_cluster: Cluster) -> Iterator[str]:
+    """The URL of a new empty database in the session's cluster, dropped after the test."""
+    with fresh_database(pg_cluster) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """moto's standalone S3 server for this pytest process (each xdist worker its own)."""
+    with running_s3_server(tmp_path_factory.mktemp("s3")) as server:
+        yield server
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -99,10 +99,16 @@ class ObjectStore:
             return f.read()
 
     @contextlib.contextmanager
-    def open(self, object_id: str) -> Iterator[BinaryIO]:
-        """Read an object without updating its access time (``O_NOATIME``)."""
+    def open(self, object_id: str, start: int = 0) -> Iterator[BinaryIO]:
+        """Read an object from byte ``start`` on without updating its access time
+        (``O_NOATIME``); FileNotFoundError if there is none."""
         with file_times.open_noatime(self.path(object_id)) as f:
+            f.seek(start)
             yield f
+
+    def size(self, object_id: str) -> int:
+        """The object's length in bytes; FileNotFoundError if there is none."""
+        return self.path(object_id).stat().st_size
 
     def delete(self, object_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -1,0 +1,463 @@
+"""The object store on an S3-compatible server: envelope objects named by random ids.
+
+The second implementation of the object store (the first keeps files in the
+data directory), for several instances sharing one bucket (issue 14 §2). It
+speaks the S3 protocol through boto3 and nothing else, so it is meant for any
+server of that protocol: MinIO, Garage, Ceph RGW, AWS S3 (the tests run it
+against moto's standalone server, over HTTP, as an ordinary peer).
+
+Invariants, the same as the files store's:
+
+- **Whole or nothing.** An object is a single ``PutObject`` or a multipart
+  upload, and S3 makes either visible only when it completes
+  (``CompleteMultipartUpload``): a reader never sees half an object. ``abort``
+  (or any error in ``commit``) aborts the multipart upload, so its parts go
+  with it. Uploads an instance left behind by dying are aborted by
+  ``collect_garbage`` (``ListMultipartUploads``).
+- **Ids only.** An object's key is its 128-bit random id, with no prefix, and
+  nothing else is sent about it: no user metadata, no tags, the content type
+  always ``application/octet-stream``. The bucket is the store's alone.
+- **Ciphertext only.** What is written here is what the files store writes:
+  envelope ciphertext (headers and sealed chunks). No plaintext passes through
+  this module.
+
+Memory. S3 wants every part of a multipart upload but the last to be at least
+5 MiB, and its length before its first byte, while the project's target is
+under 1 MiB of memory per no-JavaScript upload in flight (docs/BENCHMARKS.md).
+So a part is staged on local disk, not in memory: each pending object has one
+*spool* file of at most ``part_size`` bytes of ciphertext, written without a
+Python buffer and sent as one ``UploadPart`` when full (then emptied), or as the
+whole object in one ``PutObject`` if the object ends before filling a part. The
+spool file is an unnamed temporary file (``O_TMPFILE`` where the file system
+has it, else created and unlinked at once): it has no name in any directory,
+and the kernel frees it if the process dies, so there is nothing to collect.
+It holds exactly what the files store would hold in its ``.part`` file.
+
+Time. S3 servers record their own modification times (to the second) for
+objects and uploads; Lanterne cannot lower them (docs/THREAT_MODEL.md). This
+module only reads them, to leave alone what another instance is still writing:
+``collect_garbage`` removes unlisted objects and unfinished uploads only once
+they are older than ``grace`` (a day by default), because with several
+instances an object may be complete before the database row that lists it.
+
+Every call blocks: callers run it off the event loop, like file writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol
+
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from server.store import file_times
+from server.store.objects import new_id
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+_ID = re.compile(r"[0-9a-f]{32}")
+MIN_PART_SIZE = 5 * 1024 * 1024  # S3: every part but the last
+PART_SIZE = 8 * 1024 * 1024
+CONTENT_TYPE = "application/octet-stream"
+_MISSING = {"NoSuchKey", "404", "NotFound"}
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """Where the objects are: ``[objects]`` in config.toml, credentials from the environment."""
+
+    endpoint: str
+    bucket: str
+    access_key_id: str
+    secret_access_key: str
+    region: str = "us-east-1"
+    addressing: Literal["path", "virtual"] = "path"  # path suits MinIO, Garage, Ceph; AWS both
+
+
+def connect(location: S3Location, *, max_connections: int = 64) -> S3Client:
+    """A boto3 client for ``location`` and nothing found elsewhere on the machine.
+
+    Credentials, region and endpoint are given, so boto3 neither searches the
+    environment, ~/.aws nor an instance metadata service for others. Checksums
+    are sent only where S3 requires them: several S3-compatible servers refuse
+    the newer streaming checksums, and every object is an envelope whose AEAD
+    already detects any change when a journalist decrypts it.
+    """
+    import boto3
+
+    config = Config(
+        region_name=location.region,
+        signature_version="s3v4",
+        s3={"addressing_style": location.addressing},
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=10,
+        read_timeout=60,
+        max_pool_connections=max_connections,
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        ignore_configured_endpoint_urls=True,  # type: ignore[call-arg]  # not in the stubs yet
+    )
+    client: S3Client = boto3.client(
+        "s3",
+        endpoint_url=location.endpoint,
+        aws_access_key_id=location.access_key_id,
+        aws_secret_access_key=location.secret_access_key,
+        config=config,
+    )
+    return client
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _check_id(object_id: str) -> str:
+    if not _ID.fullmatch(object_id):
+        raise ValueError("not an object id")
+    return object_id
+
+
+class S3PendingObject:
+    """An object being written; ``commit`` makes it appear, ``abort`` removes it.
+
+    Ciphertext collects in the spool file; each full part goes to S3 at once.
+    """
+
+    def __init__(self, store: S3ObjectStore) -> None:
+        self.id = new_id()
+        self.size = 0
+        self._store = store
+        self._client = store.client
+        self._bucket = store.bucket
+        self._spool: BinaryIO | None = store.new_spool()
+        self._in_spool = 0
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+
+    def write(self, data: bytes) -> None:
+        assert self._spool is not None
+        view = memoryview(data)
+        while view:
+            room = self._store.part_size - self._in_spool
+            taken = view[:room]
+            _write_all(self._spool, taken)
+            self._in_spool += len(taken)
+            self.size += len(taken)
+            view = view[len(taken) :]
+            if self._in_spool == self._store.part_size:
+                self._send_part()
+
+    def _send_part(self) -> None:
+        assert self._spool is not None
+        if self._upload_id is None:
+            started = self._client.create_multipart_upload(
+                Bucket=self._bucket, Key=self.id, ContentType=CONTENT_TYPE
+            )
+            self._upload_id = started["UploadId"]
+        number = len(self._parts) + 1
+        self._spool.seek(0)
+        sent = self._client.upload_part(
+            Bucket=self._bucket,
+            Key=self.id,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=self._spool,  # the file holds this part and no more
+            ContentLength=self._in_spool,
+        )
+        self._parts.append({"PartNumber": number, "ETag": sent["ETag"]})
+        self._spool.seek(0)
+        self._spool.truncate()  # so that the file is always exactly the part being filled
+        self._in_spool = 0
+
+    def commit(self) -> None:
+        if self._spool is None:
+            return
+        try:
+            if self._upload_id is None:
+                self._spool.seek(0)
+                self._client.put_object(
+                    Bucket=self._bucket,
+                    Key=self.id,
+                    Body=self._spool,  # the file holds this part and no more
+                    ContentLength=self._in_spool,
+                    ContentType=CONTENT_TYPE,
+                )
+            else:
+                if self._in_spool:
+                    self._send_part()
+                self._client.complete_multipart_upload(
+                    Bucket=self._bucket,
+                    Key=self.id,
+                    UploadId=self._upload_id,
+                    MultipartUpload={"Parts": self._parts},  # type: ignore[typeddict-item]
+                )
+        except BaseException:
+            self.abort()
+            raise
+        self._close_spool()
+
+    def abort(self) -> None:
+        if self._spool is None:
+            return
+        self._close_spool()
+        if self._upload_id is not None:
+            upload_id, self._upload_id = self._upload_id, None
+            # If this fails too, collect_garbage aborts the upload later.
+            with contextlib.suppress(ClientError, BotoCoreError):
+                self._client.abort_multipart_upload(
+                    Bucket=self._bucket, Key=self.id, UploadId=upload_id
+                )
+
+    def _close_spool(self) -> None:
+        if self._spool is not None:
+            self._spool.close()  # unnamed: closing frees it
+            self._spool = None
+
+
+def _write_all(f: BinaryIO, data: memoryview) -> None:
+    while data:  # an unbuffered file may take less than it is given
+        data = data[f.write(data) :]
+
+
+class S3ObjectStore:
+    """Envelope objects in one bucket that belongs to Lanterne alone."""
+
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        spool_dir: Path,
+        *,
+        part_size: int = PART_SIZE,
+        grace: timedelta = timedelta(days=1),
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        if part_size < MIN_PART_SIZE:
+            raise ValueError(f"S3 parts are at least {MIN_PART_SIZE} bytes")
+        self.client = client
+        self.bucket = bucket
+        self.spool_dir = spool_dir
+        self.part_size = part_size
+        self.grace = grace
+        self._now = now
+
+    def create_dirs(self) -> None:
+        """The local spool directory (the bucket is the administrator's to create)."""
+        self.spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        file_times.stamp(self.spool_dir, self.spool_dir.parent)
+
+    def new_spool(self) -> BinaryIO:
+        """An unnamed temporary file for one part of ciphertext, with no Python buffer."""
+        f = tempfile.TemporaryFile(mode="w+b", buffering=0, dir=self.spool_dir)  # noqa: SIM115
+        file_times.stamp(self.spool_dir)  # moved only where O_TMPFILE is missing
+        return f
+
+    def new_object(self) -> S3PendingObject:
+        return S3PendingObject(self)
+
+    def write_bytes(self, data: bytes) -> str:
+        obj = self.new_object()
+        try:
+            obj.write(data)
+            obj.commit()
+        except BaseException:
+            obj.abort()
+            raise
+        return obj.id
+
+    def read_bytes(self, object_id: str) -> bytes:
+        with self.open(object_id) as f:
+            return f.read()
+
+    @contextlib.contextmanager
+    def open(self, object_id: str, start: int = 0) -> Iterator[Readable]:
+        """The object from byte ``start`` on, streamed; FileNotFoundError if there is none."""
+        key = _check_id(object_id)
+        try:
+            if start:
+                got = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-")
+            else:
+                got = self.client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                raise FileNotFoundError(object_id) from None
+            if _code(exc) == "InvalidRange":  # start at or past the end
+                self.size(object_id)  # FileNotFoundError if it is missing after all
+                yield io.BytesIO(b"")
+                return
+            raise
+        body = got["Body"]
+        try:
+            yield body
+        finally:
+            body.close()
+
+    def size(self, object_id: str) -> int:
+        """The object's length in bytes; FileNotFoundError if there is none."""
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=_check_id(object_id))
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                raise FileNotFoundError(object_id) from None
+            raise
+        return int(head["ContentLength"])
+
+    def delete(self, object_id: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=_check_id(object_id))
+
+    def ids(self) -> set[str]:
+        return {key for key, _ in self._listing()}
+
+    def _listing(self) -> Iterator[tuple[str, datetime]]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+        for page in pages:
+            for item in page.get("Contents", []):
+                key = item.get("Key", "")
+                if _ID.fullmatch(key):
+                    yield key, item["LastModified"]
+
+    def collect_garbage(self, known: set[str]) -> int:
+        """Abort unfinished uploads and remove objects no database row refers to.
+
+        Only what is older than ``grace``: another instance may be writing the
+        rest. Keys that are not ids are not Lanterne's and are left alone.
+        """
+        cutoff = self._now() - self.grace
+        removed = 0
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket)
+        for page in pages:
+            for upload in page.get("Uploads", []):
+                key = upload.get("Key", "")
+                if _ID.fullmatch(key) and upload["Initiated"] <= cutoff:
+                    with contextlib.suppress(ClientError):  # finished or aborted meanwhile
+                        self.client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=key, UploadId=upload["UploadId"]
+                        )
+                        removed += 1
+        for key, modified in list(self._listing()):
+            if key not in known and modified <= cutoff:
+                self.client.delete_object(Bucket=self.bucket, Key=key)
+                removed += 1
+        return removed
+
+
+@dataclass(frozen=True)
+class BucketFinding:
+    """One result of ``check_bucket``: ``ok`` False is a failure, ``warn`` advice."""
+
+    item: str
+    ok: bool
+    message: str
+    warn: bool = False
+
+
+_PUBLIC_GRANTEES = (
+    "http://acs.amazonaws.com/groups/global/AllUsers",
+    "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
+)
+
+
+def check_bucket(client: S3Client, bucket: str) -> list[BucketFinding]:
+    """What ``lanterne-server check`` says about the bucket.
+
+    Fails when the bucket cannot be reached, is readable by anyone, or keeps
+    what is deleted (versioning, object lock: a deleted submission's ciphertext
+    would stay). Warns where the server cannot say (several S3-compatible
+    servers implement only part of the bucket API) and about access logs.
+    """
+    try:
+        client.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        return [BucketFinding("bucket", False, f"{bucket!r} cannot be used ({_code(exc)})")]
+    except BotoCoreError as exc:
+        return [BucketFinding("bucket", False, f"the S3 server cannot be reached ({exc})")]
+    found = [BucketFinding("bucket", True, f"{bucket!r} exists and answers")]
+    found.append(_versioning(client, bucket))
+    found.append(_object_lock(client, bucket))
+    found.append(_public(client, bucket))
+    found.append(_logging(client, bucket))
+    return found
+
+
+def _unsupported(item: str, exc: ClientError) -> BucketFinding:
+    return BucketFinding(
+        item, True, f"this S3 server does not say ({_code(exc)}): check it by hand", warn=True
+    )
+
+
+def _versioning(client: S3Client, bucket: str) -> BucketFinding:
+    try:
+        status = client.get_bucket_versioning(Bucket=bucket).get("Status")
+    except ClientError as exc:
+        return _unsupported("versioning", exc)
+    if status == "Enabled":
+        return BucketFinding(
+            "versioning", False, "enabled: deleted ciphertext would be kept as old versions"
+        )
+    if status == "Suspended":
+        return BucketFinding(
+            "versioning",
+            True,
+            "suspended: versions made while it was enabled are still kept; delete them",
+            warn=True,
+        )
+    return BucketFinding("versioning", True, "never enabled")
+
+
+def _object_lock(client: S3Client, bucket: str) -> BucketFinding:
+    try:
+        lock = client.get_object_lock_configuration(Bucket=bucket)
+    except ClientError as exc:
+        if _code(exc) == "ObjectLockConfigurationNotFoundError":
+            return BucketFinding("object lock", True, "off")
+        return _unsupported("object lock", exc)
+    if lock.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled":
+        return BucketFinding("object lock", False, "on: deleted ciphertext would be retained")
+    return BucketFinding("object lock", True, "off")
+
+
+def _public(client: S3Client, bucket: str) -> BucketFinding:
+    try:
+        acl = client.get_bucket_acl(Bucket=bucket)
+    except ClientError as exc:
+        return _unsupported("public access", exc)
+    for grant in acl.get("Grants", []):
+        if grant.get("Grantee", {}).get("URI") in _PUBLIC_GRANTEES:
+            return BucketFinding("public access", False, "the bucket's ACL grants access to all")
+    try:
+        public = client.get_bucket_policy_status(Bucket=bucket)
+    except ClientError as exc:
+        if _code(exc) in {"NoSuchBucketPolicy", "NoSuchPolicy"}:
+            return BucketFinding("public access", True, "no ACL grant and no policy for all")
+        return _unsupported("public access", exc)
+    if public.get("PolicyStatus", {}).get("IsPublic"):
+        return BucketFinding("public access", False, "the bucket's policy makes it public")
+    return BucketFinding("public access", True, "no ACL grant and no policy for all")
+
+
+def _logging(client: S3Client, bucket: str) -> BucketFinding:
+    try:
+        logging = client.get_bucket_logging(Bucket=bucket)
+    except ClientError as exc:
+        return _unsupported("access logs", exc)
+    if "LoggingEnabled" in logging:
+        return BucketFinding(
+            "access logs",
+            True,
+            "on: the S3 server logs the time of every upload and download",
+            warn=True,
+        )
+    return BucketFinding("access logs", True, "off")

@@ -1,0 +1,196 @@
+"""What only the S3 store has: multipart uploads, the grace of its garbage
+collection, and the bucket check of ``lanterne-server check``; against moto's
+S3 server over HTTP (tests/s3_server.py). The behaviour it shares with the
+files store is in test_object_store_contract.py.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from server.store.s3_objects import (
+    MIN_PART_SIZE,
+    BucketFinding,
+    S3Location,
+    S3ObjectStore,
+    check_bucket,
+    connect,
+)
+from tests.s3_server import ACCESS_KEY, REGION, SECRET_KEY, S3Server
+
+PART = MIN_PART_SIZE
+CHUNK = 64 * 1024
+
+
+def make_store(s3: S3Server, tmp_path: Path, **kwargs: object) -> tuple[S3ObjectStore, str]:
+    bucket = s3.new_bucket()
+    client = connect(S3Location(s3.endpoint, bucket, ACCESS_KEY, SECRET_KEY, REGION))
+    store = S3ObjectStore(client, bucket, tmp_path / "spool", part_size=PART, **kwargs)
+    store.create_dirs()
+    return store, bucket
+
+
+def test_a_large_object_goes_up_in_parts_as_it_is_written(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    store, bucket = make_store(s3_server, tmp_path)
+    client = s3_server.client()
+    obj = store.new_object()
+    data = os.urandom(2 * PART + 7)
+    for i in range(0, 2 * PART, CHUNK):
+        obj.write(data[i : i + CHUNK])
+    # Two full parts are on the server before the end, under the object's id.
+    uploads = client.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    assert [u["Key"] for u in uploads] == [obj.id]
+    parts = client.list_parts(Bucket=bucket, Key=obj.id, UploadId=uploads[0]["UploadId"])
+    assert [p["Size"] for p in parts["Parts"]] == [PART, PART]
+    obj.write(data[2 * PART :])
+    obj.commit()
+    assert client.head_object(Bucket=bucket, Key=obj.id)["ETag"].endswith('-3"')  # 3 parts
+    assert store.read_bytes(obj.id) == data
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+def test_a_small_object_is_one_put(s3_server: S3Server, tmp_path: Path) -> None:
+    store, bucket = make_store(s3_server, tmp_path)
+    object_id = store.write_bytes(b"x" * (PART - 1))
+    etag = s3_server.client().head_object(Bucket=bucket, Key=object_id)["ETag"]
+    assert "-" not in etag  # not a multipart object
+
+
+def test_parts_are_at_least_the_s3_minimum(tmp_path: Path, s3_server: S3Server) -> None:
+    client = connect(S3Location(s3_server.endpoint, "b", ACCESS_KEY, SECRET_KEY, REGION))
+    with pytest.raises(ValueError, match="at least"):
+        S3ObjectStore(client, "b", tmp_path, part_size=MIN_PART_SIZE - 1)
+
+
+def test_a_failed_commit_raises_and_shows_nothing(s3_server: S3Server, tmp_path: Path) -> None:
+    """The server refuses the completion (here: something else aborted the
+    upload): the error reaches the caller and no object appears."""
+    store, bucket = make_store(s3_server, tmp_path)
+    client = s3_server.client()
+    obj = store.new_object()
+    obj.write(os.urandom(PART + 1))  # one part sent
+    (upload,) = client.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    client.abort_multipart_upload(Bucket=bucket, Key=obj.id, UploadId=upload["UploadId"])
+    with pytest.raises(ClientError):  # moto: 500 (retried), AWS: NoSuchUpload
+        obj.commit()
+    assert store.ids() == set()
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    obj.abort()  # after a failed commit: nothing left to do, no error
+
+
+def test_garbage_collection_spares_what_is_younger_than_grace(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    """With several instances, an object may be complete before its row, and
+    another instance may be uploading: the S3 store leaves both alone for a day."""
+    clock = [datetime.now(UTC)]
+    store, bucket = make_store(s3_server, tmp_path, now=lambda: clock[0])
+    assert store.grace == timedelta(days=1)
+    client = s3_server.client()
+    unlisted = store.write_bytes(b"row not yet committed")
+    uploading = store.new_object()
+    uploading.write(os.urandom(PART + 1))
+    # moto dates every multipart upload in 2010: a clock before that sees all as new.
+    clock[0] = datetime(2009, 1, 1, tzinfo=UTC)
+    assert store.collect_garbage(set()) == 0
+    assert store.ids() == {unlisted}
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    clock[0] = datetime.now(UTC) + timedelta(days=1, minutes=1)
+    assert store.collect_garbage(set()) == 2
+    assert store.ids() == set()
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    uploading.abort()
+
+
+def test_garbage_collection_leaves_keys_that_are_not_ids(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    store, bucket = make_store(s3_server, tmp_path, grace=timedelta(0))
+    client = s3_server.client()
+    client.put_object(Bucket=bucket, Key="README", Body=b"not Lanterne's")
+    store.write_bytes(b"unlisted")
+    assert store.collect_garbage(set()) == 1
+    assert [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]] == ["README"]
+    assert store.ids() == set()
+
+
+# The bucket check
+
+
+def by_item(findings: list[BucketFinding]) -> dict[str, BucketFinding]:
+    return {f.item: f for f in findings}
+
+
+def bucket_client(s3: S3Server) -> Any:
+    return connect(S3Location(s3.endpoint, "unused", ACCESS_KEY, SECRET_KEY, REGION))
+
+
+def test_a_private_unversioned_bucket_passes(s3_server: S3Server) -> None:
+    bucket = s3_server.new_bucket()
+    found = check_bucket(bucket_client(s3_server), bucket)
+    assert [f for f in found if not f.ok] == []
+    assert {"bucket", "versioning", "object lock", "public access", "access logs"} <= set(
+        by_item(found)
+    )
+
+
+def test_a_missing_bucket_fails(s3_server: S3Server) -> None:
+    found = check_bucket(bucket_client(s3_server), "lanterne-missing")
+    assert [(f.item, f.ok) for f in found] == [("bucket", False)]
+
+
+def test_an_unreachable_server_fails(tmp_path: Path) -> None:
+    from tests.server_process import free_port
+
+    client = connect(
+        S3Location(f"http://127.0.0.1:{free_port()}", "b", ACCESS_KEY, SECRET_KEY, REGION)
+    )
+    found = check_bucket(client, "b")
+    assert [(f.item, f.ok) for f in found] == [("bucket", False)]
+    assert "cannot be reached" in found[0].message
+
+
+def test_versioning_keeps_deleted_ciphertext_so_it_fails(s3_server: S3Server) -> None:
+    bucket = s3_server.new_bucket()
+    client = s3_server.client()
+    client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    found = by_item(check_bucket(bucket_client(s3_server), bucket))
+    assert not found["versioning"].ok
+    client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+    found = by_item(check_bucket(bucket_client(s3_server), bucket))
+    assert found["versioning"].ok and found["versioning"].warn
+
+
+def test_object_lock_fails(s3_server: S3Server) -> None:
+    client = s3_server.client()
+    client.create_bucket(Bucket="lanterne-locked", ObjectLockEnabledForBucket=True)
+    found = by_item(check_bucket(bucket_client(s3_server), "lanterne-locked"))
+    assert not found["object lock"].ok
+
+
+def test_a_public_bucket_fails(s3_server: S3Server) -> None:
+    bucket = s3_server.new_bucket()
+    s3_server.client().put_bucket_acl(Bucket=bucket, ACL="public-read")
+    found = by_item(check_bucket(bucket_client(s3_server), bucket))
+    assert not found["public access"].ok
+
+
+def test_access_logs_are_a_warning(s3_server: S3Server) -> None:
+    bucket = s3_server.new_bucket()
+    logs = s3_server.new_bucket()
+    client = s3_server.client()
+    client.put_bucket_acl(Bucket=logs, ACL="log-delivery-write")
+    client.put_bucket_logging(
+        Bucket=bucket,
+        BucketLoggingStatus={"LoggingEnabled": {"TargetBucket": logs, "TargetPrefix": "x/"}},
+    )
+    found = by_item(check_bucket(bucket_client(s3_server), bucket))
+    assert found["access logs"].ok and found["access logs"].warn
