@@ -175,6 +175,7 @@ def test_every_script_and_stylesheet_carries_a_matching_integrity(server: Server
         "/static/upload.js",
         "/static/envelope.js",
         "/static/upload-ui.js",
+        "/static/xwing.js",
     } <= seen
 
 
@@ -219,6 +220,19 @@ def test_verify_site_fails_when_a_served_script_differs(server: Server) -> None:
     assert code == 1, out
     assert "upload.js: the site serves SHA-256" in out
     assert "envelope.js" not in out  # only what differs is listed
+
+
+def test_verify_site_fails_when_the_ml_kem_bundle_differs(server: Server) -> None:
+    """xwing.js, the one bundled third-party code a source runs, is compared like the rest."""
+
+    def tamper(path: str, data: bytes) -> bytes:
+        return data.replace(b"sha3_256(", b"sha3_224(", 1) if path == "/static/xwing.js" else data
+
+    with reverse_proxy(port_of(server), rewrite=tamper) as proxy:
+        code, out = verify_site(proxy_url(proxy))
+    assert code == 1, out
+    assert "xwing.js: the site serves SHA-256" in out
+    assert "/en/submit: <link> /static/xwing.js" not in out  # the page itself was not changed
 
 
 def test_verify_site_fails_when_page_and_list_are_forged_to_match(server: Server) -> None:

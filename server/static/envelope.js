@@ -1,7 +1,10 @@
-// Lanterne envelope writer, version 1 (envelope/SPEC.md), with WebCrypto only.
-// No dependency, no WebAssembly, no bulk work in plain JavaScript: every byte of
-// a file goes through crypto.subtle, which stays fast when Tor Browser's "Safer"
-// level turns the JIT off. Section numbers (§) refer to the spec.
+// Lanterne envelope writer, version 1 (envelope/SPEC.md), with WebCrypto.
+// No WebAssembly, no bulk work in plain JavaScript: every byte of a file goes
+// through crypto.subtle, which stays fast when Tor Browser's "Safer" level
+// turns the JIT off. The one exception is key-sized: a hybrid recipient's
+// ML-KEM-768 half, which WebCrypto lacks, comes from xwing.js (built from
+// web/ by scripts/build-js.sh) and is loaded only when such a recipient
+// exists. Section numbers (§) refer to the spec.
 
 const subtle = globalThis.crypto.subtle;
 const te = new TextEncoder();
@@ -9,18 +12,23 @@ const te = new TextEncoder();
 export const CHUNK_SIZE = 65536; // §5
 const SALT_SIZE = 16;
 const STANZA_X25519_HPKE = 0x0001;
+const STANZA_XWING_HPKE = 0x0002;
 const MAX_STANZAS = 255;
+const MAX_HEADER_SIZE = 65536; // §8
 const MIN_PADDED_SIZE = 4096; // §6
 const IN_FLIGHT = 4; // chunk encryptions kept running at once
 
-const LABEL_STANZA = te.encode("lanterne/v1/x25519-hpke"); // §3 labels
+const LABEL_X25519 = te.encode("lanterne/v1/x25519-hpke"); // §3 labels
+const LABEL_XWING = te.encode("lanterne/v1/xwing-hpke");
 const LABEL_HEADER = te.encode("lanterne/v1/header");
 const LABEL_PAYLOAD = te.encode("lanterne/v1/payload");
 const MAGIC = te.encode("LANTERNE");
 
-// RFC 9180 suite: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM.
+// RFC 9180 suites: DHKEM(X25519, HKDF-SHA256) or X-Wing (KEM 0x647a,
+// MLKEM768-X25519 of draft-ietf-hpke-pq), each with HKDF-SHA256 and AES-256-GCM.
 const SUITE_KEM = concat(te.encode("KEM"), u16(0x0020));
-const SUITE_HPKE = concat(te.encode("HPKE"), u16(0x0020), u16(0x0001), u16(0x0002));
+const SUITE_X25519 = concat(te.encode("HPKE"), u16(0x0020), u16(0x0001), u16(0x0002));
+const SUITE_XWING = concat(te.encode("HPKE"), u16(0x647a), u16(0x0001), u16(0x0002));
 const HPKE_V1 = te.encode("HPKE-v1");
 // PKCS#8 wrapping of a raw X25519 private key (RFC 8410), for fixed test keys.
 const PKCS8_X25519 = Uint8Array.from([
@@ -90,7 +98,22 @@ async function x25519Ephemeral(fixedPrivate) {
   return { privateKey, publicKey };
 }
 
-// RFC 9180 SetupBaseS + single-shot Seal; returns enc || ciphertext.
+// RFC 9180 KeySchedule (base mode) and single-shot Seal, once the KEM has
+// given `enc` and the shared secret; returns enc || ciphertext.
+async function sealWithSecret(suite, enc, shared, info, plaintext, aad) {
+  const empty = new Uint8Array(0);
+  const pskIdHash = await labeledExtract(suite, empty, te.encode("psk_id_hash"), empty);
+  const infoHash = await labeledExtract(suite, empty, te.encode("info_hash"), info);
+  const context = concat(Uint8Array.of(0), pskIdHash, infoHash);
+  const secret = await labeledExtract(suite, shared, te.encode("secret"), empty);
+  const key = await labeledExpand(suite, secret, te.encode("key"), context, 32);
+  const nonce = await labeledExpand(suite, secret, te.encode("base_nonce"), context, 12);
+  const aesKey = await subtle.importKey("raw", key, "AES-GCM", false, ["encrypt"]);
+  const ct = new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: aad }, aesKey, plaintext));
+  return concat(enc, ct);
+}
+
+// RFC 9180 SetupBaseS + single-shot Seal with DHKEM(X25519); returns enc || ciphertext.
 // `ephemeral` (a raw private key) is only for reproducing test vectors.
 export async function hpkeSeal(recipientPublic, info, plaintext, ephemeral, aad = new Uint8Array(0)) {
   const eph = await x25519Ephemeral(ephemeral);
@@ -99,35 +122,58 @@ export async function hpkeSeal(recipientPublic, info, plaintext, ephemeral, aad 
   const dh = new Uint8Array(await subtle.deriveBits({ name: "X25519", public: pkR }, eph.privateKey, 256));
   const eaePrk = await labeledExtract(SUITE_KEM, new Uint8Array(0), te.encode("eae_prk"), dh);
   const shared = await labeledExpand(SUITE_KEM, eaePrk, te.encode("shared_secret"), concat(enc, recipientPublic), 32);
-  const empty = new Uint8Array(0);
-  const pskIdHash = await labeledExtract(SUITE_HPKE, empty, te.encode("psk_id_hash"), empty);
-  const infoHash = await labeledExtract(SUITE_HPKE, empty, te.encode("info_hash"), info);
-  const context = concat(Uint8Array.of(0), pskIdHash, infoHash);
-  const secret = await labeledExtract(SUITE_HPKE, shared, te.encode("secret"), empty);
-  const key = await labeledExpand(SUITE_HPKE, secret, te.encode("key"), context, 32);
-  const nonce = await labeledExpand(SUITE_HPKE, secret, te.encode("base_nonce"), context, 12);
-  const aesKey = await subtle.importKey("raw", key, "AES-GCM", false, ["encrypt"]);
-  const ct = new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: aad }, aesKey, plaintext));
-  return concat(enc, ct);
+  return sealWithSecret(SUITE_X25519, enc, shared, info, plaintext, aad);
+}
+
+// The same with the X-Wing KEM, for a 1216-byte hybrid public key; returns
+// enc (1120 bytes) || ciphertext. `eseed` (64 bytes: ML-KEM's message, then
+// the X25519 ephemeral key) is only for reproducing test vectors.
+export async function xwingSeal(recipientPublic, info, plaintext, eseed, aad = new Uint8Array(0)) {
+  const { encapsulate } = await import("./xwing.js");
+  const { enc, sharedSecret } = await encapsulate(recipientPublic, eseed || undefined);
+  return sealWithSecret(SUITE_XWING, enc, sharedSecret, info, plaintext, aad);
+}
+
+// §4.1: the stanza type for each kind of recipient, told apart by key length
+// (a raw X25519 public key, or X-Wing's ML-KEM-768 key || X25519 key).
+const STANZA_TYPES = new Map([
+  [32, { type: STANZA_X25519_HPKE, label: LABEL_X25519, seal: hpkeSeal, bodySize: 32 + 48 }],
+  [1216, { type: STANZA_XWING_HPKE, label: LABEL_XWING, seal: xwingSeal, bodySize: 1120 + 48 }],
+]);
+
+function stanzaType(recipient) {
+  const t = STANZA_TYPES.get(recipient.length);
+  if (!t) throw new Error(`not a recipient key: ${recipient.length} bytes`);
+  return t;
 }
 
 // --- Header (§3, §4) -----------------------------------------------------
 
-// recipients: raw 32-byte X25519 public keys. `fixed` ({fileKey, salt,
-// ephemeralKeys, extraStanzas}) exists only to reproduce test vectors.
+// Exact header length for these recipients (§3: prefix, stanzas, MAC).
+export function headerSize(recipients) {
+  return recipients.reduce((n, r) => n + 4 + stanzaType(r).bodySize, 27 + 32);
+}
+
+// recipients: raw public keys, 32 bytes for X25519 (stanza 0x0001) or 1216
+// for X-Wing (stanza 0x0002); one stanza each, in the order given. `fixed`
+// ({fileKey, salt, ephemeralKeys, extraStanzas}) exists only to reproduce test
+// vectors: ephemeralKeys[i] is a 32-byte X25519 key or a 64-byte X-Wing eseed.
 export async function sealHeader(recipients, fixed = {}) {
   const extra = fixed.extraStanzas || [];
   const count = recipients.length + extra.length;
   if (recipients.length < 1 || count > MAX_STANZAS) throw new Error("1 to 255 recipients");
+  const size = headerSize(recipients) + extra.reduce((n, s) => n + 4 + s.body.length, 0);
+  if (size > MAX_HEADER_SIZE) throw new Error("too many recipients for one header");
   const fileKey = fixed.fileKey || randomBytes(32);
   const salt = fixed.salt || randomBytes(SALT_SIZE);
   const prefix = concat(MAGIC, Uint8Array.of(1), salt, u16(count));
-  const info = concat(LABEL_STANZA, prefix, u16(STANZA_X25519_HPKE));
   const stanzas = extra.map((s) => concat(u16(s.type), u16(s.body.length), s.body));
   for (let i = 0; i < recipients.length; i++) {
+    const { type, label, seal } = stanzaType(recipients[i]);
+    const info = concat(label, prefix, u16(type));
     const eph = fixed.ephemeralKeys && fixed.ephemeralKeys[i];
-    const body = await hpkeSeal(recipients[i], info, fileKey, eph);
-    stanzas.push(concat(u16(STANZA_X25519_HPKE), u16(body.length), body));
+    const body = await seal(recipients[i], info, fileKey, eph);
+    stanzas.push(concat(u16(type), u16(body.length), body));
   }
   const unmaced = concat(prefix, ...stanzas);
   const mac = await hmac(await hkdf(fileKey, salt, LABEL_HEADER), unmaced);
@@ -160,13 +206,12 @@ async function paddedChunk(read, size, total, index) {
   return chunk;
 }
 
-// Exact envelope length for `size` plaintext bytes and `n` recipients, known
-// before encrypting so an upload can be created with its final length.
+// Exact payload length for `size` plaintext bytes, known before encrypting so
+// an upload can be created with its final length (header length + this).
 export const SEALED_CHUNK_SIZE = CHUNK_SIZE + 16;
-export const headerSize = (n) => 27 + 84 * n + 32; // §3: prefix, stanzas, MAC
-export function ciphertextSize(size, n) {
+export function payloadSize(size) {
   const padded = paddedSize(size + 1);
-  return headerSize(n) + padded + 16 * Math.ceil(padded / CHUNK_SIZE);
+  return padded + 16 * Math.ceil(padded / CHUNK_SIZE);
 }
 
 // The sealed chunks of a source from chunk `start` on, in order, with up to

@@ -1,7 +1,7 @@
 // Lanterne: encrypt in the browser, upload ciphertext with tus 1.0 (docs/UPLOADS.md).
 // Progressive enhancement of the submit form: when this browser cannot do
 // everything needed, nothing here runs and the form posts as without JavaScript.
-import { SEALED_CHUNK_SIZE, blobReader, ciphertextSize, sealChunks, sealHeader } from "./envelope.js";
+import { SEALED_CHUNK_SIZE, blobReader, payloadSize, sealChunks, sealHeader } from "./envelope.js";
 import { UploadView, browserEncrypts } from "./upload-ui.js";
 
 const SEGMENT = 4 * 1024 * 1024; // bytes per PATCH: small enough to survive a Tor circuit
@@ -82,7 +82,7 @@ class Upload {
     const { header, payloadKey } = await sealHeader(recipients);
     this.header = header;
     this.payloadKey = payloadKey;
-    this.length = ciphertextSize(this.source.size, recipients.length);
+    this.length = header.length + payloadSize(this.source.size);
   }
 
   async create(signal) {

@@ -1,9 +1,12 @@
 """The envelope written by server/static/envelope.js inside real browsers.
 
 Chromium (with and without its JIT) and Firefox ESR with Tor Browser's
-"Safer" prefs each run the RFC 9180 known-answer test and reproduce every
-`ok` project vector byte for byte, then encrypt a random file with fresh
-keys, which Python must decrypt to the exact bytes.
+"Safer" prefs each run the RFC 9180 known-answer test and the draft-ietf-hpke-pq
+X-Wing KEM vectors (xwing.js: pure-JavaScript ML-KEM-768, no WebAssembly),
+reproduce every `ok` project vector byte for byte (the hybrid ones in
+tests/vectors/xwing included), then encrypt a random file with fresh keys,
+once to an X25519 key and once to it and a hybrid key, which Python must
+decrypt to the exact bytes.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +25,8 @@ import pytest
 import envelope
 from tests.e2e import browsers
 from tests.test_hpke_kat import VECTORS as KAT_VECTORS
+from tests.test_xwing_vectors import KAT_FILE as PQ_KAT_FILE
+from tests.test_xwing_vectors import independent_open, xwing_public_bytes
 from tests.vectors import generate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -29,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "server" / "static"
 HARNESS = Path(__file__).parent / "harness"
 RANDOM_SIZE = 1024 * 1024 + 12345
+OK_VECTORS = sorted([*generate.HERE.glob("ok_*.json"), *generate.HERE.glob("xwing/ok_*.json")])
 
 
 class Harness(ThreadingHTTPServer):
@@ -51,10 +58,13 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?")[0]
         if path == "/vectors/ok.json":
-            ok = [json.loads(p.read_text()) for p in sorted(generate.HERE.glob("ok_*.json"))]
+            ok = [json.loads(p.read_text()) for p in OK_VECTORS]
             return self._send(json.dumps(ok).encode(), "application/json")
         if path == "/vectors/kat.json":
             return self._send(json.dumps(KAT_VECTORS).encode(), "application/json")
+        if path == "/vectors/pqkat.json":
+            pq = [v for v in json.loads(PQ_KAT_FILE.read_text()) if v["kem_id"] == 0x647A]
+            return self._send(json.dumps(pq).encode(), "application/json")
         for prefix, base in (("/static/", STATIC), ("/harness/", HARNESS)):
             if path.startswith(prefix):
                 f = (base / path[len(prefix) :]).resolve()
@@ -82,7 +92,7 @@ def harness() -> Iterator[Harness]:
 def ok_vectors() -> dict[str, str]:
     return {
         p.stem: hashlib.sha256(base64.b64decode(json.loads(p.read_text())["envelope"])).hexdigest()
-        for p in generate.HERE.glob("ok_*.json")
+        for p in OK_VECTORS
     }
 
 
@@ -96,9 +106,14 @@ BROWSERS = {
 @pytest.mark.parametrize("which", list(BROWSERS))
 def test_browser_writes_the_format_byte_for_byte(harness: Harness, which: str) -> None:
     me = envelope.X25519Identity.generate()
+    hybrid_seed = os.urandom(32)
+    hybrid = base64.urlsafe_b64encode(xwing_public_bytes(hybrid_seed)).decode().rstrip("=")
     harness.uploads.clear()
     port = harness.server_address[1]
-    url = f"http://127.0.0.1:{port}/harness/harness.html?size={RANDOM_SIZE}&recipient={me.recipient.to_text()}"
+    url = (
+        f"http://127.0.0.1:{port}/harness/harness.html?size={RANDOM_SIZE}"
+        f"&recipient={me.recipient.to_text()}&hybrid={hybrid}"
+    )
     with BROWSERS[which]() as browser:
         browser.goto(url)
         browsers.wait_for_title(browser, "done", timeout=180)
@@ -108,8 +123,13 @@ def test_browser_writes_the_format_byte_for_byte(harness: Harness, which: str) -
     if which != "chromium":
         assert results["env"]["wasm"] == "undefined"  # the JIT-less setting really applied
     assert results["kat"] and all(k["ok"] for k in results["kat"])
+    assert len(results["xwingKat"]) == 2
+    assert all(all(k.values()) for k in results["xwingKat"]), results["xwingKat"]
     produced = {v["name"]: v["sha256"] for v in results["vectors"]}
     assert produced == ok_vectors()
     plain = harness.uploads["/upload/plain"]
     assert len(plain) == RANDOM_SIZE
     assert envelope.decrypt_bytes(harness.uploads["/upload/sealed"], [me]) == plain
+    both = harness.uploads["/upload/sealed-hybrid"]
+    assert independent_open(both, hybrid_seed, "xwing") == plain
+    assert envelope.decrypt_bytes(both, [me]) == plain

@@ -1,6 +1,8 @@
 // Runs the envelope conformance checks inside a real browser and reports
 // them as JSON in #results (test harness only; never served by Lanterne).
 import { encryptBlob, encryptBytes, hpkeSeal } from "/static/envelope.js";
+import * as xwing from "/static/xwing.js";
+import { xwingKat } from "/harness/xwing_kat.js";
 
 const fromHex = (s) => Uint8Array.from(s.match(/../g) || [], (h) => parseInt(h, 16));
 const fromB64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
@@ -12,6 +14,7 @@ const getJson = async (url) => (await fetch(url)).json();
 
 async function run() {
   const out = { env: { secure: isSecureContext, wasm: typeof WebAssembly }, kat: [], vectors: [] };
+  out.xwingKat = await xwingKat(await getJson("/vectors/pqkat.json"), xwing);
   for (const v of await getJson("/vectors/kat.json")) {
     const e = v.encryptions[0];
     const got = await hpkeSeal(fromHex(v.pkRm), fromHex(v.info), fromHex(e.pt), fromHex(v.skEm), fromHex(e.aad));
@@ -37,6 +40,10 @@ async function run() {
   for await (const part of encryptBlob(plain, [fromB64url(params.get("recipient"))])) parts.push(part);
   await fetch("/upload/plain", { method: "POST", body: plain });
   await fetch("/upload/sealed", { method: "POST", body: new Blob(parts) });
+  // The same file to an X25519 and a hybrid recipient together (stanzas 0x0001, 0x0002).
+  const both = [];
+  for await (const part of encryptBlob(plain, [fromB64url(params.get("recipient")), fromB64url(params.get("hybrid"))])) both.push(part);
+  await fetch("/upload/sealed-hybrid", { method: "POST", body: new Blob(both) });
   return out;
 }
 
