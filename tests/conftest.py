@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pg_cluster import Cluster, fresh_database, running_cluster
+from tests.pg_cluster import Cluster, fresh_schema, running_cluster
 from tests.s3_server import S3Server, running_s3_server
 from tests.server_process import Instance, Server, init_instance, run_server
 
@@ -49,9 +49,9 @@ def pg_cluster() -> Iterator[Cluster]:
 
 
 @pytest.fixture
-def pg_database(pg_cluster: Cluster) -> Iterator[str]:
-    """The URL of a new empty database in the session's cluster, dropped after the test."""
-    with fresh_database(pg_cluster) as url:
+def pg_url(pg_cluster: Cluster) -> Iterator[str]:
+    """A URL to a new empty schema of the session's cluster, dropped after the test."""
+    with fresh_schema(pg_cluster) as url:
         yield url
 
 

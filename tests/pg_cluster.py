@@ -10,7 +10,7 @@ A test run as an ordinary user runs them as itself.
 
 Each pytest process gets its own cluster (a session fixture: under xdist each
 worker is its own session, with its own directory and port), and each test that
-asks for ``pg_database`` gets its own empty database in it.
+asks for ``pg_url`` gets its own empty schema in it.
 
 A missing PostgreSQL is a failure with the command to fix it, never a skip.
 """
@@ -161,15 +161,18 @@ def _accepts(cluster: Cluster) -> bool:
 
 
 @contextlib.contextmanager
-def fresh_database(cluster: Cluster) -> Iterator[str]:
-    """A new empty database in ``cluster``, dropped after; yields its URL."""
+def fresh_schema(cluster: Cluster) -> Iterator[str]:
+    """A new empty schema in ``cluster``'s database, dropped after; yields a URL
+    whose connections see that schema only (``search_path``), as if it were a
+    database of its own. A schema costs milliseconds where a database costs most
+    of a second."""
     import psycopg
 
     name = "t_" + secrets.token_hex(8)
     with psycopg.connect(cluster.url(), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")  # a name made here, not input
+        conn.execute(f"CREATE SCHEMA {name}")  # a name made here, not input
     try:
-        yield cluster.url(name)
+        yield f"{cluster.url()}?options=-csearch_path%3D{name}"
     finally:
         with psycopg.connect(cluster.url(), autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")

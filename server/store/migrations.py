@@ -34,6 +34,9 @@ class Migration:
     to_version: int
     description: str
     apply: Callable[[sqlite3.Connection], None]
+    # The same step for PostgreSQL (server.store.postgres), whose databases start
+    # at POSTGRES_BASELINE: required of every step after it, none before.
+    postgres: str | None = None
 
 
 def _statements(script: str) -> Iterator[str]:

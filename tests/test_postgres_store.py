@@ -1,0 +1,246 @@
+"""The PostgreSQL database of the store layer, against a real PostgreSQL
+(Debian's, a throw-away cluster per pytest process: tests/pg_cluster.py).
+
+The schema must say what the SQLite one says (same tables, same columns),
+refuse any time finer than a day, hold no address, and be created and
+upgraded by the one migration list, one transaction and one upgrader at a time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from server.store.db import SCHEMA, SCHEMA_VERSION
+from server.store.migrations import MIGRATIONS, Migration, MigrationError
+from server.store.postgres import (
+    POSTGRES_BASELINE,
+    PostgresDatabase,
+    check_database,
+    prepare,
+)
+
+
+@pytest.fixture
+def db(pg_url: str) -> Iterator[PostgresDatabase]:
+    with PostgresDatabase(pg_url, max_size=4) as database:
+        yield database
+
+
+def columns(conn: psycopg.Connection) -> dict[str, set[str]]:
+    rows = conn.execute(
+        "SELECT table_name, column_name FROM information_schema.columns"
+        " WHERE table_schema = current_schema()"
+    ).fetchall()
+    found: dict[str, set[str]] = {}
+    for table, column in rows:
+        found.setdefault(table, set()).add(column)
+    return found
+
+
+def sqlite_columns(tmp_path: Path) -> dict[str, set[str]]:
+    conn = sqlite3.connect(tmp_path / "ref.sqlite3")
+    conn.executescript(SCHEMA)
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    found = {
+        t: {r[1] for r in conn.execute(f"PRAGMA table_info({t})")}
+        for t in tables
+        if not t.startswith("sqlite_")
+    }
+    conn.close()
+    return found
+
+
+def test_a_new_database_gets_the_current_schema(db: PostgresDatabase) -> None:
+    assert db.schema_version() is None
+    assert db.prepare() == []
+    assert db.schema_version() == SCHEMA_VERSION
+    assert db.prepare() == []  # again: nothing to do
+    assert db.schema_version() == SCHEMA_VERSION
+
+
+def test_the_tables_and_columns_are_sqlites(db: PostgresDatabase, tmp_path: Path) -> None:
+    db.prepare()
+    with db.connect() as conn:
+        assert columns(conn) == sqlite_columns(tmp_path)
+
+
+def test_no_column_holds_a_time_finer_than_a_day(db: PostgresDatabase) -> None:
+    db.prepare()
+    with db.connect() as conn:
+        rows = conn.execute(
+            "SELECT table_name, column_name, data_type, domain_name, column_default"
+            " FROM information_schema.columns WHERE table_schema = current_schema()"
+        ).fetchall()
+    assert rows
+    for table, column, data_type, domain, default in rows:
+        assert not any(t in data_type for t in ("time", "interval", "date")), (table, column)
+        assert default is None or not any(
+            f in default.lower() for f in ("now", "current_", "clock", "statement_", "transaction_")
+        ), (table, column, default)
+        if column.endswith("_on"):
+            assert domain == "day", (table, column)
+
+
+@pytest.mark.parametrize(
+    "when", ["2026-12-04 16:05", "2026-12-04T16:05:00Z", "2026-12-04 00:00:00", "1733328000", ""]
+)
+def test_a_finer_time_is_refused_by_the_schema(db: PostgresDatabase, when: str) -> None:
+    db.prepare()
+    with pytest.raises(psycopg.errors.CheckViolation), db.connect() as conn:
+        conn.execute(
+            "INSERT INTO sources(id, login_hash, reply_key, created_on, last_active_on)"
+            " VALUES ('s1', 'h', 'k', %s, '2026-12-04')",
+            (when,),
+        )
+    with db.connect() as conn:
+        conn.execute(
+            "INSERT INTO sources(id, login_hash, reply_key, created_on, last_active_on)"
+            " VALUES ('s1', 'h', 'k', '2026-12-04', '2026-12-04')"
+        )
+        assert conn.execute("SELECT created_on FROM sources").fetchall() == [("2026-12-04",)]
+
+
+def test_no_column_holds_an_address(db: PostgresDatabase) -> None:
+    db.prepare()
+    with db.connect() as conn:
+        rows = conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns"
+            " WHERE table_schema = current_schema()"
+        ).fetchall()
+    for column, data_type in rows:
+        assert data_type not in ("inet", "cidr", "macaddr", "macaddr8"), column
+        assert not any(w in column for w in ("addr", "ip", "agent", "host")), column
+
+
+def test_a_journalist_id_is_never_given_again(db: PostgresDatabase) -> None:
+    db.prepare()
+    insert = (
+        "INSERT INTO journalists(name, encryption_key, signing_key, added_on)"
+        " VALUES (%s, 'e', 's', '2026-12-04') RETURNING id"
+    )
+    with db.connect() as conn:
+        first = conn.execute(insert, ("alice",)).fetchone()
+        conn.execute("DELETE FROM journalists")
+        second = conn.execute(insert, ("alice",)).fetchone()
+    assert first and second and second[0] > first[0]
+    with pytest.raises(psycopg.errors.GeneratedAlways), db.connect() as conn:
+        conn.execute(
+            "INSERT INTO journalists(id, name, encryption_key, signing_key, added_on)"
+            " VALUES (%s, 'bruno', 'e', 's', '2026-12-04')",
+            (first[0],),
+        )
+
+
+def test_a_connection_is_one_transaction(db: PostgresDatabase) -> None:
+    db.prepare()
+    with pytest.raises(RuntimeError), db.connect() as conn:
+        conn.execute(
+            "INSERT INTO sources(id, login_hash, reply_key, created_on, last_active_on)"
+            " VALUES ('s1', 'h', 'k', '2026-12-04', '2026-12-04')"
+        )
+        raise RuntimeError("the request failed")
+    with db.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM sources").fetchone() == (0,)
+
+
+def test_a_newer_database_is_refused(db: PostgresDatabase) -> None:
+    db.prepare()
+    with db.connect() as conn:
+        conn.execute("UPDATE meta SET value = %s", (str(SCHEMA_VERSION + 1),))
+    with pytest.raises(MigrationError, match="newer than this release"):
+        db.prepare()
+
+
+def test_a_foreign_database_is_refused(db: PostgresDatabase) -> None:
+    with db.connect() as conn:
+        conn.execute("CREATE TABLE someone_elses (x INTEGER)")
+    with pytest.raises(MigrationError, match="not Lanterne's"):
+        db.prepare()
+
+
+def _no_sqlite(conn: sqlite3.Connection) -> None:
+    raise AssertionError("the SQLite step ran on PostgreSQL")
+
+
+def test_later_steps_run_from_the_one_list_in_one_transaction(db: PostgresDatabase) -> None:
+    target = SCHEMA_VERSION + 1
+    good = Migration(target, "a test step", _no_sqlite, postgres="CREATE TABLE extra (x day);")
+    with db.connect() as conn:
+        assert prepare(conn, migrations=(*MIGRATIONS, good), target=target) == [good]
+    assert db.schema_version() == target
+    with db.connect() as conn:
+        assert "extra" in columns(conn)
+
+
+def test_a_failed_step_leaves_the_database_as_it_was(db: PostgresDatabase) -> None:
+    db.prepare()
+    target = SCHEMA_VERSION + 1
+    bad = Migration(
+        target, "fails halfway", _no_sqlite, postgres="CREATE TABLE extra (x INTEGER); SELECT 1/0;"
+    )
+    with pytest.raises(MigrationError, match="division by zero"), db.connect() as conn:
+        prepare(conn, migrations=(*MIGRATIONS, bad), target=target)
+    assert db.schema_version() == SCHEMA_VERSION
+    with db.connect() as conn:
+        assert "extra" not in columns(conn)
+
+
+def test_a_step_without_its_postgres_sql_is_refused(db: PostgresDatabase) -> None:
+    db.prepare()
+    target = SCHEMA_VERSION + 1
+    sqlite_only = Migration(target, "SQLite only", _no_sqlite)
+    with pytest.raises(MigrationError, match="no PostgreSQL version"), db.connect() as conn:
+        prepare(conn, migrations=(*MIGRATIONS, sqlite_only), target=target)
+    assert db.schema_version() == SCHEMA_VERSION
+
+
+def test_every_step_after_the_baseline_has_postgres_sql() -> None:
+    for step in MIGRATIONS:
+        assert (step.postgres is not None) == (step.to_version > POSTGRES_BASELINE), step
+
+
+def test_instances_starting_together_prepare_once(pg_url: str) -> None:
+    results: list[object] = []
+
+    def start() -> None:
+        try:
+            with PostgresDatabase(pg_url, max_size=1) as database:
+                results.append(database.prepare())
+        except Exception as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == [[], [], [], []]
+    with PostgresDatabase(pg_url) as database:
+        assert database.schema_version() == SCHEMA_VERSION
+
+
+def test_check_database(db: PostgresDatabase, pg_url: str) -> None:
+    found = {f.item: f for f in check_database(pg_url)}
+    assert found["database"].ok
+    assert not found["schema"].ok  # not prepared yet
+    db.prepare()
+    found = {f.item: f for f in check_database(pg_url)}
+    assert all(f.ok for f in found.values()), found
+    assert not found["statement logs"].warn
+    assert found["commit times"].ok
+    logging = pg_url + "%20-clog_statement%3Dall"  # as if the server's config said so
+    found = {f.item: f for f in check_database(logging)}
+    assert found["statement logs"].ok and found["statement logs"].warn
+
+
+def test_check_database_fails_on_a_wrong_password(pg_url: str) -> None:
+    wrong = pg_url.replace("@127.0.0.1", "x@127.0.0.1")
+    found = check_database(wrong, timeout=5)
+    assert [(f.item, f.ok) for f in found] == [("database", False)]
+    assert "password authentication failed" in found[0].message
