@@ -8,13 +8,18 @@ keeps no module-level state.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 from server.store import file_times
+
+if TYPE_CHECKING:
+    from server.store.s3_objects import S3Location
 
 LANGUAGES = ("en", "fr")  # every page exists in each; the first is the fallback
 CONFIG_NAME = "config.toml"
@@ -119,6 +124,47 @@ class ServingLimits:
     stop_timeout_seconds: int = 20
 
 
+# Where the scale-out backend's secrets come from (never config.toml): the
+# database password through libpq's own PGPASSWORD (or its password file), and:
+S3_ACCESS_KEY_ENV = "LANTERNE_S3_ACCESS_KEY_ID"
+S3_SECRET_KEY_ENV = "LANTERNE_S3_SECRET_ACCESS_KEY"  # noqa: S105 (a name, not a secret)
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """``[database]``: PostgreSQL instead of the SQLite file (server/store/postgres.py)."""
+
+    url: str  # postgresql://user@host:port/name, without a password
+    pool_size: int = 10
+
+
+@dataclass(frozen=True)
+class ObjectsConfig:
+    """``[objects]``: an S3-compatible bucket instead of the objects directory
+    (server/store/s3_objects.py)."""
+
+    endpoint: str
+    bucket: str
+    region: str = "us-east-1"
+    addressing: Literal["path", "virtual"] = "path"
+
+    def location(self, environ: Mapping[str, str]) -> S3Location:
+        """Where to connect, with the credentials from ``environ``; ConfigError without them."""
+        from server.store.s3_objects import S3Location
+
+        missing = [k for k in (S3_ACCESS_KEY_ENV, S3_SECRET_KEY_ENV) if not environ.get(k)]
+        if missing:
+            raise ConfigError(f"[objects] needs the environment variables {', '.join(missing)}")
+        return S3Location(
+            self.endpoint,
+            self.bucket,
+            environ[S3_ACCESS_KEY_ENV],
+            environ[S3_SECRET_KEY_ENV],
+            self.region,
+            self.addressing,
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -151,6 +197,9 @@ class Settings:
     argon2_opslimit: int = 3
     argon2_memlimit: int = 64 * MiB
     max_parallel_kdf: int = 2
+    # The scale-out backend (issue 14); None: the SQLite file and the objects directory.
+    database: DatabaseConfig | None = None
+    objects: ObjectsConfig | None = None
 
     @property
     def database_path(self) -> Path:
@@ -245,6 +294,10 @@ def _apply_config(base: Settings, doc: Mapping[str, Any]) -> Settings:
             "stop_timeout_seconds",
         ),
     )
+    if "database" in doc:
+        updates["database"] = _database(doc["database"])
+    if "objects" in doc:
+        updates["objects"] = _objects(doc["objects"])
     questions = doc.get("question", [])
     if not isinstance(questions, list):
         raise ConfigError("[[question]] must be an array of tables")
@@ -279,6 +332,53 @@ def _table(doc: Mapping[str, Any], name: str, base: Any, keys: tuple[str, ...]) 
     return replace(
         base, **{key: _positive_int(table[key], f"{name}.{key}") for key in keys if key in table}
     )
+
+
+def _database(table: Any) -> DatabaseConfig:
+    if not isinstance(table, dict) or set(table) - {"url", "pool_size"}:
+        raise ConfigError("[database] takes url and pool_size")
+    url = table.get("url")
+    if not isinstance(url, str):
+        raise ConfigError(
+            '[database] url must be a string such as "postgresql://lanterne@db/lanterne"'
+        )
+    try:
+        parts = urlsplit(url)
+        has_password = parts.password is not None
+    except ValueError as exc:
+        raise ConfigError(f"[database] url: {exc}") from exc
+    if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
+        raise ConfigError('[database] url must look like "postgresql://lanterne@db/lanterne"')
+    if has_password:
+        raise ConfigError(
+            "[database] url must not hold the password: set PGPASSWORD in the service's"
+            " environment, or use libpq's password file"
+        )
+    return DatabaseConfig(url, _positive_int(table.get("pool_size", 10), "database.pool_size"))
+
+
+def _objects(table: Any) -> ObjectsConfig:
+    known = {"endpoint", "bucket", "region", "addressing"}
+    if not isinstance(table, dict) or set(table) - known:
+        raise ConfigError("[objects] takes endpoint, bucket, region and addressing")
+    endpoint, bucket = table.get("endpoint"), table.get("bucket")
+    if not isinstance(endpoint, str) or urlsplit(endpoint).scheme not in ("http", "https"):
+        raise ConfigError('[objects] endpoint must be a URL such as "https://s3.internal:9000"')
+    if "@" in endpoint:
+        raise ConfigError(
+            f"[objects] endpoint must not hold credentials: set {S3_ACCESS_KEY_ENV} and"
+            f" {S3_SECRET_KEY_ENV} in the service's environment"
+        )
+    # S3's bucket names: 3 to 63 lower-case letters, digits, dots and hyphens.
+    if not isinstance(bucket, str) or not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+        raise ConfigError("[objects] bucket must be an S3 bucket name (lower case, 3-63)")
+    region = table.get("region", "us-east-1")
+    if not isinstance(region, str) or not region:
+        raise ConfigError("[objects] region must be a string")
+    addressing = table.get("addressing", "path")
+    if addressing not in ("path", "virtual"):
+        raise ConfigError('[objects] addressing must be "path" or "virtual"')
+    return ObjectsConfig(endpoint, bucket, region, addressing)
 
 
 def _positive_int(value: Any, what: str) -> int:

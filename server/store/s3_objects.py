@@ -50,7 +50,7 @@ import io
 import re
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol
@@ -82,7 +82,7 @@ class S3Location:
     endpoint: str
     bucket: str
     access_key_id: str
-    secret_access_key: str
+    secret_access_key: str = field(repr=False)  # never in a log line or traceback
     region: str = "us-east-1"
     addressing: Literal["path", "virtual"] = "path"  # path suits MinIO, Garage, Ceph; AWS both
 
