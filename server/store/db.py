@@ -3,6 +3,18 @@
 No plaintext, no IP addresses, no user agents; dates are days. Each method
 opens its own short connection, so the database can be used from worker
 threads and the event loop alike without sharing a connection.
+
+A full disk must not stop reads (docs/RELIABILITY.md, "Full disk"). In WAL
+mode every connection needs the 32 KiB shared-memory file (``-shm``), and
+SQLite deletes it, with the WAL, when the last connection of the database
+closes: on an idle server each request recreated it, and with less than
+32 KiB free every read failed (``SQLITE_IOERR_SHMSIZE``). A serving process
+therefore keeps one idle connection open (``hold_open``), so the file is
+made once, at start. The WAL is still emptied as before: each connection that
+wrote truncates it once its pages are in the database (a checkpoint that
+never waits: when another connection is reading, the next writer does it).
+Reads (``read``) take no write lock and write nothing; temporary tables and
+sorts stay in memory.
 """
 
 from __future__ import annotations
@@ -143,6 +155,36 @@ class ReplyRow:
 class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._anchor: sqlite3.Connection | None = None
+
+    def hold_open(self) -> None:
+        """Keep one idle connection for as long as this object lives, so that the
+        shared-memory file is not deleted and remade between requests (module doc)."""
+        if self._anchor is None:
+            conn = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            # Opens the WAL index; fetchall() ends the statement: no transaction stays open.
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+            self._anchor = conn
+            file_times.stamp_sqlite(self.path)
+
+    def release(self) -> None:
+        if self._anchor is not None:
+            self._anchor.close()
+            self._anchor = None
+            file_times.stamp_sqlite(self.path)
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA secure_delete = ON")  # deleted rows are zeroed, not left behind
+            conn.execute("PRAGMA temp_store = MEMORY")  # sorts and temporary tables: no files
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -151,10 +193,8 @@ class Database:
         Once it is closed, the database's files (WAL and shared memory included,
         which even reads write to) and the data directory are stamped to the day.
         """
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn = self._open()
         try:
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA secure_delete = ON")  # deleted rows are zeroed, not left behind
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -162,6 +202,24 @@ class Database:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            if conn.total_changes:
+                _empty_wal(conn)
+        finally:
+            conn.close()
+            file_times.stamp_sqlite(self.path)
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A connection that only reads: one consistent snapshot, no write lock
+        (writers do not wait for it), and nothing written, so it works on a full disk."""
+        conn = self._open()
+        try:
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("ROLLBACK")
         finally:
             conn.close()
             file_times.stamp_sqlite(self.path)
@@ -198,14 +256,14 @@ class Database:
             return conn.execute("DELETE FROM journalists WHERE name = ?", (name,)).rowcount > 0
 
     def journalists(self) -> list[JournalistRow]:
-        with self.connect() as conn:
+        with self.read() as conn:
             rows = conn.execute(
                 "SELECT id, name, encryption_key, signing_key, role FROM journalists ORDER BY name"
             ).fetchall()
         return [JournalistRow(*row) for row in rows]
 
     def journalist(self, journalist_id: int) -> JournalistRow | None:
-        with self.connect() as conn:
+        with self.read() as conn:
             row = conn.execute(
                 "SELECT id, name, encryption_key, signing_key, role FROM journalists WHERE id = ?",
                 (journalist_id,),
@@ -213,7 +271,7 @@ class Database:
         return JournalistRow(*row) if row else None
 
     def journalist_named(self, name: str) -> JournalistRow | None:
-        with self.connect() as conn:
+        with self.read() as conn:
             row = conn.execute(
                 "SELECT id, name, encryption_key, signing_key, role FROM journalists"
                 " WHERE name = ?",
@@ -224,7 +282,7 @@ class Database:
     # Instance values the admin commands record for the running server
 
     def meta_value(self, key: str) -> str | None:
-        with self.connect() as conn:
+        with self.read() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return str(row[0]) if row else None
 
@@ -240,7 +298,7 @@ class Database:
 
     def find_source(self, login_hash: bytes) -> SourceRow | None:
         """An active source by login hash (a deleted account has none)."""
-        with self.connect() as conn:
+        with self.read() as conn:
             row = conn.execute(
                 "SELECT id, login_hash, reply_key FROM sources WHERE login_hash = ?",
                 (login_hash,),
@@ -251,7 +309,7 @@ class Database:
 
     def submissions(self) -> list[tuple[str, str, list[ObjectRow]]]:
         """Every complete submission: (id, received_on, objects)."""
-        with self.connect() as conn:
+        with self.read() as conn:
             subs = conn.execute(
                 "SELECT id, received_on FROM submissions ORDER BY received_on, rowid"
             ).fetchall()
@@ -265,7 +323,7 @@ class Database:
         return out
 
     def known_object_ids(self) -> set[str]:
-        with self.connect() as conn:
+        with self.read() as conn:
             ids = {r[0] for r in conn.execute("SELECT id FROM objects")}
             ids |= {r[0] for r in conn.execute("SELECT object_id FROM replies")}
             ids |= {r[0] for r in conn.execute("SELECT object_id FROM notes")}
@@ -274,9 +332,17 @@ class Database:
     # Replies
 
     def replies(self, source_id: str) -> list[ReplyRow]:
-        with self.connect() as conn:
+        with self.read() as conn:
             rows = conn.execute(
                 "SELECT id, object_id, sent_on FROM replies WHERE source_id = ? ORDER BY rowid",
                 (source_id,),
             ).fetchall()
         return [ReplyRow(*r) for r in rows]
+
+
+def _empty_wal(conn: sqlite3.Connection) -> None:
+    """Copy the WAL into the database and cut it to nothing, if no reader needs it
+    now (never waiting: a busy WAL is emptied by the next writer, or at the last close)."""
+    with contextlib.suppress(sqlite3.OperationalError):  # a full disk: the WAL stays, intact
+        conn.execute("PRAGMA busy_timeout = 0")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()

@@ -341,7 +341,7 @@ class UploadStore:
     def receiving(self, upload: Upload, nbytes: int) -> Iterator[None]:
         """Room for ``nbytes`` more of ``upload`` while a PATCH is received: under the
         instance cap and above the disk reserve (claimed until the block ends); 507 if not."""
-        with self.db.connect() as conn:
+        with self.db.read() as conn:
             total = self._instance_total(conn)
         counted = upload.received or min(upload.length, EMPTY_UPLOAD_BYTES)
         if total - counted + upload.received + nbytes > self.policy.max_bytes_total:
@@ -356,7 +356,7 @@ class UploadStore:
         """The caller's upload; 404 if unknown or someone else's, 410 if it just expired."""
         if owner_hash is None or not _is_id(upload_id):
             raise UploadError(404)
-        with self.db.connect() as conn:
+        with self.db.read() as conn:
             row = conn.execute(
                 "SELECT id, owner_hash, length, received, active_on FROM uploads WHERE id = ?",
                 (upload_id,),

@@ -63,6 +63,7 @@ def create_app(
     quiet_logging()
     clock = clock or SystemClock()
     db = Database(settings.database_path)
+    db.hold_open()  # reads go on when the disk is full (server/db.py)
     store = ObjectStore(settings.objects_dir)
     secrets = InstanceSecrets.load(settings.secrets_path)
     deriver = KeyDeriver(

@@ -7,6 +7,10 @@ the page says what happened, that nothing was kept, and what to do next.
 # ruff: noqa: E501 -- user-facing sentences stay whole so translators see them whole.
 from __future__ import annotations
 
+import errno
+import logging
+import sqlite3
+
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
@@ -17,6 +21,8 @@ from starlette.types import Scope
 from server.settings import LANGUAGES
 from server.web.rendering import render
 from server.web.streaming_form import FormRejected, Reason
+
+log = logging.getLogger("lanterne.server")
 
 
 def N_(message: str) -> str:
@@ -187,6 +193,34 @@ STATUS_PAGES: dict[int, tuple[str, str]] = {
 }
 
 
+# The database or the disk cannot be used for a moment (docs/RELIABILITY.md).
+UNAVAILABLE = (
+    N_("The site cannot take requests for a moment"),
+    N_("The server could not reach its storage just now. Please wait a few minutes and try again."),
+)
+
+
+def storage_failure(exc: BaseException) -> int | None:
+    """507 for a full disk, 503 for a database or descriptors unavailable for a
+    moment (locked past its wait, too many open files, an I/O error); None for
+    anything else, which stays a 500."""
+    if isinstance(exc, sqlite3.OperationalError):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return 507 if code is not None and code & 0xFF == sqlite3.SQLITE_FULL else 503
+    if isinstance(exc, OSError):
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return 507
+        if exc.errno in (errno.EMFILE, errno.ENFILE, errno.EIO):
+            return 503
+    return None
+
+
+def storage_page(request: Request, status: int, lang: str | None = None) -> HTMLResponse:
+    """The page for ``storage_failure``'s answer: what happened, nothing was kept."""
+    title, text = REASONS[Reason.NO_ROOM] if status == 507 else UNAVAILABLE
+    return error_page(request, status, title, text, nothing_kept=True, lang=lang)
+
+
 def language_of(request: Request) -> str:
     lang = request.path_params.get("lang")
     if lang in LANGUAGES:
@@ -254,6 +288,17 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, FormRejected)
         return rejected_page(request, exc)
 
+    async def on_storage_error(request: Request, exc: Exception) -> HTMLResponse:
+        status = storage_failure(exc)
+        if status is None:
+            # As server.contain_errors does: the type only, never the message.
+            log.error("unexpected %s while answering a request", type(exc).__name__)
+            return status_page(request, 500)
+        log.warning("storage unavailable (%s): answered %d", type(exc).__name__, status)
+        return storage_page(request, status)
+
+    app.add_exception_handler(sqlite3.OperationalError, on_storage_error)
+    app.add_exception_handler(OSError, on_storage_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

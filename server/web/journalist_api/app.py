@@ -52,6 +52,7 @@ def create_journalist_app(
     may name while no journalist onion is known (auth.ServedHosts)."""
     quiet_logging()
     db = Database(settings.database_path)
+    db.hold_open()  # reads go on when the disk is full (server/db.py)
     store = ObjectStore(settings.objects_dir)
     newsroom = Newsroom(db, store, SourceLifecycle(db, store))
     app = FastAPI(

@@ -19,7 +19,13 @@ from server.domain.sessions import Session
 from server.store.db import ObjectRow, SourceRow
 from server.store.disk_reserve import DiskReserve, NoRoom
 from server.store.objects import ObjectBatch
-from server.web.error_pages import N_, error_page, rejected_page
+from server.web.error_pages import (
+    N_,
+    error_page,
+    rejected_page,
+    storage_failure,
+    storage_page,
+)
 from server.web.headers import decimal
 from server.web.rendering import (
     check_language,
@@ -111,6 +117,16 @@ async def submit(request: Request, lang: str) -> Response:
         if not body.complete:
             await drain_body(request, svc.settings.limits.max_drain_bytes)
         return rejected_page(request, exc, lang)
+    except (sqlite3.OperationalError, OSError) as exc:
+        # The disk filled up, or the database could not be used: the batch removed
+        # every object; the body is read to its end so that the browser shows the page.
+        status = storage_failure(exc)
+        if status is None:
+            raise
+        log.warning("storage unavailable (%s): answered %d", type(exc).__name__, status)
+        if not body.complete:
+            await drain_body(request, svc.settings.limits.max_drain_bytes)
+        return storage_page(request, status, lang)
     return submitted(svc, session, lang, submitter)
 
 

@@ -7,7 +7,9 @@ tells whether the body ended, so a refused body is drained only if needed);
 
 from __future__ import annotations
 
+import errno
 import os
+import sqlite3
 from collections.abc import Mapping
 from typing import BinaryIO
 
@@ -24,6 +26,7 @@ from server.store.uploads import (
     UploadStore,
     http_date,
 )
+from server.web.error_pages import storage_failure
 from server.web.headers import decimal
 from server.web.rendering import current_session
 from server.web.routes.submit import BodyStream, drain_body
@@ -202,11 +205,13 @@ async def _append(body: BodyStream, store: UploadStore, upload: Upload, limit: i
     """
     start = upload.received
     path = store.path(upload.id)
-    with path.open("r+b") as f:
+    # Unbuffered: a write the disk refuses leaves nothing waiting in a buffer.
+    with path.open("r+b", buffering=0) as f:
         f.seek(start)
         written = 0
         pending = bytearray()
         cut_short = False
+        full: OSError | None = None
         try:
             async for chunk in body:
                 if written + len(pending) + len(chunk) > limit:
@@ -214,20 +219,44 @@ async def _append(body: BodyStream, store: UploadStore, upload: Upload, limit: i
                     raise UploadError(413, "past Upload-Length or over 16 MiB")
                 pending += chunk
                 if len(pending) >= WRITE_BATCH:
-                    await anyio.to_thread.run_sync(f.write, pending)
+                    await anyio.to_thread.run_sync(_write_all, f, pending)
                     written += len(pending)
                     pending = bytearray()
         except ClientDisconnect:
             cut_short = True
-        if pending:
-            await anyio.to_thread.run_sync(f.write, pending)
-            written += len(pending)
+        except OSError as exc:
+            # The disk is full (the reserve was set to nothing, or the disk filled
+            # from elsewhere): keep what was written whole, answer 507.
+            full = exc
+        if pending and full is None:
+            try:
+                await anyio.to_thread.run_sync(_write_all, f, pending)
+                written += len(pending)
+            except OSError as exc:
+                full = exc
+        if full is not None and full.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise full
         # Bytes past the new offset are what a crash mid-PATCH left behind.
         await anyio.to_thread.run_sync(_truncate, f, start + written)
-    recorded = await anyio.to_thread.run_sync(store.progress, upload.id, start + written)
+    try:
+        recorded = await anyio.to_thread.run_sync(store.progress, upload.id, start + written)
+    except sqlite3.OperationalError as exc:
+        # Not recorded: the offset stays where it was, and the next PATCH
+        # from there overwrites (then cuts) what this one wrote.
+        raise UploadError(storage_failure(exc) or 503, "offset not recorded") from None
+    if full is not None:
+        raise UploadError(507, "no room for this upload")
     if cut_short:
         raise ClientDisconnect()
     return recorded
+
+
+def _write_all(f: BinaryIO, data: bytearray) -> None:
+    view = memoryview(data)
+    while view:
+        n = f.write(view)
+        assert n is not None  # a blocking file
+        view = view[n:]
 
 
 def _truncate(f: BinaryIO, size: int) -> None:
