@@ -19,8 +19,10 @@ sorts stay in memory.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import sqlite3
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,6 +170,9 @@ class Database:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
             self._anchor = conn
             file_times.stamp_sqlite(self.path)
+            # Closed before the interpreter goes: the last close deletes the WAL and
+            # shared-memory files, which moves the directory's time; release() stamps it.
+            atexit.register(_release_at_exit, weakref.ref(self))
 
     def release(self) -> None:
         if self._anchor is not None:
@@ -338,6 +343,12 @@ class Database:
                 (source_id,),
             ).fetchall()
         return [ReplyRow(*r) for r in rows]
+
+
+def _release_at_exit(ref: weakref.ref[Database]) -> None:
+    db = ref()
+    if db is not None:
+        db.release()
 
 
 def _empty_wal(conn: sqlite3.Connection) -> None:
