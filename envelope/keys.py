@@ -28,7 +28,11 @@ def fingerprint(encryption_key: bytes, signing_key: bytes) -> str:
     SPEC §2.3: SHA-256(label || x25519 || ed25519); group i is bytes 4i..4i+3 of
     the digest, big-endian, modulo 100000, zero-padded to five digits.
     """
-    digest = prim.sha256(prim.LABEL_FINGERPRINT + encryption_key + signing_key)
+    return fingerprint_digits(prim.sha256(prim.LABEL_FINGERPRINT + encryption_key + signing_key))
+
+
+def fingerprint_digits(digest: bytes) -> str:
+    """Group i is bytes 4i..4i+3 of ``digest``, big-endian, modulo 100000, as five digits."""
     groups = (
         int.from_bytes(digest[4 * i : 4 * i + 4], "big") % 100_000
         for i in range(FINGERPRINT_GROUPS)

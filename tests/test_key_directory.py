@@ -1,0 +1,179 @@
+"""The newsroom's signed key directory (envelope/directory.py, SPEC §11), attacked."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import envelope
+from envelope import directory
+from envelope.keys import PublicKey, b64encode
+
+SEED = bytes(range(32))
+OTHER_SEED = bytes(range(1, 33))
+NEWSROOM = directory.newsroom_public_key(SEED)
+DAY = datetime.date(2026, 12, 4)
+
+
+def journalist(name: str) -> PublicKey:
+    return PublicKey(
+        name=name,
+        recipient=envelope.X25519Identity.generate().recipient,
+        signing_key=bytes(32),
+    )
+
+
+KEYS = [journalist("alice"), journalist("bob")]
+
+
+def signed(serial: int = 3, keys: list[PublicKey] = KEYS, seed: bytes = SEED) -> bytes:
+    return directory.sign_directory(keys, serial=serial, day=DAY, seed=seed)
+
+
+def reshaped(document: bytes, **changes: object) -> bytes:
+    doc = json.loads(document)
+    doc.update(changes)
+    return json.dumps(doc).encode()
+
+
+def resigned_payload(payload: dict[str, object], seed: bytes = SEED) -> bytes:
+    """A payload signed properly but built by hand (to attack the parser behind the signature)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    raw = json.dumps(payload).encode()
+    sig = Ed25519PrivateKey.from_private_bytes(seed).sign(directory.LABEL_SIGNATURE + raw)
+    return json.dumps(
+        {
+            "type": directory.DIRECTORY_TYPE,
+            "newsroom_key": b64encode(directory.newsroom_public_key(seed)),
+            "payload": b64encode(raw),
+            "signature": b64encode(sig),
+        }
+    ).encode()
+
+
+def test_a_signed_directory_verifies_and_lists_its_keys() -> None:
+    d = directory.verify_directory(signed(), NEWSROOM)
+    assert d.serial == 3 and d.day == "2026-12-04"
+    assert [k.name for k in d.journalists] == ["alice", "bob"]
+    assert d.find("bob") == KEYS[1]
+    assert d.journalists[0].recipient.public_bytes == KEYS[0].recipient.public_bytes
+
+
+def test_signing_is_deterministic() -> None:
+    assert signed() == signed()
+
+
+def test_another_newsroom_key_is_refused_even_when_the_document_names_it() -> None:
+    other = signed(seed=OTHER_SEED)
+    with pytest.raises(directory.DirectoryError, match="another newsroom key"):
+        directory.verify_directory(other, NEWSROOM)
+    # The attacker names our key but signs with theirs.
+    forged = reshaped(other, newsroom_key=b64encode(NEWSROOM))
+    with pytest.raises(directory.DirectoryError, match="signature does not verify"):
+        directory.verify_directory(forged, NEWSROOM)
+
+
+def test_a_changed_payload_is_refused() -> None:
+    doc = json.loads(signed())
+    payload = json.loads(base64.urlsafe_b64decode(doc["payload"] + "=="))
+    payload["journalists"].append(json.loads(journalist("mallory").to_json()))
+    raw = json.dumps(payload).encode()
+    forged = reshaped(signed(), payload=b64encode(raw))
+    with pytest.raises(directory.DirectoryError, match="signature does not verify"):
+        directory.verify_directory(forged, NEWSROOM)
+
+
+def test_a_signature_without_the_label_is_refused() -> None:
+    """An Ed25519 signature the newsroom key made over the bare payload (for any
+    other purpose) must not pass as a directory signature."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    doc = json.loads(signed())
+    raw = base64.urlsafe_b64decode(doc["payload"] + "==")
+    bare = Ed25519PrivateKey.from_private_bytes(SEED).sign(raw)
+    with pytest.raises(directory.DirectoryError, match="signature does not verify"):
+        directory.verify_directory(reshaped(signed(), signature=b64encode(bare)), NEWSROOM)
+
+
+def test_an_older_serial_is_a_downgrade() -> None:
+    assert directory.verify_directory(signed(3), NEWSROOM, min_serial=3).serial == 3
+    with pytest.raises(directory.DowngradeError, match="serial 2"):
+        directory.verify_directory(signed(2), NEWSROOM, min_serial=3)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"serial": 0}, "serial"),
+        ({"serial": True}, "serial"),
+        ({"serial": 2.0}, "serial"),
+        ({"serial": 1 << 53}, "serial"),
+        ({"day": "2026-13-01"}, "day"),
+        ({"day": "2026-12-04T10:00"}, "day"),
+        ({"journalists": {}}, "list of journalists"),
+        ({"type": "lanterne-key-directory-payload/v0"}, "payload"),
+    ],
+)
+def test_signed_but_malformed_payloads_are_refused(change: dict[str, object], message: str) -> None:
+    payload: dict[str, object] = {
+        "type": directory.PAYLOAD_TYPE,
+        "serial": 1,
+        "day": "2026-12-04",
+        "journalists": [json.loads(k.to_json()) for k in KEYS],
+    }
+    payload.update(change)
+    with pytest.raises(directory.DirectoryError, match=message):
+        directory.verify_directory(resigned_payload(payload), NEWSROOM)
+
+
+def test_duplicate_names_are_refused_when_signing_and_verifying() -> None:
+    twice = [KEYS[0], journalist("alice")]
+    with pytest.raises(directory.DirectoryError, match="unique"):
+        signed(keys=twice)
+    payload = {
+        "type": directory.PAYLOAD_TYPE,
+        "serial": 1,
+        "day": "2026-12-04",
+        "journalists": [json.loads(k.to_json()) for k in twice],
+    }
+    with pytest.raises(directory.DirectoryError, match="same name"):
+        directory.verify_directory(resigned_payload(payload), NEWSROOM)
+
+
+def test_non_canonical_base64_and_oversized_documents_are_refused() -> None:
+    doc = json.loads(signed())
+    with pytest.raises(directory.DirectoryError, match="canonical"):
+        directory.verify_directory(reshaped(signed(), payload=doc["payload"] + "="), NEWSROOM)
+    with pytest.raises(directory.DirectoryError, match="too large"):
+        directory.verify_directory(b" " * (directory.MAX_DOCUMENT + 1), NEWSROOM)
+
+
+def test_the_newsroom_fingerprint_is_eight_groups_and_its_own_label() -> None:
+    fp = directory.newsroom_fingerprint(NEWSROOM)
+    groups = fp.split(" ")
+    assert len(groups) == 8 and all(len(g) == 5 and g.isdigit() for g in groups)
+    assert fp != directory.newsroom_fingerprint(directory.newsroom_public_key(OTHER_SEED))
+    # The same 32 bytes as a journalist's keys never give the same digits.
+    assert fp != envelope.fingerprint(NEWSROOM, b"")
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_any_mutation_is_refused_with_a_directory_error(data: st.DataObject) -> None:
+    document = bytearray(signed())
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(0, len(document) - 1))
+        document[i] = data.draw(st.integers(0, 255))
+    try:
+        d = directory.verify_directory(bytes(document), NEWSROOM)
+    except directory.DirectoryError:
+        return
+    # Only changes outside what the signature covers (JSON whitespace) may pass,
+    # and then the directory must be exactly the signed one.
+    assert d == directory.verify_directory(signed(), NEWSROOM)
