@@ -11,9 +11,10 @@ import hashlib
 import hmac as _stdlib_hmac
 import os
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, hpke
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, hpke, serialization
 from cryptography.hazmat.primitives import hmac as _hmac
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey, MLKEM768PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -25,6 +26,8 @@ LABEL_STANZA_XWING = b"lanterne/v1/xwing-hpke"
 LABEL_HEADER = b"lanterne/v1/header"
 LABEL_PAYLOAD = b"lanterne/v1/payload"
 LABEL_FINGERPRINT = b"lanterne/v1/fingerprint"
+LABEL_DIRECTORY = b"lanterne/v1/key-directory"
+LABEL_NEWSROOM_FINGERPRINT = b"lanterne/v1/newsroom-fingerprint"
 
 FILE_KEY_SIZE = 32
 KEY_SIZE = 32  # X25519 keys, AES-256 keys, HMAC-SHA256 output
@@ -154,6 +157,29 @@ class XWingOpener:
 
 
 # --- Key derivation and the header MAC (SPEC §4.2, §4.3) ---------------------
+
+
+# --- Ed25519 (the newsroom's key directory, SPEC §11) --------------------------
+
+
+def ed25519_public(seed: bytes) -> bytes:
+    return (
+        Ed25519PrivateKey.from_private_bytes(seed)
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
+
+
+def ed25519_sign(seed: bytes, message: bytes) -> bytes:
+    return Ed25519PrivateKey.from_private_bytes(seed).sign(message)
+
+
+def ed25519_verify(public: bytes, signature: bytes, message: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(public).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 def hkdf_sha256(ikm: bytes, salt: bytes, info: bytes, length: int = KEY_SIZE) -> bytes:

@@ -24,10 +24,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
 from envelope import _primitives as prim
 from envelope.errors import KeyFormatError
 from envelope.keys import PublicKey, b64decode, b64encode, fingerprint_digits
@@ -44,8 +40,7 @@ __all__ = [
 
 DIRECTORY_TYPE = "lanterne-key-directory/v1"
 PAYLOAD_TYPE = "lanterne-key-directory-payload/v1"
-LABEL_SIGNATURE = b"lanterne/v1/key-directory"
-LABEL_FINGERPRINT = b"lanterne/v1/newsroom-fingerprint"
+LABEL_SIGNATURE = prim.LABEL_DIRECTORY
 MAX_DOCUMENT = 4 << 20  # 4 MiB: hundreds of hybrid keys (1.7 KiB each as base64)
 MAX_JOURNALISTS = 1000
 MAX_SERIAL = (1 << 53) - 1  # exact in JSON numbers and in JavaScript
@@ -81,22 +76,18 @@ class KeyDirectory:
 def newsroom_fingerprint(newsroom_key: bytes) -> str:
     """Eight groups of five digits, as journalist fingerprints (SPEC §2.3), with
     their own label so that no journalist key can share a newsroom's fingerprint."""
-    return fingerprint_digits(prim.sha256(LABEL_FINGERPRINT + newsroom_key))
+    return fingerprint_digits(prim.sha256(prim.LABEL_NEWSROOM_FINGERPRINT + newsroom_key))
 
 
 def newsroom_public_key(seed: bytes) -> bytes:
     """The raw Ed25519 public key of a 32-byte newsroom signing seed."""
-    return (
-        _private(seed)
-        .public_key()
-        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    )
+    return prim.ed25519_public(_seed(seed))
 
 
-def _private(seed: bytes) -> Ed25519PrivateKey:
+def _seed(seed: bytes) -> bytes:
     if len(seed) != prim.KEY_SIZE:
         raise KeyFormatError("a newsroom signing key must be 32 bytes")
-    return Ed25519PrivateKey.from_private_bytes(seed)
+    return seed
 
 
 def sign_directory(
@@ -118,7 +109,7 @@ def sign_directory(
         sort_keys=True,
         separators=(",", ":"),
     ).encode()
-    signature = _private(seed).sign(LABEL_SIGNATURE + payload)
+    signature = prim.ed25519_sign(_seed(seed), LABEL_SIGNATURE + payload)
     document = {
         "type": DIRECTORY_TYPE,
         "newsroom_key": b64encode(newsroom_public_key(seed)),
@@ -149,12 +140,8 @@ def verify_directory(
         raise DirectoryError("the key directory is signed by another newsroom key")
     payload = _b64(outer.get("payload"), None, "directory payload")
     signature = _b64(outer.get("signature"), SIGNATURE_SIZE, "directory signature")
-    try:
-        Ed25519PublicKey.from_public_bytes(newsroom_key).verify(
-            signature, LABEL_SIGNATURE + payload
-        )
-    except (InvalidSignature, ValueError):
-        raise DirectoryError("the key directory's signature does not verify") from None
+    if not prim.ed25519_verify(newsroom_key, signature, LABEL_SIGNATURE + payload):
+        raise DirectoryError("the key directory's signature does not verify")
     inner = _json_object(payload, "the directory payload")
     if inner.get("type") != PAYLOAD_TYPE:
         raise DirectoryError("not a Lanterne key directory payload")
