@@ -53,7 +53,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol, cast
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -67,6 +67,7 @@ if TYPE_CHECKING:
 _ID = re.compile(r"[0-9a-f]{32}")
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3: every part but the last
 PART_SIZE = 8 * 1024 * 1024
+READ_SIZE = 64 * 1024  # the most of a part read at once to sign and send it
 CONTENT_TYPE = "application/octet-stream"
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 
@@ -147,7 +148,7 @@ class S3PendingObject:
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         assert self._spool is not None
         view = memoryview(data)
         while view:
@@ -168,13 +169,12 @@ class S3PendingObject:
             )
             self._upload_id = started["UploadId"]
         number = len(self._parts) + 1
-        self._spool.seek(0)
         sent = self._client.upload_part(
             Bucket=self._bucket,
             Key=self.id,
             UploadId=self._upload_id,
             PartNumber=number,
-            Body=self._spool,  # the file holds this part and no more
+            Body=self._body(),
             ContentLength=self._in_spool,
         )
         self._parts.append({"PartNumber": number, "ETag": sent["ETag"]})
@@ -182,16 +182,21 @@ class S3PendingObject:
         self._spool.truncate()  # so that the file is always exactly the part being filled
         self._in_spool = 0
 
+    def _body(self) -> BinaryIO:
+        """The part being filled, from its start: the file holds that part and no more."""
+        assert self._spool is not None
+        self._spool.seek(0)
+        return cast(BinaryIO, _SmallReads(self._spool))  # what boto3 uses of a file, it has
+
     def commit(self) -> None:
         if self._spool is None:
             return
         try:
             if self._upload_id is None:
-                self._spool.seek(0)
                 self._client.put_object(
                     Bucket=self._bucket,
                     Key=self.id,
-                    Body=self._spool,  # the file holds this part and no more
+                    Body=self._body(),
                     ContentLength=self._in_spool,
                     ContentType=CONTENT_TYPE,
                 )
@@ -230,6 +235,39 @@ class S3PendingObject:
 def _write_all(f: BinaryIO, data: memoryview) -> None:
     while data:  # an unbuffered file may take less than it is given
         data = data[f.write(data) :]
+
+
+class _SmallReads(io.RawIOBase):
+    """The spool file, read at most ``READ_SIZE`` bytes at a time.
+
+    boto3 reads a body twice (to sign it over plain HTTP, then to send it) and
+    asks for a MiB at a time to sign; with many uploads in flight these blocks
+    add up, and freed they stay in the allocator's per-thread arenas. Short
+    reads are allowed of any file object, and boto3 loops until the end.
+    """
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._f.seek(offset, whence)
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        return self._f.read(READ_SIZE if size is None or size < 0 else min(size, READ_SIZE))
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 class S3ObjectStore:
