@@ -45,6 +45,9 @@ POSTGRES_BASELINE = 3
 # pg_advisory_xact_lock key: "LNTR" (any constant that nothing else on the server uses).
 _MIGRATION_LOCK = 0x4C4E5452
 
+# ``seq``: SQLite's implicit rowid made explicit where the SQLite store lists
+# rows in the order they were written (submissions, objects, replies, notes);
+# it says that order and nothing more, as the rowid does.
 POSTGRES_SCHEMA = """
 CREATE DOMAIN day AS TEXT CHECK (VALUE ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$');
 CREATE TABLE meta (
@@ -71,11 +74,13 @@ CREATE TABLE sources (
     CHECK ((deleted_by_source = 0) = (login_hash IS NOT NULL AND reply_key IS NOT NULL))
 );
 CREATE TABLE submissions (
+    seq         BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
     id          TEXT PRIMARY KEY,
     source_id   TEXT NOT NULL REFERENCES sources(id) ON DELETE RESTRICT,
     received_on day NOT NULL
 );
 CREATE TABLE objects (
+    seq           BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
     id            TEXT PRIMARY KEY,
     submission_id TEXT NOT NULL REFERENCES submissions(id) ON DELETE CASCADE,
     kind          TEXT NOT NULL CHECK (kind IN ('manifest', 'message', 'file')),
@@ -83,6 +88,7 @@ CREATE TABLE objects (
 );
 CREATE INDEX objects_by_submission ON objects(submission_id);
 CREATE TABLE replies (
+    seq           BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
     id            TEXT PRIMARY KEY,
     source_id     TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
     object_id     TEXT NOT NULL,
@@ -98,6 +104,7 @@ CREATE TABLE triage (
     assignee  INTEGER REFERENCES journalists(id) ON DELETE SET NULL
 );
 CREATE TABLE notes (
+    seq           BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
     id            TEXT PRIMARY KEY,
     source_id     TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
     object_id     TEXT NOT NULL,
