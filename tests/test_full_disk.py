@@ -34,7 +34,7 @@ from tests.server_process import (
     db_rows,
     run_server,
 )
-from tests.test_uploads_tus import Browser, manifest
+from tests.test_uploads_tus import PATCH_TYPE, TUS, Browser, manifest
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -268,3 +268,51 @@ def test_a_database_that_cannot_be_opened_gives_the_try_again_page(tmp_path: Pat
     log = server.log()
     assert "Traceback" not in log and "unexpected" not in log
     assert "storage unavailable (OperationalError): answered 503" in log
+
+
+def test_a_tus_patch_that_meets_a_full_disk_answers_507_and_resumes(
+    tmp_path: Path,
+) -> None:
+    """The disk fills from elsewhere while a PATCH arrives: 507, nothing unrecorded
+    left in the upload's file, and the upload resumes from its last acknowledged offset."""
+    with small_disk(tmp_path / "data", "24m") as data:
+        instance, alice = make_instance(tmp_path, data, "[uploads]\ndisk_reserve_bytes = 1\n")
+        with run_server(instance) as server, Browser(server.base_url) as browser:
+            document = seal_to(alice, os.urandom(4 * MiB))
+            upload_id = browser.create(len(document))
+            part = data / "uploads" / f"{upload_id}.part"
+            segment = document[: 3 * MiB]
+
+            def arrives() -> Iterator[bytes]:
+                yield segment[: 3 * MiB // 2]
+                wait_until(lambda: part.stat().st_size >= MiB, 30, "nothing written")
+                fill(data)
+                yield segment[3 * MiB // 2 :]
+
+            r = browser.client.patch(
+                f"/tus/{upload_id}",
+                content=arrives(),
+                headers={
+                    **TUS,
+                    "Content-Type": PATCH_TYPE,
+                    "Upload-Offset": "0",
+                    "Content-Length": str(len(segment)),
+                },
+            )
+            assert r.status_code == 507, r.status_code
+            # A full disk has no room to record the new offset either: the upload
+            # stays at the offset last acknowledged, its file cut back to it.
+            offset = browser.offset(upload_id)
+            assert offset == 0
+            assert part.stat().st_size == 0
+            (data / "filler").unlink()
+            for start in range(offset, len(document), MiB):
+                r = browser.patch(upload_id, start, document[start : start + MiB])
+                assert r.status_code == 204, r.status_code
+            manifest_id = browser.upload(
+                seal_to(alice, manifest(None, [(upload_id, "d.bin", "", 4 * MiB)]))
+            )
+            assert browser.commit(manifest_id, None, [upload_id]).status_code == 303
+        assert (instance.objects_dir / upload_id).read_bytes() == document
+        log = server.log()
+        assert "Traceback" not in log and "unexpected" not in log

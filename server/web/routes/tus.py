@@ -11,6 +11,7 @@ import errno
 import os
 import sqlite3
 from collections.abc import Mapping
+from pathlib import Path
 from typing import BinaryIO
 
 import anyio.to_thread
@@ -241,14 +242,20 @@ async def _append(body: BodyStream, store: UploadStore, upload: Upload, limit: i
     try:
         recorded = await anyio.to_thread.run_sync(store.progress, upload.id, start + written)
     except sqlite3.OperationalError as exc:
-        # Not recorded: the offset stays where it was, and the next PATCH
-        # from there overwrites (then cuts) what this one wrote.
+        # Not recorded (a full disk has no room for the database either): the
+        # offset stays where it was, and the file is cut back to it.
+        await anyio.to_thread.run_sync(_cut, path, start)
         raise UploadError(storage_failure(exc) or 503, "offset not recorded") from None
     if full is not None:
         raise UploadError(507, "no room for this upload")
     if cut_short:
         raise ClientDisconnect()
     return recorded
+
+
+def _cut(path: Path, size: int) -> None:
+    with path.open("r+b", buffering=0) as f:
+        _truncate(f, size)
 
 
 def _write_all(f: BinaryIO, data: bytearray) -> None:
