@@ -22,8 +22,9 @@ debs=(gnupg libmagic1 media-types bubblewrap poppler-utils mat2 libpq5)
 # stands in for Tor Browser); tor (with tor-gencert) runs the private Tor
 # network; GNU time measures benchmarks' peak memory; curl downloads the gpg
 # baseline's files in the journalist benchmark; postgresql's initdb and pg_ctl
-# run the tests' throw-away clusters (tests/pg_cluster.py).
-test_debs=(libimage-exiftool-perl age chromium firefox-esr fonts-dejavu-core tor time curl postgresql)
+# run the tests' throw-away clusters (tests/pg_cluster.py); strace kills the
+# server at chosen system calls in the fault tests (tests/test_faults.py).
+test_debs=(libimage-exiftool-perl age chromium firefox-esr fonts-dejavu-core tor time curl postgresql strace)
 [ "$want_test" = 1 ] && debs+=("${test_debs[@]}")
 # npm fetches axe-core (the accessibility test's engine) from the lock file in
 # tests/js; Node.js may already be on the machine without Debian's package.
