@@ -234,42 +234,6 @@ def test_a_submission_that_meets_a_full_disk_midway_is_refused_whole(tmp_path: P
         assert "Traceback" not in log and "unexpected" not in log
 
 
-def test_a_database_that_cannot_be_opened_gives_the_try_again_page(tmp_path: Path) -> None:
-    """What running out of descriptors does to SQLite ("unable to open database
-    file"), made deterministic: the database's name is taken by a directory for
-    a moment. Every page answers 503 "try again", in its language, never 500."""
-    instance, _alice = make_instance(tmp_path, tmp_path / "data")
-    database = instance.data_dir / "lanterne.sqlite3"
-    with run_server(instance) as server, SourceClient(server.base_url) as src:
-        token = src.csrf("/fr/submit")
-        aside = database.with_name("aside.sqlite3")
-        database.rename(aside)
-        database.mkdir()
-        try:
-            for path in ("/en/", "/fr/submit"):
-                r = src.get(path)
-                assert r.status_code == 503, (path, r.status_code)
-            src.lang = "fr"
-            r = src.submit(
-                "Base indisponible.", [("b.bin", os.urandom(2 * MiB), "x/y")], token=token
-            )
-            assert r.status_code == 503, r.status_code
-            assert "Le site ne peut pas recevoir de demandes pour le moment" in r.text
-            assert "Rien de ce que vous avez envoyé" in r.text
-            r = src.get("/en/")
-            assert "The site cannot take requests for a moment" in r.text
-            assert os.listdir(instance.objects_dir) == []
-        finally:
-            database.rmdir()
-            aside.rename(database)
-        assert src.get("/en/").status_code == 200
-        src.lang = "en"
-        assert src.submit("Base revenue.").status_code == 303
-    log = server.log()
-    assert "Traceback" not in log and "unexpected" not in log
-    assert "storage unavailable (OperationalError): answered 503" in log
-
-
 def test_a_tus_patch_that_meets_a_full_disk_answers_507_and_resumes(
     tmp_path: Path,
 ) -> None:

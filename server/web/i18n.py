@@ -64,6 +64,11 @@ class Pages:
             env.globals["format_size"] = _size_formatter(lang)
             self._envs[lang] = env
             self.translations[lang] = trans
+        for env in self._envs.values():
+            # Every template compiled now: a page, the error pages above all, can
+            # still be rendered when no file can be opened (out of descriptors).
+            for name in env.list_templates(extensions=["html"]):
+                env.get_template(name)
 
     def render(self, lang: str, name: str, context: Mapping[str, Any]) -> str:
         return self._envs[lang].get_template(name).render(**context)
