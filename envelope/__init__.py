@@ -29,6 +29,15 @@ from envelope._io import (
     encrypt_file,
 )
 from envelope._stream import Decryptor, Encryptor, padded_size
+from envelope.directory import (
+    DirectoryError,
+    DowngradeError,
+    KeyDirectory,
+    newsroom_fingerprint,
+    newsroom_public_key,
+    sign_directory,
+    verify_directory,
+)
 from envelope.errors import (
     AuthenticationError,
     EnvelopeError,
@@ -48,10 +57,13 @@ from envelope.recipients import (
 __all__ = [
     "AuthenticationError",
     "Decryptor",
+    "DirectoryError",
+    "DowngradeError",
     "Encryptor",
     "EnvelopeError",
     "FormatError",
     "Identity",
+    "KeyDirectory",
     "KeyFormatError",
     "NoMatchingKeyError",
     "PublicKey",
@@ -69,5 +81,9 @@ __all__ = [
     "encrypt_bytes",
     "encrypt_file",
     "fingerprint",
+    "newsroom_fingerprint",
+    "newsroom_public_key",
     "padded_size",
+    "sign_directory",
+    "verify_directory",
 ]

@@ -97,10 +97,13 @@ def test_public_surface_is_what_we_meant() -> None:
         [
             "AuthenticationError",
             "Decryptor",
+            "DirectoryError",
+            "DowngradeError",
             "Encryptor",
             "EnvelopeError",
             "FormatError",
             "Identity",
+            "KeyDirectory",
             "KeyFormatError",
             "NoMatchingKeyError",
             "PublicKey",
@@ -118,6 +121,10 @@ def test_public_surface_is_what_we_meant() -> None:
             "encrypt_bytes",
             "encrypt_file",
             "fingerprint",
+            "newsroom_fingerprint",
+            "newsroom_public_key",
+            "sign_directory",
+            "verify_directory",
             "padded_size",
         ]
     )
