@@ -194,3 +194,29 @@ def test_access_logs_are_a_warning(s3_server: S3Server) -> None:
     )
     found = by_item(check_bucket(bucket_client(s3_server), bucket))
     assert found["access logs"].ok and found["access logs"].warn
+
+
+@pytest.mark.parametrize("size", [0, 1, PART, PART + 1, 2 * PART, 2 * PART + 3])
+def test_a_finished_upload_file_becomes_an_object(
+    s3_server: S3Server, tmp_path: Path, size: int
+) -> None:
+    """What the resumable uploads' commit needs: a local file of ciphertext into
+    the object named by the upload's id, whole or not at all."""
+    store, bucket = make_store(s3_server, tmp_path)
+    data = os.urandom(size)
+    path = tmp_path / "upload"
+    path.write_bytes(data)
+    object_id = "ab" * 16
+    with path.open("rb") as f:
+        store.import_file(object_id, f)
+    assert store.read_bytes(object_id) == data
+    assert store.ids() == {object_id}
+    assert not s3_server.client().list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+def test_import_file_takes_only_ids(s3_server: S3Server, tmp_path: Path) -> None:
+    store, _ = make_store(s3_server, tmp_path)
+    (tmp_path / "upload").write_bytes(b"x")
+    with (tmp_path / "upload").open("rb") as f, pytest.raises(ValueError, match="object id"):
+        store.import_file("../upload", f)
+    assert store.ids() == set()

@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -163,7 +164,7 @@ class PostgresDatabase:
         self.close()
 
     @contextlib.contextmanager
-    def connect(self) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    def connect(self) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
         """A connection in one transaction: committed on success, rolled back on error."""
         with self.pool.connection() as conn:
             yield conn
@@ -177,7 +178,7 @@ class PostgresDatabase:
             return _version(conn)
 
 
-def _version(conn: psycopg.Connection[tuple[object, ...]]) -> int | None:
+def _version(conn: psycopg.Connection[tuple[Any, ...]]) -> int | None:
     row = conn.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()
     if not row or not row[0]:
         return None
@@ -191,7 +192,7 @@ def _version(conn: psycopg.Connection[tuple[object, ...]]) -> int | None:
 
 
 def prepare(
-    conn: psycopg.Connection[tuple[object, ...]],
+    conn: psycopg.Connection[tuple[Any, ...]],
     *,
     migrations: tuple[Migration, ...] = MIGRATIONS,
     target: int = SCHEMA_VERSION,
@@ -212,7 +213,7 @@ def prepare(
 
 
 def _upgrade(
-    conn: psycopg.Connection[tuple[object, ...]],
+    conn: psycopg.Connection[tuple[Any, ...]],
     migrations: tuple[Migration, ...],
     target: int,
     schema: str,
@@ -247,7 +248,7 @@ def _upgrade(
     return [] if fresh and not applied else applied
 
 
-def _set_version(conn: psycopg.Connection[tuple[object, ...]], version: int) -> None:
+def _set_version(conn: psycopg.Connection[tuple[Any, ...]], version: int) -> None:
     conn.execute(
         "INSERT INTO meta(key, value) VALUES ('schema_version', %s)"
         " ON CONFLICT(key) DO UPDATE SET value = excluded.value",

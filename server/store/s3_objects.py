@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator
@@ -131,100 +132,112 @@ def _check_id(object_id: str) -> str:
     return object_id
 
 
-class S3PendingObject:
-    """An object being written; ``commit`` makes it appear, ``abort`` removes it.
+class _Upload:
+    """One object going up: a single ``PutObject``, or a multipart upload begun
+    at its first full part. Nothing is visible until ``finish`` succeeds."""
 
-    Ciphertext collects in the spool file; each full part goes to S3 at once.
-    """
-
-    def __init__(self, store: S3ObjectStore) -> None:
-        self.id = new_id()
-        self.size = 0
-        self._store = store
-        self._client = store.client
-        self._bucket = store.bucket
-        self._spool: BinaryIO | None = store.new_spool()
-        self._in_spool = 0
+    def __init__(self, client: S3Client, bucket: str, key: str) -> None:
+        self._client = client
+        self._bucket = bucket
+        self.key = key
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
 
-    def write(self, data: bytes | memoryview) -> None:
-        assert self._spool is not None
-        view = memoryview(data)
-        while view:
-            room = self._store.part_size - self._in_spool
-            taken = view[:room]
-            _write_all(self._spool, taken)
-            self._in_spool += len(taken)
-            self.size += len(taken)
-            view = view[len(taken) :]
-            if self._in_spool == self._store.part_size:
-                self._send_part()
-
-    def _send_part(self) -> None:
-        assert self._spool is not None
+    def part(self, f: BinaryIO, start: int, length: int) -> None:
+        """Send ``length`` bytes of ``f`` from ``start`` as the next part (at least 5 MiB)."""
         if self._upload_id is None:
             started = self._client.create_multipart_upload(
-                Bucket=self._bucket, Key=self.id, ContentType=CONTENT_TYPE
+                Bucket=self._bucket, Key=self.key, ContentType=CONTENT_TYPE
             )
             self._upload_id = started["UploadId"]
         number = len(self._parts) + 1
         sent = self._client.upload_part(
             Bucket=self._bucket,
-            Key=self.id,
+            Key=self.key,
             UploadId=self._upload_id,
             PartNumber=number,
-            Body=self._body(),
-            ContentLength=self._in_spool,
+            Body=_body(f, start, length),
+            ContentLength=length,
         )
         self._parts.append({"PartNumber": number, "ETag": sent["ETag"]})
-        self._spool.seek(0)
-        self._spool.truncate()  # so that the file is always exactly the part being filled
-        self._in_spool = 0
 
-    def _body(self) -> BinaryIO:
-        """The part being filled, from its start: the file holds that part and no more."""
-        assert self._spool is not None
-        self._spool.seek(0)
-        return cast(BinaryIO, _SmallReads(self._spool))  # what boto3 uses of a file, it has
-
-    def commit(self) -> None:
-        if self._spool is None:
-            return
+    def finish(self, f: BinaryIO, start: int, length: int) -> None:
+        """The last ``length`` bytes (perhaps none), and the object appears; on any
+        error the multipart upload is aborted and the error raised."""
         try:
             if self._upload_id is None:
                 self._client.put_object(
                     Bucket=self._bucket,
-                    Key=self.id,
-                    Body=self._body(),
-                    ContentLength=self._in_spool,
+                    Key=self.key,
+                    Body=_body(f, start, length),
+                    ContentLength=length,
                     ContentType=CONTENT_TYPE,
                 )
-            else:
-                if self._in_spool:
-                    self._send_part()
-                self._client.complete_multipart_upload(
-                    Bucket=self._bucket,
-                    Key=self.id,
-                    UploadId=self._upload_id,
-                    MultipartUpload={"Parts": self._parts},  # type: ignore[typeddict-item]
-                )
+                return
+            if length:
+                self.part(f, start, length)
+            self._client.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=self.key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},  # type: ignore[typeddict-item]
+            )
+            self._upload_id = None
         except BaseException:
             self.abort()
             raise
-        self._close_spool()
 
     def abort(self) -> None:
-        if self._spool is None:
-            return
-        self._close_spool()
         if self._upload_id is not None:
             upload_id, self._upload_id = self._upload_id, None
             # If this fails too, collect_garbage aborts the upload later.
             with contextlib.suppress(ClientError, BotoCoreError):
                 self._client.abort_multipart_upload(
-                    Bucket=self._bucket, Key=self.id, UploadId=upload_id
+                    Bucket=self._bucket, Key=self.key, UploadId=upload_id
                 )
+
+
+class S3PendingObject:
+    """An object being written; ``commit`` makes it appear, ``abort`` removes it.
+
+    Ciphertext collects in the spool file; each full part goes to S3 at once,
+    and the file is emptied, so it only ever holds the part being filled.
+    """
+
+    def __init__(self, store: S3ObjectStore) -> None:
+        self.id = new_id()
+        self.size = 0
+        self._part_size = store.part_size
+        self._upload = _Upload(store.client, store.bucket, self.id)
+        self._spool: BinaryIO | None = store.new_spool()
+        self._in_spool = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        assert self._spool is not None
+        view = memoryview(data)
+        while view:
+            taken = view[: self._part_size - self._in_spool]
+            _write_all(self._spool, taken)
+            self._in_spool += len(taken)
+            self.size += len(taken)
+            view = view[len(taken) :]
+            if self._in_spool == self._part_size:
+                self._upload.part(self._spool, 0, self._in_spool)
+                self._spool.seek(0)
+                self._spool.truncate()
+                self._in_spool = 0
+
+    def commit(self) -> None:
+        if self._spool is None:
+            return
+        try:
+            self._upload.finish(self._spool, 0, self._in_spool)
+        finally:
+            self._close_spool()
+
+    def abort(self) -> None:
+        self._close_spool()
+        self._upload.abort()
 
     def _close_spool(self) -> None:
         if self._spool is not None:
@@ -237,17 +250,25 @@ def _write_all(f: BinaryIO, data: memoryview) -> None:
         data = data[f.write(data) :]
 
 
-class _SmallReads(io.RawIOBase):
-    """The spool file, read at most ``READ_SIZE`` bytes at a time.
+def _body(f: BinaryIO, start: int, length: int) -> BinaryIO:
+    return cast(BinaryIO, _Slice(f, start, length))  # what boto3 uses of a file, it has
+
+
+class _Slice(io.RawIOBase):
+    """``length`` bytes of ``f`` from ``start``, read at most ``READ_SIZE`` at a time.
 
     boto3 reads a body twice (to sign it over plain HTTP, then to send it) and
     asks for a MiB at a time to sign; with many uploads in flight these blocks
     add up, and freed they stay in the allocator's per-thread arenas. Short
     reads are allowed of any file object, and boto3 loops until the end.
+    ``pread`` leaves the file's own position alone.
     """
 
-    def __init__(self, f: BinaryIO) -> None:
-        self._f = f
+    def __init__(self, f: BinaryIO, start: int, length: int) -> None:
+        self._fd = f.fileno()
+        self._start = start
+        self._length = length
+        self._pos = 0
 
     def readable(self) -> bool:
         return True
@@ -256,13 +277,21 @@ class _SmallReads(io.RawIOBase):
         return True
 
     def tell(self) -> int:
-        return self._f.tell()
+        return self._pos
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._f.seek(offset, whence)
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
+        self._pos = min(max(base + offset, 0), self._length)
+        return self._pos
 
     def read(self, size: int | None = -1, /) -> bytes:
-        return self._f.read(READ_SIZE if size is None or size < 0 else min(size, READ_SIZE))
+        left = self._length - self._pos
+        n = min(READ_SIZE, left if size is None or size < 0 else size, left)
+        if n <= 0:
+            return b""
+        data = os.pread(self._fd, n, self._start + self._pos)
+        self._pos += len(data)
+        return data
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))
@@ -315,6 +344,20 @@ class S3ObjectStore:
             obj.abort()
             raise
         return obj.id
+
+    def import_file(self, object_id: str, f: BinaryIO) -> None:
+        """The local file ``f`` (ciphertext: a finished resumable upload) becomes the
+        object ``object_id``, whole or not at all; parts are read straight from it."""
+        size = os.fstat(f.fileno()).st_size
+        upload = _Upload(self.client, self.bucket, _check_id(object_id))
+        last = max(0, (size - 1) // self.part_size * self.part_size)
+        try:
+            for start in range(0, last, self.part_size):
+                upload.part(f, start, self.part_size)
+        except BaseException:
+            upload.abort()
+            raise
+        upload.finish(f, last, size - last)
 
     def read_bytes(self, object_id: str) -> bytes:
         with self.open(object_id) as f:
