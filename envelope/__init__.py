@@ -17,6 +17,7 @@ Recipients and identities are interfaces (``Recipient.wrap``,
 (``envelope.recipients``, SPEC §4.1).
 """
 
+from envelope import _header, _stream
 from envelope._io import (
     atomic_output,
     decrypt,
@@ -72,6 +73,7 @@ __all__ = [
     "X25519Identity",
     "X25519Recipient",
     "atomic_output",
+    "ciphertext_size",
     "decrypt",
     "decrypt_aiter",
     "decrypt_bytes",
@@ -81,9 +83,33 @@ __all__ = [
     "encrypt_bytes",
     "encrypt_file",
     "fingerprint",
+    "header_size",
     "newsroom_fingerprint",
     "newsroom_public_key",
     "padded_size",
     "sign_directory",
     "verify_directory",
 ]
+
+
+def ciphertext_size(plaintext_size: int, header_size: int | None = None) -> int:
+    """The exact length of an envelope of ``plaintext_size`` bytes (SPEC §5-6).
+
+    ``header_size`` is the length of its header, MAC included (``header_size()``
+    of the envelope's first bytes); without it, the largest header the format
+    allows, so the result bounds the envelope whatever its recipients.
+    """
+    header = _header.MAX_HEADER_SIZE if header_size is None else header_size
+    padded = _stream.padded_size(plaintext_size + 1)  # + the padding marker (SPEC §6)
+    chunks = -(-padded // _stream.CHUNK_SIZE)
+    return header + chunks * _stream.SEALED_CHUNK_SIZE - (chunks * _stream.CHUNK_SIZE - padded)
+
+
+def header_size(head: bytes | bytearray) -> int | None:
+    """The length of the envelope header at the start of ``head``, MAC included.
+
+    None if ``head`` ends before the header does; ``FormatError`` if its bytes
+    cannot start an envelope. Nothing is decrypted or authenticated here.
+    """
+    parsed = _header.parse_header(head)
+    return None if parsed is None else parsed.size

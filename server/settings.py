@@ -239,7 +239,7 @@ class Settings:
 def _apply_config(base: Settings, doc: Mapping[str, Any]) -> Settings:
     updates: dict[str, Any] = {}
     if "onion_location" in doc:
-        from server.web.onion_location import parse_onion_location  # needs tor_config (PyNaCl)
+        from server.onion_address import parse_onion_location
 
         try:
             updates["onion_location"] = parse_onion_location(doc["onion_location"])

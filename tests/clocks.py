@@ -1,6 +1,6 @@
 """One fake clock for every test that needs time to pass without waiting.
 
-It is both a ``server.domain.sources.Clock`` (``monotonic``, ``today``) and the
+It is both a ``server.domain.clock.Clock`` (``monotonic``, ``today``) and the
 ``wall_clock`` callable that ``create_app`` and ``UploadStore`` take (seconds
 since the epoch): tests move ``now`` forward instead of sleeping.
 """

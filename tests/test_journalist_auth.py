@@ -23,7 +23,7 @@ import pytest
 from journalist_cli.api_client import ApiClient
 from journalist_cli.identity_store import JournalistIdentity, write_new_identity
 from journalist_cli.workflow_errors import LoginRefused
-from server.domain.sources import SystemClock
+from server.domain.clock import SystemClock
 from server.web.journalist_api.auth import Authenticator, signed_message
 from tests.server_process import ROOT, SERVER_CMD, Instance, Server, run_server
 from tests.test_onion_location import onion_address

@@ -12,7 +12,9 @@ from server.domain.newsroom import Newsroom
 from server.domain.source_lifecycle import SourceLifecycle
 from server.store.db import SCHEMA_VERSION, UPLOADS_SCHEMA, Database
 from server.store.migrations import MIGRATIONS, Migration, MigrationError, current_version, prepare
+from server.store.newsroom import SqliteNewsroomStore
 from server.store.objects import ObjectStore
+from server.store.sources import SqliteSourceStore
 from tests.server_process import ROOT, SERVER_CMD
 
 # The schema exactly as the first release (fe4298a) created it: frozen here,
@@ -207,7 +209,8 @@ def test_submissions_unlinked_by_older_releases_are_listed_and_deletable(tmp_pat
     objects.mkdir()
     for name in ("o1", "o2", "o5", "o6"):
         (objects / name).write_bytes(b"x")
-    room = Newsroom(db, ObjectStore(objects), SourceLifecycle(db, ObjectStore(objects)))
+    store = ObjectStore(objects)
+    room = Newsroom(SqliteNewsroomStore(db), store, SourceLifecycle(SqliteSourceStore(db), store))
     listed = {s.id: s for s in room.sources()}
     assert len(listed) == 3
     orphans = [s for s in listed.values() if s.account_deleted]

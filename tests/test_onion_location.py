@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.web.onion_location import parse_onion_location
+from server.onion_address import parse_onion_location
 from tests.server_process import init_instance, run_server
 
 

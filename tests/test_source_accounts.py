@@ -17,6 +17,7 @@ from server.domain.source_lifecycle import ItemKind, SourceGone, SourceLifecycle
 from server.domain.sources import store_reply
 from server.store.db import Database
 from server.store.objects import ObjectStore
+from server.store.sources import SqliteSourceStore
 from tests.server_process import Instance, SourceClient, db_rows
 
 SERVER_CONFIG = """
@@ -29,8 +30,7 @@ def write_reply(instance: Instance, source_id: str, text: str) -> str:
     db = Database(instance.data_dir / "lanterne.sqlite3")
     [reply_key] = [r[2] for r in db_rows(instance, "sources") if r[0] == source_id]
     return store_reply(
-        db,
-        ObjectStore(instance.objects_dir),
+        SourceLifecycle(SqliteSourceStore(db), ObjectStore(instance.objects_dir)),
         source_id,
         text,
         reply_key,
@@ -187,7 +187,7 @@ def test_deleting_an_account_erases_login_and_replies_and_keeps_what_was_sent(se
     db = Database(instance.data_dir / "lanterne.sqlite3")
     before = set(instance.objects_dir.iterdir())
     with pytest.raises(SourceGone):
-        SourceLifecycle(db, ObjectStore(instance.objects_dir)).add_item(
+        SourceLifecycle(SqliteSourceStore(db), ObjectStore(instance.objects_dir)).add_item(
             ItemKind.REPLY, source_id, b"LANTERNE...", None, "2026-11-26"
         )
     assert set(instance.objects_dir.iterdir()) == before

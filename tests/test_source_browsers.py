@@ -19,9 +19,11 @@ from typing import Any
 import pytest
 
 import envelope
+from server.domain.source_lifecycle import SourceLifecycle
 from server.domain.sources import store_reply
 from server.store.db import Database
 from server.store.objects import ObjectStore
+from server.store.sources import SqliteSourceStore
 from tests.e2e import browsers
 from tests.server_process import Instance, db_rows
 from tests.waiting import wait_until
@@ -46,8 +48,10 @@ def reply_to_latest_source(instance: Instance, text: str) -> None:
             source_id, reply_key = str(row[0]), bytes(row[2])  # type: ignore[arg-type]
     assert source_id and reply_key
     store_reply(
-        Database(instance.data_dir / "lanterne.sqlite3"),
-        ObjectStore(instance.objects_dir),
+        SourceLifecycle(
+            SqliteSourceStore(Database(instance.data_dir / "lanterne.sqlite3")),
+            ObjectStore(instance.objects_dir),
+        ),
         source_id,
         text,
         reply_key,

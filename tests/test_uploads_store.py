@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from server.domain.uploads import OwnerKeys
 from server.settings import GiB, MiB, Settings
 from server.store.db import Database
 from server.store.disk_reserve import DiskReserve
-from server.store.uploads import OwnerKeys, Upload, UploadError, UploadPolicy, UploadStore
+from server.store.uploads import Upload, UploadError, UploadPolicy, UploadStore
 from tests.clocks import FakeClock
 
 DAY = 24 * 3600

@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from server.domain.sources import Clock, Reply
+from server.domain.clock import Clock
+from server.domain.sources import Reply
 
 COOKIE_NAME = "lanterne_session"
 VISIT_COOKIE = "lanterne_visit"

@@ -24,39 +24,26 @@ Invariants: rows go first, in one transaction, then the object files; a crash
 in between leaves only unlisted files, which ``ObjectStore.collect_garbage``
 removes at the next start. A submission always has its source (the schema
 says NOT NULL, ON DELETE RESTRICT), so nothing sent can become unlistable.
+The rows themselves are the store's (``server.store.protocols.SourceStore``;
+SQLite: server/store/sources.py): this module decides, the store writes.
 """
 
 from __future__ import annotations
 
-import enum
-import sqlite3
 from collections.abc import Callable, Sequence
 
-from server.store.db import Database, ObjectRow, SourceRow
-from server.store.objects import ObjectStore, new_id
+from server.store.protocols import (
+    ItemKind,
+    ObjectRow,
+    ObjectStore,
+    SourceGone,
+    SourceNotFound,
+    SourceRow,
+    SourceStore,
+    new_id,
+)
 
-
-class SourceNotFound(Exception):
-    """No source (or submission) with this id: never existed, or deleted by a journalist."""
-
-
-class SourceGone(Exception):
-    """The source deleted their account: nothing can be sent to them any more."""
-
-
-class ItemKind(enum.Enum):
-    """What journalists add to a source: both are envelopes the server cannot read."""
-
-    NOTE = "notes"
-    REPLY = "replies"
-
-
-_INSERT_ITEM = {
-    ItemKind.NOTE: "INSERT INTO notes(id, source_id, object_id, journalist_id, written_on)"
-    " VALUES (?, ?, ?, ?, ?)",
-    ItemKind.REPLY: "INSERT INTO replies(id, source_id, object_id, journalist_id, sent_on)"
-    " VALUES (?, ?, ?, ?, ?)",
-}
+__all__ = ["ItemKind", "SourceGone", "SourceLifecycle", "SourceNotFound"]
 
 
 class SourceLifecycle:
@@ -65,11 +52,11 @@ class SourceLifecycle:
 
     def __init__(
         self,
-        db: Database,
+        rows: SourceStore,
         store: ObjectStore,
         end_sessions: Callable[[str], None] | None = None,
     ) -> None:
-        self.db = db
+        self.rows = rows
         self.store = store
         self._end_sessions = end_sessions
 
@@ -77,11 +64,7 @@ class SourceLifecycle:
 
     def is_active(self, source_id: str) -> bool:
         """The source exists and has not deleted their account."""
-        with self.db.connect() as conn:
-            row = conn.execute(
-                "SELECT 1 FROM sources WHERE id = ? AND deleted_by_source = 0", (source_id,)
-            ).fetchone()
-        return row is not None
+        return self.rows.is_active(source_id)
 
     def record_submission(
         self,
@@ -89,45 +72,22 @@ class SourceLifecycle:
         new_source: SourceRow | None,
         day: str,
         objects: Sequence[ObjectRow],
-        also: Callable[[sqlite3.Connection], None] | None = None,
+        finished_uploads: Sequence[str] = (),
     ) -> str:
         """Make a submission visible: its source (``new_source``, for a first
-        submission), its row and its objects, plus whatever ``also`` writes, in
-        ONE transaction. Every object must already be complete in the store.
-        A follow-up for a source that deleted their account meanwhile raises
-        ``SourceGone`` and records nothing. Returns the submission id."""
+        submission), its row and its objects, and the removal of the rows of the
+        ``finished_uploads`` that became its objects, in ONE transaction. Every
+        object must already be complete in the store. A follow-up for a source
+        that deleted their account meanwhile raises ``SourceGone`` and records
+        nothing. Returns the submission id."""
         submission_id = new_id()
-        with self.db.connect() as conn:
-            if new_source is not None:
-                conn.execute(
-                    "INSERT INTO sources(id, login_hash, reply_key, created_on, last_active_on)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (new_source.id, new_source.login_hash, new_source.reply_key, day, day),
-                )
-            touched = conn.execute(
-                "UPDATE sources SET last_active_on = ? WHERE id = ? AND deleted_by_source = 0",
-                (day, source_id),
-            ).rowcount
-            if touched == 0:
-                raise SourceGone(source_id)
-            conn.execute(
-                "INSERT INTO submissions(id, source_id, received_on) VALUES (?, ?, ?)",
-                (submission_id, source_id, day),
-            )
-            conn.executemany(
-                "INSERT INTO objects(id, submission_id, kind, size) VALUES (?, ?, ?, ?)",
-                [(o.id, submission_id, o.kind, o.size) for o in objects],
-            )
-            if also is not None:
-                also(conn)
+        self.rows.record_submission(
+            submission_id, source_id, new_source, day, objects, finished_uploads
+        )
         return submission_id
 
     def logged_in(self, source_id: str, day: str) -> None:
-        with self.db.connect() as conn:
-            conn.execute(
-                "UPDATE sources SET last_active_on = ? WHERE id = ? AND deleted_by_source = 0",
-                (day, source_id),
-            )
+        self.rows.touch(source_id, day)
 
     # What journalists add
 
@@ -140,17 +100,7 @@ class SourceLifecycle:
         object_id = self.store.write_bytes(body)
         item_id = new_id()
         try:
-            with self.db.connect() as conn:
-                row = conn.execute(
-                    "SELECT deleted_by_source FROM sources WHERE id = ?", (source_id,)
-                ).fetchone()
-                if row is None:
-                    raise SourceNotFound(source_id)
-                if kind is ItemKind.REPLY and row[0]:
-                    raise SourceGone(source_id)
-                conn.execute(
-                    _INSERT_ITEM[kind], (item_id, source_id, object_id, journalist_id, day)
-                )
+            self.rows.add_item(kind, item_id, source_id, object_id, journalist_id, day)
         except BaseException:
             self.store.delete(object_id)
             raise
@@ -160,36 +110,14 @@ class SourceLifecycle:
 
     def delete_by_source(self, source_id: str) -> None:
         """The source deletes their account (see the module docstring)."""
-        with self.db.connect() as conn:
-            replies = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT object_id FROM replies WHERE source_id = ?", (source_id,)
-                )
-            ]
-            conn.execute("DELETE FROM replies WHERE source_id = ?", (source_id,))
-            conn.execute(
-                "UPDATE sources SET login_hash = NULL, reply_key = NULL, deleted_by_source = 1"
-                " WHERE id = ?",
-                (source_id,),
-            )
+        replies = self.rows.delete_by_source(source_id)
         if self._end_sessions is not None:
             self._end_sessions(source_id)
         self._delete_objects(replies)
 
     def delete_by_journalist(self, source_id: str) -> None:
         """Everything of the source: rows and objects. ``SourceNotFound`` if none."""
-        with self.db.connect() as conn:
-            objects = _object_ids(conn, source_id)
-            conn.execute(
-                "DELETE FROM objects WHERE submission_id IN"
-                " (SELECT id FROM submissions WHERE source_id = ?)",
-                (source_id,),
-            )
-            conn.execute("DELETE FROM submissions WHERE source_id = ?", (source_id,))
-            # Replies, notes and triage follow by ON DELETE CASCADE.
-            if conn.execute("DELETE FROM sources WHERE id = ?", (source_id,)).rowcount == 0:
-                raise SourceNotFound(source_id)
+        objects = self.rows.delete_source(source_id)
         if self._end_sessions is not None:
             self._end_sessions(source_id)
         self._delete_objects(objects)
@@ -200,31 +128,8 @@ class SourceLifecycle:
 
     def delete_submission(self, submission_id: str) -> None:
         """One submission and its objects (a journalist's choice). ``SourceNotFound`` if none."""
-        with self.db.connect() as conn:
-            objects = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT id FROM objects WHERE submission_id = ?", (submission_id,)
-                )
-            ]
-            conn.execute("DELETE FROM objects WHERE submission_id = ?", (submission_id,))
-            if conn.execute("DELETE FROM submissions WHERE id = ?", (submission_id,)).rowcount == 0:
-                raise SourceNotFound(submission_id)
-        self._delete_objects(objects)
+        self._delete_objects(self.rows.delete_submission(submission_id))
 
     def _delete_objects(self, object_ids: list[str]) -> None:
         for object_id in object_ids:
             self.store.delete(object_id)
-
-
-def _object_ids(conn: sqlite3.Connection, source_id: str) -> list[str]:
-    return [
-        r[0]
-        for r in conn.execute(
-            "SELECT o.id FROM objects o JOIN submissions s ON o.submission_id = s.id"
-            " WHERE s.source_id = ?1"
-            " UNION ALL SELECT object_id FROM replies WHERE source_id = ?1"
-            " UNION ALL SELECT object_id FROM notes WHERE source_id = ?1",
-            (source_id,),
-        )
-    ]

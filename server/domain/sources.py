@@ -9,43 +9,22 @@ and dropped.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import hmac
 import json
 import os
 import threading
-import time
 from base64 import b64decode, b64encode
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
 
 import nacl.pwhash
 
 import envelope
 from server.domain import codenames
 from server.domain.source_lifecycle import ItemKind, SourceLifecycle
-from server.store import file_times
-from server.store.db import Database, SourceRow
-from server.store.objects import ObjectStore, new_id
+from server.store.protocols import ObjectStore, SourceRow, SourceStore, new_id
 
 _LOGIN_HASH_LABEL = b"lanterne source login v1\x00"
-
-
-class Clock(Protocol):
-    def monotonic(self) -> float: ...
-
-    def today(self) -> str: ...
-
-
-class SystemClock:
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def today(self) -> str:
-        # Days in UTC: the coarsest date that still helps journalists.
-        return datetime.datetime.now(datetime.UTC).date().isoformat()
 
 
 @dataclass(frozen=True)
@@ -68,14 +47,15 @@ class InstanceSecrets:
         )
 
     @classmethod
-    def load(cls, path: Path) -> InstanceSecrets:
-        doc = json.loads(file_times.read_bytes(path))
+    def from_json(cls, raw: bytes, where: str = "instance secrets") -> InstanceSecrets:
+        """Read what ``to_json`` wrote (the store reads the file: ``Stores.instance_secrets``)."""
+        doc = json.loads(raw)
         secrets = cls(b64decode(doc["argon2_salt"]), b64decode(doc["login_key"]))
         if (
             len(secrets.argon2_salt) != nacl.pwhash.argon2id.SALTBYTES
             or len(secrets.login_key) != 32
         ):
-            raise ValueError(f"{path}: wrong secret sizes")
+            raise ValueError(f"{where}: wrong secret sizes")
         return secrets
 
 
@@ -124,9 +104,9 @@ class SourceService:
     follow-up, deletion) is ``self.lifecycle`` (server/domain/source_lifecycle.py)."""
 
     def __init__(
-        self, db: Database, store: ObjectStore, deriver: KeyDeriver, lifecycle: SourceLifecycle
+        self, rows: SourceStore, store: ObjectStore, deriver: KeyDeriver, lifecycle: SourceLifecycle
     ) -> None:
-        self.db = db
+        self.rows = rows
         self.store = store
         self.deriver = deriver
         self.lifecycle = lifecycle
@@ -143,7 +123,7 @@ class SourceService:
         """The source and its reply identity, or None. CodenameError for a typo."""
         canonical = codenames.parse(typed)
         keys = self.deriver.derive(canonical)
-        row = self.db.find_source(keys.login_hash)
+        row = self.rows.find_source(keys.login_hash)
         # The lookup is by an HMAC of a 256-bit secret; the comparison below is
         # constant-time anyway so no timing depends on how much of it matched.
         if row is None or not hmac.compare_digest(row.login_hash, keys.login_hash):
@@ -152,7 +132,7 @@ class SourceService:
 
     def read_replies(self, source_id: str, identity: envelope.Identity) -> list[Reply]:
         replies = []
-        for r in self.db.replies(source_id):
+        for r in self.rows.replies(source_id):
             try:
                 text = envelope.decrypt_bytes(self.store.read_bytes(r.object_id), [identity])
                 replies.append(Reply(r.id, r.sent_on, text.decode("utf-8", errors="replace")))
@@ -163,8 +143,7 @@ class SourceService:
 
 
 def store_reply(
-    db: Database,
-    store: ObjectStore,
+    lifecycle: SourceLifecycle,
     source_id: str,
     text: str,
     reply_key: bytes,
@@ -180,7 +159,5 @@ def store_reply(
     """
     recipients = [envelope.X25519Recipient(reply_key), *journalist_keys]
     body = envelope.encrypt_bytes(text.encode("utf-8"), recipients)
-    reply_id, _ = SourceLifecycle(db, store).add_item(
-        ItemKind.REPLY, source_id, body, journalist_id, day
-    )
+    reply_id, _ = lifecycle.add_item(ItemKind.REPLY, source_id, body, journalist_id, day)
     return reply_id

@@ -23,11 +23,13 @@ from typing import TypeVar
 import click
 
 import envelope
-from server.domain.sources import InstanceSecrets, SystemClock
+from server.domain.clock import SystemClock
+from server.domain.sources import InstanceSecrets
 from server.ops.tor_config import DebianLayout
 from server.settings import DEFAULT_CONFIG, ConfigError, Settings
 from server.store import file_times
 from server.store.db import Database
+from server.store.instance_files import create_private
 from server.store.migrations import MigrationError, current_version
 from server.store.objects import ObjectStore
 from server.web.app import SILENT
@@ -95,15 +97,10 @@ def init_instance(
     data_dir.chmod(0o700)  # also when it existed with looser rights
     settings = Settings(data_dir=data_dir)
     if not settings.secrets_path.exists():
-        secrets = InstanceSecrets.generate()
-        fd = os.open(settings.secrets_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(secrets.to_json())
+        create_private(settings.secrets_path, InstanceSecrets.generate().to_json())
     if not settings.config_path.exists():
         # 0600 like everything here, whatever the admin's umask (check insists).
-        fd = os.open(settings.config_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(DEFAULT_CONFIG)
+        create_private(settings.config_path, DEFAULT_CONFIG)
     db = Database(settings.database_path)
     with _admin_errors():
         db.create()  # creates the schema, or migrates an older database

@@ -59,7 +59,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -73,7 +72,7 @@ import nacl.signing
 import envelope
 from server.ops.admin_identity import AdminSigner
 from server.settings import CONFIG_NAME, DATABASE_NAME, OBJECTS_DIR, SECRETS_NAME
-from server.store import file_times
+from server.store import file_times, snapshots
 from server.store.db import SCHEMA_VERSION
 
 BACKUP_TYPE = "lanterne-backup/v1"
@@ -209,41 +208,6 @@ def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
     return info
 
 
-def _snapshot(db_path: Path, dest: Path) -> None:
-    src = sqlite3.connect(db_path, timeout=30)
-    try:
-        dst = sqlite3.connect(dest)
-        try:
-            src.backup(dst)  # all pages in one step: one read transaction, one instant
-        finally:
-            dst.close()
-    finally:
-        src.close()
-
-
-def _referenced_objects(conn: sqlite3.Connection) -> list[str]:
-    rows = conn.execute(
-        "SELECT id FROM objects UNION SELECT object_id FROM replies"
-        " UNION SELECT object_id FROM notes ORDER BY 1"
-    )
-    return [r[0] for r in rows]
-
-
-def _drop_missing(conn: sqlite3.Connection, missing: list[str]) -> None:
-    """Remove what refers to objects deleted during the backup (deletions in progress)."""
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA secure_delete = ON")
-    conn.execute("CREATE TEMP TABLE gone (id TEXT PRIMARY KEY)")
-    conn.executemany("INSERT INTO gone VALUES (?)", [(m,) for m in missing])
-    conn.execute(
-        "DELETE FROM submissions WHERE id IN"
-        " (SELECT submission_id FROM objects WHERE id IN (SELECT id FROM gone))"
-    )
-    conn.execute("DELETE FROM replies WHERE object_id IN (SELECT id FROM gone)")
-    conn.execute("DELETE FROM notes WHERE object_id IN (SELECT id FROM gone)")
-    conn.commit()
-
-
 def _add_file(tar: tarfile.TarFile, name: str, path: Path) -> int:
     with file_times.open_noatime(path) as f:
         size = os.fstat(f.fileno()).st_size
@@ -269,13 +233,8 @@ def backup(
     tmp = Path(tempfile.mkdtemp(dir=data_dir, prefix=".backup-"))  # 0700
     try:
         snap = tmp / DATABASE_NAME
-        _snapshot(db_path, snap)
-        conn = sqlite3.connect(snap)
-        try:
-            version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            wanted = _referenced_objects(conn)
-        finally:
-            conn.close()
+        snapshots.snapshot(db_path, snap)
+        version, wanted = snapshots.schema_and_objects(snap)
         sizes: dict[str, int] = {}
         missing: list[str] = []
         with envelope.atomic_output(to) as out:
@@ -292,24 +251,18 @@ def backup(
                     except FileNotFoundError:
                         missing.append(object_id)
                 if missing:
-                    conn = sqlite3.connect(snap)
-                    try:
-                        _drop_missing(conn, missing)
-                        sizes = {
-                            k: v for k, v in sizes.items() if k in set(_referenced_objects(conn))
-                        }
-                    finally:
-                        conn.close()
+                    kept = set(snapshots.drop_missing(snap, missing))
+                    sizes = {k: v for k, v in sizes.items() if k in kept}
                 _add_file(tar, DATABASE_NAME, snap)
                 manifest = {
                     "type": BACKUP_TYPE,
-                    "schema_version": int(version[0]) if version else None,
+                    "schema_version": version,
                     "objects": sizes,
                 }
                 _add_bytes(tar, MANIFEST_NAME, json.dumps(manifest, sort_keys=True).encode())
             sink.finish()
             out.write(_signature_trailer(sink.written, sink.digest.digest(), signer))
-    except sqlite3.DatabaseError as exc:
+    except snapshots.DatabaseError as exc:
         raise BackupError(f"cannot copy the database: {exc}") from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -444,15 +397,12 @@ def _validate(staging: Path, written: dict[str, int]) -> int:
     }
     if present != objects:
         raise BackupError("the backup's objects do not match its manifest")
-    conn = sqlite3.connect(f"file:{staging / DATABASE_NAME}?mode=ro", uri=True)
     try:
-        if conn.execute("PRAGMA integrity_check").fetchone() != ("ok",):
-            raise BackupError("the backup's database is damaged")
-        referenced = set(_referenced_objects(conn))
-    except sqlite3.DatabaseError as exc:
+        referenced = snapshots.checked_objects(staging / DATABASE_NAME)
+    except snapshots.DatabaseError as exc:
         raise BackupError(f"the backup's database cannot be read: {exc}") from exc
-    finally:
-        conn.close()
+    if referenced is None:
+        raise BackupError("the backup's database is damaged")
     if referenced != set(objects):
         raise BackupError("the backup's database and objects do not match")
     return len(objects)

@@ -28,7 +28,6 @@ import itertools
 import json
 import os
 import pwd
-import sqlite3
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
@@ -48,6 +47,7 @@ from server.settings import CONFIG_NAME, DATABASE_NAME, OBJECTS_DIR, SECRETS_NAM
 from server.store import file_times
 from server.store.db import SCHEMA_VERSION, Database
 from server.store.migrations import MigrationError, current_version
+from server.store.snapshots import DatabaseError
 
 # A clock before this date is certainly wrong (this release did not exist yet):
 # TLS-less onion services do not care, but expiry of API tokens, session
@@ -223,7 +223,7 @@ def _check_keys(cfg: CheckConfig) -> Iterator[Finding]:
         return
     try:
         version = current_version(db_path)
-    except (MigrationError, sqlite3.DatabaseError, OSError) as exc:
+    except (MigrationError, DatabaseError, OSError) as exc:
         yield Finding("database", False, f"{db_path} cannot be read ({exc})")
         return
     if version != SCHEMA_VERSION:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import hashlib
 import os
 import re
 import string
@@ -38,6 +37,8 @@ from pathlib import Path
 from typing import ClassVar
 
 import nacl.public
+
+from server import onion_address
 
 __all__ = [
     "AUTHORIZED_CLIENTS_DIR",
@@ -63,8 +64,6 @@ AUTHORIZED_CLIENTS_DIR = "authorized_clients"
 AUTH_SUFFIX = ".auth"
 AUTH_LINE_PREFIX = "descriptor:x25519:"
 X25519_KEY_BYTES = 32
-ONION_VERSION = 3
-ONION_CHECKSUM_LABEL = b".onion checksum"  # rend-spec-v3, "Encoding onion addresses"
 # Client names become file names; tor reads every "*.auth" in the directory,
 # so no dots (no "..", no second suffix) and nothing a shell would mangle.
 CLIENT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -214,22 +213,12 @@ def verify_torrc(torrc: Path, *, tor: str = "tor", defaults_torrc: Path | None =
 
 
 def check_onion_address(address: str) -> str:
-    """``address`` as ``<56 characters>.onion`` if it is a valid v3 onion address.
-
-    Checks the version byte and the checksum (rend-spec-v3 section 6), so a
-    mistyped address is caught here rather than as a silent connection failure.
-    """
-    label = address.strip().lower().removesuffix(".onion")
-    if not re.fullmatch(r"[a-z2-7]{56}", label):
-        raise TorConfigError(f"{address!r} is not a v3 onion address (56 base32 characters)")
-    raw = base64.b32decode(label.upper())
-    pubkey, checksum, version = raw[:32], raw[32:34], raw[34]
-    if version != ONION_VERSION:
-        raise TorConfigError(f"{address!r} is not a v3 onion address (version {version})")
-    expected = hashlib.sha3_256(ONION_CHECKSUM_LABEL + pubkey + bytes([version])).digest()[:2]
-    if checksum != expected:
-        raise TorConfigError(f"{address!r} has a wrong checksum (mistyped?)")
-    return label + ".onion"
+    """``address`` as ``<56 characters>.onion`` if it is a valid v3 onion address
+    (``server.onion_address``); ``TorConfigError`` if not."""
+    try:
+        return onion_address.check_onion_address(address)
+    except onion_address.OnionAddressError as exc:
+        raise TorConfigError(str(exc)) from None
 
 
 def read_onion_hostname(hs_dir: Path) -> str:

@@ -24,10 +24,10 @@ import contextlib
 import sqlite3
 import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from server.store import file_times
+from server.store.protocols import JournalistRow, ObjectRow, ReplyRow, SourceRow
 
 # Bumped with each step appended to server.store.migrations.MIGRATIONS.
 SCHEMA_VERSION = 3
@@ -122,36 +122,6 @@ CREATE TABLE IF NOT EXISTS uploads (
 CREATE INDEX IF NOT EXISTS uploads_by_owner ON uploads(owner_hash);
 """
 SCHEMA += UPLOADS_SCHEMA
-
-
-@dataclass(frozen=True)
-class JournalistRow:
-    id: int
-    name: str
-    encryption_key: bytes
-    signing_key: bytes
-    role: str
-
-
-@dataclass(frozen=True)
-class SourceRow:
-    id: str
-    login_hash: bytes
-    reply_key: bytes
-
-
-@dataclass(frozen=True)
-class ObjectRow:
-    id: str
-    kind: str
-    size: int
-
-
-@dataclass(frozen=True)
-class ReplyRow:
-    id: str
-    object_id: str
-    sent_on: str
 
 
 class Database:
@@ -299,7 +269,7 @@ class Database:
                 (key, value),
             )
 
-    # Sources (their lifecycle is server/domain/source_lifecycle.py)
+    # Sources (their lifecycle: server/store/sources.py, server/domain/source_lifecycle.py)
 
     def find_source(self, login_hash: bytes) -> SourceRow | None:
         """An active source by login hash (a deleted account has none)."""

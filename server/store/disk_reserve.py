@@ -16,6 +16,10 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from server.store.protocols import NoRoom
+
+__all__ = ["DiskReserve", "NoRoom", "default_reserve", "free_bytes"]
+
 GiB = 1 << 30
 DEFAULT_SHARE = 0.05
 
@@ -29,10 +33,6 @@ def free_bytes(path: Path) -> int:
 def default_reserve(path: Path) -> int:
     st = os.statvfs(path)
     return min(GiB, int(st.f_blocks * st.f_frsize * DEFAULT_SHARE))
-
-
-class NoRoom(Exception):
-    """Writing this would leave the disk below its reserve; nothing was written."""
 
 
 class DiskReserve:

@@ -17,21 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import re
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import BinaryIO
 
 import envelope
 from server.store import file_times
+from server.store.protocols import new_id
+
+__all__ = ["ObjectStore", "PendingObject", "new_id"]
 
 _ID = re.compile(r"[0-9a-f]{32}")
-
-
-def new_id() -> str:
-    """128 random bits: object, submission and source ids."""
-    return secrets.token_hex(16)
 
 
 class PendingObject:
@@ -132,45 +128,3 @@ class ObjectStore:
                     removed += 1
         file_times.floor(self.root)  # listed, and perhaps changed
         return removed
-
-
-class ObjectBatch:
-    """Objects written for one request: all kept on ``keep()``, all removed otherwise."""
-
-    def __init__(self, store: ObjectStore) -> None:
-        self.store = store
-        self._pending: list[PendingObject] = []
-        self._done: list[str] = []
-        self._kept = False
-
-    def new_object(self) -> PendingObject:
-        obj = self.store.new_object()
-        self._pending.append(obj)
-        return obj
-
-    def committed(self, obj: PendingObject) -> None:
-        self._pending.remove(obj)
-        self._done.append(obj.id)
-
-    def keep(self) -> None:
-        self._kept = True
-
-    def discard(self) -> None:
-        for obj in self._pending:
-            obj.abort()
-        self._pending.clear()
-        for object_id in self._done:
-            self.store.delete(object_id)
-        self._done.clear()
-
-    def __enter__(self) -> ObjectBatch:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if not self._kept:
-            self.discard()

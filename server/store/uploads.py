@@ -7,7 +7,7 @@ activity: the server stores no finer time). Every PATCH is fsynced before its
 new offset is acknowledged, so what a client was told survives a crash or a
 restart.
 
-Ownership is a random upload cookie (``OWNER_COOKIE``), not the session: the
+Ownership is a random upload cookie (server/domain/uploads.py), not the session: the
 session lives in memory and ends at a restart (or is evicted under load),
 while an upload must survive both. The database keeps only SHA-256 of the
 cookie's secret part; the commit (server/web/routes/commit.py) additionally needs
@@ -34,75 +34,44 @@ is followed by a stamp of the file and of ``uploads/`` by this store's clock.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import hashlib
 import hmac
 import os
-import secrets
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from email.utils import formatdate
 from pathlib import Path
+from typing import BinaryIO
 
 import envelope
-from envelope import _header
-from envelope.errors import FormatError
 from server.settings import Settings
-from server.store import file_times
+from server.store import file_times, protocols
 from server.store.db import UPLOADS_SCHEMA, Database
-from server.store.disk_reserve import DiskReserve, NoRoom
-from server.store.objects import ObjectStore, new_id
+from server.store.disk_reserve import DiskReserve
+from server.store.objects import ObjectStore
+from server.store.protocols import CommitProblem, NoRoom, Upload, UploadError, new_id
 
-OWNER_COOKIE = "lanterne_uploads"
+__all__ = [
+    "CommitProblem",
+    "Upload",
+    "UploadError",
+    "UploadPolicy",
+    "UploadStore",
+    "is_envelope_length",
+    "max_upload_length",
+]
+
 PART_SUFFIX = ".part"
-ENVELOPE_CHUNK = 65536  # SPEC §5: plaintext bytes per sealed chunk
-ENVELOPE_TAG = 16  # AES-GCM tag after each chunk
-MIN_PADDED = envelope.padded_size(0)  # the smallest bucket (SPEC §6)
 EMPTY_UPLOAD_BYTES = 1 << 20  # what an upload with nothing received counts (at most its length)
 DAY = 86400
-
-_OWNER_LABEL = b"lanterne upload owner v1\x00"
-_COOKIE_LABEL = b"lanterne upload cookie v1\x00"
-_SECRET_BYTES = 32
-_TAG_BYTES = 16
-
-
-class UploadError(Exception):
-    """A tus request that cannot be honoured; ``status`` is the HTTP answer."""
-
-    def __init__(self, status: int, why: str = "") -> None:
-        super().__init__(why or str(status))
-        self.status = status
-
-
-class CommitProblem(Exception):
-    """An upload named in a commit cannot become part of a submission.
-
-    Nothing is changed when this is raised: the uploads stay as they were.
-    ``kind`` is one of ``missing``, ``incomplete``, ``not_envelope``,
-    ``duplicate``, ``busy``, ``too_many``.
-    """
-
-    def __init__(self, kind: str) -> None:
-        super().__init__(kind)
-        self.kind = kind
-
-
-def envelope_size(plaintext: int, header: int) -> int:
-    """The exact length of an envelope of ``plaintext`` bytes with a ``header``-byte header."""
-    padded = envelope.padded_size(plaintext + 1)  # + the padding marker (SPEC §6)
-    chunks = -(-padded // ENVELOPE_CHUNK)
-    return header + padded + ENVELOPE_TAG * chunks
+HEAD_READ = 65536  # read at a time while looking for an envelope's header
 
 
 def max_upload_length(max_plaintext: int) -> int:
     """The largest envelope of at most ``max_plaintext`` bytes, whatever its recipients."""
-    return envelope_size(max_plaintext, _header.MAX_HEADER_SIZE)
+    return envelope.ciphertext_size(max_plaintext)
 
 
 def is_envelope_length(total: int, header: int) -> bool:
@@ -111,16 +80,19 @@ def is_envelope_length(total: int, header: int) -> bool:
     The payload is a Padmé bucket sealed in 64 KiB chunks, each with a tag
     (SPEC §5-6), so only some lengths exist; anything else is truncated or padded.
     """
-    payload = total - header
-    if payload <= 0:
+    if total <= header:
         return False
-    chunks = -(-payload // (ENVELOPE_CHUNK + ENVELOPE_TAG))
-    padded = payload - ENVELOPE_TAG * chunks
-    return (
-        padded >= MIN_PADDED
-        and -(-padded // ENVELOPE_CHUNK) == chunks
-        and envelope.padded_size(padded) == padded
-    )
+    # The smallest plaintext whose envelope is at least ``total`` bytes
+    # (``ciphertext_size`` grows with the plaintext): ``total`` is an envelope's
+    # length only if that envelope is exactly ``total`` bytes long.
+    low, high = 0, total
+    while low < high:
+        middle = (low + high) // 2
+        if envelope.ciphertext_size(middle, header) < total:
+            low = middle + 1
+        else:
+            high = middle
+    return envelope.ciphertext_size(low, header) == total
 
 
 @dataclass(frozen=True)
@@ -156,61 +128,6 @@ class UploadPolicy:
             disk_reserve=up.disk_reserve_bytes,
             sweep_interval=up.sweep_interval_seconds,
         )
-
-
-@dataclass(frozen=True)
-class Upload:
-    id: str
-    owner_hash: bytes
-    length: int
-    received: int
-    active_on: str  # the day (UTC) of the last activity
-
-    @property
-    def complete(self) -> bool:
-        return self.received == self.length
-
-
-class OwnerKeys:
-    """Upload cookies: a random secret and a MAC over it, so only cookies this
-    instance issued are adopted (no fixation: a planted value is replaced).
-
-    The MAC key is derived from the instance's login key, so cookies stay
-    valid across restarts; the database stores only a hash of the secret.
-    """
-
-    def __init__(self, instance_key: bytes) -> None:
-        self._key = hmac.new(instance_key, _COOKIE_LABEL, hashlib.sha256).digest()
-
-    def issue(self) -> str:
-        secret = secrets.token_bytes(_SECRET_BYTES)
-        return _b64(secret + self._tag(secret))
-
-    def owner_hash(self, cookie: str | None) -> bytes | None:
-        """The owner hash of a valid cookie, or None for anything else."""
-        if not cookie or len(cookie) > 128 or not cookie.isascii():
-            return None
-        try:
-            raw = base64.urlsafe_b64decode(cookie + "=" * (-len(cookie) % 4))
-        except (binascii.Error, ValueError):
-            return None
-        if len(raw) != _SECRET_BYTES + _TAG_BYTES:
-            return None
-        secret, tag = raw[:_SECRET_BYTES], raw[_SECRET_BYTES:]
-        if not hmac.compare_digest(tag, self._tag(secret)):
-            return None
-        return hashlib.sha256(_OWNER_LABEL + secret).digest()
-
-    def _tag(self, secret: bytes) -> bytes:
-        return hmac.new(self._key, secret, hashlib.sha256).digest()[:_TAG_BYTES]
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def http_date(seconds: float) -> str:
-    return formatdate(seconds, usegmt=True)
 
 
 class UploadStore:
@@ -264,6 +181,18 @@ class UploadStore:
 
     def path(self, upload_id: str) -> Path:
         return self.root / (upload_id + PART_SUFFIX)
+
+    @contextlib.contextmanager
+    def append_to(self, upload_id: str) -> Iterator[BinaryIO]:
+        """The upload's file, open for writing at any offset (the caller seeks,
+        writes, truncates and fsyncs). Its time is stamped to the day when the
+        block ends, however it ends: the writes set the mtime to now."""
+        try:
+            # Unbuffered: a write the disk refuses leaves nothing waiting in a buffer.
+            with self.path(upload_id).open("r+b", buffering=0) as f:
+                yield f
+        finally:
+            self.stamp(self.path(upload_id))
 
     def day(self) -> str:
         return time.strftime("%Y-%m-%d", time.gmtime(self._now()))
@@ -507,19 +436,26 @@ class UploadStore:
 
         Only the header is read; nothing is, or could be, decrypted here.
         """
+        head = b""
         with file_times.open_noatime(self.path(upload.id)) as f:
-            head = f.read(_header.MAX_HEADER_SIZE)
-        try:
-            parsed = _header.parse_header(head)
-        except FormatError:
-            return False
-        return parsed is not None and is_envelope_length(upload.length, parsed.size)
+            try:
+                while (header := envelope.header_size(head)) is None:
+                    more = f.read(HEAD_READ)
+                    if not more:
+                        return False
+                    head += more
+            except envelope.FormatError:
+                return False
+        return is_envelope_length(upload.length, header)
 
-    def move_to_store(self, uploads: Sequence[Upload], store: ObjectStore) -> list[str]:
+    def move_to_store(self, uploads: Sequence[Upload], store: protocols.ObjectStore) -> list[str]:
         """Rename each upload into the object store under its own id; fsync both dirs.
 
         On failure the ones already moved are removed again and OSError is raised.
+        A rename needs both on files: another object store needs its own upload store.
         """
+        if not isinstance(store, ObjectStore):
+            raise TypeError("uploads on files move only into an object store on files")
         moved: list[str] = []
         try:
             for upload in uploads:
@@ -559,11 +495,6 @@ def _days_not_minutes(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-
-
-def forget_uploads(conn: sqlite3.Connection, upload_ids: Sequence[str]) -> None:
-    """Remove the rows of uploads that became objects (inside the commit's transaction)."""
-    conn.executemany("DELETE FROM uploads WHERE id = ?", [(i,) for i in upload_ids])
 
 
 def _is_id(value: str) -> bool:

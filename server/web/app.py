@@ -1,7 +1,7 @@
 """``create_app(settings)``: the source interface as a FastAPI app.
 
-Everything the routes use (database, object store, clock, sessions) is built
-here from ``settings`` or passed in, and hung on ``app.state``: nothing lives
+Everything the routes use (the stores, clock, sessions) is built here from
+``settings`` or passed in, and hung on ``app.state``: nothing lives
 at module level, so tests, and the journalist API's app on its own port
 (``server.web.journalist_api``), build their own.
 """
@@ -16,14 +16,13 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from server.domain.clock import Clock, SystemClock
 from server.domain.sessions import FormTokens, KdfQueue, LoginThrottle, SessionStore
 from server.domain.source_lifecycle import SourceLifecycle
-from server.domain.sources import Clock, InstanceSecrets, KeyDeriver, SourceService, SystemClock
+from server.domain.sources import InstanceSecrets, KeyDeriver, SourceService
+from server.domain.uploads import OwnerKeys
 from server.settings import Settings
-from server.store.db import Database
-from server.store.disk_reserve import DiskReserve
-from server.store.objects import ObjectStore
-from server.store.uploads import OwnerKeys, UploadPolicy, UploadStore
+from server.store.wiring import Stores, sqlite_stores
 from server.web import error_pages
 from server.web.assets import Assets
 from server.web.contain_errors import ContainErrorsMiddleware
@@ -57,25 +56,28 @@ def create_app(
     *,
     clock: Clock | None = None,
     wall_clock: Callable[[], float] | None = None,
+    stores: Stores | None = None,
 ) -> FastAPI:
-    """``clock`` drives sessions and dates; ``wall_clock`` (seconds since the
-    epoch) the expiry of uploads in progress. Both are seams for tests."""
+    """``stores`` are what the app keeps (``sqlite_stores(settings)``, the data
+    directory's database and files, if none are given); ``clock`` drives
+    sessions and dates; ``wall_clock`` (seconds since the epoch) the form
+    tokens and, for the default stores, the expiry of uploads in progress.
+    All three are seams for tests and for another backend."""
     quiet_logging()
     clock = clock or SystemClock()
-    db = Database(settings.database_path)
-    db.hold_open()  # reads go on when the disk is full (server/db.py)
-    store = ObjectStore(settings.objects_dir)
-    secrets = InstanceSecrets.load(settings.secrets_path)
+    if stores is None:
+        stores = sqlite_stores(settings, wall_clock=wall_clock)
+    secrets = InstanceSecrets.from_json(stores.instance_secrets, str(settings.secrets_path))
     deriver = KeyDeriver(
         secrets, settings.argon2_opslimit, settings.argon2_memlimit, settings.max_parallel_kdf
     )
     sessions = SessionStore(clock, settings.session_idle_seconds, settings.max_sessions)
-    lifecycle = SourceLifecycle(db, store, end_sessions=sessions.end_source)
+    lifecycle = SourceLifecycle(stores.sources, stores.objects, end_sessions=sessions.end_source)
     services = Services(
         settings=settings,
-        db=db,
-        store=store,
-        sources=SourceService(db, store, deriver, lifecycle),
+        journalists=stores.journalists,
+        store=stores.objects,
+        sources=SourceService(stores.sources, stores.objects, deriver, lifecycle),
         sessions=sessions,
         throttle=LoginThrottle(
             clock,
@@ -86,16 +88,9 @@ def create_app(
         pages=Pages(),
         clock=clock,
         # One reserve for both paths: the no-JS form and resumable uploads.
-        disk=DiskReserve(settings.data_dir, settings.uploads.disk_reserve_bytes),
+        disk=stores.disk,
     )
-    uploads = UploadStore(
-        db,
-        settings.uploads_dir,
-        UploadPolicy.from_settings(settings),
-        wall_clock or time.time,
-        disk=services.disk,
-    )
-    uploads.prepare()
+    uploads = stores.uploads
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = services
     app.state.uploads = uploads

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import sqlite3
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +18,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from server.settings import LANGUAGES
+from server.store.protocols import DATABASE_UNAVAILABLE, database_full
 from server.web.rendering import render
 from server.web.streaming_form import FormRejected, Reason
 
@@ -204,9 +204,8 @@ def storage_failure(exc: BaseException) -> int | None:
     """507 for a full disk, 503 for a database or descriptors unavailable for a
     moment (locked past its wait, too many open files, an I/O error); None for
     anything else, which stays a 500."""
-    if isinstance(exc, sqlite3.OperationalError):
-        code = getattr(exc, "sqlite_errorcode", None)
-        return 507 if code is not None and code & 0xFF == sqlite3.SQLITE_FULL else 503
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        return 507 if database_full(exc) else 503
     if isinstance(exc, OSError):
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             return 507
@@ -297,7 +296,8 @@ def install(app: FastAPI) -> None:
         log.warning("storage unavailable (%s): answered %d", type(exc).__name__, status)
         return storage_page(request, status)
 
-    app.add_exception_handler(sqlite3.OperationalError, on_storage_error)
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, on_storage_error)
     app.add_exception_handler(OSError, on_storage_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(HTTPException, on_http_error)

@@ -5,7 +5,7 @@ website too (a reverse proxy forwarding only ``/`` and ``/<lang>/`` to the
 app). Tor Browser then offers the onion address to visitors who arrive there,
 through the ``Onion-Location`` header (Tor Browser honours it on HTTPS pages).
 
-Set in config.toml::
+Set in config.toml (checked by ``server.onion_address.parse_onion_location``)::
 
     onion_location = "http://<56 characters>.onion"
 
@@ -16,29 +16,10 @@ only to requests that did not already arrive through an onion address.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.ops.tor_config import TorConfigError, check_onion_address
-
 LANDING_PATH = re.compile(r"/(?:[a-z]{2}/)?")
-
-
-def parse_onion_location(value: object) -> str:
-    """The configured value, checked: ``http(s)://<v3 onion>``, no path or query."""
-    if not isinstance(value, str):
-        raise ValueError("onion_location must be a string")
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or parts.path not in ("", "/"):
-        raise ValueError('onion_location must look like "http://<address>.onion"')
-    if parts.query or parts.fragment or parts.username or parts.port is not None:
-        raise ValueError('onion_location must look like "http://<address>.onion"')
-    try:
-        host = check_onion_address(parts.hostname or "")
-    except TorConfigError as exc:
-        raise ValueError(f"onion_location: {exc}") from exc
-    return f"{parts.scheme}://{host}"
 
 
 class OnionLocationMiddleware:

@@ -5,19 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import envelope
+from server.domain.clock import Clock
 from server.domain.sessions import FormTokens, LoginThrottle, SessionStore
-from server.domain.sources import Clock, SourceService
+from server.domain.sources import SourceService
 from server.settings import Settings
-from server.store.db import Database
-from server.store.disk_reserve import DiskReserve
-from server.store.objects import ObjectStore
+from server.store.protocols import DiskSpace, JournalistStore, ObjectStore
 from server.web.i18n import Pages
 
 
 @dataclass
 class Services:
     settings: Settings
-    db: Database
+    journalists: JournalistStore
     store: ObjectStore
     sources: SourceService
     sessions: SessionStore
@@ -25,7 +24,7 @@ class Services:
     form_tokens: FormTokens
     pages: Pages
     clock: Clock
-    disk: DiskReserve
+    disk: DiskSpace
 
     def journalist_keys(self) -> list[envelope.PublicKey]:
         """Read each time, so keys an admin adds take effect without a restart."""
@@ -35,5 +34,5 @@ class Services:
                 recipient=envelope.X25519Recipient(row.encryption_key),
                 signing_key=row.signing_key,
             )
-            for row in self.db.journalists()
+            for row in self.journalists.journalists()
         ]

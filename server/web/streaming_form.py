@@ -31,8 +31,9 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 import envelope
+from server.domain.submissions import ObjectBatch
 from server.settings import Limits
-from server.store.objects import ObjectBatch, PendingObject
+from server.store.protocols import PendingObject
 
 # The body goes to the parser thread in batches. A batch is held in memory while
 # it fills, for every upload in flight: a slow upload (Tor) gets batches of one

@@ -9,12 +9,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Scope
 
+from server.domain.clock import Clock, SystemClock
 from server.domain.newsroom import Newsroom
 from server.domain.source_lifecycle import SourceLifecycle
-from server.domain.sources import Clock, SystemClock
 from server.settings import Settings
-from server.store.db import Database
-from server.store.objects import ObjectStore
+from server.store.wiring import ApiStores, sqlite_api_stores
 from server.web.app import quiet_logging
 from server.web.contain_errors import ContainErrorsMiddleware
 from server.web.head_requests import HeadAsGetMiddleware
@@ -46,15 +45,23 @@ def internal_error(scope: Scope) -> Response:
 
 
 def create_journalist_app(
-    settings: Settings, *, clock: Clock | None = None, listen: str | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    listen: str | None = None,
+    stores: ApiStores | None = None,
 ) -> FastAPI:
     """``listen``: the ``host:port`` the API is served on, which login signatures
-    may name while no journalist onion is known (auth.ServedHosts)."""
+    may name while no journalist onion is known (auth.ServedHosts). ``stores``:
+    what the API reads and changes (the data directory's database and files if
+    none are given); ``clock``: sessions, tokens and dates. Seams for tests and
+    for another backend."""
     quiet_logging()
-    db = Database(settings.database_path)
-    db.hold_open()  # reads go on when the disk is full (server/db.py)
-    store = ObjectStore(settings.objects_dir)
-    newsroom = Newsroom(db, store, SourceLifecycle(db, store))
+    if stores is None:
+        stores = sqlite_api_stores(settings)
+    newsroom = Newsroom(
+        stores.newsroom, stores.objects, SourceLifecycle(stores.sources, stores.objects)
+    )
     app = FastAPI(
         title="Lanterne journalist API",
         version="1",
@@ -63,7 +70,7 @@ def create_journalist_app(
         openapi_url=f"{API_PREFIX}/openapi.json",
     )
     app.state.api = routes.ApiServices(
-        db=db,
+        db=stores.journalists,
         newsroom=newsroom,
         auth=Authenticator(clock or SystemClock()),
         clock=clock or SystemClock(),

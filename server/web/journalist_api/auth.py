@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import nacl.exceptions
 import nacl.signing
 
-from server.domain.sources import Clock
+from server.domain.clock import Clock
 
 AUTH_LABEL = b"lanterne/v1/api-auth\x00"
 _CHALLENGE_LABEL = b"lanterne/v1/api-challenge\x00"

@@ -16,10 +16,10 @@ from pydantic import BaseModel, Field
 
 import envelope
 from envelope.keys import b64encode
+from server.domain.clock import Clock
 from server.domain.newsroom import Invalid, Newsroom, NotFound, SourceSummary
 from server.domain.source_lifecycle import ItemKind, SourceGone, SourceNotFound
-from server.domain.sources import Clock
-from server.store.db import Database, JournalistRow
+from server.store.protocols import JournalistRow, JournalistStore
 from server.web.headers import byte_range_start, decimal
 from server.web.journalist_api.auth import (
     CHALLENGE_SECONDS,
@@ -40,7 +40,7 @@ router = APIRouter()
 
 @dataclass
 class ApiServices:
-    db: Database
+    db: JournalistStore
     newsroom: Newsroom
     auth: Authenticator
     clock: Clock
@@ -398,13 +398,9 @@ def delete_submission(submission_id: str, api: Api, me: Journalist) -> Response:
 def get_object(
     object_id: str, api: Api, me: Journalist, range: Annotated[str | None, Header()] = None
 ) -> StreamingResponse:
-    try:
-        path = api.newsroom.store.path(object_id)
-    except ValueError:
-        raise HTTPException(404, "no such object") from None
-    if not api.newsroom.object_is_known(object_id) or not path.is_file():
+    size = api.newsroom.object_size(object_id)
+    if size is None:
         raise HTTPException(404, "no such object")
-    size = path.stat().st_size
     start = 0
     if range is not None:
         asked = byte_range_start(range)
@@ -415,8 +411,7 @@ def get_object(
             raise HTTPException(416, "range starts past the end")
 
     def chunks() -> Iterator[bytes]:
-        with api.newsroom.store.open(object_id) as f:  # no access time (file times are days)
-            f.seek(start)
+        with api.newsroom.store.open(object_id, start) as f:  # no access time (days only)
             while data := f.read(READ_SIZE):
                 yield data
 

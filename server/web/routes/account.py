@@ -9,7 +9,6 @@ from fastapi.responses import Response
 
 from server.domain import codenames
 from server.domain.sessions import LoginBusy, Session
-from server.store.uploads import OWNER_COOKIE
 from server.web.error_pages import N_, error_page, rejected_page, status_page
 from server.web.rendering import (
     check_language,
@@ -20,13 +19,13 @@ from server.web.rendering import (
     render,
     services,
 )
-from server.web.routes.tus import owner_hash, upload_store
 from server.web.streaming_form import (
     CSRF_FIELD,
     FormRejected,
     Reason,
     read_small_form,
 )
+from server.web.uploads import OWNER_COOKIE, owner_hash, upload_store
 
 router = APIRouter()
 

@@ -12,18 +12,17 @@ from fastapi.responses import JSONResponse, Response
 from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect
 
-from server.store.db import ObjectRow
-from server.store.uploads import CommitProblem, UploadError, forget_uploads
+from server.store.protocols import CommitProblem, ObjectRow, UploadError
 from server.web.error_pages import N_, NOT_SUBMITTED, commit_problem_page, error_page, rejected_page
 from server.web.rendering import check_language, current_session, form_token_ok, services
-from server.web.routes.submit import find_submitter, record_submission, submitted
-from server.web.routes.tus import owner_hash, upload_store
 from server.web.streaming_form import (
     CSRF_FIELD,
     HONEYPOT_FIELD,
     FormRejected,
     Reason,
 )
+from server.web.submitting import find_submitter, record_submission, submitted
+from server.web.uploads import owner_hash, upload_store
 
 router = APIRouter()
 
@@ -105,9 +104,7 @@ async def commit(request: Request, lang: str) -> Response:
                 for (kind, _), upload in zip(kinds, uploads, strict=True)
             ]
             try:
-                await record_submission(
-                    svc, submitter, objects, also=lambda conn: forget_uploads(conn, ids)
-                )
+                await record_submission(svc, submitter, objects, finished_uploads=ids)
             except BaseException:
                 # Moved but not recorded: remove them, and their rows with them,
                 # so nothing half-visible remains (the page must start again).

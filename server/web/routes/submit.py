@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
@@ -16,22 +14,15 @@ from starlette.requests import ClientDisconnect
 
 import envelope
 from server.domain.sessions import Session
-from server.store.db import ObjectRow, SourceRow
-from server.store.disk_reserve import DiskReserve, NoRoom
-from server.store.objects import ObjectBatch
-from server.web.error_pages import (
-    N_,
-    error_page,
-    rejected_page,
-    storage_failure,
-    storage_page,
-)
+from server.domain.submissions import ObjectBatch
+from server.store.protocols import DATABASE_UNAVAILABLE, DiskSpace, NoRoom, ObjectRow
+from server.web.bodies import BodyStream, drain_body
+from server.web.error_pages import N_, error_page, rejected_page, storage_failure, storage_page
 from server.web.headers import decimal
 from server.web.rendering import (
     check_language,
     current_session,
     form_token_ok,
-    redirect,
     render,
     services,
 )
@@ -45,12 +36,12 @@ from server.web.streaming_form import (
     multipart_boundary,
     parse_streaming,
 )
+from server.web.submitting import Submitter, find_submitter, record_submission, submitted
 
 router = APIRouter()
 log = logging.getLogger("lanterne.server")
 
 MANIFEST_TYPE = "lanterne-manifest/v1"
-SENT_NOTICE = N_("Your submission was received and encrypted. Thank you.")
 
 
 @router.get("/{lang}/submit")
@@ -117,7 +108,7 @@ async def submit(request: Request, lang: str) -> Response:
         if not body.complete:
             await drain_body(request, svc.settings.limits.max_drain_bytes)
         return rejected_page(request, exc, lang)
-    except (sqlite3.OperationalError, OSError) as exc:
+    except (*DATABASE_UNAVAILABLE, OSError) as exc:
         # The disk filled up, or the database could not be used: the batch removed
         # every object; the body is read to its end so that the browser shows the page.
         status = storage_failure(exc)
@@ -139,67 +130,6 @@ def _answers(svc: Services, lang: str, form: ReceivedForm) -> list[dict[str, str
         if value:
             answers.append({"id": q.id, "question": q.label_for(lang), "answer": value})
     return answers
-
-
-@dataclass(frozen=True)
-class Submitter:
-    """Who a submission is recorded for: the logged-in source, or a new one."""
-
-    day: str
-    source_id: str
-    new_source: tuple[str, SourceRow] | None  # (codename, row) for a first submission
-
-    @property
-    def follow_up(self) -> bool:
-        return self.new_source is None
-
-
-async def find_submitter(svc: Services, session: Session | None, lang: str) -> Submitter:
-    """The session's source, or a fresh codename and source row (not yet stored)."""
-    source_id = session.source_id if session is not None else None
-    if source_id is not None and not svc.sources.lifecycle.is_active(source_id):
-        source_id = None  # the account was deleted in another session
-    if source_id is not None:
-        return Submitter(svc.clock.today(), source_id, None)
-    # In a thread: Argon2id must not stall other sources. It waits its turn
-    # behind logins but is never refused: the submission has already arrived.
-    async with svc.throttle.kdf.turn(may_refuse=False):
-        codename, row = await anyio.to_thread.run_sync(svc.sources.new_codename, lang)
-    return Submitter(svc.clock.today(), row.id, (codename, row))
-
-
-async def record_submission(
-    svc: Services,
-    submitter: Submitter,
-    objects: Sequence[ObjectRow],
-    also: Callable[[sqlite3.Connection], None] | None = None,
-) -> None:
-    """Make a submission visible: its source (if new), its row and its objects,
-    plus whatever ``also`` writes, in ONE transaction. Every object must already
-    be complete in the store; until this commits, none is listed anywhere."""
-
-    def record() -> None:
-        new_row = submitter.new_source[1] if submitter.new_source is not None else None
-        svc.sources.lifecycle.record_submission(
-            submitter.source_id, new_row, submitter.day, objects, also
-        )
-
-    # In a thread: waiting for SQLite's write lock must not stall other sources.
-    await anyio.to_thread.run_sync(record)
-
-
-def submitted(svc: Services, session: Session | None, lang: str, submitter: Submitter) -> Response:
-    """The answer to a recorded submission: the codename page for a new source
-    (with a new session id: no fixation), the inbox with a notice otherwise.
-    The session is created here for a visitor who had none."""
-    if submitter.new_source is not None:
-        session = svc.sessions.sign_in(
-            session, submitter.source_id, new_codename=submitter.new_source[0]
-        )
-        return redirect(f"/{lang}/codename", session)
-    assert session is not None  # a follow-up comes from a source's session
-    session.notice = SENT_NOTICE
-    return redirect(f"/{lang}/inbox", session)
 
 
 async def _commit(
@@ -248,34 +178,14 @@ async def _commit(
     return submitter
 
 
-async def drain_body(request: Request, limit: int) -> None:
-    """Read and drop what is left of a refused body, so the browser sees our page.
-
-    Browsers often show "connection reset" instead of a response sent while
-    they are still uploading. Past ``limit`` bytes we give up and let it reset.
-    """
-    received = 0
-    receive = request.receive
-    try:
-        while received < limit:
-            message = await receive()
-            if message["type"] != "http.request":
-                return
-            received += len(message.get("body", b""))
-            if not message.get("more_body", False):
-                return
-    except (ClientDisconnect, RuntimeError, OSError):
-        return
-
-
 class DiskWatch:
-    """The no-JS body's share of the disk reserve (server/store/disk_reserve.py): a claim
+    """The no-JS body's share of the disk reserve (``Services.disk``): a claim
     for its declared length, and a check before each MiB that it still fits.
     Either refusal is FormRejected(NO_ROOM): the batch then removes every object."""
 
     EVERY = 1 << 20
 
-    def __init__(self, disk: DiskReserve, declared: int) -> None:
+    def __init__(self, disk: DiskSpace, declared: int) -> None:
         self._disk = disk
         self._declared = declared
 
@@ -296,25 +206,3 @@ class DiskWatch:
                 since_check = 0
             since_check += len(chunk)
             yield chunk
-
-
-class BodyStream:
-    """``request.stream()``, remembering whether the body was read to its end.
-
-    ``complete`` turns true with the last chunk, before the reader sees it: a
-    reader that refuses the body on its last chunk must not drain it, since
-    ``receive()`` after the end of the body waits for the client to disconnect.
-    """
-
-    def __init__(self, request: Request) -> None:
-        self._request = request
-        self.complete = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        while not self.complete:
-            message = await self._request.receive()
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnect()
-            self.complete = not message.get("more_body", False)
-            if chunk := message.get("body", b""):
-                yield chunk

@@ -2,16 +2,14 @@
 expiration (docs/UPLOADS.md). The bytes go from the request body to the
 upload's file as they arrive (``BodyStream``: ``request.stream()`` that also
 tells whether the body ended, so a refused body is drained only if needed);
-``server/store/uploads.py`` keeps the records.
+the upload store (``server.store.protocols.UploadStore``) keeps the records.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import sqlite3
 from collections.abc import Mapping
-from pathlib import Path
 from typing import BinaryIO
 
 import anyio.to_thread
@@ -19,18 +17,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
-from server.store.uploads import (
-    OWNER_COOKIE,
-    OwnerKeys,
-    Upload,
-    UploadError,
-    UploadStore,
-    http_date,
-)
+from server.store.protocols import DATABASE_UNAVAILABLE, Upload, UploadError, UploadStore
+from server.web.bodies import BodyStream, drain_body
 from server.web.error_pages import storage_failure
 from server.web.headers import decimal
 from server.web.rendering import current_session
-from server.web.routes.submit import BodyStream, drain_body
+from server.web.uploads import OWNER_COOKIE, http_date, owner_hash, owner_keys, upload_store
 
 router = APIRouter()
 
@@ -40,20 +32,6 @@ PATCH_TYPE = "application/offset+octet-stream"
 # Received bytes are handed to a worker thread about this much at a time: a
 # bounded buffer, and few thread hops for a 4 MiB segment.
 WRITE_BATCH = 1 << 20
-
-
-def upload_store(request: Request) -> UploadStore:
-    store: UploadStore = request.app.state.uploads
-    return store
-
-
-def owner_keys(request: Request) -> OwnerKeys:
-    keys: OwnerKeys = request.app.state.upload_owners
-    return keys
-
-
-def owner_hash(request: Request) -> bytes | None:
-    return owner_keys(request).owner_hash(request.cookies.get(OWNER_COOKIE))
 
 
 def keep_session_alive(request: Request) -> None:
@@ -190,24 +168,16 @@ async def tus_patch(request: Request, upload_id: str) -> Response:
 
 
 async def _receive(body: BodyStream, store: UploadStore, upload: Upload, limit: int) -> Upload:
-    try:
-        return await _append(body, store, upload, limit)
-    finally:
-        # File times are days (server/store/file_times.py): the write set the mtime to now.
-        # One utime call, done inline so that a cancelled request stamps too.
-        store.stamp(store.path(upload.id))
-
-
-async def _append(body: BodyStream, store: UploadStore, upload: Upload, limit: int) -> Upload:
     """Append the body at the upload's offset, fsync, record the new offset.
 
     A body cut short keeps what arrived (fsynced and recorded: the client
     resumes from there); a body longer than ``limit`` is refused whole.
     """
     start = upload.received
-    path = store.path(upload.id)
-    # Unbuffered: a write the disk refuses leaves nothing waiting in a buffer.
-    with path.open("r+b", buffering=0) as f:
+    # Unbuffered (a write the disk refuses leaves nothing waiting in a buffer).
+    # File times are days: ``append_to`` stamps the file when the block ends,
+    # inline, so that a cancelled request stamps too.
+    with store.append_to(upload.id) as f:
         f.seek(start)
         written = 0
         pending = bytearray()
@@ -241,10 +211,10 @@ async def _append(body: BodyStream, store: UploadStore, upload: Upload, limit: i
         await anyio.to_thread.run_sync(_truncate, f, start + written)
     try:
         recorded = await anyio.to_thread.run_sync(store.progress, upload.id, start + written)
-    except sqlite3.OperationalError as exc:
+    except DATABASE_UNAVAILABLE as exc:
         # Not recorded (a full disk has no room for the database either): the
         # offset stays where it was, and the file is cut back to it.
-        await anyio.to_thread.run_sync(_cut, path, start)
+        await anyio.to_thread.run_sync(_cut, store, upload.id, start)
         raise UploadError(storage_failure(exc) or 503, "offset not recorded") from None
     if full is not None:
         raise UploadError(507, "no room for this upload")
@@ -253,8 +223,8 @@ async def _append(body: BodyStream, store: UploadStore, upload: Upload, limit: i
     return recorded
 
 
-def _cut(path: Path, size: int) -> None:
-    with path.open("r+b", buffering=0) as f:
+def _cut(store: UploadStore, upload_id: str, size: int) -> None:
+    with store.append_to(upload_id) as f:
         _truncate(f, size)
 
 

@@ -1,0 +1,358 @@
+"""What the domain and web layers may know of the store: records, errors and
+small typed Protocols. No SQL, no paths, no implementation.
+
+The SQLite-and-files implementations are ``server.store.db.Database``
+(journalists and instance values), ``server.store.sources.SqliteSourceStore``,
+``server.store.newsroom.SqliteNewsroomStore`` and
+``server.store.objects.ObjectStore``; ``server.store.wiring`` builds them from
+the settings. A second backend implements the same Protocols
+(docs/SERVER_LAYERS.md).
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+import sqlite3
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+# Records
+
+
+def new_id() -> str:
+    """128 random bits: object, submission, source, item and upload ids."""
+    return secrets.token_hex(16)
+
+
+@dataclass(frozen=True)
+class JournalistRow:
+    id: int
+    name: str
+    encryption_key: bytes
+    signing_key: bytes
+    role: str
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    id: str
+    login_hash: bytes
+    reply_key: bytes
+
+
+@dataclass(frozen=True)
+class ObjectRow:
+    id: str
+    kind: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ReplyRow:
+    id: str
+    object_id: str
+    sent_on: str
+
+
+@dataclass
+class SourceSummary:
+    """One source as the journalists list it."""
+
+    id: str
+    reply_key: bytes | None  # None once the source deleted their account
+    last_activity: str
+    account_deleted: bool
+    submissions: int = 0
+    size: int = 0
+    seen: bool = False
+    starred: bool = False
+    tags: list[str] = field(default_factory=list)
+    assignee: str | None = None
+    notes: int = 0
+    replies: int = 0
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """A reply or a note: the day is when it was sent or written."""
+
+    id: str
+    object_id: str
+    day: str
+    journalist: str | None  # None once the journalist was removed
+
+
+@dataclass(frozen=True)
+class SourceItems:
+    submissions: list[tuple[str, str, list[ObjectRow]]]  # (id, day received, objects)
+    replies: list[ItemRow]
+    notes: list[ItemRow]
+
+
+class ItemKind(enum.Enum):
+    """What journalists add to a source: both are envelopes the server cannot read."""
+
+    NOTE = "notes"
+    REPLY = "replies"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A resumable upload in progress (server/store/uploads.py): ciphertext only."""
+
+    id: str
+    owner_hash: bytes
+    length: int
+    received: int
+    active_on: str  # the day (UTC) of the last activity
+
+    @property
+    def complete(self) -> bool:
+        return self.received == self.length
+
+
+# Errors
+
+
+class SourceNotFound(Exception):
+    """No source (or submission) with this id: never existed, or deleted by a journalist."""
+
+
+class SourceGone(Exception):
+    """The source deleted their account: nothing can be sent to them any more."""
+
+
+class TriageRefused(Exception):
+    """A triage change the store cannot make; ``what`` is ``tags`` or ``assignee``."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+class UploadError(Exception):
+    """A tus request that cannot be honoured; ``status`` is the HTTP answer."""
+
+    def __init__(self, status: int, why: str = "") -> None:
+        super().__init__(why or str(status))
+        self.status = status
+
+
+class CommitProblem(Exception):
+    """An upload named in a commit cannot become part of a submission.
+
+    Nothing is changed when this is raised: the uploads stay as they were.
+    ``kind`` is one of ``missing``, ``incomplete``, ``not_envelope``,
+    ``duplicate``, ``busy``, ``too_many``.
+    """
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+class NoRoom(Exception):
+    """Writing this would leave the disk below its reserve; nothing was written."""
+
+
+# What a store raises when its database cannot be used for a moment (locked past
+# its wait, the disk full, an I/O error): the web layer answers 503 or 507
+# (server/web/error_pages.py, docs/RELIABILITY.md). A second backend adds its own.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
+
+
+def database_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (one of ``DATABASE_UNAVAILABLE``) says the disk is full."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_FULL
+
+
+# Protocols
+
+
+class JournalistStore(Protocol):
+    """Journalists (known by their public keys) and the instance's recorded values."""
+
+    def journalists(self) -> list[JournalistRow]: ...
+
+    def journalist(self, journalist_id: int) -> JournalistRow | None: ...
+
+    def journalist_named(self, name: str) -> JournalistRow | None: ...
+
+    def meta_value(self, key: str) -> str | None: ...
+
+
+class SourceStore(Protocol):
+    """Sources, their submissions, replies and notes: every change is one transaction."""
+
+    def find_source(self, login_hash: bytes) -> SourceRow | None: ...
+
+    def replies(self, source_id: str) -> list[ReplyRow]: ...
+
+    def is_active(self, source_id: str) -> bool: ...
+
+    def record_submission(
+        self,
+        submission_id: str,
+        source_id: str,
+        new_source: SourceRow | None,
+        day: str,
+        objects: Sequence[ObjectRow],
+        finished_uploads: Sequence[str] = (),
+    ) -> None:
+        """The source (if new), the submission and its objects, and the removal of
+        ``finished_uploads``' rows, in ONE transaction; ``SourceGone`` if the
+        source deleted their account (nothing is recorded then)."""
+        ...
+
+    def touch(self, source_id: str, day: str) -> None: ...
+
+    def add_item(
+        self,
+        kind: ItemKind,
+        item_id: str,
+        source_id: str,
+        object_id: str,
+        journalist_id: int | None,
+        day: str,
+    ) -> None:
+        """``SourceNotFound``, or ``SourceGone`` for a reply to a deleted account."""
+        ...
+
+    def delete_by_source(self, source_id: str) -> list[str]:
+        """Erase the login hash, reply key and replies; the replies' object ids."""
+        ...
+
+    def delete_source(self, source_id: str) -> list[str]:
+        """Every row of the source; its object ids. ``SourceNotFound`` if none."""
+        ...
+
+    def delete_submission(self, submission_id: str) -> list[str]:
+        """One submission; its object ids. ``SourceNotFound`` if none."""
+        ...
+
+
+class NewsroomStore(Protocol):
+    """What the journalists read and the triage state they share."""
+
+    def source_summaries(self) -> list[SourceSummary]: ...
+
+    def items_of(self, source_id: str) -> SourceItems:
+        """One source's submissions (with their objects), replies and notes, oldest
+        first, read in one transaction."""
+        ...
+
+    def object_is_known(self, object_id: str) -> bool: ...
+
+    def update_triage(
+        self,
+        source_id: str,
+        *,
+        seen: bool | None,
+        starred: bool | None,
+        tags: list[str] | None,
+        add_tags: list[str] | None,
+        remove_tags: list[str] | None,
+        assignee: str | None,
+        clear_assignee: bool,
+        max_tags: int,
+    ) -> None:
+        """One transaction; ``TriageRefused`` for too many tags or an unknown assignee."""
+        ...
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class PendingObject(Protocol):
+    """An object being written: ``commit`` makes it appear, ``abort`` removes it."""
+
+    id: str
+    size: int
+
+    def write(self, data: bytes | memoryview) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class ObjectStore(Protocol):
+    """Ciphertext objects named by random ids."""
+
+    def new_object(self) -> PendingObject: ...
+
+    def write_bytes(self, data: bytes) -> str: ...
+
+    def read_bytes(self, object_id: str) -> bytes: ...
+
+    def open(self, object_id: str, start: int = 0) -> AbstractContextManager[Readable]:
+        """The object from byte ``start`` on; ``FileNotFoundError`` if there is none."""
+        ...
+
+    def size(self, object_id: str) -> int:
+        """The object's length; ``FileNotFoundError`` if there is none, ``ValueError``
+        for what is not an object id."""
+        ...
+
+    def delete(self, object_id: str) -> None: ...
+
+
+class DiskSpace(Protocol):
+    """The disk reserve shared by every path that writes ciphertext."""
+
+    def room(self, nbytes: int, *, key: object = None) -> bool: ...
+
+    def claim(self, key: object, nbytes: int) -> AbstractContextManager[None]:
+        """Hold ``nbytes`` while the block runs; ``NoRoom`` if they do not fit."""
+        ...
+
+
+class UploadLimits(Protocol):
+    @property
+    def max_length(self) -> int: ...
+
+    @property
+    def max_patch(self) -> int: ...
+
+
+class UploadStore(Protocol):
+    """Resumable uploads in progress: their rows and files, caps and expiry.
+
+    Methods do blocking I/O: call them from a worker thread.
+    """
+
+    @property
+    def policy(self) -> UploadLimits: ...
+
+    def create(self, owner_hash: bytes, length: int) -> Upload: ...
+
+    def get(self, upload_id: str, owner_hash: bytes | None) -> Upload: ...
+
+    def expires_at(self, upload: Upload) -> float: ...
+
+    def hold(self, upload_ids: Sequence[str]) -> AbstractContextManager[None]: ...
+
+    def receiving(self, upload: Upload, nbytes: int) -> AbstractContextManager[None]: ...
+
+    def append_to(self, upload_id: str) -> AbstractContextManager[BinaryIO]:
+        """The upload's file, open for writing at any offset; stamped to the day after."""
+        ...
+
+    def progress(self, upload_id: str, received: int) -> Upload: ...
+
+    def delete(self, upload_id: str) -> None: ...
+
+    def forget_owner(self, owner_hash: bytes) -> int: ...
+
+    def sweep_if_due(self) -> int: ...
+
+    def check_for_commit(
+        self, upload_ids: Sequence[str], owner_hash: bytes | None
+    ) -> list[Upload]: ...
+
+    def move_to_store(self, uploads: Sequence[Upload], store: ObjectStore) -> list[str]: ...

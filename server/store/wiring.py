@@ -1,0 +1,88 @@
+"""The default stores: SQLite and files under the data directory, built from the
+settings. The app factories (``server.web.app.create_app``,
+``server.web.journalist_api.create_journalist_app``) call ``sqlite_stores`` and
+``sqlite_api_stores`` when they are given no stores; tests and a second backend pass their own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from server.settings import Settings
+from server.store import file_times
+from server.store.db import Database
+from server.store.disk_reserve import DiskReserve
+from server.store.newsroom import SqliteNewsroomStore
+from server.store.objects import ObjectStore
+from server.store.protocols import (
+    DiskSpace,
+    JournalistStore,
+    NewsroomStore,
+    SourceStore,
+    UploadStore,
+)
+from server.store.protocols import ObjectStore as ObjectStoreProtocol
+from server.store.sources import SqliteSourceStore
+from server.store.uploads import UploadPolicy
+from server.store.uploads import UploadStore as FileUploadStore
+
+
+@dataclass
+class ApiStores:
+    """What the journalist API keeps, each behind its Protocol (server/store/protocols.py)."""
+
+    journalists: JournalistStore
+    sources: SourceStore
+    newsroom: NewsroomStore
+    objects: ObjectStoreProtocol
+
+
+@dataclass
+class Stores(ApiStores):
+    """What the source interface keeps: the API's stores, uploads in progress,
+    the disk reserve and the instance's secrets."""
+
+    uploads: UploadStore
+    disk: DiskSpace
+    instance_secrets: bytes  # the JSON ``lanterne-server init`` wrote (domain: InstanceSecrets)
+
+
+def sqlite_api_stores(settings: Settings) -> ApiStores:
+    """The data directory's database and object files, for the journalist API."""
+    db = Database(settings.database_path)
+    db.hold_open()  # reads go on when the disk is full (server/store/db.py)
+    return ApiStores(
+        journalists=db,
+        sources=SqliteSourceStore(db),
+        newsroom=SqliteNewsroomStore(db),
+        objects=ObjectStore(settings.objects_dir),
+    )
+
+
+def sqlite_stores(settings: Settings, *, wall_clock: Callable[[], float] | None = None) -> Stores:
+    """The data directory's database and files. ``wall_clock`` (seconds since the
+    epoch) drives the expiry of uploads in progress; tests pass their own."""
+    db = Database(settings.database_path)
+    db.hold_open()  # reads go on when the disk is full (server/store/db.py)
+    secrets = file_times.read_bytes(settings.secrets_path)
+    # One reserve for both paths: the no-JS form and resumable uploads.
+    disk = DiskReserve(settings.data_dir, settings.uploads.disk_reserve_bytes)
+    uploads = FileUploadStore(
+        db,
+        settings.uploads_dir,
+        UploadPolicy.from_settings(settings),
+        wall_clock or time.time,
+        disk=disk,
+    )
+    uploads.prepare()
+    return Stores(
+        journalists=db,
+        sources=SqliteSourceStore(db),
+        newsroom=SqliteNewsroomStore(db),
+        objects=ObjectStore(settings.objects_dir),
+        uploads=uploads,
+        disk=disk,
+        instance_secrets=secrets,
+    )
