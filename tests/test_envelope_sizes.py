@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import envelope
 from server.store.uploads import is_envelope_length, max_upload_length
 
-IDENTITIES = [envelope.Identity.generate() for _ in range(3)]
+IDENTITIES = [envelope.X25519Identity.generate() for _ in range(3)]
 
 
 @settings(max_examples=60, deadline=None)
