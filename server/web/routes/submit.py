@@ -39,6 +39,8 @@ from server.web.streaming_form import (
 from server.web.submitting import Submitter, find_submitter, record_submission, submitted
 
 router = APIRouter()
+# The disk or the database failing for a moment (server/web/error_pages.py).
+STORAGE_ERRORS: tuple[type[Exception], ...] = (*DATABASE_UNAVAILABLE, OSError)
 log = logging.getLogger("lanterne.server")
 
 MANIFEST_TYPE = "lanterne-manifest/v1"
@@ -108,7 +110,7 @@ async def submit(request: Request, lang: str) -> Response:
         if not body.complete:
             await drain_body(request, svc.settings.limits.max_drain_bytes)
         return rejected_page(request, exc, lang)
-    except (*DATABASE_UNAVAILABLE, OSError) as exc:
+    except STORAGE_ERRORS as exc:
         # The disk filled up, or the database could not be used: the batch removed
         # every object; the body is read to its end so that the browser shows the page.
         status = storage_failure(exc)
