@@ -4,19 +4,34 @@ would have put it."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import io
 import json
+import subprocess
 from collections.abc import Iterator
 from typing import BinaryIO
 
+import httpx
+
 import envelope
+from journalist_cli.identity_store import JournalistIdentity, write_new_identity
+from server.domain.source_lifecycle import SourceLifecycle
 from server.settings import Settings
-from server.store.protocols import new_id
-from server.store.wiring import sqlite_stores
+from server.store.protocols import SourceRow, new_id
+from server.store.wiring import sqlite_api_stores, sqlite_stores
 from server.web.app import create_app
-from tests.server_process import SourceClient, db_rows, init_instance, serve_in_thread
+from server.web.journalist_api import create_journalist_app
+from server.web.journalist_api.auth import signed_message
+from tests.server_process import (
+    ROOT,
+    SERVER_CMD,
+    SourceClient,
+    db_rows,
+    init_instance,
+    serve_in_thread,
+)
 
 
 class MemoryObject:
@@ -90,3 +105,46 @@ def test_the_source_app_keeps_objects_in_the_store_it_is_given(tmp_path) -> None
     assert envelope.decrypt_bytes(message, [identity]) == b"in memory"
     [listed] = manifest["files"]
     assert envelope.decrypt_bytes(memory.objects[listed["object"]], [identity]) == b"a file"
+
+
+def test_the_journalist_api_reads_and_writes_the_store_it_is_given(tmp_path) -> None:
+    """Notes go into the given object store, and objects are read back from it, ranges too."""
+    alice = JournalistIdentity.generate("alice")
+    write_new_identity(alice, tmp_path / "keys", None)
+    data_dir = tmp_path / "data"
+    pub = tmp_path / "keys" / "alice.pub"
+    init = [*SERVER_CMD, "init", "--data-dir", str(data_dir), "--journalist", str(pub)]
+    subprocess.run(init, check=True, cwd=ROOT, capture_output=True)
+    host = "api.lanterne.test"
+    settings = dataclasses.replace(Settings.load(data_dir), journalist_hosts=(host,))
+    memory = MemoryObjects()
+    stores = dataclasses.replace(sqlite_api_stores(settings), objects=memory)
+    reply_key = envelope.X25519Identity.generate().recipient.public_bytes
+    source = SourceRow(new_id(), new_id().encode(), reply_key)
+    SourceLifecycle(stores.sources, memory).record_submission(source.id, source, "2026-12-04", [])
+    app = create_journalist_app(settings, stores=stores)
+    with serve_in_thread(app) as base_url, httpx.Client(base_url=f"{base_url}/api/v1") as api:
+        challenge = api.post("/auth/challenge").json()["challenge"]
+        raw = base64.urlsafe_b64decode(challenge + "=" * (-len(challenge) % 4))
+        signature = alice.signing.sign(signed_message(raw, host)).signature
+        token = api.post(
+            "/auth/token",
+            json={
+                "journalist": "alice",
+                "challenge": challenge,
+                "signature": base64.urlsafe_b64encode(signature).decode().rstrip("="),
+            },
+        ).json()["token"]
+        api.headers["Authorization"] = f"Bearer {token}"
+        note = envelope.encrypt_bytes(b"checked", [alice.public.recipient])
+        created = api.post(f"/sources/{source.id}/notes", content=note)
+        assert created.status_code == 201
+        object_id = created.json()["object_id"]
+        assert memory.objects[object_id] == note
+        [listed] = api.get(f"/sources/{source.id}").json()["items"]["notes"]
+        assert listed["object_id"] == object_id and listed["size"] == len(note)
+        assert api.get(f"/objects/{object_id}").content == note
+        part = api.get(f"/objects/{object_id}", headers={"Range": "bytes=10-"})
+        assert part.status_code == 206 and part.content == note[10:]
+        assert api.get(f"/objects/{new_id()}").status_code == 404
+    assert list((data_dir / "objects").iterdir()) == []
