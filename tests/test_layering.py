@@ -1,4 +1,14 @@
-"""Architecture rules from DESIGN.md §3, checked on the source tree."""
+"""Architecture rules from DESIGN.md §3, checked on the source tree.
+
+The server's layers (docs/SERVER_LAYERS.md): web -> domain -> store, ops above
+all. web and domain reach the store only through ``server.store.protocols``
+(records, errors, Protocols); the two app factories also import
+``server.store.wiring`` for their default stores. Routes never import routes;
+no HTTP below web; no database or S3 client, and no direct file access, outside
+server/store (allow-listed exceptions with reasons); nothing outside envelope/
+uses its private modules or names outside ``envelope.__all__``. Each rule has
+a planted violation the checker must report (``PLANTED``).
+"""
 
 from __future__ import annotations
 
