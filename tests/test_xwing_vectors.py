@@ -181,3 +181,20 @@ def test_node_reproduces_the_draft_hpke_pq_kem_vectors() -> None:
     results = json.loads(out)
     assert len(results) == 2  # the two 0x647a vectors cryptography_vectors ships
     assert all(r == {"pk": True, "enc": True, "shared_secret": True} for r in results), results
+
+
+def test_the_browser_writer_refuses_what_no_reader_would_open() -> None:
+    """A header over 65536 bytes (56 hybrid recipients), a key of the wrong
+    length, an ML-KEM key a hostile server made with unreduced coefficients."""
+    out = subprocess.run(
+        [NODE, str(ROOT / "tests" / "js" / "envelope_limits.mjs")],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    r = json.loads(out)
+    assert r["mixed_size"] == {"ok": True}  # headerSize() is the header's real length
+    assert r["hybrid_55"] == {"ok": 27 + 55 * (4 + 1168) + 32}
+    assert r["hybrid_56"] == {"error": "too many recipients for one header"}
+    assert r["wrong_length"] == {"error": "not a recipient key: 1215 bytes"}
+    assert "modulus" in r["unreduced_key"]["error"]

@@ -50,14 +50,32 @@ function fromBase64(text) {
   return Uint8Array.from(atob(b64 + "===".slice((b64.length + 3) % 4)), (c) => c.charCodeAt(0));
 }
 
+// The key to encrypt to for one journalist of recipients.json: the hybrid
+// "xwing" key when the entry lists one (stanza 0x0002), else its "x25519" key
+// (0x0001); entries from before typed keys have only `encryption_key`.
+const KEY_SIZES = { xwing: 1216, x25519: 32 };
+function recipientKey(entry) {
+  if (typeof entry === "string") return fromBase64(entry);
+  const typed = Array.isArray(entry.keys) ? entry.keys : [];
+  for (const type of ["xwing", "x25519"]) {
+    const found = typed.find((k) => k && k.type === type);
+    if (found) {
+      const key = fromBase64(found.key);
+      if (key.length !== KEY_SIZES[type]) throw new UploadError("bad keys", false);
+      return key;
+    }
+  }
+  return fromBase64(entry.encryption_key);
+}
+
 async function loadRecipients(lang, signal) {
   const response = await call(`/${lang}/recipients.json`, { headers: {} }, signal);
   if (!response.ok) throw new UploadError(`HTTP ${response.status}`, false);
   const doc = await response.json();
   let list = doc.recipients ?? doc.journalists ?? doc;
   if (!Array.isArray(list)) list = Object.values(list);
-  const keys = list.map((r) => fromBase64(typeof r === "string" ? r : r.encryption_key));
-  if (!keys.length || keys.some((k) => k.length !== 32)) throw new UploadError("bad keys", false);
+  const keys = list.map(recipientKey);
+  if (!keys.length || keys.some((k) => k.length !== 32 && k.length !== 1216)) throw new UploadError("bad keys", false);
   return keys;
 }
 
