@@ -27,8 +27,10 @@ debs=(gnupg libmagic1 media-types bubblewrap poppler-utils mat2 libpq5)
 test_debs=(libimage-exiftool-perl age chromium firefox-esr fonts-dejavu-core tor time curl postgresql strace)
 [ "$want_test" = 1 ] && debs+=("${test_debs[@]}")
 # npm fetches axe-core (the accessibility test's engine) from the lock file in
-# tests/js; Node.js may already be on the machine without Debian's package.
-[ "$want_test" = 1 ] && ! command -v npm >/dev/null && debs+=(npm)
+# tests/js, and rebuilds server/static/xwing.js from web/ (tests/test_js_build.py);
+# Node.js runs the X-Wing vector tests. Either may already be on the machine
+# without Debian's package (which brings both).
+[ "$want_test" = 1 ] && ! { command -v npm && command -v node; } >/dev/null && debs+=(npm)
 
 missing=()
 for p in "${debs[@]}"; do
