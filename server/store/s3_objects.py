@@ -54,16 +54,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, cast
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from server.store import file_times
-from server.store.objects import new_id
+from server.store.protocols import Readable, new_id
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from server.store.protocols import ObjectStore
 
 _ID = re.compile(r"[0-9a-f]{32}")
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3: every part but the last
@@ -71,10 +73,6 @@ PART_SIZE = 8 * 1024 * 1024
 READ_SIZE = 64 * 1024  # the most of a part read at once to sign and send it
 CONTENT_TYPE = "application/octet-stream"
 _MISSING = {"NoSuchKey", "404", "NotFound"}
-
-
-class Readable(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -542,3 +540,9 @@ def _logging(client: S3Client, bucket: str) -> BucketFinding:
             warn=True,
         )
     return BucketFinding("access logs", True, "off")
+
+
+if TYPE_CHECKING:
+
+    def _is_an_object_store(store: S3ObjectStore) -> ObjectStore:
+        return store  # mypy checks that the S3 store has the Protocol's every method

@@ -1,0 +1,415 @@
+"""Journalists, sources and the newsroom's rows in PostgreSQL: the store
+Protocols (server/store/protocols.py) on ``server.store.postgres.PostgresDatabase``.
+
+The same rows and the same rules as the SQLite stores (``server.store.db``,
+``server.store.sources``, ``server.store.newsroom``); the same contract tests
+run against both (tests/test_row_store_contract.py). Each method is one
+transaction. Where SQLite serialises writers (``BEGIN IMMEDIATE``),
+PostgreSQL lets them run together at READ COMMITTED, so every
+read-then-write locks what it read first (``FOR UPDATE``, or an ``UPDATE``
+that takes the row lock): two journalists tagging a source at once, on two
+instances, both keep their tags; a submission and the deletion of its
+source's account never interleave.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from server.store.postgres import PostgresDatabase
+from server.store.protocols import (
+    ItemKind,
+    ItemRow,
+    JournalistRow,
+    ObjectRow,
+    ReplyRow,
+    SourceGone,
+    SourceItems,
+    SourceNotFound,
+    SourceRow,
+    SourceSummary,
+    TriageRefused,
+)
+
+_JOURNALIST = "SELECT id, name, encryption_key, signing_key, role FROM journalists"
+
+
+def _journalist(row: tuple[Any, ...]) -> JournalistRow:
+    return JournalistRow(row[0], row[1], bytes(row[2]), bytes(row[3]), row[4])
+
+
+class PostgresJournalistStore:
+    """``JournalistStore``, and what the admin commands write."""
+
+    def __init__(self, db: PostgresDatabase) -> None:
+        self.db = db
+
+    def add_journalist(
+        self, name: str, encryption_key: bytes, signing_key: bytes, role: str, day: str
+    ) -> None:
+        with self.db.connect() as conn:
+            conn.execute(
+                "INSERT INTO journalists(name, encryption_key, signing_key, role, added_on)"
+                " VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT(name) DO UPDATE SET encryption_key = excluded.encryption_key,"
+                " signing_key = excluded.signing_key, role = excluded.role",
+                (name, encryption_key, signing_key, role, day),
+            )
+
+    def remove_journalist(self, name: str) -> bool:
+        with self.db.connect() as conn:
+            return conn.execute("DELETE FROM journalists WHERE name = %s", (name,)).rowcount > 0
+
+    def journalists(self) -> list[JournalistRow]:
+        with self.db.connect() as conn:
+            rows = conn.execute(_JOURNALIST + " ORDER BY name").fetchall()
+        return [_journalist(r) for r in rows]
+
+    def journalist(self, journalist_id: int) -> JournalistRow | None:
+        with self.db.connect() as conn:
+            row = conn.execute(_JOURNALIST + " WHERE id = %s", (journalist_id,)).fetchone()
+        return _journalist(row) if row else None
+
+    def journalist_named(self, name: str) -> JournalistRow | None:
+        with self.db.connect() as conn:
+            row = conn.execute(_JOURNALIST + " WHERE name = %s", (name,)).fetchone()
+        return _journalist(row) if row else None
+
+    def meta_value(self, key: str) -> str | None:
+        with self.db.connect() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta_value(self, key: str, value: str) -> None:
+        with self.db.connect() as conn:
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES (%s, %s)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def known_object_ids(self) -> set[str]:
+        """Every object a row refers to: what garbage collection keeps."""
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                "SELECT id FROM objects UNION ALL SELECT object_id FROM replies"
+                " UNION ALL SELECT object_id FROM notes"
+            ).fetchall()
+        return {str(r[0]) for r in rows}
+
+
+class PostgresSourceStore:
+    """``SourceStore``: sources, submissions, replies and notes."""
+
+    def __init__(self, db: PostgresDatabase) -> None:
+        self.db = db
+
+    def find_source(self, login_hash: bytes) -> SourceRow | None:
+        with self.db.connect() as conn:
+            row = conn.execute(
+                "SELECT id, login_hash, reply_key FROM sources WHERE login_hash = %s",
+                (login_hash,),
+            ).fetchone()
+        return SourceRow(row[0], bytes(row[1]), bytes(row[2])) if row else None
+
+    def replies(self, source_id: str) -> list[ReplyRow]:
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                "SELECT id, object_id, sent_on FROM replies WHERE source_id = %s ORDER BY seq",
+                (source_id,),
+            ).fetchall()
+        return [ReplyRow(*r) for r in rows]
+
+    def is_active(self, source_id: str) -> bool:
+        with self.db.connect() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM sources WHERE id = %s AND deleted_by_source = 0", (source_id,)
+            ).fetchone()
+        return row is not None
+
+    def record_submission(
+        self,
+        submission_id: str,
+        source_id: str,
+        new_source: SourceRow | None,
+        day: str,
+        objects: Sequence[ObjectRow],
+        finished_uploads: Sequence[str] = (),
+    ) -> None:
+        with self.db.connect() as conn:
+            if new_source is not None:
+                conn.execute(
+                    "INSERT INTO sources(id, login_hash, reply_key, created_on, last_active_on)"
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    (new_source.id, new_source.login_hash, new_source.reply_key, day, day),
+                )
+            # The UPDATE locks the source's row until the commit: an account deletion
+            # waits for this submission, or this one sees the deletion and stops.
+            touched = conn.execute(
+                "UPDATE sources SET last_active_on = %s WHERE id = %s AND deleted_by_source = 0",
+                (day, source_id),
+            ).rowcount
+            if touched == 0:
+                raise SourceGone(source_id)
+            conn.execute(
+                "INSERT INTO submissions(id, source_id, received_on) VALUES (%s, %s, %s)",
+                (submission_id, source_id, day),
+            )
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO objects(id, submission_id, kind, size) VALUES (%s, %s, %s, %s)",
+                    [(o.id, submission_id, o.kind, o.size) for o in objects],
+                )
+                if finished_uploads:
+                    cur.execute("DELETE FROM uploads WHERE id = ANY(%s)", (list(finished_uploads),))
+
+    def touch(self, source_id: str, day: str) -> None:
+        with self.db.connect() as conn:
+            conn.execute(
+                "UPDATE sources SET last_active_on = %s WHERE id = %s AND deleted_by_source = 0",
+                (day, source_id),
+            )
+
+    def add_item(
+        self,
+        kind: ItemKind,
+        item_id: str,
+        source_id: str,
+        object_id: str,
+        journalist_id: int | None,
+        day: str,
+    ) -> None:
+        with self.db.connect() as conn:
+            row = conn.execute(
+                "SELECT deleted_by_source FROM sources WHERE id = %s FOR SHARE", (source_id,)
+            ).fetchone()
+            if row is None:
+                raise SourceNotFound(source_id)
+            if kind is ItemKind.REPLY and row[0]:
+                raise SourceGone(source_id)
+            if kind is ItemKind.REPLY:
+                conn.execute(
+                    "INSERT INTO replies(id, source_id, object_id, journalist_id, sent_on)"
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    (item_id, source_id, object_id, journalist_id, day),
+                )
+            else:
+                conn.execute(
+                    "INSERT INTO notes(id, source_id, object_id, journalist_id, written_on)"
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    (item_id, source_id, object_id, journalist_id, day),
+                )
+
+    def delete_by_source(self, source_id: str) -> list[str]:
+        with self.db.connect() as conn:
+            conn.execute("SELECT 1 FROM sources WHERE id = %s FOR UPDATE", (source_id,))
+            replies = [
+                str(r[0])
+                for r in conn.execute(
+                    "DELETE FROM replies WHERE source_id = %s RETURNING object_id", (source_id,)
+                ).fetchall()
+            ]
+            conn.execute(
+                "UPDATE sources SET login_hash = NULL, reply_key = NULL, deleted_by_source = 1"
+                " WHERE id = %s",
+                (source_id,),
+            )
+        return replies
+
+    def delete_source(self, source_id: str) -> list[str]:
+        with self.db.connect() as conn:
+            if not conn.execute(
+                "SELECT 1 FROM sources WHERE id = %s FOR UPDATE", (source_id,)
+            ).fetchone():
+                raise SourceNotFound(source_id)
+            objects = [
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT o.id FROM objects o JOIN submissions s ON o.submission_id = s.id"
+                    " WHERE s.source_id = %(s)s"
+                    " UNION ALL SELECT object_id FROM replies WHERE source_id = %(s)s"
+                    " UNION ALL SELECT object_id FROM notes WHERE source_id = %(s)s",
+                    {"s": source_id},
+                ).fetchall()
+            ]
+            conn.execute(
+                "DELETE FROM objects WHERE submission_id IN"
+                " (SELECT id FROM submissions WHERE source_id = %s)",
+                (source_id,),
+            )
+            conn.execute("DELETE FROM submissions WHERE source_id = %s", (source_id,))
+            # Replies, notes and triage follow by ON DELETE CASCADE.
+            conn.execute("DELETE FROM sources WHERE id = %s", (source_id,))
+        return objects
+
+    def delete_submission(self, submission_id: str) -> list[str]:
+        with self.db.connect() as conn:
+            objects = [
+                str(r[0])
+                for r in conn.execute(
+                    "DELETE FROM objects WHERE submission_id = %s RETURNING id", (submission_id,)
+                ).fetchall()
+            ]
+            gone = conn.execute("DELETE FROM submissions WHERE id = %s", (submission_id,))
+            if gone.rowcount == 0:
+                raise SourceNotFound(submission_id)
+        return objects
+
+
+class PostgresNewsroomStore:
+    """``NewsroomStore``: what the journalists read, and the triage they share."""
+
+    def __init__(self, db: PostgresDatabase) -> None:
+        self.db = db
+
+    def source_summaries(self) -> list[SourceSummary]:
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                "SELECT s.id, s.reply_key, s.last_active_on, s.deleted_by_source,"
+                " (SELECT count(*) FROM submissions WHERE source_id = s.id),"
+                " (SELECT coalesce(sum(o.size), 0) FROM objects o JOIN submissions u"
+                "   ON o.submission_id = u.id WHERE u.source_id = s.id),"
+                " coalesce(t.seen, 0), coalesce(t.starred, 0), coalesce(t.tags, '[]'), j.name,"
+                " (SELECT count(*) FROM notes WHERE source_id = s.id),"
+                " (SELECT count(*) FROM replies WHERE source_id = s.id)"
+                " FROM sources s LEFT JOIN triage t ON t.source_id = s.id"
+                " LEFT JOIN journalists j ON j.id = t.assignee"
+                " ORDER BY s.last_active_on DESC, s.id"
+            ).fetchall()
+        return [
+            SourceSummary(
+                id=r[0],
+                reply_key=bytes(r[1]) if r[1] is not None else None,
+                last_activity=r[2],
+                account_deleted=bool(r[3]),
+                submissions=int(r[4]),
+                size=int(r[5]),
+                seen=bool(r[6]),
+                starred=bool(r[7]),
+                tags=json.loads(r[8]),
+                assignee=r[9],
+                notes=int(r[10]),
+                replies=int(r[11]),
+            )
+            for r in rows
+        ]
+
+    def items_of(self, source_id: str) -> SourceItems:
+        with self.db.connect() as conn:
+            # One snapshot for the three reads, as SQLite's single transaction gives.
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            subs = conn.execute(
+                "SELECT id, received_on FROM submissions WHERE source_id = %s ORDER BY seq",
+                (source_id,),
+            ).fetchall()
+            submissions = [
+                (
+                    str(sid),
+                    str(day),
+                    [
+                        ObjectRow(o[0], o[1], int(o[2]))
+                        for o in conn.execute(
+                            "SELECT id, kind, size FROM objects WHERE submission_id = %s"
+                            " ORDER BY seq",
+                            (sid,),
+                        ).fetchall()
+                    ],
+                )
+                for sid, day in subs
+            ]
+            replies = [
+                ItemRow(*r)
+                for r in conn.execute(
+                    "SELECT r.id, r.object_id, r.sent_on, j.name FROM replies r"
+                    " LEFT JOIN journalists j ON j.id = r.journalist_id"
+                    " WHERE r.source_id = %s ORDER BY r.seq",
+                    (source_id,),
+                ).fetchall()
+            ]
+            notes = [
+                ItemRow(*r)
+                for r in conn.execute(
+                    "SELECT n.id, n.object_id, n.written_on, j.name FROM notes n"
+                    " LEFT JOIN journalists j ON j.id = n.journalist_id"
+                    " WHERE n.source_id = %s ORDER BY n.seq",
+                    (source_id,),
+                ).fetchall()
+            ]
+        return SourceItems(submissions, replies, notes)
+
+    def object_is_known(self, object_id: str) -> bool:
+        with self.db.connect() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM objects WHERE id = %(o)s"
+                " UNION ALL SELECT 1 FROM replies WHERE object_id = %(o)s"
+                " UNION ALL SELECT 1 FROM notes WHERE object_id = %(o)s",
+                {"o": object_id},
+            ).fetchone()
+        return row is not None
+
+    def update_triage(
+        self,
+        source_id: str,
+        *,
+        seen: bool | None,
+        starred: bool | None,
+        tags: list[str] | None,
+        add_tags: list[str] | None,
+        remove_tags: list[str] | None,
+        assignee: str | None,
+        clear_assignee: bool,
+        max_tags: int,
+    ) -> None:
+        """The triage row is locked before its tags are read, so two journalists
+        tagging at once (on two instances) both keep their tags."""
+        with self.db.connect() as conn:
+            conn.execute(
+                "INSERT INTO triage(source_id) VALUES (%s) ON CONFLICT (source_id) DO NOTHING",
+                (source_id,),
+            )
+            row = conn.execute(
+                "SELECT tags FROM triage WHERE source_id = %s FOR UPDATE", (source_id,)
+            ).fetchone()
+            if tags is not None or add_tags or remove_tags:
+                current = set(json.loads(row[0])) if row else set()
+                new = set(tags) if tags is not None else current
+                new = (new | set(add_tags or ())) - set(remove_tags or ())
+                if len(new) > max_tags:
+                    raise TriageRefused("tags")
+                tags = sorted(new)
+            assignee_id = None
+            if assignee is not None:
+                found = conn.execute(
+                    "SELECT id FROM journalists WHERE name = %s", (assignee,)
+                ).fetchone()
+                if found is None:
+                    raise TriageRefused("assignee")
+                assignee_id = found[0]
+            conn.execute(
+                "UPDATE triage SET"
+                " seen = coalesce(%(seen)s, seen),"
+                " starred = coalesce(%(starred)s, starred),"
+                " tags = coalesce(%(tags)s, tags),"
+                " assignee = CASE WHEN %(set_assignee)s THEN %(assignee)s ELSE assignee END"
+                " WHERE source_id = %(source)s",
+                {
+                    "seen": None if seen is None else int(seen),
+                    "starred": None if starred is None else int(starred),
+                    "tags": None if tags is None else json.dumps(tags),
+                    "set_assignee": assignee is not None or clear_assignee,
+                    "assignee": assignee_id,
+                    "source": source_id,
+                },
+            )
+
+
+if TYPE_CHECKING:
+    from server.store.protocols import JournalistStore, NewsroomStore, SourceStore
+
+    def _are_the_protocols(
+        db: PostgresDatabase,
+    ) -> tuple[JournalistStore, SourceStore, NewsroomStore]:
+        # mypy checks that each class has its Protocol's every method
+        return PostgresJournalistStore(db), PostgresSourceStore(db), PostgresNewsroomStore(db)

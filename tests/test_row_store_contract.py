@@ -1,0 +1,297 @@
+"""One contract for the row stores (issue 14 §4): journalists, sources and the
+newsroom on SQLite (the embedded default) and on PostgreSQL (a real cluster,
+tests/pg_cluster.py). Each test runs once per backend and must see the same
+answers; the concurrent tests run the writers on threads, as two instances
+would.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.store.db import Database
+from server.store.newsroom import SqliteNewsroomStore
+from server.store.postgres import PostgresDatabase
+from server.store.postgres_stores import (
+    PostgresJournalistStore,
+    PostgresNewsroomStore,
+    PostgresSourceStore,
+)
+from server.store.protocols import (
+    ItemKind,
+    ObjectRow,
+    SourceGone,
+    SourceNotFound,
+    SourceRow,
+    TriageRefused,
+    new_id,
+)
+from server.store.sources import SqliteSourceStore
+
+DAY = "2026-12-04"
+LATER = "2026-12-05"
+
+
+@dataclass
+class Rows:
+    kind: str
+    journalists: Any  # Database | PostgresJournalistStore: the same methods
+    sources: Any
+    newsroom: Any
+    execute: Callable[[str, tuple[object, ...]], None]  # raw SQL, "?" placeholders
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def rows(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rows]:
+    if request.param == "sqlite":
+        db = Database(tmp_path / "lanterne.sqlite3")
+        db.create()
+
+        def sqlite_execute(sql: str, params: tuple[object, ...]) -> None:
+            with db.connect() as conn:
+                conn.execute(sql, params)
+
+        yield Rows("sqlite", db, SqliteSourceStore(db), SqliteNewsroomStore(db), sqlite_execute)
+        return
+    url = request.getfixturevalue("pg_url")
+    with PostgresDatabase(url, max_size=8) as pg:
+        pg.prepare()
+
+        def pg_execute(sql: str, params: tuple[object, ...]) -> None:
+            with pg.connect() as conn:
+                conn.execute(sql.replace("?", "%s"), params)
+
+        yield Rows(
+            "postgres",
+            PostgresJournalistStore(pg),
+            PostgresSourceStore(pg),
+            PostgresNewsroomStore(pg),
+            pg_execute,
+        )
+
+
+def new_source(rows: Rows, day: str = DAY, objects: int = 1) -> tuple[SourceRow, str]:
+    source = SourceRow(new_id(), new_id().encode(), b"reply-key-" + new_id().encode())
+    submission = new_id()
+    rows.sources.record_submission(
+        submission,
+        source.id,
+        source,
+        day,
+        [ObjectRow(new_id(), "file", 10) for _ in range(objects)],
+    )
+    return source, submission
+
+
+def test_journalists(rows: Rows) -> None:
+    rows.journalists.add_journalist("bruno", b"e1", b"s1", "journalist", DAY)
+    rows.journalists.add_journalist("alice", b"e2", b"s2", "admin", DAY)
+    alice = rows.journalists.journalist_named("alice")
+    assert [j.name for j in rows.journalists.journalists()] == ["alice", "bruno"]
+    assert (alice.encryption_key, alice.signing_key, alice.role) == (b"e2", b"s2", "admin")
+    assert rows.journalists.journalist(alice.id) == alice
+    rows.journalists.add_journalist("alice", b"e3", b"s3", "journalist", LATER)  # new keys
+    again = rows.journalists.journalist_named("alice")
+    assert (again.id, again.encryption_key, again.role) == (alice.id, b"e3", "journalist")
+    assert rows.journalists.remove_journalist("alice")
+    assert not rows.journalists.remove_journalist("alice")
+    assert rows.journalists.journalist(alice.id) is None
+    rows.journalists.add_journalist("alice", b"e4", b"s4", "journalist", LATER)
+    assert rows.journalists.journalist_named("alice").id > alice.id  # never given again
+    assert rows.journalists.journalist_named("nobody") is None
+
+
+def test_meta_values(rows: Rows) -> None:
+    assert rows.journalists.meta_value("onion") is None
+    rows.journalists.set_meta_value("onion", "abc.onion")
+    rows.journalists.set_meta_value("onion", "def.onion")
+    assert rows.journalists.meta_value("onion") == "def.onion"
+
+
+def test_a_submission_and_its_source(rows: Rows) -> None:
+    rows.execute(
+        "INSERT INTO uploads(id, owner_hash, length, received, active_on) VALUES (?, ?, 1, 1, ?)",
+        ("u" * 32, b"owner", DAY),
+    )
+    source = SourceRow(new_id(), b"login", b"reply")
+    first, second = ObjectRow(new_id(), "manifest", 5), ObjectRow(new_id(), "file", 7)
+    rows.sources.record_submission(new_id(), source.id, source, DAY, [first, second], ["u" * 32])
+    assert rows.sources.find_source(b"login") == source
+    assert rows.sources.find_source(b"other") is None
+    assert rows.sources.is_active(source.id)
+    (summary,) = rows.newsroom.source_summaries()
+    assert (summary.id, summary.submissions, summary.size, summary.last_activity) == (
+        source.id,
+        1,
+        12,
+        DAY,
+    )
+    items = rows.newsroom.items_of(source.id)
+    assert [o for _, _, objs in items.submissions for o in objs] == [first, second]
+    assert rows.newsroom.object_is_known(second.id)
+    assert not rows.newsroom.object_is_known(new_id())
+    assert rows.journalists.known_object_ids() == {first.id, second.id}
+    # The finished upload's row went in the same transaction.
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        rows.sources.record_submission(new_id(), source.id, source, DAY, [])
+    rows.sources.record_submission(new_id(), source.id, None, LATER, [])
+    assert rows.newsroom.source_summaries()[0].last_activity == LATER
+
+
+def test_items_keep_the_order_they_were_written(rows: Rows) -> None:
+    source, _ = new_source(rows)
+    rows.journalists.add_journalist("alice", b"e", b"s", "journalist", DAY)
+    alice = rows.journalists.journalist_named("alice")
+    ids = [new_id() for _ in range(6)]
+    for item_id in ids:
+        rows.sources.add_item(ItemKind.REPLY, item_id, source.id, item_id, alice.id, DAY)
+        rows.sources.add_item(ItemKind.NOTE, item_id[::-1], source.id, item_id, None, DAY)
+    items = rows.newsroom.items_of(source.id)
+    assert [r.id for r in items.replies] == ids
+    assert [n.id for n in items.notes] == [i[::-1] for i in ids]
+    assert {r.journalist for r in items.replies} == {"alice"}
+    assert {n.journalist for n in items.notes} == {None}
+    assert [r.id for r in rows.sources.replies(source.id)] == ids
+    subs = [new_id() for _ in range(5)]
+    for sid in subs:
+        rows.sources.record_submission(sid, source.id, None, DAY, [])
+    assert [s[0] for s in rows.newsroom.items_of(source.id).submissions][1:] == subs
+
+
+def test_items_for_unknown_and_deleted_sources(rows: Rows) -> None:
+    with pytest.raises(SourceNotFound):
+        rows.sources.add_item(ItemKind.NOTE, new_id(), new_id(), new_id(), None, DAY)
+    source, _ = new_source(rows)
+    reply = new_id()
+    rows.sources.add_item(ItemKind.REPLY, new_id(), source.id, reply, None, DAY)
+    note = new_id()
+    rows.sources.add_item(ItemKind.NOTE, new_id(), source.id, note, None, DAY)
+    assert rows.sources.delete_by_source(source.id) == [reply]
+    assert rows.sources.find_source(source.login_hash) is None
+    assert not rows.sources.is_active(source.id)
+    with pytest.raises(SourceGone):
+        rows.sources.add_item(ItemKind.REPLY, new_id(), source.id, new_id(), None, DAY)
+    rows.sources.add_item(ItemKind.NOTE, new_id(), source.id, new_id(), None, DAY)
+    with pytest.raises(SourceGone):
+        rows.sources.record_submission(new_id(), source.id, None, DAY, [])
+    (summary,) = rows.newsroom.source_summaries()
+    assert summary.account_deleted and summary.reply_key is None
+    assert (summary.submissions, summary.notes, summary.replies) == (1, 2, 0)
+
+
+def test_deleting_a_source_or_a_submission(rows: Rows) -> None:
+    source, submission = new_source(rows, objects=2)
+    other, _ = new_source(rows)
+    note = new_id()
+    rows.sources.add_item(ItemKind.NOTE, new_id(), source.id, note, None, DAY)
+    objects = {o.id for _, _, objs in rows.newsroom.items_of(source.id).submissions for o in objs}
+    second = new_id()
+    rows.sources.record_submission(second, source.id, None, DAY, [ObjectRow(new_id(), "file", 1)])
+    removed = rows.sources.delete_submission(second)
+    assert len(removed) == 1 and not rows.newsroom.object_is_known(removed[0])
+    with pytest.raises(SourceNotFound):
+        rows.sources.delete_submission(second)
+    assert set(rows.sources.delete_source(source.id)) == objects | {note}
+    with pytest.raises(SourceNotFound):
+        rows.sources.delete_source(source.id)
+    assert [s.id for s in rows.newsroom.source_summaries()] == [other.id]
+    del submission
+
+
+def test_triage(rows: Rows) -> None:
+    source, _ = new_source(rows)
+    rows.journalists.add_journalist("alice", b"e", b"s", "journalist", DAY)
+    triage = rows.newsroom.update_triage
+    common: dict[str, Any] = {
+        "seen": None,
+        "starred": None,
+        "tags": None,
+        "add_tags": None,
+        "remove_tags": None,
+        "assignee": None,
+        "clear_assignee": False,
+        "max_tags": 3,
+    }
+    triage(source.id, **{**common, "seen": True, "tags": ["b", "a"], "assignee": "alice"})
+    triage(source.id, **{**common, "add_tags": ["c"], "remove_tags": ["a"], "starred": True})
+    (s,) = rows.newsroom.source_summaries()
+    assert (s.seen, s.starred, s.tags, s.assignee) == (True, True, ["b", "c"], "alice")
+    with pytest.raises(TriageRefused, match="tags"):
+        triage(source.id, **{**common, "add_tags": ["d", "e"]})
+    with pytest.raises(TriageRefused, match="assignee"):
+        triage(source.id, **{**common, "assignee": "nobody", "seen": False})
+    triage(source.id, **{**common, "clear_assignee": True, "seen": False})
+    (s,) = rows.newsroom.source_summaries()
+    assert (s.seen, s.starred, s.tags, s.assignee) == (False, True, ["b", "c"], None)
+
+
+def test_journalists_tagging_at_once_keep_every_tag(rows: Rows) -> None:
+    """Several instances, one source: each adds its tags at the same moments."""
+    source, _ = new_source(rows)
+    writers, rounds = 8, 15
+    start = threading.Barrier(writers)
+    errors: list[BaseException] = []
+
+    def tag(writer: int) -> None:
+        try:
+            start.wait()
+            for n in range(rounds):
+                rows.newsroom.update_triage(
+                    source.id,
+                    seen=None,
+                    starred=None,
+                    tags=None,
+                    add_tags=[f"w{writer}-{n}"],
+                    remove_tags=None,
+                    assignee=None,
+                    clear_assignee=False,
+                    max_tags=writers * rounds,
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=tag, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    expected = sorted(f"w{w}-{n}" for w in range(writers) for n in range(rounds))
+    assert rows.newsroom.source_summaries()[0].tags == expected
+
+
+def test_a_submission_racing_the_account_deletion(rows: Rows) -> None:
+    """Either the submission is recorded before the account is deleted, or it is
+    refused: never a submission recorded for a source after its deletion."""
+    source, _ = new_source(rows)
+    start = threading.Barrier(2)
+    results: list[object] = []
+
+    def submit() -> None:
+        start.wait()
+        try:
+            for _ in range(20):
+                rows.sources.record_submission(new_id(), source.id, None, DAY, [])
+            results.append("recorded")
+        except SourceGone:
+            results.append("refused")
+
+    def delete() -> None:
+        start.wait()
+        rows.sources.delete_by_source(source.id)
+
+    threads = [threading.Thread(target=submit), threading.Thread(target=delete)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results in (["recorded"], ["refused"])
+    assert not rows.sources.is_active(source.id)
+    with pytest.raises(SourceGone):
+        rows.sources.record_submission(new_id(), source.id, None, DAY, [])
