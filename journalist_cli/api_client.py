@@ -227,7 +227,7 @@ class ApiClient:
             )
         if response.status_code == 404:
             raise ServerError(f"not found on the server{detail}")
-        if response.status_code in (400, 413, 422):
+        if response.status_code in (400, 413):  # the API's refusals of a value (its OpenAPI)
             raise RequestRefused(f"the server refused this: {message or response.status_code}")
         raise ServerError(f"the server answered {response.status_code}{detail}")
 

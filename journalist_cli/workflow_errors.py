@@ -45,7 +45,7 @@ class UnknownSource(UsageProblem):
 class RequestRefused(UsageProblem):
     """The server refused what was asked (a malformed tag, an unknown journalist...).
 
-    The server answered within the contract (400, 413 or 422) with its reason,
+    The server answered within the contract (400 or 413) with its reason,
     which is the message: the argument is wrong, not the connection.
     """
 

@@ -19,6 +19,7 @@ from starlette.types import Scope
 
 from server.settings import LANGUAGES
 from server.store.protocols import DATABASE_UNAVAILABLE, database_full
+from server.web.head_requests import allowed_methods
 from server.web.rendering import render
 from server.web.streaming_form import FormRejected, Reason
 
@@ -278,7 +279,10 @@ def status_page(request: Request, status: int) -> HTMLResponse:
 def install(app: FastAPI) -> None:
     async def on_http_error(request: Request, exc: Exception) -> HTMLResponse:
         assert isinstance(exc, StarletteHTTPException)
-        return status_page(request, exc.status_code)
+        page = status_page(request, exc.status_code)
+        if exc.status_code == 405:
+            page.headers["Allow"] = allowed_methods(request.scope)
+        return page
 
     async def on_validation_error(request: Request, exc: Exception) -> HTMLResponse:
         return status_page(request, 400)

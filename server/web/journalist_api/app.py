@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -16,7 +19,7 @@ from server.settings import Settings
 from server.store.wiring import ApiStores, sqlite_api_stores
 from server.web.app import quiet_logging
 from server.web.contain_errors import ContainErrorsMiddleware
-from server.web.head_requests import HeadAsGetMiddleware
+from server.web.head_requests import HeadAsGetMiddleware, allowed_methods
 from server.web.journalist_api import routes
 from server.web.journalist_api.auth import Authenticator, ServedHosts
 from server.web.security_headers import SecurityHeadersMiddleware
@@ -32,16 +35,45 @@ _CODES = {
     413: "too_large",
     415: "bad_request",
     416: "bad_request",
-    422: "bad_request",
 }
 
 
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": _CODES.get(status, "bad_request"), "message": message}, status)
+def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    code = _CODES.get(status, "bad_request")
+    return JSONResponse({"error": code, "message": message}, status, headers=headers)
 
 
 def internal_error(scope: Scope) -> Response:
     return JSONResponse({"error": "internal", "message": "internal error"}, 500)
+
+
+# What the listener answers to a connection over its cap (server/serving.py,
+# BUSY_RESPONSE), before any route sees the request: true of every operation.
+_BUSY = {
+    "description": "too many connections to the API at once: try again after Retry-After",
+    "content": {"text/plain": {"schema": {"type": "string"}}},
+    "headers": {
+        "Retry-After": {"required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}
+    },
+}
+
+
+def contract(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document (docs/JOURNALIST_API.md): FastAPI's, made to say what
+    this server does. FastAPI lists a 422 on every operation with a parameter or a
+    body; here such a request gets 400 (``invalid``), which the routes list with
+    every other status they answer. Built once, like FastAPI's own."""
+    if app.openapi_schema is None:
+        doc = FastAPI.openapi(app)  # FastAPI's own, which it keeps in app.openapi_schema
+        for operations in doc["paths"].values():
+            for operation in operations.values():
+                operation["responses"].pop("422", None)
+                operation["responses"]["503"] = _BUSY
+        schemas = doc.get("components", {}).get("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = doc
+    return app.openapi_schema
 
 
 def create_journalist_app(
@@ -80,7 +112,10 @@ def create_journalist_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        response = error(exc.status_code, str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request.scope)
+        response = error(exc.status_code, str(exc.detail), headers)
         if isinstance(exc, routes.Unauthorized):
             # Why a login or token was refused, for the CLI's message (auth.Refusal).
             response = JSONResponse(
@@ -90,9 +125,16 @@ def create_journalist_app(
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # Field names only: never echo the submitted values back.
-        where = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in exc.errors())
-        return error(400, f"invalid request: {where}")
+        # Where, and pydantic's rule ("String should have at least 1 character"), for
+        # the first few problems; never the submitted values (the errors' "input").
+        # A name in "where" can be a key the client sent (an unknown field): cut short.
+        problems = "; ".join(
+            ".".join(str(p)[:40] for p in e.get("loc", ())) + f" ({e.get('msg', 'invalid')})"
+            for e in exc.errors()[:5]
+        )
+        return error(400, f"invalid request: {problems}")
+
+    app.openapi = lambda: contract(app)  # type: ignore[method-assign]
 
     # Inside Starlette's last-resort handler, which would re-raise for a traceback.
     app.add_middleware(ContainErrorsMiddleware, respond=internal_error)

@@ -42,6 +42,9 @@ _NONCE_BYTES = 12
 _TAG_BYTES = 16
 CHALLENGE_BYTES = _EXPIRY.size + _NONCE_BYTES + _TAG_BYTES  # 32, as the CLI expects
 CHALLENGE_SECONDS = 60
+TOKEN_BYTES = 32
+SIGNATURE_BYTES = 64  # Ed25519 (RFC 8032)
+SIGNING_KEY_BYTES = 32
 TOKEN_SECONDS = 900
 MAX_SESSIONS = 10_000  # tokens alive, and spent challenges remembered (logins only)
 
@@ -161,7 +164,7 @@ class Authenticator:
                 raise AuthFailed(Refusal.HOST)
             raise AuthFailed(Refusal.KEY)
         now = self._clock.monotonic()
-        token = secrets.token_bytes(32)
+        token = secrets.token_bytes(TOKEN_BYTES)
         with self._lock:
             if len(self._spent) >= MAX_SESSIONS or len(self._tokens) >= MAX_SESSIONS:
                 self._spent = {c: t for c, t in self._spent.items() if t > now}

@@ -7,23 +7,30 @@ import binascii
 import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, cast
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 import envelope
 from envelope.keys import b64encode
 from server.domain.clock import Clock
-from server.domain.newsroom import Invalid, Newsroom, NotFound, SourceSummary
+from server.domain.newsroom import MAX_TAGS, TAG, Invalid, Newsroom, NotFound, SourceSummary
 from server.domain.source_lifecycle import ItemKind, SourceGone, SourceNotFound
 from server.store.protocols import JournalistRow, JournalistStore
 from server.web.headers import byte_range_start, decimal
 from server.web.journalist_api.auth import (
+    CHALLENGE_BYTES,
     CHALLENGE_SECONDS,
     JOURNALIST_ONION_META,
+    SIGNATURE_BYTES,
+    SIGNING_KEY_BYTES,
+    TOKEN_BYTES,
     TOKEN_SECONDS,
     Authenticator,
     AuthFailed,
@@ -35,7 +42,13 @@ MAX_ITEM_BYTES = 1 << 20  # one note or reply envelope
 READ_SIZE = 1 << 20
 ENVELOPE_MAGIC = b"LANTERNE"
 
-router = APIRouter()
+
+def _operation_id(route: APIRoute) -> str:
+    """The function's name (``add_note``), which the OpenAPI links refer to."""
+    return route.name
+
+
+router = APIRouter(generate_unique_id_function=_operation_id)
 
 
 @dataclass
@@ -82,13 +95,21 @@ class Unauthorized(HTTPException):
         self.reason = reason.value
 
 
+# The OpenAPI security scheme; the route below gives every refusal its 401 body.
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="token",
+    description="`Authorization: Bearer TOKEN`, TOKEN from `POST /auth/token`",
+)
+
+
 def current_journalist(
-    api: Api, authorization: Annotated[str | None, Header()] = None
+    api: Api, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> JournalistRow:
-    if not authorization or not authorization.startswith("Bearer "):
+    if credentials is None:
         raise HTTPException(401, "a bearer token is required")
     try:
-        token = b64decode(authorization[7:].strip())
+        token = b64decode(credentials.credentials)
         session = api.auth.session(token)
     except HTTPException:
         raise Unauthorized(Refusal.TOKEN) from None
@@ -106,76 +127,104 @@ def current_journalist(
 Journalist = Annotated[JournalistRow, Depends(current_journalist)]
 
 
-# --- Models (they make the OpenAPI schema) ------------------------------------
+# --- Models (they make the OpenAPI schema: docs/JOURNALIST_API.md) ----------------
+#
+# The schema is the contract: a request it allows is one the server accepts (or
+# refuses for a state it cannot show: an unknown source, journalist or challenge),
+# and every status an operation can answer is listed with its body (tests/
+# test_journalist_api_contract.py runs schemathesis against a real server).
+
+
+def b64_field(size: int | None = None, description: str = "") -> Any:
+    """Unpadded URL-safe base64 (SPEC §2.1), of exactly ``size`` bytes if given."""
+    chars = f"{{{-(-4 * size // 3)}}}" if size else "+"
+    return Field(
+        pattern=f"^[A-Za-z0-9_-]{chars}$",
+        description=description or None,
+        json_schema_extra={"contentEncoding": "base64url"},
+    )
+
+
+Day = Annotated[
+    str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", json_schema_extra={"format": "date"})
+]
+# Ids are 32 hex digits (storage.new_id); clients may rely on this much, as file names.
+Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+# db.py's CHECK constraint on journalists.role
+Role = Literal["journalist", "admin"]
+Size = Annotated[int, Field(ge=0, description="bytes")]
+Name = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class Challenge(BaseModel):
-    challenge: str
-    expires_in: int
+    challenge: Annotated[str, b64_field(CHALLENGE_BYTES)]
+    expires_in: Annotated[int, Field(ge=1, description="seconds")]
 
 
 class TokenRequest(BaseModel):
-    journalist: str = Field(min_length=1, max_length=64)
-    challenge: str = Field(max_length=64)
-    signature: str = Field(max_length=128)
+    model_config = ConfigDict(extra="forbid")
+
+    journalist: Name
+    challenge: Annotated[str, b64_field(CHALLENGE_BYTES, "as received from /auth/challenge")]
+    signature: Annotated[str, b64_field(SIGNATURE_BYTES, "Ed25519, of the signed message")]
 
 
 class Token(BaseModel):
-    token: str
-    expires_in: int
+    token: Annotated[str, b64_field(TOKEN_BYTES)]
+    expires_in: Annotated[int, Field(ge=1, description="seconds")]
     name: str
-    role: str
+    role: Role
 
 
 class JournalistOut(BaseModel):
     name: str
-    role: str
-    encryption_key: str
-    signing_key: str
+    role: Role
+    encryption_key: Annotated[str, b64_field()]
+    signing_key: Annotated[str, b64_field(SIGNING_KEY_BYTES)]
     fingerprint: str
 
 
 class SourceOut(BaseModel):
-    id: str
+    id: Id
     # null once the source deleted their account (their reply key is destroyed)
-    reply_key: str | None
+    reply_key: Annotated[str, b64_field()] | None
     account_deleted: bool
-    last_activity: str
-    submissions: int
-    size: int
+    last_activity: Day
+    submissions: Annotated[int, Field(ge=0)]
+    size: Size
     seen: bool
     starred: bool
     tags: list[str]
     assignee: str | None
-    notes: int
-    replies: int
+    notes: Annotated[int, Field(ge=0)]
+    replies: Annotated[int, Field(ge=0)]
 
 
 class ObjectOut(BaseModel):
-    id: str
+    id: Id
     kind: Literal["manifest", "message", "file"]
-    size: int
+    size: Size
 
 
 class SubmissionOut(BaseModel):
-    id: str
-    received_on: str
+    id: Id
+    received_on: Day
     objects: list[ObjectOut]
 
 
 class ItemOut(BaseModel):
-    id: str
-    object_id: str
-    size: int
+    id: Id
+    object_id: Id
+    size: Annotated[int, Field(ge=0, le=MAX_ITEM_BYTES, description="bytes")]
     journalist: str | None
 
 
 class ReplyOut(ItemOut):
-    sent_on: str
+    sent_on: Day
 
 
 class NoteOut(ItemOut):
-    written_on: str
+    written_on: Day
 
 
 class Items(BaseModel):
@@ -188,18 +237,82 @@ class SourceDetail(SourceOut):
     items: Items
 
 
+# The newsroom checks tags (with its own message); the schema says the same rule.
+Tag = Annotated[str, Field(json_schema_extra={"pattern": f"^{TAG.pattern}$"})]
+Tags = Annotated[list[Tag] | None, Field(max_length=MAX_TAGS)]
+
+
 class TriagePatch(BaseModel):
-    seen: bool | None = None
-    starred: bool | None = None
-    tags: list[str] | None = Field(default=None, max_length=16)
-    add_tags: list[str] | None = Field(default=None, max_length=16)
-    remove_tags: list[str] | None = Field(default=None, max_length=16)
-    assignee: str | None = Field(default=None, max_length=64)
+    model_config = ConfigDict(extra="forbid")
+
+    seen: bool | SkipJsonSchema[None] = None
+    starred: bool | SkipJsonSchema[None] = None
+    tags: Tags = Field(default=None, description="replaces the list")
+    add_tags: Tags = None
+    remove_tags: Tags = None
+    assignee: Name | None = Field(
+        default=None, description="a current journalist's name (400 otherwise), or null"
+    )
 
 
 class Created(BaseModel):
-    id: str
-    object_id: str
+    id: Id
+    object_id: Id
+
+
+class Error(BaseModel):
+    """Every error the API answers in JSON (docs/JOURNALIST_API.md, "Errors")."""
+
+    error: Literal["bad_request", "not_found", "conflict", "too_large"]
+    message: str
+
+
+class Refused(BaseModel):
+    """A 401: ``reason`` when a login or a token was refused (auth.Refusal)."""
+
+    error: Literal["unauthorized"]
+    reason: Refusal | SkipJsonSchema[None] = None
+    message: str
+
+
+Responses = dict[int | str, dict[str, Any]]  # FastAPI's ``responses=``
+
+
+def _error(description: str, model: type[BaseModel] = Error) -> dict[str, Any]:
+    return {"model": model, "description": description}
+
+
+BAD_REQUEST: Responses = {400: _error("the body or a field is not what this operation takes")}
+UNAUTHORIZED: Responses = {401: _error("no token, or an unknown, expired or revoked one", Refused)}
+NO_SOURCE: Responses = {404: _error("no such source")}
+TOO_LARGE: Responses = {413: _error(f"the body is over {MAX_ITEM_BYTES} bytes")}
+
+_BYTES = {"type": "string", "format": "binary"}
+_SIZE_HEADER = {"required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}
+_BYTES_UNIT = {"required": True, "schema": {"type": "string", "const": "bytes"}}
+# The operations that take a source id, for the links from the answers that give one.
+_SOURCE_OPERATIONS = ("source", "patch_source", "add_note", "add_reply", "delete_source")
+_PARAMETERS = {
+    "source": "source_id",
+    "patch_source": "source_id",
+    "add_note": "source_id",
+    "add_reply": "source_id",
+    "delete_source": "source_id",
+    "delete_submission": "submission_id",
+    "get_object": "object_id",
+}
+
+
+def _links(value: str, *operations: str, label: str = "") -> dict[str, Any]:
+    """OpenAPI links: where an id in an answer can be used next (and what
+    schemathesis follows to reach real sources, submissions and objects)."""
+    return {
+        f"{operation}{label}": {
+            "operationId": operation,
+            "parameters": {_PARAMETERS[operation]: value},
+        }
+        for operation in operations
+    }
 
 
 def source_out(s: SourceSummary) -> SourceOut:
@@ -234,7 +347,14 @@ def challenge(api: Api) -> Challenge:
     return Challenge(challenge=b64encode(api.auth.new_challenge()), expires_in=CHALLENGE_SECONDS)
 
 
-@router.post("/auth/token", response_model=Token, responses={401: {}})
+@router.post(
+    "/auth/token",
+    response_model=Token,
+    responses={
+        **BAD_REQUEST,
+        401: _error("the login is refused: `reason` says why", Refused),
+    },
+)
 def token(body: TokenRequest, request: Request, api: Api) -> Token:
     row = api.db.journalist_named(body.journalist)
     hosts = api.hosts.current(api.db.meta_value(JOURNALIST_ONION_META))
@@ -249,18 +369,20 @@ def token(body: TokenRequest, request: Request, api: Api) -> Token:
     except AuthFailed as exc:
         raise Unauthorized(exc.reason) from None
     assert row is not None  # redeem refuses an unknown journalist
-    return Token(token=b64encode(value), expires_in=TOKEN_SECONDS, name=row.name, role=row.role)
+    return Token(
+        token=b64encode(value), expires_in=TOKEN_SECONDS, name=row.name, role=cast(Role, row.role)
+    )
 
 
 # --- Resources ------------------------------------------------------------------
 
 
-@router.get("/journalists", response_model=list[JournalistOut])
+@router.get("/journalists", response_model=list[JournalistOut], responses=UNAUTHORIZED)
 def journalists(api: Api, me: Journalist) -> list[JournalistOut]:
     return [
         JournalistOut(
             name=j.name,
-            role=j.role,
+            role=cast(Role, j.role),
             encryption_key=b64encode(j.encryption_key),
             signing_key=b64encode(j.signing_key),
             fingerprint=envelope.fingerprint(j.encryption_key, j.signing_key),
@@ -269,12 +391,33 @@ def journalists(api: Api, me: Journalist) -> list[JournalistOut]:
     ]
 
 
-@router.get("/sources", response_model=list[SourceOut])
+@router.get(
+    "/sources",
+    response_model=list[SourceOut],
+    responses={
+        200: {"links": _links("$response.body#/0/id", *_SOURCE_OPERATIONS)},
+        **UNAUTHORIZED,
+    },
+)
 def sources(api: Api, me: Journalist) -> list[SourceOut]:
     return [source_out(s) for s in api.newsroom.sources()]
 
 
-@router.get("/sources/{source_id}", response_model=SourceDetail, responses={404: {}})
+@router.get(
+    "/sources/{source_id}",
+    response_model=SourceDetail,
+    responses={
+        200: {
+            "links": {
+                **_links("$response.body#/items/submissions/0/id", "delete_submission"),
+                **_links("$response.body#/items/submissions/0/objects/0/id", "get_object"),
+                **_links("$response.body#/items/notes/0/object_id", "get_object", label="_note"),
+            }
+        },
+        **UNAUTHORIZED,
+        **NO_SOURCE,
+    },
+)
 def source(source_id: str, api: Api, me: Journalist) -> SourceDetail:
     summary = source_out(_source(api, source_id))
     return SourceDetail(
@@ -282,7 +425,18 @@ def source(source_id: str, api: Api, me: Journalist) -> SourceDetail:
     )
 
 
-@router.patch("/sources/{source_id}", response_model=SourceOut, responses={404: {}})
+@router.patch(
+    "/sources/{source_id}",
+    response_model=SourceOut,
+    responses={
+        400: _error(
+            "a field out of its bounds, a tag outside the alphabet, over"
+            f" {MAX_TAGS} tags in all, or an assignee who is not a current journalist"
+        ),
+        **UNAUTHORIZED,
+        **NO_SOURCE,
+    },
+)
 def patch_source(source_id: str, body: TriagePatch, api: Api, me: Journalist) -> SourceOut:
     _source(api, source_id)
     fields = body.model_fields_set
@@ -319,10 +473,27 @@ async def _read_envelope(request: Request) -> bytes:
     return bytes(body)
 
 
+# What _read_envelope takes: the server checks the magic and the size, and cannot read more.
 _ENVELOPE_BODY = {
     "requestBody": {
-        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+        "required": True,
+        "description": "one envelope (envelope/SPEC.md), encrypted on the journalist's machine",
+        "content": {
+            "application/octet-stream": {
+                "schema": {
+                    "type": "string",
+                    "format": "binary",
+                    "pattern": "^" + ENVELOPE_MAGIC.decode("ascii"),
+                    "minLength": len(ENVELOPE_MAGIC),
+                    "maxLength": MAX_ITEM_BYTES,
+                }
+            }
+        },
     }
+}
+_ENVELOPE_REFUSED: Responses = {
+    400: _error("the body is not an envelope (it does not start with the envelope magic)"),
+    **TOO_LARGE,
 }
 
 
@@ -330,7 +501,12 @@ _ENVELOPE_BODY = {
     "/sources/{source_id}/notes",
     response_model=Created,
     status_code=201,
-    responses={404: {}, 413: {}},
+    responses={
+        201: {"links": _links("$response.body#/object_id", "get_object")},
+        **_ENVELOPE_REFUSED,
+        **UNAUTHORIZED,
+        **NO_SOURCE,
+    },
     openapi_extra=_ENVELOPE_BODY,
 )
 async def add_note(source_id: str, request: Request, api: Api, me: Journalist) -> Created:
@@ -341,7 +517,13 @@ async def add_note(source_id: str, request: Request, api: Api, me: Journalist) -
     "/sources/{source_id}/replies",
     response_model=Created,
     status_code=201,
-    responses={404: {}, 409: {}, 413: {}},
+    responses={
+        201: {"links": _links("$response.body#/object_id", "get_object")},
+        **_ENVELOPE_REFUSED,
+        **UNAUTHORIZED,
+        **NO_SOURCE,
+        409: _error("the source deleted their account: nothing can reach them"),
+    },
     openapi_extra=_ENVELOPE_BODY,
 )
 async def add_reply(source_id: str, request: Request, api: Api, me: Journalist) -> Created:
@@ -372,7 +554,7 @@ REPLY_TO_DELETED = (
 )
 
 
-@router.delete("/sources/{source_id}", status_code=204, responses={404: {}})
+@router.delete("/sources/{source_id}", status_code=204, responses={**UNAUTHORIZED, **NO_SOURCE})
 def delete_source(source_id: str, api: Api, me: Journalist) -> Response:
     try:
         api.newsroom.lifecycle.delete_by_journalist(source_id)
@@ -381,7 +563,11 @@ def delete_source(source_id: str, api: Api, me: Journalist) -> Response:
     return Response(status_code=204)
 
 
-@router.delete("/submissions/{submission_id}", status_code=204, responses={404: {}})
+@router.delete(
+    "/submissions/{submission_id}",
+    status_code=204,
+    responses={**UNAUTHORIZED, 404: _error("no such submission")},
+)
 def delete_submission(submission_id: str, api: Api, me: Journalist) -> Response:
     try:
         api.newsroom.lifecycle.delete_submission(submission_id)
@@ -393,10 +579,42 @@ def delete_submission(submission_id: str, api: Api, me: Journalist) -> Response:
 @router.get(
     "/objects/{object_id}",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}, 206: {}, 404: {}, 416: {}},
+    responses={
+        200: {
+            "description": "the envelope's bytes",
+            "content": {"application/octet-stream": {"schema": _BYTES}},
+            "headers": {"Content-Length": _SIZE_HEADER, "Accept-Ranges": _BYTES_UNIT},
+        },
+        206: {
+            "description": "the envelope's bytes from N on (`Range: bytes=N-`)",
+            "content": {"application/octet-stream": {"schema": _BYTES}},
+            "headers": {
+                "Content-Length": _SIZE_HEADER,
+                "Accept-Ranges": _BYTES_UNIT,
+                "Content-Range": {
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^bytes [0-9]+-[0-9]+/[0-9]+$"},
+                },
+            },
+        },
+        **UNAUTHORIZED,
+        404: _error("no such object"),
+        416: _error("not a `bytes=N-` range, or N is not before the end"),
+    },
 )
 def get_object(
-    object_id: str, api: Api, me: Journalist, range: Annotated[str | None, Header()] = None
+    object_id: str,
+    api: Api,
+    me: Journalist,
+    range: Annotated[
+        str | SkipJsonSchema[None],
+        # Not a pattern: another value is no malformed request (400) but a range
+        # the server does not serve (416, RFC 9110 §15.5.17).
+        Header(
+            description="`bytes=N-` (N in 1 to 20 ASCII digits) resumes a download; any"
+            " other range is a 416"
+        ),
+    ] = None,
 ) -> StreamingResponse:
     size = api.newsroom.object_size(object_id)
     if size is None:
