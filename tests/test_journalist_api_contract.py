@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from journalist_cli.workflow_errors import RequestRefused
 from server.web.journalist_api.auth import signed_message
 from server.web.journalist_api.routes import MAX_ITEM_BYTES
 from tests.server_process import ROOT, SERVER_CMD, Instance, Server, SourceClient, run_server
+from tests.test_full_disk import fill, make_instance, small_disk
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 PUBLIC = {"challenge", "token"}  # the two operations that log in
@@ -65,26 +67,27 @@ class Api:
             base_url=self.url, headers={"Authorization": f"Bearer {self.token()}"}, timeout=60
         )
 
-    def seed(self, count: int) -> None:
+    def seed(self, count: int) -> list[str]:
         """``count`` new sources, each with a message, a file, a note and a reply,
-        so that the fuzzer meets real sources, submissions and objects."""
+        so that the fuzzer meets real sources, submissions and objects; their ids."""
         with self.client() as api:
             known = {s["id"] for s in api.get("/sources").json()}
             for k in range(count):
                 with SourceClient(self.server.base_url) as source:
                     source.first_submission(f"Source {k}.", [("a.txt", b"x" * 100, "text/plain")])
             keys = [
-                envelope.Recipient.from_text(j["encryption_key"])
+                envelope.X25519Recipient.from_text(j["encryption_key"])
                 for j in api.get("/journalists").json()
             ]
-            for s in api.get("/sources").json():
-                if s["id"] in known:
-                    continue
+            new = [s for s in api.get("/sources").json() if s["id"] not in known]
+            for s in new:
                 note = envelope.encrypt_bytes(b"note", keys)
                 assert api.post(f"/sources/{s['id']}/notes", content=note).status_code == 201
-                to = [envelope.Recipient.from_text(s["reply_key"]), *keys]
+                to = [envelope.X25519Recipient.from_text(s["reply_key"]), *keys]
                 reply = envelope.encrypt_bytes(b"reply", to)
                 assert api.post(f"/sources/{s['id']}/replies", content=reply).status_code == 201
+        assert len(new) == count
+        return [s["id"] for s in new]
 
 
 @pytest.fixture(scope="module")
@@ -136,10 +139,13 @@ def test_the_document_lists_what_the_server_answers(api: Api) -> None:
         # A 400 wherever the server validates a body, and nowhere else.
         assert ("400" in responses) == ("requestBody" in op), where
         for status, response in responses.items():
-            if status.startswith("4") and status != "401":
+            if status[0] in "45" and status != "401" and op["operationId"] != "challenge":
                 assert response_schema(doc, response) == "Error", f"{where} {status}"
         # The listener's cap on connections (server/serving.py) answers any request.
+        assert "text/plain" in responses["503"]["content"], where
         assert "Retry-After" in responses["503"]["headers"], where
+        # A full disk can refuse what writes, never what only reads.
+        assert ("507" in responses) == (method in ("patch", "post", "delete") and secured), where
         # No header parameter stands for the token: it is the security scheme.
         assert "authorization" not in {p["name"].lower() for p in op.get("parameters", [])}
     assert len(seen) == 11
@@ -238,7 +244,7 @@ def test_the_cli_client_keeps_to_the_document(api: Api, tmp_path: Path) -> None:
     host = api.url.removesuffix("/api/v1")
     with ApiClient(host, transport=transport) as client:
         client.login("alice", api.people["alice"].signing)
-        keys = [envelope.Recipient.from_text(j.encryption_key) for j in client.journalists()]
+        keys = [envelope.X25519Recipient.from_text(j.encryption_key) for j in client.journalists()]
         [source, *_] = client.sources()
         detail = client.source(source.id)
         client.update_source(source.id, {"add_tags": ["contract"], "seen": True})
@@ -246,7 +252,7 @@ def test_the_cli_client_keeps_to_the_document(api: Api, tmp_path: Path) -> None:
             client.update_source(source.id, {"assignee": "nobody"})
         client.add_note(source.id, envelope.encrypt_bytes(b"n", keys))
         assert source.reply_key is not None
-        to = [envelope.Recipient.from_text(source.reply_key), *keys]
+        to = [envelope.X25519Recipient.from_text(source.reply_key), *keys]
         client.add_reply(source.id, envelope.encrypt_bytes(b"r", to))
         obj = detail.submissions[0].objects[0]
         with (tmp_path / "object").open("wb") as out:
@@ -293,6 +299,41 @@ def test_the_source_interface_answers_405_with_allow(api: Api) -> None:
         answer = httpx.request("PUT", base + path)
         assert answer.status_code == 405, path
         assert set(answer.headers["allow"].split(", ")) == allowed, path
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_a_documented_answer(tmp_path: Path) -> None:
+    """The journalist API on a full disk: what writes gets the documented 507
+    (JSON, nothing kept), what reads goes on; once room is back, writes work."""
+    with small_disk(tmp_path / "data") as data:
+        instance, alice = make_instance(tmp_path, data)
+        with run_server(instance, journalist_api=True) as server:
+            with SourceClient(server.base_url) as source:
+                source.first_submission("Avant que le disque soit plein.")
+            api = Api(server, {"alice": alice})
+            doc = httpx.get(f"{api.url}/openapi.json").json()
+            with api.client() as client:
+                [s] = client.get("/sources").json()
+                keys = [alice.public.recipient]
+                note = envelope.encrypt_bytes(os.urandom(200_000), keys)
+                before = sorted(os.listdir(instance.objects_dir))
+                filler = fill(data)
+                answers = {
+                    "add_note": client.post(f"/sources/{s['id']}/notes", content=note),
+                    "patch_source": client.patch(f"/sources/{s['id']}", json={"starred": True}),
+                    "sources": client.get("/sources"),
+                    "source": client.get(f"/sources/{s['id']}"),
+                }
+                assert answers["add_note"].status_code == 507
+                assert answers["add_note"].json()["error"] == "no_room"
+                assert answers["sources"].status_code == answers["source"].status_code == 200
+                for name, answer in answers.items():
+                    [op] = [op for _, _, op in operations(doc) if op["operationId"] == name]
+                    assert str(answer.status_code) in op["responses"], (name, answer.status_code)
+                assert sorted(os.listdir(instance.objects_dir)) == before
+                filler.unlink()
+                assert client.post(f"/sources/{s['id']}/notes", content=note).status_code == 201
+        assert "unexpected" not in server.log()  # no 500 on the way
 
 
 # --- schemathesis -----------------------------------------------------------------
@@ -364,20 +405,28 @@ def test_schemathesis_finds_the_server_true_to_its_document(api: Api, tmp_path: 
 
     Two runs: the stateful phase first, following the document's links from the
     sources to their submissions and objects; then examples, coverage and fuzzing
-    on fresh sources (the first run deletes some), with one real submission id
-    for DELETE /submissions/{id}, which nothing else in those phases gives."""
+    on fresh sources (the first run deletes some). Those phases meet source ids
+    (in the listing) but no submission or object id, and DELETE /sources would
+    take away any they were given: each of these three operations gets a real id
+    of its own source for that run (its other parameters and bodies still vary).
+    """
     doc = httpx.get(f"{api.url}/openapi.json").json()
     api.seed(3)
     stateful, entries = schemathesis(api, tmp_path, "stateful")
-    api.seed(3)
+    doomed, with_submission, with_object = api.seed(3)
     with api.client() as client:
-        source = client.get(f"/sources/{client.get('/sources').json()[0]['id']}").json()
-    submission = source["items"]["submissions"][0]["id"]
-    real_submission = (
-        '[[operations]]\ninclude-operation-id = "delete_submission"\n'
-        f'parameters = {{ "submission_id" = "{submission}" }}\n'
+        submission = client.get(f"/sources/{with_submission}").json()["items"]["submissions"][0]
+        note = client.get(f"/sources/{with_object}").json()["items"]["notes"][0]
+    real_ids = "".join(
+        f'[[operations]]\ninclude-operation-id = "{operation}"\n'
+        f'parameters = {{ "{name}" = "{value}" }}\n'
+        for operation, name, value in (
+            ("delete_source", "source_id", doomed),
+            ("delete_submission", "submission_id", submission["id"]),
+            ("get_object", "object_id", note["object_id"]),
+        )
     )
-    fuzzing, more = schemathesis(api, tmp_path, "examples,coverage,fuzzing", real_submission)
+    fuzzing, more = schemathesis(api, tmp_path, "examples,coverage,fuzzing", real_ids)
     assert "Tested: 11" in fuzzing
     assert "✅ Coverage" in fuzzing and "✅ Fuzzing" in fuzzing and "✅ Stateful" in stateful
     # Every operation answered a success at least once, so its success schema was
@@ -389,4 +438,4 @@ def test_schemathesis_finds_the_server_true_to_its_document(api: Api, tmp_path: 
         if 200 <= e["response"]["status"] < 300
     )
     assert {op["operationId"] for _, _, op in operations(doc)} - PUBLIC <= set(succeeded), succeeded
-    print(stateful[-1500:], fuzzing[-1500:], f"{len(entries) + len(more)} requests", sep="\n")
+    print(stateful[-1500:], fuzzing[-1500:], f"{len(entries) + len(more)} requests", succeeded)

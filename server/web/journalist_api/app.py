@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,7 +11,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
 from starlette.types import Scope
 
 from server.domain.clock import Clock, SystemClock
@@ -19,10 +20,13 @@ from server.settings import Settings
 from server.store.wiring import ApiStores, sqlite_api_stores
 from server.web.app import quiet_logging
 from server.web.contain_errors import ContainErrorsMiddleware
+from server.web.error_pages import storage_failure
 from server.web.head_requests import HeadAsGetMiddleware, allowed_methods
 from server.web.journalist_api import routes
 from server.web.journalist_api.auth import Authenticator, ServedHosts
 from server.web.security_headers import SecurityHeadersMiddleware
+
+log = logging.getLogger("lanterne.server")
 
 API_PREFIX = "/api/v1"
 _CODES = {
@@ -35,7 +39,15 @@ _CODES = {
     413: "too_large",
     415: "bad_request",
     416: "bad_request",
+    503: "unavailable",
+    507: "no_room",
 }
+# A storage failure (error_pages.storage_failure) as the API says it.
+_STORAGE = {
+    503: "the server could not reach its storage just now: try again in a minute",
+    507: "the server's disk is full: nothing was kept; the admin must make room",
+}
+RETRY_SECONDS = 60
 
 
 def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -43,19 +55,20 @@ def error(status: int, message: str, headers: Mapping[str, str] | None = None) -
     return JSONResponse({"error": code, "message": message}, status, headers=headers)
 
 
-def internal_error(scope: Scope) -> Response:
+def internal_error(scope: Scope) -> JSONResponse:
     return JSONResponse({"error": "internal", "message": "internal error"}, 500)
 
 
 # What the listener answers to a connection over its cap (server/serving.py,
 # BUSY_RESPONSE), before any route sees the request: true of every operation.
-_BUSY = {
-    "description": "too many connections to the API at once: try again after Retry-After",
-    "content": {"text/plain": {"schema": {"type": "string"}}},
-    "headers": {
-        "Retry-After": {"required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}
-    },
-}
+# Routes that use the storage list a JSON 503 too (``storage_error``).
+_BUSY = "too many connections to the API at once (text): try again after Retry-After"
+_BUSY_OR_STORAGE = (
+    "too many connections to the API at once (text), or its storage cannot be reached"
+    " for a moment (JSON): try again after Retry-After"
+)
+_BUSY_TEXT = {"text/plain": {"schema": {"type": "string"}}}
+_RETRY_AFTER = {"required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}
 
 
 def contract(app: FastAPI) -> dict[str, Any]:
@@ -67,8 +80,13 @@ def contract(app: FastAPI) -> dict[str, Any]:
         doc = FastAPI.openapi(app)  # FastAPI's own, which it keeps in app.openapi_schema
         for operations in doc["paths"].values():
             for operation in operations.values():
-                operation["responses"].pop("422", None)
-                operation["responses"]["503"] = _BUSY
+                responses = operation["responses"]
+                responses.pop("422", None)
+                busy = responses.setdefault("503", {})
+                storage = "application/json" in busy.get("content", {})
+                busy["description"] = _BUSY_OR_STORAGE if storage else _BUSY
+                busy.setdefault("content", {}).update(_BUSY_TEXT)
+                busy["headers"] = {"Retry-After": _RETRY_AFTER}
         schemas = doc.get("components", {}).get("schemas", {})
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)
@@ -122,6 +140,19 @@ def create_journalist_app(
                 {"error": "unauthorized", "reason": exc.reason, "message": str(exc.detail)}, 401
             )
         return response
+
+    async def storage_error(request: Request, exc: Exception) -> JSONResponse:
+        status = storage_failure(exc)
+        if status is None:
+            # As ContainErrorsMiddleware does: the type only, never the message.
+            log.error("unexpected %s while answering a request", type(exc).__name__)
+            return internal_error(request.scope)
+        log.warning("storage unavailable (%s): answered %d", type(exc).__name__, status)
+        headers = {"Retry-After": str(RETRY_SECONDS)} if status == 503 else None
+        return error(status, _STORAGE[status], headers)
+
+    app.add_exception_handler(sqlite3.OperationalError, storage_error)
+    app.add_exception_handler(OSError, storage_error)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

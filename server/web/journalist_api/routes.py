@@ -263,7 +263,7 @@ class Created(BaseModel):
 class Error(BaseModel):
     """Every error the API answers in JSON (docs/JOURNALIST_API.md, "Errors")."""
 
-    error: Literal["bad_request", "not_found", "conflict", "too_large"]
+    error: Literal["bad_request", "not_found", "conflict", "too_large", "unavailable", "no_room"]
     message: str
 
 
@@ -286,6 +286,9 @@ BAD_REQUEST: Responses = {400: _error("the body or a field is not what this oper
 UNAUTHORIZED: Responses = {401: _error("no token, or an unknown, expired or revoked one", Refused)}
 NO_SOURCE: Responses = {404: _error("no such source")}
 TOO_LARGE: Responses = {413: _error(f"the body is over {MAX_ITEM_BYTES} bytes")}
+# app.storage_error: the database or the disk failing for a moment (503), a full disk (507).
+READS: Responses = {503: _error("the storage cannot be reached for a moment")}
+WRITES: Responses = {**READS, 507: _error("the disk is full: nothing was kept")}
 
 _BYTES = {"type": "string", "format": "binary"}
 _SIZE_HEADER = {"required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}
@@ -353,6 +356,7 @@ def challenge(api: Api) -> Challenge:
     responses={
         **BAD_REQUEST,
         401: _error("the login is refused: `reason` says why", Refused),
+        **READS,
     },
 )
 def token(body: TokenRequest, request: Request, api: Api) -> Token:
@@ -377,7 +381,7 @@ def token(body: TokenRequest, request: Request, api: Api) -> Token:
 # --- Resources ------------------------------------------------------------------
 
 
-@router.get("/journalists", response_model=list[JournalistOut], responses=UNAUTHORIZED)
+@router.get("/journalists", response_model=list[JournalistOut], responses={**UNAUTHORIZED, **READS})
 def journalists(api: Api, me: Journalist) -> list[JournalistOut]:
     return [
         JournalistOut(
@@ -397,6 +401,7 @@ def journalists(api: Api, me: Journalist) -> list[JournalistOut]:
     responses={
         200: {"links": _links("$response.body#/0/id", *_SOURCE_OPERATIONS)},
         **UNAUTHORIZED,
+        **READS,
     },
 )
 def sources(api: Api, me: Journalist) -> list[SourceOut]:
@@ -416,6 +421,7 @@ def sources(api: Api, me: Journalist) -> list[SourceOut]:
         },
         **UNAUTHORIZED,
         **NO_SOURCE,
+        **READS,
     },
 )
 def source(source_id: str, api: Api, me: Journalist) -> SourceDetail:
@@ -435,6 +441,7 @@ def source(source_id: str, api: Api, me: Journalist) -> SourceDetail:
         ),
         **UNAUTHORIZED,
         **NO_SOURCE,
+        **WRITES,
     },
 )
 def patch_source(source_id: str, body: TriagePatch, api: Api, me: Journalist) -> SourceOut:
@@ -494,6 +501,7 @@ _ENVELOPE_BODY = {
 _ENVELOPE_REFUSED: Responses = {
     400: _error("the body is not an envelope (it does not start with the envelope magic)"),
     **TOO_LARGE,
+    **WRITES,
 }
 
 
@@ -554,7 +562,9 @@ REPLY_TO_DELETED = (
 )
 
 
-@router.delete("/sources/{source_id}", status_code=204, responses={**UNAUTHORIZED, **NO_SOURCE})
+@router.delete(
+    "/sources/{source_id}", status_code=204, responses={**UNAUTHORIZED, **NO_SOURCE, **WRITES}
+)
 def delete_source(source_id: str, api: Api, me: Journalist) -> Response:
     try:
         api.newsroom.lifecycle.delete_by_journalist(source_id)
@@ -566,7 +576,7 @@ def delete_source(source_id: str, api: Api, me: Journalist) -> Response:
 @router.delete(
     "/submissions/{submission_id}",
     status_code=204,
-    responses={**UNAUTHORIZED, 404: _error("no such submission")},
+    responses={**UNAUTHORIZED, 404: _error("no such submission"), **WRITES},
 )
 def delete_submission(submission_id: str, api: Api, me: Journalist) -> Response:
     try:
@@ -600,6 +610,7 @@ def delete_submission(submission_id: str, api: Api, me: Journalist) -> Response:
         **UNAUTHORIZED,
         404: _error("no such object"),
         416: _error("not a `bytes=N-` range, or N is not before the end"),
+        **READS,
     },
 )
 def get_object(
