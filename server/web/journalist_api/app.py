@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +16,7 @@ from server.domain.clock import Clock, SystemClock
 from server.domain.newsroom import Newsroom
 from server.domain.source_lifecycle import SourceLifecycle
 from server.settings import Settings
+from server.store.protocols import DATABASE_UNAVAILABLE
 from server.store.wiring import ApiStores, sqlite_api_stores
 from server.web.app import quiet_logging
 from server.web.contain_errors import ContainErrorsMiddleware
@@ -151,7 +151,8 @@ def create_journalist_app(
         headers = {"Retry-After": str(RETRY_SECONDS)} if status == 503 else None
         return error(status, _STORAGE[status], headers)
 
-    app.add_exception_handler(sqlite3.OperationalError, storage_error)
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, storage_error)
     app.add_exception_handler(OSError, storage_error)
 
     @app.exception_handler(RequestValidationError)
