@@ -30,8 +30,8 @@ import os
 import pwd
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from server.ops.onion_admin import client_name
@@ -43,7 +43,14 @@ from server.ops.tor_config import (
     authorized_clients,
     verify_torrc,
 )
-from server.settings import CONFIG_NAME, DATABASE_NAME, OBJECTS_DIR, SECRETS_NAME
+from server.settings import (
+    CONFIG_NAME,
+    DATABASE_NAME,
+    OBJECTS_DIR,
+    SECRETS_NAME,
+    ConfigError,
+    Settings,
+)
 from server.store import file_times
 from server.store.db import SCHEMA_VERSION, Database
 from server.store.migrations import MigrationError, current_version
@@ -83,6 +90,8 @@ class CheckConfig:
     sys_root: Path = Path("/sys")
     today: Callable[[], datetime.date] = datetime.date.today
     client_name: Callable[[str], str] = client_name
+    # Where the scale-out backend's secrets are (PGPASSWORD, the S3 keys).
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
     @classmethod
     def debian(cls, data_dir: Path, layout: DebianLayout | None = None) -> CheckConfig:
@@ -106,6 +115,7 @@ def run_checks(cfg: CheckConfig) -> list[Finding]:
         _check_client_auth,
         _check_swap,
         _check_clock,
+        _check_scale_out,
     ):
         try:
             findings.extend(check(cfg))
@@ -488,3 +498,27 @@ def _check_clock(cfg: CheckConfig) -> Iterator[Finding]:
         )
     else:
         yield Finding("clock", True, f"{today} is after this release's date")
+
+
+# --- PostgreSQL and S3 (docs/SCALE_OUT.md) ---------------------------------------
+
+
+def _check_scale_out(cfg: CheckConfig) -> Iterator[Finding]:
+    """The database's connection, schema version and settings, and the bucket's
+    policy, when config.toml names them; nothing for the embedded backend."""
+    settings = Settings.load(cfg.data_dir)
+    if settings.database is not None:
+        from server.store.postgres import check_database
+
+        for d in check_database(settings.database.url, password=cfg.environ.get("PGPASSWORD")):
+            yield Finding(f"PostgreSQL {d.item}", d.ok, d.message, d.warn)
+    if settings.objects is not None:
+        from server.store.s3_objects import check_bucket, connect
+
+        try:
+            location = settings.objects.location(cfg.environ)
+        except ConfigError as exc:
+            yield Finding("S3 bucket", False, str(exc))
+            return
+        for b in check_bucket(connect(location), location.bucket):
+            yield Finding(f"S3 {b.item}", b.ok, b.message, b.warn)

@@ -132,8 +132,14 @@ class PostgresDatabase:
     config.toml (``server.settings``).
     """
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+    def __init__(
+        self, url: str, *, min_size: int = 1, max_size: int = 10, password: str | None = None
+    ) -> None:
         self.url = url
+        # None: libpq finds the password itself (PGPASSWORD, the password file).
+        self._kwargs: dict[str, Any] = {"connect_timeout": 10, "application_name": "lanterne"}
+        if password is not None:
+            self._kwargs["password"] = password
         self.pool = ConnectionPool(
             url,
             min_size=min_size,
@@ -141,7 +147,7 @@ class PostgresDatabase:
             open=False,
             timeout=30,
             name="lanterne",
-            kwargs={"connect_timeout": 10, "application_name": "lanterne"},
+            kwargs=self._kwargs,
         )
 
     def open(self, timeout: float = 30) -> None:
@@ -150,7 +156,9 @@ class PostgresDatabase:
         One plain connection first, so that the error is PostgreSQL's own (the
         pool would only say that it timed out); psycopg.OperationalError.
         """
-        psycopg.connect(self.url, connect_timeout=max(1, int(timeout))).close()
+        psycopg.connect(
+            self.url, **{**self._kwargs, "connect_timeout": max(1, int(timeout))}
+        ).close()
         self.pool.open(wait=True, timeout=timeout)
 
     def close(self) -> None:
@@ -275,10 +283,10 @@ class DatabaseFinding:
 
 
 def check_database(
-    url: str, target: int = SCHEMA_VERSION, timeout: float = 10
+    url: str, target: int = SCHEMA_VERSION, timeout: float = 10, password: str | None = None
 ) -> list[DatabaseFinding]:
     """What ``lanterne-server check`` says about the PostgreSQL database at ``url``."""
-    db = PostgresDatabase(url, max_size=1)
+    db = PostgresDatabase(url, max_size=1, password=password)
     try:
         db.open(timeout)
         with db.connect() as conn:
