@@ -59,7 +59,7 @@ def internal_error(scope: Scope) -> JSONResponse:
     return JSONResponse({"error": "internal", "message": "internal error"}, 500)
 
 
-# What the listener answers to a connection over its cap (server/serving.py,
+# What the listener answers to a connection over its cap (server/ops/serving.py,
 # BUSY_RESPONSE), before any route sees the request: true of every operation.
 # Routes that use the storage list a JSON 503 too (``storage_error``).
 _BUSY = "too many connections to the API at once (text): try again after Retry-After"
