@@ -22,6 +22,7 @@ import os
 import pwd
 import secrets
 import shutil
+import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -85,7 +86,7 @@ def running_cluster(attempts: int = 5) -> Iterator[Cluster]:
     """Start a cluster in a new temporary directory; stop it and remove the directory after."""
     bindir = postgres_bin()
     owner = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
-    base = Path(tempfile.mkdtemp(prefix="lanterne-pg-"))
+    base = Path(tempfile.mkdtemp(prefix="lanterne-pg-", dir=_reachable_tmp(owner)))
     try:
         if owner:
             os.chown(base, owner.pw_uid, owner.pw_gid)
@@ -141,6 +142,18 @@ def running_cluster(attempts: int = 5) -> Iterator[Cluster]:
             )
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _reachable_tmp(owner: pwd.struct_passwd | None) -> str:
+    """The temporary directory, if the cluster's owner can reach into it, else /tmp
+    (a TMPDIR under /root would stop the postgres user at the first 0700 parent)."""
+    tmp = Path(tempfile.gettempdir()).resolve()
+    if owner is None:
+        return str(tmp)
+    for d in (tmp, *tmp.parents):
+        if not d.stat().st_mode & stat.S_IXOTH:
+            return "/tmp"  # mkdtemp makes a private directory in it
+    return str(tmp)
 
 
 def _read(path: Path) -> str:

@@ -305,9 +305,7 @@ def check_database(
         found.append(DatabaseFinding("schema", True, f"version {version}"))
     else:
         found.append(
-            DatabaseFinding(
-                "schema", False, f"version {version}, this release wants {target}: run init"
-            )
+            DatabaseFinding("schema", False, f"version {version}, this release wants {target}")
         )
     if settings.get("track_commit_timestamp") == "on":
         found.append(
