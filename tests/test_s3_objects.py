@@ -220,3 +220,64 @@ def test_import_file_takes_only_ids(s3_server: S3Server, tmp_path: Path) -> None
     with (tmp_path / "upload").open("rb") as f, pytest.raises(ValueError, match="object id"):
         store.import_file("../upload", f)
     assert store.ids() == set()
+
+
+_WRITER = """
+import os, sys, time
+from pathlib import Path
+from server.store.s3_objects import S3Location, S3ObjectStore, connect, MIN_PART_SIZE
+endpoint, bucket, spool = sys.argv[1:4]
+client = connect(S3Location(endpoint, bucket, "{access}", "{secret}", "{region}"))
+store = S3ObjectStore(client, bucket, Path(spool), part_size=MIN_PART_SIZE)
+obj = store.new_object()
+obj.write(os.urandom(MIN_PART_SIZE + 4096))  # one part sent, 4 KiB in the spool
+print(obj.id, flush=True)
+time.sleep(600)
+"""
+
+
+def test_an_instance_killed_mid_upload_leaves_nothing_visible_or_named(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    """kill -9 in the middle of an object: no object appears, the spool leaves
+    no file behind, and garbage collection aborts the unfinished upload."""
+    import signal
+    import subprocess
+    import sys
+
+    store, bucket = make_store(s3_server, tmp_path)
+    code = _WRITER.format(access=ACCESS_KEY, secret=SECRET_KEY, region=REGION)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", code, s3_server.endpoint, bucket, str(store.spool_dir)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None
+        object_id = writer.stdout.readline().strip()
+        assert len(object_id) == 32, object_id
+        fds = list(Path(f"/proc/{writer.pid}/fd").iterdir())
+        spooled = [
+            os.readlink(fd) for fd in fds if os.readlink(fd).startswith(str(store.spool_dir))
+        ]
+        assert spooled, "the writer holds its spool file open"
+        assert all(link.endswith("(deleted)") or "#" in link for link in spooled), spooled
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        if writer.stdout is not None:
+            writer.stdout.close()
+    assert os.listdir(store.spool_dir) == []
+    assert store.ids() == set()
+    client = s3_server.client()
+    (upload,) = client.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    assert upload["Key"] == object_id
+    later = S3ObjectStore(
+        store.client,
+        bucket,
+        store.spool_dir,
+        part_size=PART,
+        now=lambda: datetime.now(UTC) + timedelta(days=2),
+    )
+    assert later.collect_garbage(set()) == 1
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
