@@ -69,3 +69,20 @@ def test_the_s3_credentials_come_from_the_environment(tmp_path: Path) -> None:
     location = objects.location({S3_ACCESS_KEY_ENV: "key", S3_SECRET_KEY_ENV: "TOPSECRET"})
     assert (location.access_key_id, location.secret_access_key) == ("key", "TOPSECRET")
     assert "TOPSECRET" not in repr(location)  # never in a log line or a traceback
+
+
+def test_an_embedded_instance_loads_neither_libpq_nor_boto3(tmp_path: Path) -> None:
+    """docs/SCALE_OUT.md: the drivers load only when config.toml names them."""
+    import subprocess
+    import sys
+
+    (tmp_path / "config.toml").write_text('organisation = "X"\n')
+    code = (
+        "import sys, server.web.app, server.web.journalist_api.app, server.ops.admin,"
+        " server.ops.health_check, server.settings;"
+        f"server.settings.Settings.load({str(tmp_path)!r});"
+        "print(sorted({m.split('.')[0] for m in sys.modules}"
+        " & {'psycopg', 'psycopg_pool', 'boto3', 'botocore'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
