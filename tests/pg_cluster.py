@@ -55,9 +55,27 @@ class Cluster:
     port: int
     user: str
     password: str
+    bindir: Path
+    owner: str | None  # the system user that runs it, when the tests run as root
+    log: Path
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
+
+    def restart(self, mode: str = "immediate") -> None:
+        """Stop the server (``immediate``: as a crash would, every connection cut)
+        and start it again on the same port and data."""
+        owner = pwd.getpwnam(self.owner) if self.owner else None
+        _run(
+            [str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop"], owner
+        )
+        _run(
+            [
+                *(str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log)),
+                *("-w", "-t", "60", "-o", f"-p {self.port}", "start"),
+            ],
+            owner,
+        )
 
 
 def postgres_bin() -> Path:
@@ -131,15 +149,18 @@ def running_cluster(attempts: int = 5) -> Iterator[Cluster]:
             except RuntimeError:
                 if attempt == attempts - 1:
                     raise RuntimeError(f"PostgreSQL did not start: {_read(log)}") from None
-        cluster = Cluster(data_dir, port, user, password)
+        cluster = Cluster(
+            data_dir, port, user, password, bindir, owner.pw_name if owner else None, log
+        )
         try:
             wait_until(lambda: _accepts(cluster), 30, "PostgreSQL accepts connections")
             yield cluster
         finally:
-            _run(
-                [str(bindir / "pg_ctl"), "-D", str(data_dir), "-m", "immediate", "-w", "stop"],
-                owner,
-            )
+            with contextlib.suppress(RuntimeError):  # a test may have stopped it
+                _run(
+                    [str(bindir / "pg_ctl"), "-D", str(data_dir), "-m", "immediate", "-w", "stop"],
+                    owner,
+                )
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -24,6 +24,7 @@ from server.store.postgres import (
     check_database,
     prepare,
 )
+from tests.pg_cluster import running_cluster
 
 
 @pytest.fixture
@@ -247,3 +248,16 @@ def test_check_database_fails_on_a_wrong_password(pg_url: str) -> None:
     found = check_database(wrong, timeout=5)
     assert [(f.item, f.ok) for f in found] == [("database", False)]
     assert "password authentication failed" in found[0].message
+
+
+def test_the_pool_survives_a_restart_of_postgresql() -> None:
+    """PostgreSQL restarted (an upgrade, a crash): the pool's connections are all
+    dead, and the next request must still be answered, not fail on one."""
+    with running_cluster() as cluster, PostgresDatabase(cluster.url(), max_size=3) as db:
+        db.prepare()
+        with db.connect() as a, db.connect() as b:  # two connections in the pool
+            a.execute("SELECT 1")
+            b.execute("SELECT 1")
+        cluster.restart("fast")  # a clean stop: the test cluster does not sync commits
+        for _ in range(4):
+            assert db.schema_version() == SCHEMA_VERSION

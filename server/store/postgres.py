@@ -148,6 +148,10 @@ class PostgresDatabase:
             timeout=30,
             name="lanterne",
             kwargs=self._kwargs,
+            # A connection is checked (one round trip) before each use: after a
+            # restart of PostgreSQL every pooled connection is dead, and a request
+            # must get a new one, not an error.
+            check=ConnectionPool.check_connection,
         )
 
     def open(self, timeout: float = 30) -> None:
