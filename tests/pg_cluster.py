@@ -62,13 +62,17 @@ class Cluster:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
 
-    def restart(self, mode: str = "immediate") -> None:
-        """Stop the server (``immediate``: as a crash would, every connection cut)
-        and start it again on the same port and data."""
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop the server (``immediate``: as a crash would, every connection cut)."""
         owner = pwd.getpwnam(self.owner) if self.owner else None
         _run(
             [str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop"], owner
         )
+
+    def restart(self, mode: str = "immediate") -> None:
+        """Stop the server and start it again on the same port and data."""
+        self.stop(mode)
+        owner = pwd.getpwnam(self.owner) if self.owner else None
         _run(
             [
                 *(str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log)),

@@ -261,3 +261,20 @@ def test_the_pool_survives_a_restart_of_postgresql() -> None:
         cluster.restart("fast")  # a clean stop: the test cluster does not sync commits
         for _ in range(4):
             assert db.schema_version() == SCHEMA_VERSION
+
+
+def test_an_unreachable_database_is_a_503_not_a_500() -> None:
+    """PostgreSQL down: a request waits at most the pool's ``wait`` for a
+    connection, then gets StoreUnavailable, which the web layer answers with 503."""
+    from server.store.protocols import StoreUnavailable
+    from server.web.error_pages import storage_failure
+
+    with running_cluster() as cluster:
+        db = PostgresDatabase(cluster.url(), max_size=2, wait=2)
+        db.open()
+        db.prepare()
+        cluster.stop("fast")
+        with pytest.raises(StoreUnavailable) as caught:
+            db.schema_version()
+        assert storage_failure(caught.value) == 503
+        db.close()

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from server.store.protocols import StoreFull, StoreUnavailable
 from server.store.s3_objects import (
     MIN_PART_SIZE,
     BucketFinding,
@@ -79,7 +80,7 @@ def test_a_failed_commit_raises_and_shows_nothing(s3_server: S3Server, tmp_path:
     obj.write(os.urandom(PART + 1))  # one part sent
     (upload,) = client.list_multipart_uploads(Bucket=bucket)["Uploads"]
     client.abort_multipart_upload(Bucket=bucket, Key=obj.id, UploadId=upload["UploadId"])
-    with pytest.raises(ClientError):  # moto: 500 (retried), AWS: NoSuchUpload
+    with pytest.raises((ClientError, StoreUnavailable)):  # AWS: NoSuchUpload; moto: a 500
         obj.commit()
     assert store.ids() == set()
     assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
@@ -281,3 +282,33 @@ def test_an_instance_killed_mid_upload_leaves_nothing_visible_or_named(
     )
     assert later.collect_garbage(set()) == 1
     assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+def test_an_unreachable_s3_server_is_a_503_not_a_500(tmp_path: Path) -> None:
+    """The S3 server down: every call is StoreUnavailable, an OSError the web
+    layer answers with 503 (error_pages.storage_failure), after boto3's retries."""
+    from server.web.error_pages import storage_failure
+    from tests.s3_server import running_s3_server
+
+    with running_s3_server(tmp_path) as peer:
+        store, bucket = make_store(peer, tmp_path)
+        kept = store.write_bytes(b"kept")
+        pending = store.new_object()
+    # The server is gone now.
+    failures: list[OSError] = []
+    for call in (
+        lambda: store.write_bytes(b"x"),
+        lambda: store.read_bytes(kept),
+        lambda: store.size(kept),
+        lambda: store.delete(kept),
+        lambda: store.ids(),
+        lambda: store.collect_garbage(set()),
+        lambda: pending.write(os.urandom(PART)),
+    ):
+        with pytest.raises(StoreUnavailable) as caught:
+            call()
+        failures.append(caught.value)
+    assert {storage_failure(f) for f in failures} == {503}
+    pending.abort()
+    assert StoreFull("x").errno == 28 and storage_failure(StoreFull("x")) == 507
+    del bucket

@@ -40,6 +40,7 @@ from psycopg_pool import ConnectionPool
 
 from server.store.db import SCHEMA_VERSION
 from server.store.migrations import MIGRATIONS, Migration, MigrationError
+from server.store.protocols import StoreFull, StoreUnavailable
 
 # The schema version POSTGRES_SCHEMA describes: no PostgreSQL database is older.
 POSTGRES_BASELINE = 3
@@ -133,7 +134,13 @@ class PostgresDatabase:
     """
 
     def __init__(
-        self, url: str, *, min_size: int = 1, max_size: int = 10, password: str | None = None
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        password: str | None = None,
+        wait: float = 10,
     ) -> None:
         self.url = url
         # None: libpq finds the password itself (PGPASSWORD, the password file).
@@ -145,7 +152,7 @@ class PostgresDatabase:
             min_size=min_size,
             max_size=max_size,
             open=False,
-            timeout=30,
+            timeout=wait,  # for a free connection, then StoreUnavailable
             name="lanterne",
             kwargs=self._kwargs,
             # A connection is checked (one round trip) before each use: after a
@@ -177,9 +184,19 @@ class PostgresDatabase:
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
-        """A connection in one transaction: committed on success, rolled back on error."""
-        with self.pool.connection() as conn:
-            yield conn
+        """A connection in one transaction: committed on success, rolled back on error.
+
+        PostgreSQL out of reach (down, restarting, no free connection within the
+        pool's timeout, a query cut off) is ``StoreUnavailable``, its disk full
+        ``StoreFull``: the web layer's 503 and 507. Other errors pass unchanged.
+        """
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except psycopg.errors.DiskFull as exc:
+            raise StoreFull("the database") from exc
+        except psycopg.OperationalError as exc:  # PoolTimeout is one
+            raise StoreUnavailable("the database") from exc
 
     def prepare(self) -> list[Migration]:
         with self.connect() as conn:
@@ -300,7 +317,7 @@ def check_database(
                 (list(_WATCHED_SETTINGS),),
             ).fetchall()
             settings = {str(name): str(value) for name, value in rows}
-    except (psycopg.Error, MigrationError) as exc:
+    except (psycopg.Error, MigrationError, OSError) as exc:
         return [DatabaseFinding("database", False, f"cannot be used: {exc}")]
     finally:
         db.close()

@@ -12,6 +12,7 @@ the settings. A second backend implements the same Protocols
 from __future__ import annotations
 
 import enum
+import errno
 import secrets
 import sqlite3
 from collections.abc import Sequence
@@ -156,6 +157,23 @@ class CommitProblem(Exception):
 
 class NoRoom(Exception):
     """Writing this would leave the disk below its reserve; nothing was written."""
+
+
+class StoreUnavailable(OSError):
+    """A networked store (PostgreSQL, the S3 server) cannot be reached or answer
+    for a moment. An ``OSError`` with errno ``EIO``, so that the web layer answers
+    503 as for the disk (``server.web.error_pages.storage_failure``); the driver's
+    own error is its ``__cause__``, never shown."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(errno.EIO, f"{what} cannot be reached")
+
+
+class StoreFull(OSError):
+    """A networked store says it has no room: errno ``ENOSPC``, answered 507."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(errno.ENOSPC, f"{what} is full")
 
 
 # What a store raises when its database cannot be used for a moment (locked past

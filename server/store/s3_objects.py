@@ -60,7 +60,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from server.store import file_times
-from server.store.protocols import Readable, new_id
+from server.store.protocols import Readable, StoreFull, StoreUnavailable, new_id
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -73,6 +73,8 @@ PART_SIZE = 8 * 1024 * 1024
 READ_SIZE = 64 * 1024  # the most of a part read at once to sign and send it
 CONTENT_TYPE = "application/octet-stream"
 _MISSING = {"NoSuchKey", "404", "NotFound"}
+_FULL = {"XMinioStorageFull", "QuotaExceeded", "InsufficientStorage"}
+_BUSY = {"SlowDown", "ServiceUnavailable", "RequestTimeout", "InternalError"}
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,23 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+@contextlib.contextmanager
+def _reachable() -> Iterator[None]:
+    """The S3 server out of reach or failing is ``StoreUnavailable`` (503), out
+    of room ``StoreFull`` (507); its other answers pass unchanged."""
+    try:
+        yield
+    except BotoCoreError as exc:  # refused, timed out, cut off (after boto3's retries)
+        raise StoreUnavailable("the object store") from exc
+    except ClientError as exc:
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+        if status == 507 or _code(exc) in _FULL:
+            raise StoreFull("the object store") from exc
+        if status >= 500 or _code(exc) in _BUSY:
+            raise StoreUnavailable("the object store") from exc
+        raise
+
+
 def _check_id(object_id: str) -> str:
     if not _ID.fullmatch(object_id):
         raise ValueError("not an object id")
@@ -143,6 +162,10 @@ class _Upload:
 
     def part(self, f: BinaryIO, start: int, length: int) -> None:
         """Send ``length`` bytes of ``f`` from ``start`` as the next part (at least 5 MiB)."""
+        with _reachable():
+            self._send(f, start, length)
+
+    def _send(self, f: BinaryIO, start: int, length: int) -> None:
         if self._upload_id is None:
             started = self._client.create_multipart_upload(
                 Bucket=self._bucket, Key=self.key, ContentType=CONTENT_TYPE
@@ -162,6 +185,10 @@ class _Upload:
     def finish(self, f: BinaryIO, start: int, length: int) -> None:
         """The last ``length`` bytes (perhaps none), and the object appears; on any
         error the multipart upload is aborted and the error raised."""
+        with _reachable():
+            self._finish(f, start, length)
+
+    def _finish(self, f: BinaryIO, start: int, length: int) -> None:
         try:
             if self._upload_id is None:
                 self._client.put_object(
@@ -173,7 +200,7 @@ class _Upload:
                 )
                 return
             if length:
-                self.part(f, start, length)
+                self._send(f, start, length)
             self._client.complete_multipart_upload(
                 Bucket=self._bucket,
                 Key=self.key,
@@ -346,8 +373,8 @@ class S3ObjectStore:
     def import_file(self, object_id: str, f: BinaryIO) -> None:
         """The local file ``f`` (ciphertext: a finished resumable upload) becomes the
         object ``object_id``, whole or not at all; parts are read straight from it."""
-        size = os.fstat(f.fileno()).st_size
         upload = _Upload(self.client, self.bucket, _check_id(object_id))
+        size = os.fstat(f.fileno()).st_size
         last = max(0, (size - 1) // self.part_size * self.part_size)
         try:
             for start in range(0, last, self.part_size):
@@ -366,10 +393,13 @@ class S3ObjectStore:
         """The object from byte ``start`` on, streamed; FileNotFoundError if there is none."""
         key = _check_id(object_id)
         try:
-            if start:
-                got = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-")
-            else:
-                got = self.client.get_object(Bucket=self.bucket, Key=key)
+            with _reachable():
+                if start:
+                    got = self.client.get_object(
+                        Bucket=self.bucket, Key=key, Range=f"bytes={start}-"
+                    )
+                else:
+                    got = self.client.get_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             if _code(exc) in _MISSING:
                 raise FileNotFoundError(object_id) from None
@@ -387,7 +417,8 @@ class S3ObjectStore:
     def size(self, object_id: str) -> int:
         """The object's length in bytes; FileNotFoundError if there is none."""
         try:
-            head = self.client.head_object(Bucket=self.bucket, Key=_check_id(object_id))
+            with _reachable():
+                head = self.client.head_object(Bucket=self.bucket, Key=_check_id(object_id))
         except ClientError as exc:
             if _code(exc) in _MISSING:
                 raise FileNotFoundError(object_id) from None
@@ -395,10 +426,13 @@ class S3ObjectStore:
         return int(head["ContentLength"])
 
     def delete(self, object_id: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=_check_id(object_id))
+        key = _check_id(object_id)
+        with _reachable():
+            self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def ids(self) -> set[str]:
-        return {key for key, _ in self._listing()}
+        with _reachable():
+            return {key for key, _ in self._listing()}
 
     def _listing(self) -> Iterator[tuple[str, datetime]]:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
@@ -414,7 +448,10 @@ class S3ObjectStore:
         Only what is older than ``grace``: another instance may be writing the
         rest. Keys that are not ids are not Lanterne's and are left alone.
         """
-        cutoff = self._now() - self.grace
+        with _reachable():
+            return self._collect(known, self._now() - self.grace)
+
+    def _collect(self, known: set[str], cutoff: datetime) -> int:
         removed = 0
         pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket)
         for page in pages:
