@@ -25,6 +25,7 @@ import click
 import envelope
 from server.domain.clock import SystemClock
 from server.domain.sources import InstanceSecrets
+from server.ops.newsroom_key import NewsroomSigner
 from server.ops.tor_config import DebianLayout
 from server.settings import DEFAULT_CONFIG, ConfigError, Settings
 from server.store import file_times
@@ -69,11 +70,12 @@ def _admin_errors() -> Iterator[None]:
     """Domain errors of the plain modules, as one-line messages (exit code 1)."""
     from server.ops.admin_identity import IdentityError
     from server.ops.backup import BackupError
+    from server.ops.newsroom_key import NewsroomKeyError
     from server.ops.tor_config import TorConfigError
 
     try:
         yield
-    except (MigrationError, TorConfigError, BackupError, IdentityError) as exc:
+    except (MigrationError, TorConfigError, BackupError, IdentityError, NewsroomKeyError) as exc:
         raise AdminError(str(exc)) from exc
 
 
@@ -196,6 +198,50 @@ def main() -> None:
     """Run and administer a Lanterne server."""
 
 
+def _newsroom_options(f: FC) -> FC:
+    f = click.option(
+        "--passphrase-file",
+        "newsroom_passphrase_file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Read the newsroom key's passphrase from this file (else it is asked for).",
+    )(f)
+    return click.option(
+        "--newsroom-key",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="The newsroom's identity or signing identity (from `lanterne keys generate`"
+        " / `lanterne signing-key`, on a removable medium): it signs the new key"
+        " directory, and is never copied to the server.",
+    )(f)
+
+
+def _newsroom_signer(
+    db: Database, newsroom_key: Path | None, passphrase_file: Path | None, *, changing: bool
+) -> NewsroomSigner | None:
+    """The signer for a change to the journalist list; refused without one once the
+    instance's directory is signed (an unsigned change would never be used)."""
+    from server.ops import newsroom_key as nk
+
+    if newsroom_key is None:
+        if changing and nk.is_signed(db):
+            raise AdminError(
+                "this instance's key directory is signed: give --newsroom-key to sign the change"
+            )
+        return None
+    with _admin_errors():
+        return nk.open_signer(newsroom_key, _passphrase_reader(newsroom_key, passphrase_file))
+
+
+def _publish(db: Database, keys: list[envelope.PublicKey], signer: NewsroomSigner) -> None:
+    from server.ops import newsroom_key as nk
+
+    with _admin_errors():
+        directory = nk.publish(db, keys, signer)
+    click.echo(
+        f"key directory {directory.serial} signed by the newsroom key {signer.fingerprint}:"
+        f" {', '.join(k.name for k in directory.journalists) or 'no journalist'}"
+    )
+
+
 @main.command()
 @data_dir_option
 @click.option(
@@ -210,7 +256,14 @@ def main() -> None:
     is_flag=True,
     help="Replace the keys of journalists already registered under these names.",
 )
-def init(data_dir: Path, journalists: tuple[Path, ...], replace: bool) -> None:
+@_newsroom_options
+def init(
+    data_dir: Path,
+    journalists: tuple[Path, ...],
+    replace: bool,
+    newsroom_key: Path | None,
+    newsroom_passphrase_file: Path | None,
+) -> None:
     """Create the data directory, database and instance secrets; register journalists.
 
     On an existing instance, completes what is missing and migrates the
@@ -218,7 +271,21 @@ def init(data_dir: Path, journalists: tuple[Path, ...], replace: bool) -> None:
     db_path = Settings(data_dir=data_dir).database_path
     with _admin_errors():
         before = current_version(db_path) if db_path.exists() else None
+    signer = None
+    if newsroom_key is not None:
+        signer = _newsroom_signer(
+            Database(db_path), newsroom_key, newsroom_passphrase_file, changing=True
+        )
+    elif journalists and db_path.exists():
+        _newsroom_signer(Database(db_path), None, None, changing=True)  # refuses if signed
     added = init_instance(data_dir, list(journalists), replace)
+    if signer is not None:
+        from server.ops.newsroom_key import current_keys
+
+        db = Database(db_path)
+        keys = {k.name: k for k in current_keys(db)}
+        keys.update((k.name, k) for k in added)
+        _publish(db, sorted(keys.values(), key=lambda k: k.name), signer)
     _give_to_owner(data_dir)
     after = current_version(db_path)
     if before is not None and before != after:
@@ -359,6 +426,7 @@ def _tor_options(f: FC) -> FC:
 )
 @_hs_dir_option("The journalist onion's HiddenServiceDir.")
 @_tor_options
+@_newsroom_options
 @click.argument("pub_file", type=click.Path(path_type=Path, dir_okay=False))
 def journalists_add(
     data_dir: Path,
@@ -369,6 +437,8 @@ def journalists_add(
     hs_dir: Path,
     tor_reload_cmd: str | None,
     tor_restart_cmd: str | None,
+    newsroom_key: Path | None,
+    newsroom_passphrase_file: Path | None,
     pub_file: Path,
 ) -> None:
     """Register the journalist whose public key is PUB_FILE (NAME.pub), and
@@ -381,6 +451,13 @@ def journalists_add(
     db = Database(settings.database_path)
     key = read_journalist_key(pub_file)
     check_replacement(db, key, replace)
+    signer = _newsroom_signer(db, newsroom_key, newsroom_passphrase_file, changing=True)
+    directory_keys = None
+    if signer is not None:
+        from server.ops.newsroom_key import current_keys
+
+        with _admin_errors():
+            directory_keys = [k for k in current_keys(db) if k.name != key.name] + [key]
     tor = onion_admin.TorControl.from_options(tor_reload_cmd, tor_restart_cmd)
     revoked = False
     onion = None
@@ -392,6 +469,8 @@ def journalists_add(
             onion = onion_admin.authorize_journalist(hs_dir, key.name, client_auth_out)
     try:
         register_journalist(db, key, role)
+        if signer is not None and directory_keys is not None:
+            _publish(db, sorted(directory_keys, key=lambda k: k.name), signer)
         if onion is not None:
             # Login signatures name this address from now on (auth.ServedHosts).
             db.set_meta_value(JOURNALIST_ONION_META, onion)
@@ -431,12 +510,15 @@ def journalists_list(data_dir: Path) -> None:
 @data_dir_option
 @_hs_dir_option("The journalist onion's HiddenServiceDir (its client key is deleted there).")
 @_tor_options
+@_newsroom_options
 @click.argument("name")
 def journalists_remove(
     data_dir: Path,
     hs_dir: Path,
     tor_reload_cmd: str | None,
     tor_restart_cmd: str | None,
+    newsroom_key: Path | None,
+    newsroom_passphrase_file: Path | None,
     name: str,
 ) -> None:
     """Remove a journalist: new submissions are no longer encrypted to them, their
@@ -445,7 +527,17 @@ def journalists_remove(
     from server.ops import onion_admin
 
     settings = _settings(data_dir)
-    removed = Database(settings.database_path).remove_journalist(name)
+    db = Database(settings.database_path)
+    signer = _newsroom_signer(db, newsroom_key, newsroom_passphrase_file, changing=True)
+    if signer is not None:
+        from server.ops.newsroom_key import current_keys
+
+        # The directory first: from now on nothing new is encrypted to them.
+        with _admin_errors():
+            keys = current_keys(db)
+        if any(k.name == name for k in keys):
+            _publish(db, [k for k in keys if k.name != name], signer)
+    removed = db.remove_journalist(name)
     _give_to_owner(data_dir)
     revoked = False
     with _admin_errors():
@@ -704,6 +796,64 @@ def restore(
             raise SignatureRefused(str(exc)) from exc
     click.echo(f"restored {report.objects} objects into {data_dir}")
     click.echo("check it with `lanterne-server check`, then start the service")
+
+
+@main.group()
+def directory() -> None:
+    """The key directory: which journalist keys sources encrypt to, signed by the
+    newsroom key (envelope/SPEC.md §11)."""
+
+
+@directory.command("show")
+@data_dir_option
+def directory_show(data_dir: Path) -> None:
+    """Print the newsroom fingerprint and the signed directory's journalists."""
+    from server.domain import key_directory
+
+    settings = _settings(data_dir)
+    db = Database(settings.database_path)
+    try:
+        current = key_directory.current(db)
+    except key_directory.DirectoryUnusable as exc:
+        raise AdminError(f"{exc}; sign it again with `lanterne-server directory sign`") from None
+    if current is None:
+        click.echo("No newsroom key: the journalist list is not signed (sources encrypt to")
+        click.echo("the registered journalists). Sign it: `lanterne-server directory sign`.")
+        return
+    click.echo(f"newsroom key: {current.newsroom_fingerprint}")
+    click.echo(f"directory {current.serial} signed on {current.day}")
+    for key in current.journalists:
+        click.echo(f"  {key.name:20} {key.fingerprint}")
+    signed = {k.name for k in current.journalists}
+    unsigned = sorted({row.name for row in db.journalists()} - signed)
+    if unsigned:
+        click.echo(f"registered but not in the directory (receive nothing): {', '.join(unsigned)}")
+
+
+@directory.command("sign")
+@data_dir_option
+@_newsroom_options
+def directory_sign(
+    data_dir: Path, newsroom_key: Path | None, newsroom_passphrase_file: Path | None
+) -> None:
+    """Sign a new directory of the registered journalists with the newsroom key
+    (the first time, this records the key: the instance is signed from then on)."""
+    from server.ops.newsroom_key import NewsroomKeyError, current_keys, registered_keys
+
+    if newsroom_key is None:
+        raise AdminError("give --newsroom-key")
+    settings = _settings(data_dir)
+    db = Database(settings.database_path)
+    signer = _newsroom_signer(db, newsroom_key, newsroom_passphrase_file, changing=True)
+    assert signer is not None
+    # The signed keys of those still registered (hybrid keys are kept), then the rest.
+    try:
+        keys = {k.name: k for k in current_keys(db)}
+    except NewsroomKeyError:
+        keys = {}
+    registered = {k.name: k for k in registered_keys(db)}
+    chosen = [keys.get(name, key) for name, key in sorted(registered.items())]
+    _publish(db, chosen, signer)
 
 
 @main.command("list")

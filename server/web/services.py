@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import envelope
+from server.domain import key_directory
 from server.domain.clock import Clock
 from server.domain.sessions import FormTokens, LoginThrottle, SessionStore
 from server.domain.sources import SourceService
 from server.settings import Settings
 from server.store.protocols import DiskSpace, JournalistStore, ObjectStore
 from server.web.i18n import Pages
+
+_log = logging.getLogger("lanterne.keys")
 
 
 @dataclass
@@ -27,12 +31,27 @@ class Services:
     disk: DiskSpace
 
     def journalist_keys(self) -> list[envelope.PublicKey]:
-        """Read each time, so keys an admin adds take effect without a restart."""
-        return [
-            envelope.PublicKey(
-                name=row.name,
-                recipient=envelope.X25519Recipient(row.encryption_key),
-                signing_key=row.signing_key,
-            )
-            for row in self.journalists.journalists()
-        ]
+        """Read each time, so keys an admin adds take effect without a restart.
+
+        With a newsroom key recorded, only the keys of the signed directory, and
+        none at all if it does not verify (the pages then say that nothing can be
+        received); on an unsigned instance, the registered journalists."""
+        try:
+            return key_directory.keys_to_encrypt_to(self.journalists)
+        except key_directory.DirectoryUnusable as exc:
+            _log.error("refusing to encrypt: %s", exc)
+            return []
+
+    def newsroom_fingerprint(self) -> str | None:
+        """Shown to sources, to compare with the one the newsroom publishes elsewhere."""
+        try:
+            key = key_directory.newsroom_key(self.journalists)
+        except key_directory.DirectoryUnusable:
+            return None
+        return envelope.newsroom_fingerprint(key) if key is not None else None
+
+    def signed_directory(self) -> str | None:
+        try:
+            return key_directory.signed_document(self.journalists)
+        except key_directory.DirectoryUnusable:
+            return None

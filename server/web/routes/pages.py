@@ -28,7 +28,7 @@ async def landing(request: Request, lang: str) -> HTMLResponse:
         request,
         lang,
         "landing.html",
-        {"journalists": keys, "notice": notice},
+        {"journalists": keys, "notice": notice, "newsroom": svc.newsroom_fingerprint()},
     )
 
 

@@ -1,0 +1,91 @@
+"""The journalist keys the server encrypts to, and hands out, come from the
+newsroom's signed key directory (envelope/SPEC.md §11, docs/THREAT_MODEL.md).
+
+The admin records the newsroom's public signing key once (``lanterne-server
+init --newsroom-key``); from then on every change to the journalist list is a
+new directory that the admin signs with the newsroom key, which never stays on
+the server. The server keeps the signed document as it is and serves it; the
+browser, the no-JS path and the journalist CLI all verify it before using a
+key. A directory that no longer verifies (a tampered database) stops the
+server from encrypting to anyone rather than to keys nobody signed.
+
+An instance whose admin never recorded a newsroom key (created before this
+existed) keeps encrypting to its registered journalists, unsigned; ``check``
+says so until the admin signs a first directory.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import envelope
+from envelope.keys import b64decode, b64encode
+from server.store.protocols import JournalistStore
+
+NEWSROOM_KEY_META = "newsroom_key"
+DIRECTORY_META = "key_directory"
+
+
+class DirectoryUnusable(Exception):
+    """A newsroom key is recorded but its directory is missing or fails to verify."""
+
+
+class RecordedValues(Protocol):
+    def meta_value(self, key: str) -> str | None: ...
+
+
+def registered_keys(store: JournalistStore) -> list[envelope.PublicKey]:
+    """The journalists as registered (an unsigned instance encrypts to these)."""
+    return [
+        envelope.PublicKey(
+            name=row.name,
+            recipient=envelope.X25519Recipient(row.encryption_key),
+            signing_key=row.signing_key,
+        )
+        for row in store.journalists()
+    ]
+
+
+def keys_to_encrypt_to(store: JournalistStore) -> list[envelope.PublicKey]:
+    """The signed directory's keys; the registered ones on an unsigned instance.
+
+    Raises ``DirectoryUnusable`` rather than fall back when a newsroom key is
+    recorded: never encrypt to keys the newsroom did not sign."""
+    directory = current(store)
+    return list(directory.journalists) if directory is not None else registered_keys(store)
+
+
+def newsroom_key(values: RecordedValues) -> bytes | None:
+    """The newsroom's public signing key recorded at init, if any."""
+    text = values.meta_value(NEWSROOM_KEY_META)
+    if text is None:
+        return None
+    try:
+        return b64decode(text, 32, "newsroom key")
+    except envelope.KeyFormatError as exc:
+        raise DirectoryUnusable(f"the recorded newsroom key is damaged: {exc}") from None
+
+
+def signed_document(values: RecordedValues) -> str | None:
+    """The directory exactly as signed, for serving; None on an unsigned instance."""
+    if newsroom_key(values) is None:
+        return None
+    return values.meta_value(DIRECTORY_META)
+
+
+def current(values: RecordedValues) -> envelope.KeyDirectory | None:
+    """The verified directory; None when no newsroom key is recorded."""
+    key = newsroom_key(values)
+    if key is None:
+        return None
+    document = values.meta_value(DIRECTORY_META)
+    if document is None:
+        raise DirectoryUnusable("a newsroom key is recorded but no signed key directory")
+    try:
+        return envelope.verify_directory(document, key)
+    except envelope.DirectoryError as exc:
+        raise DirectoryUnusable(f"the stored key directory does not verify: {exc}") from None
+
+
+def encoded_key(key: bytes) -> str:
+    return b64encode(key)

@@ -1,0 +1,94 @@
+"""Signing the key directory with the newsroom key (docs/ADMIN_GUIDE.md, "The
+newsroom key"; the format is envelope/SPEC.md §11).
+
+The newsroom key is the Ed25519 signing key of an identity the admin made with
+``lanterne keys generate`` on their own machine (``lanterne signing-key``
+gives a copy that cannot decrypt). It is read from the file the admin names,
+used in memory and never copied into the data directory: the server only ever
+holds its public half and the documents it signed.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import envelope
+from server.domain import key_directory
+from server.domain.clock import SystemClock
+from server.ops.admin_identity import IdentityError, open_admin_signer
+from server.store.db import Database
+
+SERIAL_META = "key_directory_serial"
+
+
+class NewsroomKeyError(Exception):
+    """The directory cannot be signed as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class NewsroomSigner:
+    seed: bytes
+    public: bytes
+
+    @property
+    def fingerprint(self) -> str:
+        return envelope.newsroom_fingerprint(self.public)
+
+
+def open_signer(path: Path, passphrase: Callable[[], str]) -> NewsroomSigner:
+    try:
+        signer = open_admin_signer(path, passphrase)
+    except IdentityError as exc:
+        raise NewsroomKeyError(str(exc)) from None
+    seed = bytes(signer.signing)
+    return NewsroomSigner(seed=seed, public=envelope.newsroom_public_key(seed))
+
+
+def is_signed(db: Database) -> bool:
+    """True once a newsroom key is recorded: every change must then be signed."""
+    return key_directory.newsroom_key(db) is not None
+
+
+def registered_keys(db: Database) -> list[envelope.PublicKey]:
+    return key_directory.registered_keys(db)
+
+
+def current_keys(db: Database) -> list[envelope.PublicKey]:
+    """The keys of the verified directory, or of the database before the first one."""
+    try:
+        return key_directory.keys_to_encrypt_to(db)
+    except key_directory.DirectoryUnusable as exc:
+        raise NewsroomKeyError(
+            f"{exc}; sign a new one from the registered journalists with"
+            " `lanterne-server directory sign`"
+        ) from None
+
+
+def publish(
+    db: Database,
+    keys: Sequence[envelope.PublicKey],
+    signer: NewsroomSigner,
+    today: datetime.date | None = None,
+) -> envelope.KeyDirectory:
+    """Sign the next directory for ``keys`` and store it (with the newsroom key,
+    the first time). A different newsroom key than the recorded one is refused."""
+    recorded = key_directory.newsroom_key(db)
+    if recorded is not None and recorded != signer.public:
+        raise NewsroomKeyError(
+            "this instance's directory is signed by another newsroom key"
+            f" ({envelope.newsroom_fingerprint(recorded)}); use that key"
+        )
+    # The serial goes on from the last one signed here, even when the stored
+    # document no longer verifies: clients refuse anything lower than they saw.
+    last = int(db.meta_value(SERIAL_META) or 0)
+    day = today if today is not None else datetime.date.fromisoformat(SystemClock().today())
+    document = envelope.sign_directory(keys, serial=last + 1, day=day, seed=signer.seed).decode()
+    directory = envelope.verify_directory(document, signer.public)
+    if recorded is None:
+        db.set_meta_value(key_directory.NEWSROOM_KEY_META, key_directory.encoded_key(signer.public))
+    db.set_meta_value(key_directory.DIRECTORY_META, document)
+    db.set_meta_value(SERIAL_META, str(directory.serial))
+    return directory
