@@ -55,3 +55,14 @@ class Services:
             return key_directory.signed_document(self.journalists)
         except key_directory.DirectoryUnusable:
             return None
+
+    def directory_pin(self) -> tuple[str, int] | None:
+        """What the submit page gives its script to check the directory with: the
+        newsroom key and the serial now in force (nothing older is accepted)."""
+        try:
+            directory = key_directory.current(self.journalists)
+        except key_directory.DirectoryUnusable:
+            return None
+        if directory is None:
+            return None
+        return key_directory.encoded_key(directory.newsroom_key), directory.serial

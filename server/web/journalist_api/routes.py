@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, cast
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,6 +20,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 import envelope
 from envelope.keys import b64encode
+from server.domain import key_directory
 from server.domain.clock import Clock
 from server.domain.newsroom import MAX_TAGS, TAG, Invalid, Newsroom, NotFound, SourceSummary
 from server.domain.source_lifecycle import ItemKind, SourceGone, SourceNotFound
@@ -182,6 +184,15 @@ class JournalistOut(BaseModel):
     encryption_key: Annotated[str, b64_field()]
     signing_key: Annotated[str, b64_field(SIGNING_KEY_BYTES)]
     fingerprint: str
+
+
+class DirectoryOut(BaseModel):
+    """The newsroom's signed key directory, as signed (envelope/SPEC.md §11)."""
+
+    type: Literal["lanterne-key-directory/v1"]
+    newsroom_key: Annotated[str, b64_field(32)]
+    payload: Annotated[str, b64_field()]
+    signature: Annotated[str, b64_field(64)]
 
 
 class SourceOut(BaseModel):
@@ -393,6 +404,27 @@ def journalists(api: Api, me: Journalist) -> list[JournalistOut]:
         )
         for j in api.db.journalists()
     ]
+
+
+@router.get(
+    "/directory",
+    response_model=DirectoryOut,
+    responses={
+        **UNAUTHORIZED,
+        **READS,
+        404: _error("this instance's journalist list is not signed by a newsroom key"),
+    },
+)
+def directory(api: Api, me: Journalist) -> JSONResponse:
+    """The signed key directory, byte for byte as the admin signed it: the CLI
+    verifies it against the newsroom key it pinned, never trusting this server."""
+    try:
+        document = key_directory.signed_document(api.db)
+    except key_directory.DirectoryUnusable:
+        document = None
+    if document is None:
+        raise HTTPException(404, "no signed key directory")
+    return JSONResponse(json.loads(document))
 
 
 @router.get(

@@ -4,6 +4,7 @@ turns finished uploads into a submission (docs/UPLOADS.md).
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qsl
 
 import anyio.to_thread
@@ -37,9 +38,14 @@ _FIELD_BYTES = 128  # an upload id is 32 characters, a CSRF token 43
 async def recipients(request: Request, lang: str) -> JSONResponse:
     """The journalists' encryption keys, as on the home page: the browser encrypts to them."""
     check_language(lang)
-    keys = services(request).journalist_keys()
+    svc = services(request)
+    keys = svc.journalist_keys()
+    signed = svc.signed_directory()
     return JSONResponse(
         {
+            # The signed directory, as signed: the page verifies it with the
+            # newsroom key it names (data-newsroom-key) and encrypts to its keys.
+            "directory": json.loads(signed) if signed is not None and keys else None,
             "recipients": [
                 {
                     "name": k.name,
@@ -47,7 +53,7 @@ async def recipients(request: Request, lang: str) -> JSONResponse:
                     "fingerprint": k.fingerprint,
                 }
                 for k in keys
-            ]
+            ],
         },
         headers={"Cache-Control": "no-store"},
     )

@@ -58,6 +58,7 @@ async def submit_form(request: Request, lang: str) -> Response:
             "questions": svc.settings.questions,
             "limits": svc.settings.limits,
             "no_journalists": not svc.journalist_keys(),
+            "directory_pin": svc.directory_pin(),
         },
     )
 
