@@ -197,6 +197,8 @@ def test_a_registered_journalist_outside_the_directory_receives_nothing(
     assert "mallory" not in json.dumps(recipients)
     shown = admin("directory", "show", "--data-dir", instance.data_dir)
     assert "not in the directory (receive nothing): mallory" in shown.stdout
+    checked = admin("check", "--data-dir", instance.data_dir)
+    assert "warn  key directory: registered but not in the signed directory" in checked.stdout
 
 
 def test_a_directory_that_does_not_verify_stops_all_encryption(
@@ -225,6 +227,8 @@ def test_a_directory_that_does_not_verify_stops_all_encryption(
         assert refused.status_code >= 400
         log = server.log()
     assert "refusing to encrypt" in log and "does not verify" in log
+    checked = admin("check", "--data-dir", instance.data_dir)
+    assert "FAIL  key directory: the stored key directory does not verify" in checked.stdout
     assert not any(b"canary-newsroom-0002" in p.read_bytes() for p in files_under(tmp_path))
     repaired = admin(
         "directory", "sign", "--data-dir", instance.data_dir, "--newsroom-key", key_file
@@ -237,6 +241,8 @@ def test_an_unsigned_instance_keeps_working_until_its_first_directory(tmp_path: 
     instance = init_instance(tmp_path)
     shown = admin("directory", "show", "--data-dir", instance.data_dir)
     assert "No newsroom key" in shown.stdout
+    checked = admin("check", "--data-dir", instance.data_dir)
+    assert "warn  key directory: not signed by a newsroom key" in checked.stdout
     with run_server(instance, journalist_api=True) as server:
         assert httpx.get(f"{server.base_url}/en/recipients.json").json()["directory"] is None
         can, _ = submit_and_open(instance, server.base_url)

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from server.domain import key_directory
 from server.ops.onion_admin import client_name
 from server.ops.tor_config import (
     DEBIAN_DEFAULTS_TORRC,
@@ -255,6 +256,42 @@ def _check_keys(cfg: CheckConfig) -> Iterator[Finding]:
         )
     else:
         yield Finding("journalists", True, f"{len(journalists)} registered")
+    yield from _check_directory(Database(db_path), {j.name for j in journalists})
+
+
+def _check_directory(db: Database, registered: set[str]) -> Iterator[Finding]:
+    """The newsroom key's directory (envelope/SPEC.md §11): what sources encrypt to."""
+    item = "key directory"
+    try:
+        directory = key_directory.current(db)
+    except key_directory.DirectoryUnusable as exc:
+        yield Finding(
+            item, False, f"{exc}: nothing can be received (`lanterne-server directory sign`)"
+        )
+        return
+    if directory is None:
+        yield Finding(
+            item,
+            True,
+            "not signed by a newsroom key: sources cannot check whose keys they encrypt to"
+            " (`lanterne-server directory sign --newsroom-key FILE`)",
+            warn=True,
+        )
+        return
+    yield Finding(
+        item,
+        True,
+        f"serial {directory.serial}, signed by the newsroom key {directory.newsroom_fingerprint}",
+    )
+    outside = sorted(registered - {k.name for k in directory.journalists})
+    if outside:
+        yield Finding(
+            item,
+            True,
+            "registered but not in the signed directory, so receiving nothing:"
+            f" {', '.join(outside)}",
+            warn=True,
+        )
 
 
 # --- tor -----------------------------------------------------------------------------
