@@ -47,6 +47,9 @@ _SETTINGS = {
 }
 
 
+_SPEED = ("fsync", "synchronous_commit", "full_page_writes")
+
+
 @dataclass(frozen=True)
 class Cluster:
     """A running cluster: connect as ``user`` with ``password`` to 127.0.0.1:``port``."""
@@ -104,8 +107,11 @@ def _run(args: list[str], owner: pwd.struct_passwd | None) -> None:
 
 
 @contextlib.contextmanager
-def running_cluster(attempts: int = 5) -> Iterator[Cluster]:
-    """Start a cluster in a new temporary directory; stop it and remove the directory after."""
+def running_cluster(attempts: int = 5, *, durable: bool = False) -> Iterator[Cluster]:
+    """Start a cluster in a new temporary directory; stop it and remove the directory after.
+
+    ``durable``: PostgreSQL's own defaults for fsync and commits (benchmarks);
+    otherwise a test cluster syncs nothing."""
     bindir = postgres_bin()
     owner = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
     base = Path(tempfile.mkdtemp(prefix="lanterne-pg-", dir=_reachable_tmp(owner)))
@@ -136,7 +142,9 @@ def running_cluster(attempts: int = 5) -> Iterator[Cluster]:
         )
         pwfile.unlink()
         with (data_dir / "postgresql.conf").open("a") as conf:
-            conf.writelines(f"{k} = '{v}'\n" for k, v in _SETTINGS.items())
+            conf.writelines(
+                f"{k} = '{v}'\n" for k, v in _SETTINGS.items() if not (durable and k in _SPEED)
+            )
         log = base / "server.log"
         port = 0
         for attempt in range(attempts):

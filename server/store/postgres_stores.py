@@ -304,21 +304,15 @@ class PostgresNewsroomStore:
                 "SELECT id, received_on FROM submissions WHERE source_id = %s ORDER BY seq",
                 (source_id,),
             ).fetchall()
-            submissions = [
-                (
-                    str(sid),
-                    str(day),
-                    [
-                        ObjectRow(o[0], o[1], int(o[2]))
-                        for o in conn.execute(
-                            "SELECT id, kind, size FROM objects WHERE submission_id = %s"
-                            " ORDER BY seq",
-                            (sid,),
-                        ).fetchall()
-                    ],
-                )
-                for sid, day in subs
-            ]
+            objects: dict[str, list[ObjectRow]] = {str(sid): [] for sid, _ in subs}
+            for sid, oid, kind, size in conn.execute(
+                "SELECT o.submission_id, o.id, o.kind, o.size FROM objects o"
+                " JOIN submissions s ON s.id = o.submission_id"
+                " WHERE s.source_id = %s ORDER BY o.seq",
+                (source_id,),
+            ).fetchall():  # one round trip for every submission's objects
+                objects[str(sid)].append(ObjectRow(oid, kind, int(size)))
+            submissions = [(str(sid), str(day), objects[str(sid)]) for sid, day in subs]
             replies = [
                 ItemRow(*r)
                 for r in conn.execute(
