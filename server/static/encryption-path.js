@@ -3,6 +3,6 @@
 // The submit page does the same through upload.js.
 import { browserEncrypts, showBrowserPath } from "./upload-ui.js";
 
-browserEncrypts().then((yes) => {
+browserEncrypts(document.querySelector("[data-newsroom-key]")).then((yes) => {
   if (yes) showBrowserPath();
 });

@@ -5,10 +5,14 @@
 
 // Whether this browser can encrypt what the source sends: WebCrypto with
 // X25519, in a secure context (an onion, or this machine).
-export async function browserEncrypts() {
+// `signedBy`: the element naming the newsroom key (data-newsroom-key), if any.
+export async function browserEncrypts(signedBy = null) {
   try {
     if (!globalThis.isSecureContext || !globalThis.crypto || !crypto.subtle) return false;
     await crypto.subtle.generateKey({ name: "X25519" }, false, ["deriveBits"]);
+    // A signed key directory is checked with Ed25519: without it, the plain
+    // form (the server checks the same signature before encrypting).
+    if (signedBy?.dataset.newsroomKey) await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]);
     return true;
   } catch {
     return false;

@@ -68,10 +68,41 @@ function recipientKey(entry) {
   return fromBase64(entry.encryption_key);
 }
 
-async function loadRecipients(lang, signal) {
+// The newsroom's signed key directory (envelope/SPEC.md §11). When the page
+// names a newsroom key, only the journalists of a directory signed by exactly
+// that key, with a serial no lower than the page's, are encrypted to; anything
+// else stops the upload (never the plain form: see docs/UPLOADS.md).
+const DIRECTORY_LABEL = te.encode("lanterne/v1/key-directory");
+
+class DirectoryError extends UploadError {
+  constructor(message) {
+    super(message, false);
+    this.directory = true;
+  }
+}
+
+async function signedJournalists(form, doc) {
+  const pinned = form.dataset.newsroomKey;
+  const d = doc.directory;
+  if (!d || d.type !== "lanterne-key-directory/v1" || d.newsroom_key !== pinned) throw new DirectoryError("not signed by the newsroom key");
+  const key = await crypto.subtle.importKey("raw", fromBase64(pinned), { name: "Ed25519" }, false, ["verify"]);
+  const payload = fromBase64(d.payload);
+  const signed = new Uint8Array(DIRECTORY_LABEL.length + payload.length);
+  signed.set(DIRECTORY_LABEL);
+  signed.set(payload, DIRECTORY_LABEL.length);
+  if (!(await crypto.subtle.verify({ name: "Ed25519" }, key, fromBase64(d.signature), signed))) throw new DirectoryError("bad signature");
+  const inner = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload));
+  if (inner.type !== "lanterne-key-directory-payload/v1" || !Number.isSafeInteger(inner.serial)) throw new DirectoryError("not a directory");
+  if (inner.serial < Number(form.dataset.directorySerial)) throw new DirectoryError("older than the page's");
+  if (!Array.isArray(inner.journalists)) throw new DirectoryError("no journalists");
+  return inner.journalists;
+}
+
+async function loadRecipients(form, lang, signal) {
   const response = await call(`/${lang}/recipients.json`, { headers: {} }, signal);
   if (!response.ok) throw new UploadError(`HTTP ${response.status}`, false);
   const doc = await response.json();
+  if (form.dataset.newsroomKey) return (await signedJournalists(form, doc)).map(recipientKey);
   let list = doc.recipients ?? doc.journalists ?? doc;
   if (!Array.isArray(list)) list = Object.values(list);
   const keys = list.map(recipientKey);
@@ -275,7 +306,7 @@ async function forget(created) {
 
 async function start() {
   const form = document.getElementById("submit-form");
-  if (!form || !(await browserEncrypts())) return;
+  if (!form || !(await browserEncrypts(form))) return;
   const lang = document.documentElement.lang;
   const view = new UploadView(form, lang);
   view.enhance();
@@ -287,7 +318,7 @@ async function start() {
     view.sending();
     try {
       if (!job.uploads) {
-        const recipients = await loadRecipients(lang, abort.signal).catch((err) => {
+        const recipients = await loadRecipients(form, lang, abort.signal).catch((err) => {
           if (err instanceof UploadError) err.keys = true;
           throw err;
         });
@@ -314,7 +345,7 @@ async function start() {
     } catch (err) {
       if (abort.signal.aborted) return;
       if (err.refused) view.refused();
-      else view.failed(err.keys ? "keysFailed" : "failed");
+      else view.failed(err.directory ? "directoryFailed" : err.keys ? "keysFailed" : "failed");
     }
   }
 

@@ -28,7 +28,12 @@ async def landing(request: Request, lang: str) -> HTMLResponse:
         request,
         lang,
         "landing.html",
-        {"journalists": keys, "notice": notice, "newsroom": svc.newsroom_fingerprint()},
+        {
+            "journalists": keys,
+            "notice": notice,
+            "newsroom": svc.newsroom_fingerprint(),
+            "directory_pin": svc.directory_pin(),
+        },
     )
 
 
