@@ -280,3 +280,32 @@ def test_a_tus_patch_that_meets_a_full_disk_answers_507_and_resumes(
         assert (instance.objects_dir / upload_id).read_bytes() == document
         log = server.log()
         assert "Traceback" not in log and "unexpected" not in log
+
+
+def test_a_commit_on_a_full_disk_keeps_the_uploads_for_the_next_try(tmp_path: Path) -> None:
+    """The record of a commit meets a full disk: 507, nothing submitted, the
+    uploads left where they were; once room is back the same commit goes through."""
+    with small_disk(tmp_path / "data") as data:
+        instance, alice = make_instance(tmp_path, data, "[uploads]\ndisk_reserve_bytes = 1\n")
+        with run_server(instance, journalist_api=True) as server:
+            with Browser(server.base_url) as browser:
+                document = seal_to(alice, os.urandom(2 * MiB))
+                file_id = browser.upload(document, MiB)
+                manifest_id = browser.upload(
+                    seal_to(alice, manifest(None, [(file_id, "d.bin", "", 2 * MiB)]))
+                )
+                token = browser.csrf()
+                filler = fill(data)
+                r = browser.commit(manifest_id, None, [file_id], token=token)
+                assert r.status_code == 507, r.status_code
+                assert "Nothing was submitted" in r.text
+                assert os.listdir(instance.objects_dir) == []
+                assert browser.offset(file_id) == len(document)
+                filler.unlink()
+                assert browser.commit(manifest_id, None, [file_id]).status_code == 303
+            journalist = Journalist(server, alice)
+            assert len(journalist.submissions()) == 1
+            journalist.close()
+        assert (instance.objects_dir / file_id).read_bytes() == document
+        log = server.log()
+        assert "Traceback" not in log and "unexpected" not in log

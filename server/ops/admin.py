@@ -337,12 +337,17 @@ def run(data_dir: Path, host: str, port: int, journalist_port: int | None) -> No
         db.create()  # idempotent: migrates a database from an older release
     if not db.journalists():
         click.echo("warning: no journalist key is registered; submissions are refused", err=True)
-    # A crash mid-upload can leave temporary or unlisted objects: remove them
-    # before serving, while no upload can be in flight.
-    ObjectStore(settings.objects_dir).collect_garbage(db.known_object_ids())
-    # Likewise uploads in progress: expired ones, and files or rows missing their pair.
     uploads = UploadStore(db, settings.uploads_dir, UploadPolicy.from_settings(settings))
     uploads.prepare()
+    objects = ObjectStore(settings.objects_dir)
+    recorded = db.known_object_ids()
+    # A crash in a commit, after uploads moved and before the record: back to the
+    # uploads, so that the page's next commit goes through.
+    uploads.reclaim(objects, recorded)
+    # A crash mid-upload can leave temporary or unlisted objects: remove them
+    # before serving, while no upload can be in flight.
+    objects.collect_garbage(recorded)
+    # Likewise uploads in progress: expired ones, and files or rows missing their pair.
     uploads.sweep(at_start=True)
     limits = settings.serving
     server = guarded_server(

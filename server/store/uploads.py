@@ -474,6 +474,35 @@ class UploadStore:
             self.stamp(store.root, self.root)
         return moved
 
+    def take_back(self, upload_ids: Sequence[str], store: protocols.ObjectStore) -> int:
+        """Uploads ``move_to_store`` moved but whose submission was not recorded
+        (the record failed, or the server died in between): renamed back, their
+        rows untouched, so the same commit can be sent again. Only an object the
+        store holds and whose upload file is gone is moved; returns how many."""
+        if not isinstance(store, ObjectStore):
+            raise TypeError("uploads on files move only into an object store on files")
+        back = 0
+        try:
+            for upload_id in upload_ids:
+                source, target = store.path(upload_id), self.path(upload_id)
+                if source.exists() and not target.exists():
+                    source.rename(target)
+                    back += 1
+            if back:
+                _fsync_dir(self.root)
+                _fsync_dir(store.root)
+        finally:
+            self.stamp(store.root, self.root)
+        return back
+
+    def reclaim(self, store: protocols.ObjectStore, recorded: set[str]) -> int:
+        """At start-up, before the object store's collection: take back what a
+        commit moved before the server died and before its record was committed
+        (an upload row whose file is in the store, not named by any record)."""
+        with self.db.read() as conn:
+            ids = [r[0] for r in conn.execute("SELECT id FROM uploads")]
+        return self.take_back([i for i in ids if i not in recorded], store)
+
 
 def _days_not_minutes(conn: sqlite3.Connection) -> None:
     """An ``uploads`` table from before days: the same rows, the minute cut to its

@@ -215,10 +215,13 @@ def storage_failure(exc: BaseException) -> int | None:
     return None
 
 
-def storage_page(request: Request, status: int, lang: str | None = None) -> HTMLResponse:
-    """The page for ``storage_failure``'s answer: what happened, nothing was kept."""
+def storage_page(
+    request: Request, status: int, lang: str | None = None, note: str = ""
+) -> HTMLResponse:
+    """The page for ``storage_failure``'s answer: what happened, and that nothing
+    was kept (or ``note``, a marked string, instead)."""
     title, text = REASONS[Reason.NO_ROOM] if status == 507 else UNAVAILABLE
-    return error_page(request, status, title, text, nothing_kept=True, lang=lang)
+    return error_page(request, status, title, text, nothing_kept=True, lang=lang, note=note)
 
 
 def language_of(request: Request) -> str:

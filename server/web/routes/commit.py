@@ -5,6 +5,7 @@ turns finished uploads into a submission (docs/UPLOADS.md).
 from __future__ import annotations
 
 import json
+import logging
 from urllib.parse import parse_qsl
 
 import anyio.to_thread
@@ -13,8 +14,16 @@ from fastapi.responses import JSONResponse, Response
 from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect
 
-from server.store.protocols import CommitProblem, ObjectRow, UploadError
-from server.web.error_pages import N_, NOT_SUBMITTED, commit_problem_page, error_page, rejected_page
+from server.store.protocols import DATABASE_UNAVAILABLE, CommitProblem, ObjectRow, UploadError
+from server.web.error_pages import (
+    N_,
+    NOT_SUBMITTED,
+    commit_problem_page,
+    error_page,
+    rejected_page,
+    storage_failure,
+    storage_page,
+)
 from server.web.rendering import check_language, current_session, form_token_ok, services
 from server.web.streaming_form import (
     CSRF_FIELD,
@@ -26,6 +35,9 @@ from server.web.submitting import find_submitter, record_submission, submitted
 from server.web.uploads import owner_hash, upload_store
 
 router = APIRouter()
+log = logging.getLogger("lanterne.server")
+# The database or the disk failing (server/web/error_pages.py, storage_failure).
+STORAGE_ERRORS: tuple[type[Exception], ...] = (*DATABASE_UNAVAILABLE, OSError)
 
 MANIFEST_FIELD = "manifest"
 MESSAGE_FIELD = "message"
@@ -112,17 +124,27 @@ async def commit(request: Request, lang: str) -> Response:
             try:
                 await record_submission(svc, submitter, objects, finished_uploads=ids)
             except BaseException:
-                # Moved but not recorded: remove them, and their rows with them,
-                # so nothing half-visible remains (the page must start again).
-                # Synchronous: this must also run when the request is cancelled.
-                for upload_id in ids:
-                    svc.store.delete(upload_id)
-                    store.delete(upload_id)
+                # Moved but not recorded: back among the uploads (their rows are
+                # intact), so nothing half-visible remains and the page can send
+                # the same commit again. Synchronous: this must also run when the
+                # request is cancelled. If even that fails, they are removed.
+                try:
+                    store.take_back(ids, svc.store)
+                except Exception:
+                    for upload_id in ids:
+                        svc.store.delete(upload_id)
+                        store.delete(upload_id)
                 raise
     except UploadError:
         return commit_problem_page(request, "busy", lang)
     except CommitProblem as exc:
         return commit_problem_page(request, exc.kind, lang)
+    except STORAGE_ERRORS as exc:
+        status = storage_failure(exc)
+        if status is None:
+            raise
+        log.warning("storage unavailable (%s): answered %d", type(exc).__name__, status)
+        return storage_page(request, status, lang, note=NOT_SUBMITTED)
     return submitted(svc, session, lang, submitter)
 
 
