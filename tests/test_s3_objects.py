@@ -312,3 +312,40 @@ def test_an_unreachable_s3_server_is_a_503_not_a_500(tmp_path: Path) -> None:
     pending.abort()
     assert StoreFull("x").errno == 28 and storage_failure(StoreFull("x")) == 507
     del bucket
+
+
+def test_the_machines_aws_set_up_is_ignored(
+    s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/SCALE_OUT.md: another program's AWS set-up on the machine (a profile
+    that does not exist here, other credentials, another endpoint) neither
+    breaks the store nor sends the ciphertext elsewhere."""
+    bucket = s3_server.new_bucket()  # before: the tests' own client reads the set-up
+    elsewhere = "http://127.0.0.1:9"  # nothing listens there
+    aws = tmp_path / "aws-config"
+    aws.write_text(
+        f"[default]\nendpoint_url = {elsewhere}\nregion = eu-west-3\n"
+        "aws_access_key_id = other\naws_secret_access_key = other\n"
+    )
+    aws_env = {
+        "AWS_PROFILE": "a-profile-that-is-not-there",
+        "AWS_CONFIG_FILE": str(aws),
+        "AWS_SHARED_CREDENTIALS_FILE": str(aws),
+        "AWS_ACCESS_KEY_ID": "other",
+        "AWS_SECRET_ACCESS_KEY": "other",
+        "AWS_ENDPOINT_URL": elsewhere,
+        "AWS_ENDPOINT_URL_S3": elsewhere,
+        "AWS_DEFAULT_REGION": "eu-west-3",
+    }
+    for name, value in aws_env.items():
+        monkeypatch.setenv(name, value)
+    client = connect(S3Location(s3_server.endpoint, bucket, ACCESS_KEY, SECRET_KEY, REGION))
+    store = S3ObjectStore(client, bucket, tmp_path / "spool", part_size=PART)
+    store.create_dirs()
+    object_id = store.write_bytes(b"went to the configured endpoint")
+    assert store.client.meta.endpoint_url == s3_server.endpoint
+    assert store.client.meta.region_name == REGION
+    for name in aws_env:  # the tests' own client, to look
+        monkeypatch.delenv(name)
+    got = s3_server.client().get_object(Bucket=bucket, Key=object_id)["Body"].read()
+    assert got == b"went to the configured endpoint"

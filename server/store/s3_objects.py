@@ -92,14 +92,27 @@ class S3Location:
 def connect(location: S3Location, *, max_connections: int = 64) -> S3Client:
     """A boto3 client for ``location`` and nothing found elsewhere on the machine.
 
-    Credentials, region and endpoint are given, so boto3 neither searches the
-    environment, ~/.aws nor an instance metadata service for others. Checksums
-    are sent only where S3 requires them: several S3-compatible servers refuse
-    the newer streaming checksums, and every object is an envelope whose AEAD
-    already detects any change when a journalist decrypts it.
+    Credentials, region and endpoint are given, and the session reads no AWS
+    profile, config or credentials file (``AWS_PROFILE``, ``~/.aws``) and no
+    endpoint from the environment: what another program set up on the machine
+    can neither redirect the ciphertext nor break the store (a missing
+    ``AWS_PROFILE`` would). With credentials given, no instance-metadata
+    service is asked. ``AWS_CA_BUNDLE`` and proxies still apply, as for any
+    client. Checksums are sent only where S3 requires them: several
+    S3-compatible servers refuse the newer streaming checksums, and every
+    object is an envelope whose AEAD already detects any change when a
+    journalist decrypts it.
     """
     import boto3
+    import botocore.session
 
+    isolated = botocore.session.Session(
+        session_vars={
+            "profile": (None, None, None, None),
+            "config_file": (None, None, os.devnull, None),
+            "credentials_file": (None, None, os.devnull, None),
+        }
+    )
     config = Config(
         region_name=location.region,
         signature_version="s3v4",
@@ -112,9 +125,10 @@ def connect(location: S3Location, *, max_connections: int = 64) -> S3Client:
         response_checksum_validation="when_required",
         ignore_configured_endpoint_urls=True,  # type: ignore[call-arg]  # not in the stubs yet
     )
-    client: S3Client = boto3.client(
+    client: S3Client = boto3.session.Session(botocore_session=isolated).client(
         "s3",
         endpoint_url=location.endpoint,
+        region_name=location.region,
         aws_access_key_id=location.access_key_id,
         aws_secret_access_key=location.secret_access_key,
         config=config,
