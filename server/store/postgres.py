@@ -81,6 +81,7 @@ CREATE TABLE submissions (
     source_id   TEXT NOT NULL REFERENCES sources(id) ON DELETE RESTRICT,
     received_on day NOT NULL
 );
+CREATE INDEX submissions_by_source ON submissions(source_id);
 CREATE TABLE objects (
     seq           BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
     id            TEXT PRIMARY KEY,

@@ -266,16 +266,24 @@ class PostgresNewsroomStore:
 
     def source_summaries(self) -> list[SourceSummary]:
         with self.db.connect() as conn:
+            # Each count once per table, grouped, rather than one subquery per source.
             rows = conn.execute(
-                "SELECT s.id, s.reply_key, s.last_active_on, s.deleted_by_source,"
-                " (SELECT count(*) FROM submissions WHERE source_id = s.id),"
-                " (SELECT coalesce(sum(o.size), 0) FROM objects o JOIN submissions u"
-                "   ON o.submission_id = u.id WHERE u.source_id = s.id),"
+                "WITH subs AS (SELECT source_id, count(*) AS n FROM submissions"
+                "   GROUP BY source_id),"
+                " sizes AS (SELECT u.source_id, sum(o.size) AS total FROM objects o"
+                "   JOIN submissions u ON o.submission_id = u.id GROUP BY u.source_id),"
+                " nts AS (SELECT source_id, count(*) AS n FROM notes GROUP BY source_id),"
+                " rps AS (SELECT source_id, count(*) AS n FROM replies GROUP BY source_id)"
+                " SELECT s.id, s.reply_key, s.last_active_on, s.deleted_by_source,"
+                " coalesce(subs.n, 0), coalesce(sizes.total, 0),"
                 " coalesce(t.seen, 0), coalesce(t.starred, 0), coalesce(t.tags, '[]'), j.name,"
-                " (SELECT count(*) FROM notes WHERE source_id = s.id),"
-                " (SELECT count(*) FROM replies WHERE source_id = s.id)"
+                " coalesce(nts.n, 0), coalesce(rps.n, 0)"
                 " FROM sources s LEFT JOIN triage t ON t.source_id = s.id"
                 " LEFT JOIN journalists j ON j.id = t.assignee"
+                " LEFT JOIN subs ON subs.source_id = s.id"
+                " LEFT JOIN sizes ON sizes.source_id = s.id"
+                " LEFT JOIN nts ON nts.source_id = s.id"
+                " LEFT JOIN rps ON rps.source_id = s.id"
                 " ORDER BY s.last_active_on DESC, s.id"
             ).fetchall()
         return [
