@@ -492,7 +492,8 @@ class UploadStore:
                 _fsync_dir(self.root)
                 _fsync_dir(store.root)
         finally:
-            self.stamp(store.root, self.root)
+            if back:  # else nothing changed: the directories keep their own day
+                self.stamp(store.root, self.root)
         return back
 
     def reclaim(self, store: protocols.ObjectStore, recorded: set[str]) -> int:
