@@ -279,6 +279,14 @@ class ApiClient:
         raw = as_list(self._json(self._request("GET", "journalists")))
         return [JournalistInfo.parse(j) for j in raw]
 
+    def directory(self) -> bytes | None:
+        """The newsroom's signed key directory as served; None if the server has none."""
+        response = self._send("GET", "directory", headers={"Authorization": self._bearer()})
+        if response.status_code == 404:
+            return None
+        self._check(response)
+        return response.content
+
     def sources(self) -> list[SourceInfo]:
         raw = as_list(self._json(self._request("GET", "sources")))
         return [SourceInfo.parse(s) for s in raw]

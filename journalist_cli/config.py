@@ -43,6 +43,7 @@ class Config:
     identity: str | None = None
     proxy: str | None = None
     language: Language = "en"
+    newsroom: str | None = None  # the newsroom key's fingerprint (journalist_cli/newsroom.py)
 
     def require_server(self) -> str:
         if not self.server:
@@ -99,6 +100,7 @@ def load_config(home: Path) -> Config:
         identity=_opt_str(doc.get("identity")),
         proxy=_opt_str(doc.get("proxy")),
         language=language if language in LANGUAGES else "en",
+        newsroom=_opt_str(doc.get("newsroom")),
     )
 
 

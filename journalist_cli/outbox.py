@@ -81,6 +81,17 @@ def recipients(
     return [k.public.recipient for k in keys], first_use
 
 
+def directory_recipients(
+    directory: envelope.KeyDirectory, me: envelope.PublicKey
+) -> list[envelope.Recipient]:
+    """Every journalist of a directory verified against the pinned newsroom key."""
+    if all(k.name != me.name or k.fingerprint != me.fingerprint for k in directory.journalists):
+        raise ServerError(
+            "your own key is not in the newsroom's signed key directory: ask the admin"
+        )
+    return [k.recipient for k in directory.journalists]
+
+
 def _check_size(sealed: bytes, what: str) -> bytes:
     if len(sealed) > MAX_ITEM_BYTES:
         raise ServerError(f"this {what} is too long: at most about {MAX_ITEM_BYTES >> 10} KiB")

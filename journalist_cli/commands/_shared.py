@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+import envelope
 from journalist_cli import config, credentials, designations
 from journalist_cli.vault import SourceRecord, Vault
 
@@ -65,6 +66,27 @@ def logged_in(passphrase_file: Path | None) -> Iterator[tuple[ApiClient, credent
     with ApiClient(server, proxy=cfg.proxy) as client:
         client.login(signer.name, signer.signing)
         yield client, signer
+
+
+def pinned_directory(client: ApiClient) -> envelope.KeyDirectory | None:
+    """The server's key directory checked against the pinned newsroom key (None when
+    no key is pinned); every change of journalist keys since the last one is shown."""
+    from journalist_cli import newsroom
+    from journalist_cli.workflow_errors import ServerError
+
+    cfg = settings()
+    if cfg.newsroom is None:
+        return None
+    document = client.directory()
+    if document is None:
+        raise ServerError(
+            "you pinned a newsroom key but this server has no signed key directory: do not"
+            " send notes or replies; ask the newsroom's admin"
+        )
+    directory, changes = newsroom.verify(home(), cfg.newsroom, document)
+    for line in changes:
+        click.secho(f"newsroom key directory {directory.serial}: {line}", err=True, fg="red")
+    return directory
 
 
 def today() -> datetime.date:

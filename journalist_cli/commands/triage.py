@@ -20,6 +20,7 @@ from journalist_cli.commands._shared import (
     logged_in,
     open_vault,
     passphrase_option,
+    pinned_directory,
     plural,
     reply_key_warning,
     settings,
@@ -122,6 +123,10 @@ def _text_argument(text: str | None, what: str) -> str:
 def _recipients(
     client: ApiClient, vault: Vault, me: envelope.PublicKey
 ) -> list[envelope.Recipient]:
+    directory = pinned_directory(client)
+    if directory is not None:
+        # The newsroom key decides: its directory, and nothing the server adds.
+        return outbox.directory_recipients(directory, me)
     keys, first_use = outbox.recipients(vault, client.journalists(), me)
     if first_use:
         click.echo(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import threading
@@ -33,6 +34,7 @@ from journalist_cli.commands._shared import (
     logged_in,
     open_vault,
     passphrase_option,
+    pinned_directory,
     plural,
     settings,
     source_warnings,
@@ -65,17 +67,28 @@ err_console = Console(stderr=True)
 @click.option(
     "--language", type=click.Choice(designations.LANGUAGES), help="Language of source designations."
 )
+@click.option(
+    "--newsroom",
+    metavar="FINGERPRINT",
+    help="Pin the newsroom key's fingerprint, as the newsroom publishes it outside this server:"
+    " notes and replies then go only to keys it signed.",
+)
 def config_command(
     server: str | None,
     identity: Path | None,
     proxy: str | None,
     no_proxy: bool,
     language: str | None,
+    newsroom: str | None,
 ) -> None:
-    """Record the server, identity and proxy; without options, show them."""
+    """Record the server, identity, proxy and newsroom key; without options, show them."""
+    from journalist_cli import newsroom as pinning
+
     if proxy and no_proxy:
         raise UsageProblem("choose --proxy or --no-proxy")
     changes: dict[str, Any] = {"language": language}
+    if newsroom is not None:
+        changes["newsroom"] = pinning.check_fingerprint(newsroom)
     if server is not None:
         changes["server"] = config.check_server_url(server)
     if proxy is not None:
@@ -88,11 +101,12 @@ def config_command(
     state = home()
     cfg = config.update_config(state, **changes)
     if no_proxy:
-        cfg = config.Config(cfg.server, cfg.identity, None, cfg.language)
+        cfg = dataclasses.replace(cfg, proxy=None)
         config.save_config(state, cfg)
     click.echo(f"state:    {state}")
     click.echo(f"server:   {cfg.server or '(none)'}")
     click.echo(f"identity: {cfg.identity or '(none)'}")
+    click.echo(f"newsroom: {cfg.newsroom or '(not pinned: journalist keys are accepted by hand)'}")
     click.echo(f"proxy:    {cfg.proxy or '(none: direct connections)'}")
     if cfg.server and ".onion" in cfg.server and not cfg.proxy:
         click.secho("warning: an .onion server needs --proxy socks5h://127.0.0.1:9050", err=True)
@@ -220,6 +234,7 @@ def pull_command(bundle_path: Path | None, everything: bool, passphrase_file: Pa
         RichPullProgress(err_console, vault) as bars,
     ):
         result = sync.pull(client, vault, bars)
+        pinned_directory(client)
     click.echo(
         f"{plural(result.sources, 'source')}; {plural(len(result.downloaded), 'new object')}"
         f" ({human_size(result.bytes)})" + (f", {result.resumed} resumed" if result.resumed else "")
