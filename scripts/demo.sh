@@ -4,7 +4,8 @@
 #   scripts/demo.sh
 #
 # Installs what is missing (scripts/bootstrap.sh), makes a demo journalist key
-# without a passphrase, creates an instance registered to that key, prints how
+# and a demo newsroom key without passphrases, creates an instance registered to
+# that journalist with a directory signed by that newsroom key, prints how
 # to decrypt what you submit, then serves the source pages until Ctrl-C.
 # Everything lives in demo-data/ (git-ignored); delete it to start over.
 #
@@ -23,8 +24,14 @@ mkdir -p "$demo/keys"
 if [ ! -f "$demo/keys/demo.identity" ]; then
   .venv/bin/lanterne keys generate --name demo --dir "$demo/keys" --no-passphrase
 fi
+if [ ! -f "$demo/keys/newsroom.identity" ]; then
+  # The newsroom key signs the list of journalists (deploy/README.md); a real
+  # one has a passphrase and lives on a removable medium, never on the server.
+  .venv/bin/lanterne keys generate --name newsroom --dir "$demo/keys" --no-passphrase
+fi
 if [ ! -f "$demo/instance/secrets.json" ]; then
-  .venv/bin/lanterne-server init --data-dir "$demo/instance" --journalist "$demo/keys/demo.pub"
+  .venv/bin/lanterne-server init --data-dir "$demo/instance" --journalist "$demo/keys/demo.pub" \
+    --newsroom-key "$demo/keys/newsroom.identity"
 fi
 
 cat <<HELP

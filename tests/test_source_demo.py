@@ -16,6 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import envelope
 from tests.server_process import ROOT, SourceClient, free_port
 
 
@@ -43,6 +44,9 @@ def test_demo_script_serves_and_its_decrypt_steps_work(tmp_path: Path) -> None:
         with SourceClient(f"http://127.0.0.1:{port}") as src:
             home = src.get("/en/").text
             assert "<strong>demo</strong>" in home
+            # The demo's journalist list is signed by its newsroom key, shown to compare.
+            newsroom = envelope.PublicKey.from_json((demo / "keys" / "newsroom.pub").read_bytes())
+            assert envelope.newsroom_fingerprint(newsroom.signing_key) in home
             src.first_submission("demo message", [("tip.txt", b"demo file", "text/plain")])
     finally:
         proc.send_signal(signal.SIGINT)
