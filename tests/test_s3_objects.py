@@ -25,6 +25,10 @@ from server.store.s3_objects import (
 )
 from tests.s3_server import ACCESS_KEY, REGION, SECRET_KEY, S3Server
 
+# slow: about 20-30 s of multipart uploads, retries against a stopped server and a killed
+# writer on the 2-core machine; the contract suite keeps the S3 store in the fast tier.
+pytestmark = pytest.mark.slow
+
 PART = MIN_PART_SIZE
 CHUNK = 64 * 1024
 

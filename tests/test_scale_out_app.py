@@ -53,6 +53,9 @@ from tests.server_process import (
     serve_in_thread,
 )
 
+# slow: two apps served on PostgreSQL and S3 with a whole submission (15 s and more).
+pytestmark = pytest.mark.slow
+
 MESSAGE = "LNTCANARY-scale-out-message-91c2"
 FILE = b"LNTCANARY-scale-out-file-4d7e " * 3000  # 90 kB: more than one envelope chunk
 HOST = "api.lanterne.test"
