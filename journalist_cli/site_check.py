@@ -28,6 +28,7 @@ import base64
 import hashlib
 import importlib.util
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -36,6 +37,8 @@ from typing import Any
 
 import httpx
 
+import envelope
+from envelope.keys import b64decode
 from journalist_cli.workflow_errors import ServerError
 
 MANIFEST_PATH = "/.well-known/lanterne-assets.json"
@@ -320,8 +323,33 @@ def check_headers(headers: Mapping[str, str] | httpx.Headers) -> list[str]:
     return problems
 
 
-def check_site(client: httpx.Client, release: dict[str, LocalAsset]) -> Report:
-    """Compare what ``client``'s base URL serves with ``release``."""
+_NEWSROOM_KEY = re.compile(r'data-newsroom-key="([A-Za-z0-9_-]{43})"')
+
+
+def _newsroom_problems(html: str, page: str, fingerprint: str) -> list[str]:
+    """What a source page says about the newsroom key, against the pinned fingerprint
+    (journalist_cli/newsroom.py): a server that swapped the key sources see is caught."""
+    found = set(_NEWSROOM_KEY.findall(html))
+    if not found:
+        return [f"{page}: names no newsroom key (sources are not asked to compare one)"]
+    problems = []
+    for text in sorted(found):
+        try:
+            shown = envelope.newsroom_fingerprint(b64decode(text, 32, "newsroom key"))
+        except envelope.KeyFormatError:
+            shown = "(malformed)"
+        if shown != fingerprint:
+            problems.append(f"{page}: names the newsroom key {shown}, pinned: {fingerprint}")
+    if page.count("/") == 2 and page.endswith("/") and fingerprint not in html:
+        problems.append(f"{page}: does not show the newsroom fingerprint {fingerprint}")
+    return problems
+
+
+def check_site(
+    client: httpx.Client, release: dict[str, LocalAsset], newsroom: str | None = None
+) -> Report:
+    """Compare what ``client``'s base URL serves with ``release`` (and, with
+    ``newsroom``, the newsroom key its source pages name with the pinned one)."""
     report = Report()
     bad = report.mismatches
     try:
@@ -343,8 +371,11 @@ def check_site(client: httpx.Client, release: dict[str, LocalAsset]) -> Report:
         response = _fetch(client, page)
         report.pages_checked += 1
         bad.extend(f"{page}: {problem}" for problem in check_headers(response.headers))
-        scan = scan_page(response.content.decode("utf-8", errors="replace"))
+        html = response.content.decode("utf-8", errors="replace")
+        scan = scan_page(html)
         bad.extend(f"{page}: {problem}" for problem in scan.problems)
+        if newsroom is not None and not page.endswith("/login"):
+            bad.extend(_newsroom_problems(html, page, newsroom))
         for tag, url, integrity in scan.references:
             report.references_checked += 1
             where = f"{page}: <{tag}> {url or '(inline)'}"

@@ -251,3 +251,26 @@ def test_an_unsigned_instance_keeps_working_until_its_first_directory(tmp_path: 
     done = admin("directory", "sign", "--data-dir", instance.data_dir, "--newsroom-key", key_file)
     assert done.returncode == 0, done.stderr
     assert [k.name for k in stored_directory(instance).journalists] == ["alice", "bruno"]
+
+
+def test_verify_site_compares_the_pages_newsroom_key_with_the_pinned_one(
+    signed: tuple[Instance, Path, bytes], tmp_path: Path
+) -> None:
+    """A server whose pages name another newsroom key (one a compromised server
+    would put there) fails `lanterne verify-site` for a journalist who pinned the
+    real one."""
+    from tests.cli_helpers import run
+
+    instance, _key_file, newsroom = signed
+    home = {"LANTERNE_HOME": str(tmp_path / "cli")}
+    _other_file, other = newsroom_identity(tmp_path / "keys", "intruder")
+    with run_server(instance) as server:
+        run("config", "--newsroom", envelope.newsroom_fingerprint(newsroom), env=home)
+        good = run("verify-site", server.base_url, env=home)
+        assert good.returncode == 0, good.stderr
+        run("config", "--newsroom", envelope.newsroom_fingerprint(other), env=home)
+        bad = run("verify-site", server.base_url, env=home)
+    assert bad.returncode == 1
+    shown = envelope.newsroom_fingerprint(newsroom).encode()
+    assert b"/en/submit: names the newsroom key " + shown in bad.stderr
+    assert b"/fr/: does not show the newsroom fingerprint" in bad.stderr

@@ -36,11 +36,14 @@ def verify_site_command(url: str, proxy: str | None, static_dir: Path | None) ->
     digests and Subresource Integrity against the files shipped with this
     release of Lanterne. Each page must also carry the release's
     Content-Security-Policy (or a stricter one) and security headers, and no
-    inline script, style, event handler or javascript: URL.
+    inline script, style, event handler or javascript: URL. With a pinned
+    newsroom key (`lanterne config --newsroom`), the source pages must name
+    exactly that key and show its fingerprint.
     """
     release = site_check.local_assets(static_dir or site_check.release_static_dir())
     with site_check.open_client(url, config.check_proxy_url(proxy) if proxy else None) as client:
-        report = site_check.check_site(client, release)
+        newsroom = config.load_config(config.lanterne_home()).newsroom
+        report = site_check.check_site(client, release, newsroom)
     if not report.ok:
         lines = "\n".join(f"  - {m}" for m in report.mismatches)
         raise SiteDiffers(f"{url} differs from this release:\n{lines}")
