@@ -484,6 +484,8 @@ class UploadStore:
         back = 0
         try:
             for upload_id in upload_ids:
+                if not _is_id(upload_id):  # not a row this server wrote: never a path
+                    continue
                 source, target = store.path(upload_id), self.path(upload_id)
                 if source.exists() and not target.exists():
                     source.rename(target)
