@@ -10,9 +10,19 @@ from server.domain.sessions import (
     KdfQueue,
     LoginBusy,
     LoginThrottle,
+    Session,
     SessionStore,
 )
 from tests.clocks import FakeClock
+
+
+def _same(found: Session | None, session: Session) -> bool:
+    """Sessions are values read back from a shared store: the same id and contents."""
+    return found is not None and (found.id, found.csrf_token, found.source_id) == (
+        session.id,
+        session.csrf_token,
+        session.source_id,
+    )
 
 
 def test_sessions_expire_after_idle_time() -> None:
@@ -20,9 +30,9 @@ def test_sessions_expire_after_idle_time() -> None:
     store = SessionStore(clock, idle_seconds=600, max_sessions=100)
     s = store.create()
     clock.now += 599
-    assert store.get(s.id) is s  # activity renews it
+    assert _same(store.get(s.id), s)  # activity renews it
     clock.now += 599
-    assert store.get(s.id) is s
+    assert _same(store.get(s.id), s)
     clock.now += 601
     assert store.get(s.id) is None
     assert store.get("") is None and store.get(None) is None
@@ -36,9 +46,9 @@ def test_session_ids_and_tokens_are_random_and_change_at_sign_in() -> None:
     old_id, old_token = a.id, a.csrf_token
     store.sign_in(a, "src")
     assert a.id != old_id and a.csrf_token != old_token
-    assert store.get(old_id) is None and store.get(a.id) is a
+    assert store.get(old_id) is None and _same(store.get(a.id), a)
     fresh = store.sign_in(None, "other", new_codename="one two")
-    assert store.get(fresh.id) is fresh and fresh.holds_source
+    assert _same(store.get(fresh.id), fresh) and fresh.holds_source
 
 
 def test_oldest_anonymous_sessions_make_room_when_full() -> None:
@@ -49,7 +59,7 @@ def test_oldest_anonymous_sessions_make_room_when_full() -> None:
         clock.now += 1
         sessions.append(store.create())
     assert store.get(sessions[0].id) is None
-    assert all(store.get(s.id) is s for s in sessions[1:])
+    assert all(_same(store.get(s.id), s) for s in sessions[1:])
 
 
 def test_anonymous_sessions_never_push_out_a_source() -> None:
@@ -61,11 +71,11 @@ def test_anonymous_sessions_never_push_out_a_source() -> None:
     new_codename = store.sign_in(None, "b", new_codename="nine words")
     for _ in range(1000):
         store.create()
-    assert store.get(logged_in.id) is logged_in
-    assert store.get(new_codename.id) is new_codename
+    assert _same(store.get(logged_in.id), logged_in)
+    assert _same(store.get(new_codename.id), new_codename)
     assert len(store) == 2 + 3
     third, fourth = store.sign_in(None, "c"), store.sign_in(None, "d")
-    assert store.get(third.id) is third and store.get(fourth.id) is fourth
+    assert _same(store.get(third.id), third) and _same(store.get(fourth.id), fourth)
     assert store.get(logged_in.id) is None  # the least recently active source
 
 
@@ -75,7 +85,7 @@ def test_end_source_ends_all_its_sessions() -> None:
     other = store.sign_in(None, "else")
     store.end_source("src")
     assert store.get(a.id) is None and store.get(b.id) is None
-    assert store.get(other.id) is other
+    assert _same(store.get(other.id), other)
 
 
 def test_form_tokens_are_bound_to_the_visit_and_expire() -> None:

@@ -2,7 +2,8 @@
 
 The session cookie holds only a random 256-bit id; the codename never leaves
 the request that carried it (no codename in cookies, DESIGN §5). Sessions live
-in this process's memory: a restart logs everyone out, which is the safe failure.
+in a store every instance shares (``SessionStore``), sealed under a key only
+the cookie's id gives: see docs/SERVER_LAYERS.md, "Several instances".
 
 Anonymous floods must not cost other sources anything (docs/THREAT_MODEL.md,
 "Floods"):
@@ -29,16 +30,21 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import json
 import secrets
 import threading
-from collections import OrderedDict, deque
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 import anyio
 
 from server.domain.clock import Clock
+from server.domain.memory_ephemeral import MemoryEphemeralStore
+from server.domain.sealing import seal, unseal
 from server.domain.sources import Reply
+from server.store.protocols import EphemeralStore
 
 COOKIE_NAME = "lanterne_session"
 VISIT_COOKIE = "lanterne_visit"
@@ -54,12 +60,11 @@ class Session:
     last_seen: float
     source_id: str | None = None
     # Shown on the confirmation page after a first submission, until logout
-    # or expiry, so a reload does not lose it; never written anywhere.
+    # or expiry, so a reload does not lose it; stored only sealed (see below).
     new_codename: str | None = None
     replies: list[Reply] = field(default_factory=list)
     notice: str | None = None  # one-shot message for the next page
     login_failures: deque[float] = field(default_factory=deque)
-    login_running: bool = False
 
     @property
     def holds_source(self) -> bool:
@@ -67,42 +72,158 @@ class Session:
         return self.source_id is not None or self.new_codename is not None
 
 
-class SessionStore:
-    """Two budgets of ``max_sessions`` each: sessions of sources, and anonymous ones."""
+_ROW_LABEL = b"lanterne session row v1\x00"
+_SEAL_LABEL = b"lanterne session seal v1\x00"
+_ENDED_LABEL = b"lanterne ended source v1\x00"
+_SESSION_KIND = "session"
+_ENDED_KIND = "ended_source"
+ANONYMOUS, SOURCE = 0, 1
+_MAX_ID_CHARS = 64
+_DAY = 86400
 
-    def __init__(self, clock: Clock, idle_seconds: int, max_sessions: int) -> None:
+
+class SessionStore:
+    """Two budgets of ``max_sessions`` each: sessions of sources, and anonymous ones.
+
+    Sessions live in an ``EphemeralStore`` that every instance shares, so any
+    instance answers any request. A row is keyed by HMAC(instance key, session
+    id) and holds the session sealed (server/domain/sealing.py) under a key derived from the
+    session id alone: the id is only in the browser's cookie, so the shared
+    store, even with the instance secret, opens no session and links none to a
+    source. Idle times (seconds, wall clock: instances compare them) stay
+    inside the sealed value; the row carries only the day after which any
+    instance may remove it. Ending a source's sessions (account deletion)
+    records a keyed hash of the gone source's id: its sessions are refused.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        idle_seconds: int,
+        max_sessions: int,
+        *,
+        shared: EphemeralStore | None = None,
+        instance_key: bytes | None = None,
+        now: Callable[[], float] | None = None,
+    ) -> None:
         self._clock = clock
         self._idle = idle_seconds
         self._max = max_sessions
-        # Oldest activity first, in each.
-        self._anonymous: OrderedDict[str, Session] = OrderedDict()
-        self._sources: OrderedDict[str, Session] = OrderedDict()
-        self._lock = threading.Lock()
+        self._shared: EphemeralStore = shared if shared is not None else MemoryEphemeralStore()
+        key = instance_key if instance_key is not None else secrets.token_bytes(32)
+        self._row_mac_key = hmac.new(key, _ROW_LABEL, hashlib.sha256).digest()
+        self._ended_mac_key = hmac.new(key, _ENDED_LABEL, hashlib.sha256).digest()
+        self.now: Callable[[], float] = now or clock.monotonic
 
     def __len__(self) -> int:
-        return len(self._anonymous) + len(self._sources)
+        return self._shared.count(_SESSION_KIND, ANONYMOUS) + self._shared.count(
+            _SESSION_KIND, SOURCE
+        )
+
+    # Keys and sealing
+
+    def _row_key(self, session_id: str) -> bytes:
+        return hmac.new(self._row_mac_key, session_id.encode(), hashlib.sha256).digest()
+
+    def _ended_key(self, source_id: str) -> bytes:
+        return hmac.new(self._ended_mac_key, source_id.encode(), hashlib.sha256).digest()
+
+    def _until_day(self, now: float) -> str:
+        """The day after which nobody needs the row (idle time passed, plus a day)."""
+        return time.strftime("%Y-%m-%d", time.gmtime(now + self._idle + _DAY))
+
+    def _seal(self, session: Session) -> bytes:
+        doc = {
+            "c": session.csrf_token,
+            "t": session.last_seen,
+            "s": session.source_id,
+            "n": session.new_codename,
+            "r": [[r.id, r.sent_on, r.text] for r in session.replies],
+            "m": session.notice,
+            "f": list(session.login_failures),
+        }
+        return seal(_SEAL_LABEL, session.id.encode(), json.dumps(doc).encode())
+
+    def _open(self, session_id: str, sealed: bytes) -> Session | None:
+        raw = unseal(_SEAL_LABEL, session_id.encode(), sealed)
+        if raw is None:
+            return None
+        try:
+            doc = json.loads(raw)
+            return Session(
+                id=session_id,
+                csrf_token=doc["c"],
+                last_seen=float(doc["t"]),
+                source_id=doc["s"],
+                new_codename=doc["n"],
+                replies=[Reply(*r) for r in doc["r"]],
+                notice=doc["m"],
+                login_failures=deque(float(t) for t in doc["f"]),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def _write(self, session: Session, change: Callable[[Session], None]) -> Session | None:
+        """Apply ``change`` to the stored session atomically (instances may race);
+        ``session`` takes the stored result. None if the session is gone."""
+        key = self._row_key(session.id)
+
+        def apply(old: bytes | None) -> bytes | None:
+            current = None if old is None else self._open(session.id, old)
+            if current is None:
+                return None
+            change(current)
+            return self._seal(current)
+
+        stored = self._shared.update(
+            _SESSION_KIND,
+            key,
+            apply,
+            tier=SOURCE if session.holds_source else ANONYMOUS,
+            until_day=self._until_day(self.now()),
+        )
+        fresh = None if stored is None else self._open(session.id, stored)
+        if fresh is not None:
+            session.__dict__.update(fresh.__dict__)
+        return fresh
+
+    def _insert(self, session: Session, tier: int) -> None:
+        self._shared.trim(_SESSION_KIND, tier, self._max - 1)
+        sealed = self._seal(session)
+        self._shared.update(
+            _SESSION_KIND,
+            self._row_key(session.id),
+            lambda _old: sealed,
+            tier=tier,
+            until_day=self._until_day(session.last_seen),
+        )
+
+    # The sessions
 
     def get(self, session_id: str | None) -> Session | None:
-        if not session_id:
+        if not session_id or len(session_id) > _MAX_ID_CHARS or not session_id.isascii():
             return None
-        now = self._clock.monotonic()
-        with self._lock:
-            self._expire(now)
-            for tier in (self._sources, self._anonymous):
-                session = tier.get(session_id)
-                if session is not None:
-                    session.last_seen = now
-                    tier.move_to_end(session_id)
-                    return session
-        return None
+        sealed = self._shared.get(_SESSION_KIND, self._row_key(session_id))
+        session = None if sealed is None else self._open(session_id, sealed)
+        if session is None:
+            return None
+        now = self.now()
+        if now - session.last_seen >= self._idle or (
+            session.source_id is not None
+            and self._shared.get(_ENDED_KIND, self._ended_key(session.source_id)) is not None
+        ):
+            self._shared.delete(_SESSION_KIND, self._row_key(session_id))
+            return None
+
+        def touch(current: Session) -> None:
+            current.last_seen = now
+
+        return self._write(session, touch)
 
     def create(self) -> Session:
         """An anonymous session; it may push out the oldest anonymous one, nothing else."""
-        now = self._clock.monotonic()
-        session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), now)
-        with self._lock:
-            self._expire(now)
-            self._insert(self._anonymous, session)
+        session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), self.now())
+        self._insert(session, ANONYMOUS)
         return session
 
     def sign_in(
@@ -115,49 +236,60 @@ class SessionStore:
     ) -> Session:
         """The session of ``source_id`` (this one, or a new one), under a new id and
         CSRF token (no session fixation), in the sources' budget."""
-        now = self._clock.monotonic()
-        with self._lock:
-            self._expire(now)
-            if session is None:
-                session = Session("", "", now)
-            else:
-                self._anonymous.pop(session.id, None)
-                self._sources.pop(session.id, None)
-            session.id = secrets.token_urlsafe(32)
-            session.csrf_token = secrets.token_urlsafe(32)
-            session.last_seen = now
-            session.source_id = source_id
-            session.new_codename = new_codename
-            session.replies = list(replies)
-            self._insert(self._sources, session)
+        now = self.now()
+        if session is None:
+            session = Session("", "", now)
+        else:
+            self._shared.delete(_SESSION_KIND, self._row_key(session.id))
+        session.id = secrets.token_urlsafe(32)
+        session.csrf_token = secrets.token_urlsafe(32)
+        session.last_seen = now
+        session.source_id = source_id
+        session.new_codename = new_codename
+        session.replies = list(replies)
+        self._insert(session, SOURCE)
         return session
 
     def end(self, session: Session) -> None:
-        with self._lock:
-            self._anonymous.pop(session.id, None)
-            self._sources.pop(session.id, None)
+        self._shared.delete(_SESSION_KIND, self._row_key(session.id))
         session.replies = []
         session.new_codename = None
         session.source_id = None
 
     def end_source(self, source_id: str) -> None:
-        """End every session of a source (its account was deleted)."""
-        with self._lock:
-            for sid in [s.id for s in self._sources.values() if s.source_id == source_id]:
-                self._sources.pop(sid)
+        """End every session of a source (its account was deleted), on every instance."""
+        self._shared.add_once(
+            _ENDED_KIND, self._ended_key(source_id), until_day=self._until_day(self.now())
+        )
 
-    def _insert(self, tier: OrderedDict[str, Session], session: Session) -> None:
-        while len(tier) >= self._max:
-            tier.popitem(last=False)
-        tier[session.id] = session
+    def set_notice(self, session: Session, notice: str | None) -> None:
+        def change(current: Session) -> None:
+            current.notice = notice
 
-    def _expire(self, now: float) -> None:
-        for tier in (self._anonymous, self._sources):
-            while tier:
-                sid, oldest = next(iter(tier.items()))
-                if now - oldest.last_seen < self._idle:
-                    break
-                del tier[sid]
+        session.notice = notice
+        self._write(session, change)
+
+    def take_notice(self, session: Session) -> str | None:
+        """The one-shot notice for this page, removed from the session."""
+        notice = session.notice
+        if notice is not None:
+            self.set_notice(session, None)
+        return notice
+
+    def record_failure(self, session: Session, at: float, window: float) -> None:
+        """One more failed login of this session, kept by every instance."""
+
+        def change(current: Session) -> None:
+            while current.login_failures and at - current.login_failures[0] > window:
+                current.login_failures.popleft()
+            current.login_failures.append(at)
+
+        session.login_failures.append(at)
+        self._write(session, change)
+
+    def sweep(self) -> int:
+        """Remove rows whose day has passed (any instance may do it)."""
+        return self._shared.sweep(time.strftime("%Y-%m-%d", time.gmtime(self.now())))
 
 
 class FormTokens:
@@ -243,34 +375,57 @@ class LoginThrottle:
 
     A session may fail ``per_session`` times in ``WINDOW`` seconds and run one
     attempt at a time. Nothing here is instance-wide except the queue, which
-    refuses only the attempt that finds it full.
+    refuses only the attempt that finds it full. Failures are kept in the
+    session itself (``SessionStore.record_failure``), so they count on every
+    instance; "one attempt at a time" is per instance (a running attempt is
+    this process's business, and dies with it).
     """
 
     WINDOW = 900.0  # seconds a failure counts against a session
 
-    def __init__(self, clock: Clock, per_session: int, kdf: KdfQueue) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        per_session: int,
+        kdf: KdfQueue,
+        sessions: SessionStore | None = None,
+    ) -> None:
         self._clock = clock
         self._per_session = per_session
         self.kdf = kdf
+        self._sessions = sessions
         self._lock = threading.Lock()
+        self._running: set[str] = set()
+
+    def _now(self) -> float:
+        return self._sessions.now() if self._sessions is not None else self._clock.monotonic()
 
     def allow(self, session: Session) -> bool:
-        now = self._clock.monotonic()
+        now = self._now()
         with self._lock:
             while session.login_failures and now - session.login_failures[0] > self.WINDOW:
                 session.login_failures.popleft()
-            return not session.login_running and len(session.login_failures) < self._per_session
+            return session.id not in self._running and (
+                len(session.login_failures) < self._per_session
+            )
 
     @contextlib.asynccontextmanager
     async def attempt(self, session: Session) -> AsyncIterator[None]:
         """One attempt of this session, holding an Argon2id turn; LoginBusy if none."""
-        session.login_running = True
+        running = session.id
+        with self._lock:
+            self._running.add(running)
         try:
             async with self.kdf.turn(may_refuse=True):
                 yield
         finally:
-            session.login_running = False
+            with self._lock:
+                self._running.discard(running)
 
     def failed(self, session: Session) -> None:
-        with self._lock:
-            session.login_failures.append(self._clock.monotonic())
+        now = self._now()
+        if self._sessions is not None:
+            self._sessions.record_failure(session, now, self.WINDOW)
+        else:
+            with self._lock:
+                session.login_failures.append(now)

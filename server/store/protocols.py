@@ -15,7 +15,7 @@ import enum
 import errno
 import secrets
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
@@ -379,3 +379,30 @@ class UploadStore(Protocol):
         """Uploads ``move_to_store`` moved but whose submission was not recorded:
         back among the uploads, rows untouched, so the commit can be sent again."""
         ...
+
+class EphemeralStore(Protocol):
+    """Short-lived state every instance shares (sessions, throttles, tokens): keyed
+    hashes to opaque values, each removable after its UTC day
+    (``server.store.ephemeral``; docs/SERVER_LAYERS.md, "Several instances")."""
+
+    def get(self, kind: str, key: bytes) -> bytes | None: ...
+
+    def update(
+        self,
+        kind: str,
+        key: bytes,
+        change: Callable[[bytes | None], bytes | None],
+        *,
+        tier: int = 0,
+        until_day: str,
+    ) -> bytes | None: ...
+
+    def delete(self, kind: str, key: bytes) -> None: ...
+
+    def add_once(self, kind: str, key: bytes, *, until_day: str) -> bool: ...
+
+    def count(self, kind: str, tier: int) -> int: ...
+
+    def trim(self, kind: str, tier: int, keep: int) -> None: ...
+
+    def sweep(self, today: str) -> int: ...

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from server.settings import Settings
 from server.store import file_times
 from server.store.db import Database
 from server.store.disk_reserve import DiskReserve
+from server.store.ephemeral import SqliteEphemeralStore
 from server.store.newsroom import SqliteNewsroomStore
 from server.store.objects import ObjectStore
 from server.store.protocols import (
     DiskSpace,
+    EphemeralStore,
     JournalistStore,
     NewsroomStore,
     SourceStore,
@@ -45,6 +47,9 @@ class ApiStores:
     sources: SourceStore
     newsroom: NewsroomStore
     objects: ObjectStoreProtocol
+    # Sessions, throttles, tokens: shared by every instance (None: the data
+    # directory's, ``ephemeral_store``).
+    ephemeral: EphemeralStore | None = field(default=None, kw_only=True)
 
 
 @dataclass
@@ -55,6 +60,19 @@ class Stores(ApiStores):
     uploads: UploadStore
     disk: DiskSpace
     instance_secrets: bytes  # the JSON ``lanterne-server init`` wrote (domain: InstanceSecrets)
+
+
+EPHEMERAL_FILE = "ephemeral.sqlite"
+
+
+def ephemeral_store(
+    settings: Settings, *, wall_clock: Callable[[], float] | None = None
+) -> EphemeralStore:
+    """The short-lived state every instance on this machine shares: one SQLite
+    file in the data directory (server/store/ephemeral.py)."""
+    store = SqliteEphemeralStore(settings.data_dir / EPHEMERAL_FILE, wall_clock or time.time)
+    store.prepare()
+    return store
 
 
 def sqlite_api_stores(settings: Settings) -> ApiStores:

@@ -22,7 +22,7 @@ from server.domain.source_lifecycle import SourceLifecycle
 from server.domain.sources import InstanceSecrets, KeyDeriver, SourceService
 from server.domain.uploads import OwnerKeys
 from server.settings import Settings
-from server.store.wiring import Stores, sqlite_stores
+from server.store.wiring import Stores, ephemeral_store, sqlite_stores
 from server.web import error_pages
 from server.web.assets import Assets
 from server.web.contain_errors import ContainErrorsMiddleware
@@ -71,7 +71,17 @@ def create_app(
     deriver = KeyDeriver(
         secrets, settings.argon2_opslimit, settings.argon2_memlimit, settings.max_parallel_kdf
     )
-    sessions = SessionStore(clock, settings.session_idle_seconds, settings.max_sessions)
+    # Sessions live where every instance finds them (docs/SERVER_LAYERS.md).
+    ephemeral = stores.ephemeral or ephemeral_store(settings, wall_clock=wall_clock)
+    sessions = SessionStore(
+        clock,
+        settings.session_idle_seconds,
+        settings.max_sessions,
+        shared=ephemeral,
+        instance_key=secrets.login_key,
+        now=wall_clock or time.time,
+    )
+    sessions.sweep()
     lifecycle = SourceLifecycle(stores.sources, stores.objects, end_sessions=sessions.end_source)
     services = Services(
         settings=settings,
@@ -83,6 +93,7 @@ def create_app(
             clock,
             settings.login_failures_per_session,
             KdfQueue(settings.max_parallel_kdf, settings.max_waiting_logins),
+            sessions,
         ),
         form_tokens=FormTokens(secrets.login_key, wall_clock or time.time),
         pages=Pages(),

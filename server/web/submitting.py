@@ -77,5 +77,5 @@ def submitted(svc: Services, session: Session | None, lang: str, submitter: Subm
         )
         return redirect(f"/{lang}/codename", session)
     assert session is not None  # a follow-up comes from a source's session
-    session.notice = SENT_NOTICE
+    svc.sessions.set_notice(session, SENT_NOTICE)
     return redirect(f"/{lang}/inbox", session)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +18,7 @@ from server.domain.newsroom import Newsroom
 from server.domain.source_lifecycle import SourceLifecycle
 from server.settings import Settings
 from server.store.protocols import DATABASE_UNAVAILABLE
-from server.store.wiring import ApiStores, sqlite_api_stores
+from server.store.wiring import ApiStores, ephemeral_store, sqlite_api_stores
 from server.web.app import quiet_logging
 from server.web.contain_errors import ContainErrorsMiddleware
 from server.web.error_pages import storage_failure
@@ -122,7 +123,12 @@ def create_journalist_app(
     app.state.api = routes.ApiServices(
         db=stores.journalists,
         newsroom=newsroom,
-        auth=Authenticator(clock or SystemClock()),
+        # Tokens that any instance honours (docs/SERVER_LAYERS.md, "Several instances").
+        auth=Authenticator(
+            clock or SystemClock(),
+            shared=stores.ephemeral or ephemeral_store(settings),
+            now=clock.monotonic if clock is not None else time.time,
+        ),
         clock=clock or SystemClock(),
         hosts=ServedHosts(settings.journalist_hosts, listen),
     )

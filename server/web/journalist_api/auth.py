@@ -7,7 +7,7 @@ configured to serve; they get a short-lived random token, bound to that key.
 Invariants:
 
 * Challenges cost the server no memory: one is ``expiry || nonce || tag``,
-  the tag an HMAC under a per-process key, so an anonymous flood of challenge
+  the tag an HMAC under a key all instances share, so an anonymous flood of challenge
   requests has nothing to fill and cannot lock journalists out. Single use is
   enforced by remembering the challenges of successful logins only, until they
   expire: only a journalist's key can add to that set.
@@ -15,8 +15,10 @@ Invariants:
   the route checks both against the database at every request, so removing a
   journalist or replacing their key ends their tokens at once, and a token can
   never act for a later journalist (ids are never reused either).
-* The shared dictionaries are guarded by one lock (requests run in threads).
-* The server stores no password and no token in the clear (tokens by SHA-256).
+* Tokens and spent challenges live in a store every instance shares
+  (server/store/ephemeral.py), so any instance answers any request.
+* The server stores no password and no token in the clear (tokens by SHA-256,
+  the rest sealed under a key only the token gives).
 """
 
 from __future__ import annotations
@@ -26,18 +28,21 @@ import hashlib
 import hmac
 import secrets
 import struct
-import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import nacl.exceptions
 import nacl.signing
 
 from server.domain.clock import Clock
+from server.domain.memory_ephemeral import MemoryEphemeralStore
+from server.domain.sealing import seal, unseal
+from server.store.protocols import EphemeralStore
 
 AUTH_LABEL = b"lanterne/v1/api-auth\x00"
 _CHALLENGE_LABEL = b"lanterne/v1/api-challenge\x00"
-_EXPIRY = struct.Struct(">I")  # whole seconds of the server's monotonic clock
+_EXPIRY = struct.Struct(">I")  # whole seconds since the epoch (wall clock)
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
 CHALLENGE_BYTES = _EXPIRY.size + _NONCE_BYTES + _TAG_BYTES  # 32, as the CLI expects
@@ -111,32 +116,64 @@ class Session:
     expires_at: float
 
 
+_TOKEN_KIND = "api_token"  # noqa: S105 -- a row kind, not a secret
+_SPENT_KIND = "api_challenge"
+_KEY_KIND = "api_key"
+_TOKEN_SEAL_LABEL = b"lanterne/v1/api-token-seal\x00"
+_SESSION = struct.Struct(">qd")  # journalist id, expiry (seconds, inside the seal only)
+_DAY = 86400
+
+
 class Authenticator:
-    def __init__(self, clock: Clock) -> None:
+    """Challenges, spent challenges and tokens, in an ``EphemeralStore`` that
+    every instance shares: a token issued by one instance works on all.
+
+    The challenge key is one random value in that store (forging a challenge
+    still needs a journalist's signature); a token's row is keyed by SHA-256 of
+    the token and sealed (server/domain/sealing.py) under a key derived from the token itself,
+    so the store alone names no journalist and holds no time finer than the
+    day (the expiry is inside the seal). ``now`` is the wall clock: instances
+    compare each other's expiries.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        shared: EphemeralStore | None = None,
+        now: Callable[[], float] | None = None,
+    ) -> None:
         self._clock = clock
-        self._key = secrets.token_bytes(32)  # challenges die with the process, like tokens
-        self._lock = threading.Lock()
-        self._spent: dict[bytes, float] = {}  # challenge -> expiry, successful logins only
-        self._tokens: dict[bytes, Session] = {}  # SHA-256(token) -> session
+        self._now: Callable[[], float] = now or clock.monotonic
+        self._shared: EphemeralStore = shared if shared is not None else MemoryEphemeralStore()
+        fresh = secrets.token_bytes(32)
+        key = self._shared.update(
+            _KEY_KIND, b"challenge", lambda old: old or fresh, until_day="9999-12-31"
+        )
+        assert key is not None
+        self._key = key
 
     def _tag(self, body: bytes) -> bytes:
         return hmac.new(self._key, _CHALLENGE_LABEL + body, hashlib.sha256).digest()[:_TAG_BYTES]
 
+    def _day(self, seconds: float) -> str:
+        return time.strftime("%Y-%m-%d", time.gmtime(seconds + _DAY))
+
     def new_challenge(self) -> bytes:
-        """A fresh challenge; keeps nothing in memory."""
-        expiry = int(self._clock.monotonic()) + CHALLENGE_SECONDS
+        """A fresh challenge; keeps nothing."""
+        expiry = int(self._now()) + CHALLENGE_SECONDS
         body = _EXPIRY.pack(expiry) + secrets.token_bytes(_NONCE_BYTES)
         return body + self._tag(body)
 
     def _expiry(self, challenge: bytes) -> int:
-        """The challenge's expiry if this process made it and it is still valid."""
+        """The challenge's expiry if an instance made it and it is still valid."""
         if len(challenge) != CHALLENGE_BYTES:
             raise AuthFailed(Refusal.CHALLENGE)
         body, tag = challenge[:-_TAG_BYTES], challenge[-_TAG_BYTES:]
         if not hmac.compare_digest(tag, self._tag(body)):
             raise AuthFailed(Refusal.CHALLENGE)
         (expiry,) = _EXPIRY.unpack(body[: _EXPIRY.size])
-        if expiry <= self._clock.monotonic():
+        if expiry <= self._now():
             raise AuthFailed(Refusal.CHALLENGE)
         return int(expiry)
 
@@ -163,33 +200,40 @@ class Authenticator:
             if _verifies(signing_key, signature, challenge, sent_host):
                 raise AuthFailed(Refusal.HOST)
             raise AuthFailed(Refusal.KEY)
-        now = self._clock.monotonic()
-        token = secrets.token_bytes(TOKEN_BYTES)
-        with self._lock:
-            if len(self._spent) >= MAX_SESSIONS or len(self._tokens) >= MAX_SESSIONS:
-                self._spent = {c: t for c, t in self._spent.items() if t > now}
-                self._tokens = {k: s for k, s in self._tokens.items() if s.expires_at > now}
-            if challenge in self._spent:
-                raise AuthFailed(Refusal.CHALLENGE)
-            if len(self._spent) >= MAX_SESSIONS or len(self._tokens) >= MAX_SESSIONS:
+        if self._shared.count(_TOKEN_KIND, 0) >= MAX_SESSIONS:
+            self._shared.sweep(time.strftime("%Y-%m-%d", time.gmtime(self._now())))
+            if self._shared.count(_TOKEN_KIND, 0) >= MAX_SESSIONS:
                 raise AuthFailed(Refusal.BUSY)
-            self._spent[challenge] = expiry
-            self._tokens[_digest(token)] = Session(journalist_id, signing_key, now + TOKEN_SECONDS)
+        if not self._shared.add_once(_SPENT_KIND, _digest(challenge), until_day=self._day(expiry)):
+            raise AuthFailed(Refusal.CHALLENGE)
+        token = secrets.token_bytes(TOKEN_BYTES)
+        expires_at = self._now() + TOKEN_SECONDS
+        sealed = seal(
+            _TOKEN_SEAL_LABEL, token, _SESSION.pack(journalist_id, expires_at) + signing_key
+        )
+        self._shared.update(
+            _TOKEN_KIND, _digest(token), lambda _old: sealed, until_day=self._day(expires_at)
+        )
         return token
 
     def session(self, token: bytes) -> Session:
         # Looked up by SHA-256: lookup timing can only tell about hashes, which an
         # attacker cannot turn back into tokens.
-        with self._lock:
-            sess = self._tokens.get(_digest(token))
-        if sess is None or sess.expires_at <= self._clock.monotonic():
+        sealed = self._shared.get(_TOKEN_KIND, _digest(token))
+        if sealed is None:
+            raise AuthFailed(Refusal.TOKEN)
+        raw = unseal(_TOKEN_SEAL_LABEL, token, sealed)
+        if raw is None or len(raw) <= _SESSION.size:
+            raise AuthFailed(Refusal.TOKEN)
+        journalist_id, expires_at = _SESSION.unpack(raw[: _SESSION.size])
+        sess = Session(journalist_id, raw[_SESSION.size :], expires_at)
+        if sess.expires_at <= self._now():
             raise AuthFailed(Refusal.TOKEN)
         return sess
 
     def forget(self, token: bytes) -> None:
         """Drop a token whose journalist is gone (the database is the authority)."""
-        with self._lock:
-            self._tokens.pop(_digest(token), None)
+        self._shared.delete(_TOKEN_KIND, _digest(token))
 
 
 def _verifies(signing_key: bytes, signature: bytes, challenge: bytes, host: str) -> bool:

@@ -105,8 +105,7 @@ async def inbox(request: Request, lang: str) -> Response:
     session = current_session(request, create=False)
     if session is None or session.source_id is None:
         return redirect(f"/{lang}/login")
-    notice = session.notice
-    session.notice = None
+    notice = services(request).sessions.take_notice(session)
     return render(request, lang, "inbox.html", {"replies": session.replies, "notice": notice})
 
 

@@ -21,9 +21,7 @@ async def landing(request: Request, lang: str) -> HTMLResponse:
     svc = services(request)
     keys = svc.journalist_keys()
     session = current_session(request, create=False)
-    notice = None
-    if session is not None and session.notice:
-        notice, session.notice = session.notice, None
+    notice = svc.sessions.take_notice(session) if session is not None else None
     return render(
         request,
         lang,
