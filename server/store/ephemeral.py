@@ -20,10 +20,12 @@ is never lost to a concurrent one on another; deleted rows are zeroed
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -49,7 +51,8 @@ class SqliteEphemeralStore:
     def __init__(self, path: Path, now: Callable[[], float] = time.time) -> None:
         self.path = path
         self._now = now
-        self._local = threading.local()
+        self._lock = threading.Lock()  # one connection, one statement at a time
+        self._held: sqlite3.Connection | None = None
 
     def prepare(self) -> None:
         with self._connect() as conn:
@@ -57,30 +60,39 @@ class SqliteEphemeralStore:
         self.path.chmod(0o600)
         self._stamp()
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA secure_delete = ON")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self._local.conn = conn
-        return conn
+    def release(self) -> None:
+        """Close the connection; the last close removes the WAL files: stamp again."""
+        with self._lock:
+            if self._held is not None:
+                self._held.close()
+                self._held = None
+        self._stamp()
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        yield self._conn()
+        with self._lock:
+            if self._held is None:
+                conn = sqlite3.connect(
+                    self.path, timeout=30, isolation_level=None, check_same_thread=False
+                )
+                conn.execute("PRAGMA secure_delete = ON")
+                conn.execute("PRAGMA temp_store = MEMORY")
+                conn.execute("PRAGMA journal_mode = WAL")
+                self._held = conn
+                # Closed before the interpreter goes, and the file times set back.
+                atexit.register(_release_at_exit, weakref.ref(self))
+            yield self._held
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
         self._stamp()
 
     def _stamp(self) -> None:
@@ -88,11 +100,10 @@ class SqliteEphemeralStore:
         file_times.stamp_sqlite(self.path, now=self._now())
 
     def get(self, kind: str, key: bytes) -> bytes | None:
-        row = (
-            self._conn()
-            .execute("SELECT value FROM ephemeral WHERE kind = ? AND key = ?", (kind, key))
-            .fetchone()
-        )
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT value FROM ephemeral WHERE kind = ? AND key = ?", (kind, key)
+            ).fetchone()
         return None if row is None else bytes(row[0])
 
     def update(
@@ -138,11 +149,10 @@ class SqliteEphemeralStore:
             return cursor.rowcount == 1
 
     def count(self, kind: str, tier: int) -> int:
-        row = (
-            self._conn()
-            .execute("SELECT count(*) FROM ephemeral WHERE kind = ? AND tier = ?", (kind, tier))
-            .fetchone()
-        )
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM ephemeral WHERE kind = ? AND tier = ?", (kind, tier)
+            ).fetchone()
         return int(row[0])
 
     def trim(self, kind: str, tier: int, keep: int) -> None:
@@ -159,3 +169,9 @@ class SqliteEphemeralStore:
         """Remove every row whose day has passed."""
         with self._write() as conn:
             return conn.execute("DELETE FROM ephemeral WHERE until_day < ?", (today,)).rowcount
+
+
+def _release_at_exit(ref: weakref.ref[SqliteEphemeralStore]) -> None:
+    store = ref()
+    if store is not None:
+        store.release()
