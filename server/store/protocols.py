@@ -380,6 +380,7 @@ class UploadStore(Protocol):
         back among the uploads, rows untouched, so the commit can be sent again."""
         ...
 
+
 class EphemeralStore(Protocol):
     """Short-lived state every instance shares (sessions, throttles, tokens): keyed
     hashes to opaque values, each removable after its UTC day
