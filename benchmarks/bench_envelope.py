@@ -80,7 +80,7 @@ with open(src, "rb") as fin, open(dst, "wb") as fout:
     if op == "encrypt":
         envelope.encrypt(fin, fout, [identity_store.read_public_key(Path(keyfile)).recipient])
     else:
-        envelope.decrypt(fin, fout, [identity_store.open_identity(Path(keyfile), None).decryption])
+        envelope.decrypt(fin, fout, identity_store.open_identity(Path(keyfile), None).identities())
 """
 
 

@@ -48,6 +48,8 @@ from envelope.errors import (
 )
 from envelope.keys import PublicKey, fingerprint
 from envelope.recipients import (
+    HybridIdentity,
+    HybridRecipient,
     Identity,
     Recipient,
     Stanza,
@@ -63,6 +65,8 @@ __all__ = [
     "Encryptor",
     "EnvelopeError",
     "FormatError",
+    "HybridIdentity",
+    "HybridRecipient",
     "Identity",
     "KeyDirectory",
     "KeyFormatError",

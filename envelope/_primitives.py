@@ -26,6 +26,7 @@ LABEL_STANZA_XWING = b"lanterne/v1/xwing-hpke"
 LABEL_HEADER = b"lanterne/v1/header"
 LABEL_PAYLOAD = b"lanterne/v1/payload"
 LABEL_FINGERPRINT = b"lanterne/v1/fingerprint"
+LABEL_FINGERPRINT_V2 = b"lanterne/v2/fingerprint"
 LABEL_DIRECTORY = b"lanterne/v1/key-directory"
 LABEL_NEWSROOM_FINGERPRINT = b"lanterne/v1/newsroom-fingerprint"
 

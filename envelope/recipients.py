@@ -7,7 +7,7 @@ one row of the table in SPEC §4.1 and one pair of classes here:
 
     type    label                      recipient           identity
     0x0001  lanterne/v1/x25519-hpke    X25519Recipient     X25519Identity
-    0x0002  lanterne/v1/xwing-hpke     HybridRecipient     HybridIdentity
+    0x0002  lanterne/v1/xwing-hpke     HybridRecipient     HybridIdentity  (X-Wing)
 
 A stanza's HPKE ``info`` is its label, then the envelope's prefix (magic,
 version, salt, stanza count), then its type: a stanza cannot be moved to
@@ -145,3 +145,69 @@ class X25519Identity:
 
     def __repr__(self) -> str:  # never print the secret
         return f"X25519Identity(recipient={self.recipient.to_text()})"
+
+
+# --- 0x0002 X-Wing-HPKE (hybrid post-quantum) ----------------------------------
+
+
+@dataclass(frozen=True)
+class HybridRecipient:
+    """An X-Wing public key (ML-KEM-768 1184 || X25519 32 = 1216 bytes): stanza type 0x0002.
+
+    An envelope wrapped to it can be opened only by breaking both ML-KEM-768
+    and X25519.
+    """
+
+    public_bytes: bytes
+
+    def __post_init__(self) -> None:
+        try:
+            prim.xwing_check_public(self.public_bytes)
+        except (ValueError, TypeError) as exc:
+            raise KeyFormatError(
+                "a hybrid key must be 1216 bytes of ML-KEM-768 and X25519"
+            ) from exc
+
+    def wrap(self, file_key: bytes, prefix: bytes) -> Stanza:
+        info = stanza_info(prim.LABEL_STANZA_XWING, prefix, STANZA_XWING_HPKE)
+        return Stanza(STANZA_XWING_HPKE, prim.xwing_seal(file_key, self.public_bytes, info))
+
+    def to_text(self) -> str:
+        return b64encode(self.public_bytes)
+
+    @classmethod
+    def from_text(cls, text: str) -> HybridRecipient:
+        return cls(b64decode(text, prim.XWING_PUBLIC_SIZE, "hybrid key"))
+
+
+class HybridIdentity:
+    """An X-Wing private key, stored as its 32-byte seed, that opens 0x0002 stanzas."""
+
+    __slots__ = ("_opener", "_seed", "recipient")
+
+    def __init__(self, seed: bytes) -> None:
+        if not isinstance(seed, bytes) or len(seed) != prim.XWING_SEED_SIZE:
+            raise KeyFormatError("a hybrid private key must be a 32-byte seed")
+        self._seed = seed
+        self._opener = prim.XWingOpener(seed)  # expanded once: trial decryption stays cheap
+        self.recipient = HybridRecipient(prim.xwing_public(seed))
+
+    @classmethod
+    def generate(cls) -> HybridIdentity:
+        return cls(prim.xwing_generate())
+
+    def private_bytes(self) -> bytes:
+        """The 32-byte seed; callers must protect it at rest."""
+        return self._seed
+
+    def unwrap(self, stanza: Stanza, prefix: bytes) -> bytes | None:
+        if stanza.type != STANZA_XWING_HPKE:
+            return None
+        info = stanza_info(prim.LABEL_STANZA_XWING, prefix, STANZA_XWING_HPKE)
+        try:
+            return self._opener.open(stanza.body, info)
+        except prim.PrimitiveFailure:
+            return None
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"HybridIdentity(recipient={self.recipient.to_text()[:16]}...)"

@@ -1,65 +1,52 @@
-"""Journalist identities on disk: generation, passphrase protection, loading.
+"""Journalist identities on disk for the CLI: generation, protection, loading.
 
 An identity file (``NAME.identity``) holds the journalist's public key and the
-two private keys (X25519 for decryption, Ed25519 for signing API requests),
-sealed with a passphrase (Argon2id then SecretBox, from PyNaCl), or wrapped to
-the journalist's existing OpenPGP key (so gpg-agent or a smartcard unlocks it),
-or, when asked for explicitly, in the clear for automation. The public part is also
-written to ``NAME.pub`` for colleagues and the server.
+private keys (X25519 and, for keys made or upgraded since hybrid keys exist,
+X-Wing for decryption; Ed25519 for signing API requests), sealed with a
+passphrase (Argon2id then SecretBox), or wrapped to the journalist's existing
+OpenPGP key (so gpg-agent or a smartcard unlocks it), or, when asked for
+explicitly, in the clear for automation. The public part is also written to
+``NAME.pub`` for colleagues and the server.
+
+The formats are read and written by ``keyfiles`` (specified in
+envelope/KEYS.md), shared with the admin commands; this module adds what the
+CLI needs around it: gpg, file placement and the CLI's errors.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import nacl.exceptions
-import nacl.pwhash
-import nacl.secret
-import nacl.signing
-import nacl.utils
-
-from envelope import KeyFormatError, PublicKey, X25519Identity, atomic_output
-from envelope.keys import b64decode, b64encode
+import keyfiles
+from envelope import PublicKey, atomic_output
 from journalist_cli import openpgp
 from journalist_cli.errors import CliError, UsageProblem
 
-IDENTITY_TYPE = "lanterne-identity/v1"
-SECRET_SIZE = 64  # X25519 private key || Ed25519 seed
-MIN_PASSPHRASE = 8
-# Argon2id "moderate": about 0.5-1 s and 256 MiB here, paid once per command.
-DEFAULT_OPSLIMIT = nacl.pwhash.argon2id.OPSLIMIT_MODERATE
-DEFAULT_MEMLIMIT = nacl.pwhash.argon2id.MEMLIMIT_MODERATE
+IDENTITY_TYPE = keyfiles.IDENTITY_TYPE
+IDENTITY_TYPES = (keyfiles.IDENTITY_TYPE, keyfiles.IDENTITY_TYPE_V2)
+MIN_PASSPHRASE = keyfiles.MIN_PASSPHRASE
+DEFAULT_OPSLIMIT = keyfiles.DEFAULT_OPSLIMIT
+DEFAULT_MEMLIMIT = keyfiles.DEFAULT_MEMLIMIT
+
+#: A journalist's private keys with their public key.
+JournalistIdentity = keyfiles.SecretKeys
 
 
 class WrongPassphrase(CliError):
     """The passphrase does not open this identity file."""
 
 
-@dataclass(frozen=True)
-class JournalistIdentity:
-    """A journalist's private keys with their public key."""
+def translate(exc: keyfiles.KeyFileError) -> CliError:
+    """The CLI's error for a key-file error (one place for the mapping)."""
+    if isinstance(exc, keyfiles.WrongPassphrase):
+        return WrongPassphrase(str(exc))
+    return UsageProblem(str(exc))
 
-    name: str
-    decryption: X25519Identity
-    signing: nacl.signing.SigningKey
 
-    @classmethod
-    def generate(cls, name: str) -> JournalistIdentity:
-        return cls(name, X25519Identity.generate(), nacl.signing.SigningKey.generate())
-
-    @property
-    def public(self) -> PublicKey:
-        return PublicKey(
-            name=self.name,
-            recipient=self.decryption.recipient,
-            signing_key=bytes(self.signing.verify_key),
-        )
-
-    def _secret(self) -> bytes:
-        return self.decryption.private_bytes() + bytes(self.signing)
+def openpgp_wrap(gpg_fingerprint: str | None) -> keyfiles.OpenPGPWrap | None:
+    if gpg_fingerprint is None:
+        return None
+    return keyfiles.OpenPGPWrap(openpgp.normalise_fingerprint(gpg_fingerprint), openpgp.encrypt_to)
 
 
 def seal_identity(
@@ -75,102 +62,47 @@ def seal_identity(
     With ``gpg_fingerprint`` the keys are encrypted to that OpenPGP key; else with
     ``passphrase``; with neither they are stored unprotected.
     """
-    doc: dict[str, Any] = {
-        "type": IDENTITY_TYPE,
-        "public_key": json.loads(ident.public.to_json()),
-    }
-    if gpg_fingerprint is not None:
-        doc["protection"] = "openpgp"
-        doc["openpgp_fingerprint"] = openpgp.normalise_fingerprint(gpg_fingerprint)
-        doc["openpgp_message"] = openpgp.encrypt_to(
-            b64encode(ident._secret()).encode(), gpg_fingerprint
-        )
-    elif passphrase is None:
-        doc["protection"] = "none"
-        doc["secret"] = b64encode(ident._secret())
-    else:
-        if len(passphrase) < MIN_PASSPHRASE:
-            raise UsageProblem(f"a passphrase needs at least {MIN_PASSPHRASE} characters")
-        salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
-        key = nacl.pwhash.argon2id.kdf(
-            nacl.secret.SecretBox.KEY_SIZE, passphrase.encode(), salt, opslimit, memlimit
-        )
-        doc["protection"] = "passphrase"
-        doc["argon2id"] = {"opslimit": opslimit, "memlimit": memlimit, "salt": b64encode(salt)}
-        doc["box"] = b64encode(bytes(nacl.secret.SecretBox(key).encrypt(ident._secret())))
-    return json.dumps(doc, indent=2) + "\n"
-
-
-def _read_doc(path: Path) -> dict[str, Any]:
     try:
-        doc = json.loads(path.read_bytes())
-    except OSError as exc:
-        raise UsageProblem(f"cannot read {path}: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise KeyFormatError(f"{path} is not a Lanterne key file") from exc
-    if not isinstance(doc, dict):
-        raise KeyFormatError(f"{path} is not a Lanterne key file")
-    return doc
+        return keyfiles.seal(
+            ident,
+            passphrase,
+            openpgp=openpgp_wrap(gpg_fingerprint),
+            opslimit=opslimit,
+            memlimit=memlimit,
+        )
+    except keyfiles.KeyFileError as exc:
+        raise translate(exc) from exc
+
+
+def read_key_file(path: Path, types: tuple[str, ...] = IDENTITY_TYPES) -> keyfiles.KeyFile:
+    try:
+        return keyfiles.read(path, types)
+    except keyfiles.KeyFileError as exc:
+        raise translate(exc) from exc
+
+
+def unlock(kf: keyfiles.KeyFile, passphrase: str | None) -> JournalistIdentity:
+    try:
+        return kf.unlock(passphrase, openpgp.decrypt)
+    except keyfiles.KeyFileError as exc:
+        raise translate(exc) from exc
 
 
 def read_public_key(path: Path) -> PublicKey:
     """The public key from a ``.pub`` file or from the public part of an identity file."""
-    doc = _read_doc(path)
-    if doc.get("type") == IDENTITY_TYPE:
-        doc = doc.get("public_key", {})
-    return PublicKey.from_json(json.dumps(doc))
+    try:
+        return keyfiles.read_public_key(path)
+    except keyfiles.KeyFileError as exc:
+        raise translate(exc) from exc
 
 
 def needs_passphrase(path: Path) -> bool:
-    return _read_doc(path).get("protection") == "passphrase"
+    return read_key_file(path, tuple(keyfiles.SECRET_SIZES)).needs_passphrase
 
 
 def open_identity(path: Path, passphrase: str | None) -> JournalistIdentity:
     """Load an identity file, unsealing it with ``passphrase`` if it is protected."""
-    doc = _read_doc(path)
-    if doc.get("type") != IDENTITY_TYPE:
-        raise KeyFormatError(f"{path} is not a Lanterne identity file")
-    public = PublicKey.from_json(json.dumps(doc.get("public_key", {})))
-    protection = doc.get("protection")
-    if protection == "none":
-        secret = b64decode(doc.get("secret", ""), SECRET_SIZE, "secret keys")
-    elif protection == "passphrase":
-        if passphrase is None:
-            raise UsageProblem(f"{path} is protected by a passphrase")
-        params = doc.get("argon2id", {})
-        try:
-            opslimit, memlimit = int(params["opslimit"]), int(params["memlimit"])
-            salt = b64decode(params["salt"], nacl.pwhash.argon2id.SALTBYTES, "salt")
-            box = b64decode(doc["box"], SECRET_SIZE + 40, "sealed keys")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise KeyFormatError(f"{path}: damaged passphrase parameters") from exc
-        if not (
-            nacl.pwhash.argon2id.OPSLIMIT_MIN <= opslimit <= nacl.pwhash.argon2id.OPSLIMIT_MAX
-            and nacl.pwhash.argon2id.MEMLIMIT_MIN <= memlimit <= 4 * 1024**3
-        ):
-            raise KeyFormatError(f"{path}: passphrase parameters out of range")
-        key = nacl.pwhash.argon2id.kdf(
-            nacl.secret.SecretBox.KEY_SIZE, passphrase.encode(), salt, opslimit, memlimit
-        )
-        try:
-            secret = nacl.secret.SecretBox(key).decrypt(box)
-        except nacl.exceptions.CryptoError:
-            raise WrongPassphrase(f"wrong passphrase for {path}") from None
-    elif protection == "openpgp":
-        message = doc.get("openpgp_message")
-        if not isinstance(message, str):
-            raise KeyFormatError(f"{path}: damaged OpenPGP protection")
-        decrypted = openpgp.decrypt(message).decode("ascii", errors="replace")
-        secret = b64decode(decrypted.strip(), SECRET_SIZE, "secret keys")
-    else:
-        raise KeyFormatError(f"{path}: unknown protection {protection!r}")
-    ident = JournalistIdentity(
-        public.name, X25519Identity(secret[:32]), nacl.signing.SigningKey(secret[32:])
-    )
-    # The public part sits outside the sealed box: make sure it belongs to these keys.
-    if ident.public != public:
-        raise KeyFormatError(f"{path}: the public key does not match the private keys")
-    return ident
+    return unlock(read_key_file(path), passphrase)
 
 
 def write_new_identity(

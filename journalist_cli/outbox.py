@@ -37,15 +37,20 @@ def check_keys(vault: Vault, journalists: Sequence[JournalistInfo]) -> list[KeyS
         try:
             public = envelope.PublicKey(
                 name=j.name,
-                recipient=envelope.X25519Recipient.from_text(j.encryption_key),
+                x25519=envelope.X25519Recipient.from_text(j.encryption_key),
                 signing_key=b64decode(j.signing_key, 32, "signing key"),
+                hybrid=None
+                if j.hybrid_key is None
+                else envelope.HybridRecipient.from_text(j.hybrid_key),
             )
         except envelope.KeyFormatError as exc:
             raise ServerError(f"the server lists a malformed key for {j.name!r}: {exc}") from exc
         if public.fingerprint != j.fingerprint:
             raise ServerError(f"the fingerprint the server gives for {j.name!r} is wrong")
         pinned = accepted.get(j.name)
-        if pinned == (j.encryption_key, j.signing_key):
+        # The fingerprint covers every key, the hybrid one included: adding or
+        # changing it is a key change like any other.
+        if pinned == (j.encryption_key, j.signing_key, j.fingerprint):
             status = "accepted"
         else:
             status = "new" if pinned is None else "changed"
@@ -56,7 +61,7 @@ def check_keys(vault: Vault, journalists: Sequence[JournalistInfo]) -> list[KeyS
 def recipients(
     vault: Vault, journalists: Sequence[JournalistInfo], me: envelope.PublicKey
 ) -> tuple[list[envelope.Recipient], bool]:
-    """Every listed journalist's recipient, once all are accepted.
+    """Every listed journalist's recipient (the hybrid key if any), once all are accepted.
 
     Returns the recipients and whether this was the first use (the list was
     accepted just now, trust on first use).

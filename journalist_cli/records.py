@@ -80,6 +80,7 @@ class JournalistInfo:
     encryption_key: str
     signing_key: str
     fingerprint: str
+    hybrid_key: str | None = None  # X-Wing; absent or null for an X25519-only key
 
     @classmethod
     def parse(cls, raw: Any) -> JournalistInfo:
@@ -90,6 +91,7 @@ class JournalistInfo:
             encryption_key=typed_field(doc, "encryption_key", str),
             signing_key=typed_field(doc, "signing_key", str),
             fingerprint=typed_field(doc, "fingerprint", str),
+            hybrid_key=typed_field(doc, "hybrid_key", (str, type(None))),
         )
 
 

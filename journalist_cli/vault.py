@@ -590,11 +590,14 @@ class Vault:
 
     # Accepted journalist keys (see workflow_errors.UnverifiedKeys)
 
-    def accepted_keys(self) -> dict[str, tuple[str, str]]:
+    def accepted_keys(self) -> dict[str, tuple[str, str, str]]:
+        """Name -> (X25519 key, signing key, fingerprint over every key) as accepted."""
         with self._connect() as conn:
             return {
-                r[0]: (r[1], r[2])
-                for r in conn.execute("SELECT name, encryption_key, signing_key FROM accepted_keys")
+                r[0]: (r[1], r[2], r[3])
+                for r in conn.execute(
+                    "SELECT name, encryption_key, signing_key, fingerprint FROM accepted_keys"
+                )
             }
 
     def accept_keys(self, keys: Iterable[JournalistInfo]) -> None:

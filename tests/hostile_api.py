@@ -84,7 +84,8 @@ class HostileApi:
             {
                 "name": j.name,
                 "role": "journalist",
-                "encryption_key": j.public.recipient.to_text(),
+                "encryption_key": j.public.x25519.to_text(),
+                "hybrid_key": None if j.public.hybrid is None else j.public.hybrid.to_text(),
                 "signing_key": base64.urlsafe_b64encode(bytes(j.signing.verify_key))
                 .rstrip(b"=")
                 .decode(),

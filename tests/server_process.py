@@ -51,20 +51,28 @@ class Instance:
         return [j.identity for j in self.journalists]
 
 
-def make_journalist(directory: Path, name: str) -> Journalist:
-    identity = envelope.X25519Identity.generate()
-    public = envelope.PublicKey(name=name, recipient=identity.recipient, signing_key=os.urandom(32))
+def make_journalist(directory: Path, name: str, hybrid: bool = False) -> Journalist:
+    """A journalist's .pub; ``hybrid``: with an X-Wing key, and ``identity`` is that key."""
+    x25519 = envelope.X25519Identity.generate()
+    xwing = envelope.HybridIdentity.generate() if hybrid else None
+    identity: envelope.Identity = x25519 if xwing is None else xwing
+    public = envelope.PublicKey(
+        name=name,
+        x25519=x25519.recipient,
+        signing_key=os.urandom(32),
+        hybrid=None if xwing is None else xwing.recipient,
+    )
     path = directory / f"{name}.pub"
     path.write_text(public.to_json())
     return Journalist(identity, public, path)
 
 
 def init_instance(
-    base: Path, names: Iterable[str] = ("alice", "bruno"), config: str = ""
+    base: Path, names: Iterable[str] = ("alice", "bruno"), config: str = "", hybrid: bool = False
 ) -> Instance:
     keys_dir = base / "keys"
     keys_dir.mkdir(parents=True, exist_ok=True)
-    journalists = [make_journalist(keys_dir, n) for n in names]
+    journalists = [make_journalist(keys_dir, n, hybrid) for n in names]
     data_dir = base / "data"
     args = [*SERVER_CMD, "init", "--data-dir", str(data_dir)]
     for j in journalists:

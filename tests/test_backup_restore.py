@@ -61,7 +61,7 @@ def lanterne(home: Path, *args: object) -> subprocess.CompletedProcess[bytes]:
     return done
 
 
-def make_admin_key(directory: Path) -> tuple[Path, Path, envelope.Identity]:
+def make_admin_key(directory: Path) -> tuple[Path, Path, list[envelope.Identity]]:
     """The admin's key, passphrase-protected as `lanterne keys generate` writes it
     (at the lowest Argon2id cost, for speed)."""
     admin = JournalistIdentity.generate("admin")
@@ -77,7 +77,7 @@ def make_admin_key(directory: Path) -> tuple[Path, Path, envelope.Identity]:
     )
     pub = directory / "admin.pub"
     pub.write_text(admin.public.to_json())
-    return pub, identity, admin.decryption
+    return pub, identity, admin.identities()
 
 
 class SlowUpload:
@@ -335,7 +335,7 @@ def test_hostile_members_are_refused(tmp_path: Path, member: tarfile.TarInfo, me
     path = tmp_path / "hostile.backup"
     _hostile(path, identity.recipient, [_tarinfo("secrets.json", 3), member])
     with pytest.raises(BackupError, match=message):
-        restore(path, tmp_path / "target", identity, TRUSTED)
+        restore(path, tmp_path / "target", [identity], TRUSTED)
     assert not (tmp_path / "target").exists() and not _leftovers(tmp_path)
     assert not (tmp_path / "escape").exists()
 
@@ -345,10 +345,10 @@ def test_duplicate_member_and_missing_manifest_are_refused(tmp_path: Path) -> No
     path = tmp_path / "dup.backup"
     _hostile(path, identity.recipient, [_tarinfo("secrets.json", 3), _tarinfo("secrets.json", 3)])
     with pytest.raises(BackupError, match="appears twice"):
-        restore(path, tmp_path / "t", identity, TRUSTED)
+        restore(path, tmp_path / "t", [identity], TRUSTED)
     _hostile(path, identity.recipient, [_tarinfo("secrets.json", 3)])
     with pytest.raises(BackupError, match=r"no lanterne-backup\.json"):
-        restore(path, tmp_path / "t", identity, TRUSTED)
+        restore(path, tmp_path / "t", [identity], TRUSTED)
     assert not (tmp_path / "t").exists() and not _leftovers(tmp_path)
 
 
@@ -414,7 +414,7 @@ def test_an_unsigned_backup_is_refused(small_backup: tuple[Path, Path, Path]) ->
     forged = _forged(tmp, "unsigned", None)
     # Without the signature check it would restore: it decrypts and is well formed.
     admin_identity = open_admin_identity(identity, lambda: "")
-    plain = envelope.decrypt_bytes(forged.read_bytes(), [admin_identity])
+    plain = envelope.decrypt_bytes(forged.read_bytes(), admin_identity)
     assert b"lanterne-backup/v1" in plain
     target = tmp / "restored"
     done = admin_cli("restore", "--data-dir", target, "--from", forged, "--identity", identity)

@@ -29,9 +29,85 @@ def test_generate_writes_private_and_public_files(keydir: Path) -> None:
     identity = keydir / "alice.identity"
     assert stat.S_IMODE(identity.stat().st_mode) == 0o600
     pub = json.loads((keydir / "alice.pub").read_text())
-    assert pub["type"] == "lanterne-public-key/v1"
+    # Hybrid by default (issue 15): typed keys, the X-Wing one included.
+    assert pub["type"] == "lanterne-public-key/v2"
+    assert [k["type"] for k in pub["keys"]] == ["x25519", "xwing", "ed25519"]
+    assert json.loads(identity.read_text())["type"] == "lanterne-identity/v2"
     assert "secret" not in (keydir / "alice.pub").read_text()
     assert len(pub["fingerprint"].split()) == 8
+
+
+def stanza_types(sealed: bytes) -> list[int]:
+    parsed = envelope._header.parse_header(sealed)
+    assert parsed is not None
+    return [s.type for s in parsed.stanzas]
+
+
+def test_file_encrypt_writes_only_hybrid_stanzas_to_hybrid_keys(
+    keydir: Path, tmp_path: Path
+) -> None:
+    run("keys", "generate", "--name", "old", "--dir", tmp_path / "o", "--no-passphrase",
+        "--x25519-only")  # fmt: skip
+    old_pub = tmp_path / "o" / "old.pub"
+    assert json.loads(old_pub.read_text())["type"] == "lanterne-public-key/v1"
+    r = run("file", "encrypt", "-r", keydir / "alice.pub", "-r", old_pub, "-r",
+            keydir / "bob.pub", input=b"mixed")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert stanza_types(r.stdout) == [0x0002, 0x0001, 0x0002]
+    for ident in (keydir / "alice.identity", tmp_path / "o" / "old.identity"):
+        out = run("file", "decrypt", "-i", ident, input=r.stdout)
+        assert (out.returncode, out.stdout) == (0, b"mixed")
+
+
+def test_upgrade_adds_a_hybrid_key_and_old_envelopes_still_open(tmp_path: Path) -> None:
+    pp = tmp_path / "pp"
+    pp.write_text("correct horse battery\n")
+    k = tmp_path / "k"
+    r = run("keys", "generate", "--name", "dana", "--dir", k, "--passphrase-file", pp,
+            "--x25519-only")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    old_pub = identity_store.read_public_key(k / "dana.pub")
+    assert old_pub.hybrid is None
+    before = run("file", "encrypt", "-r", k / "dana.pub", input=b"written before").stdout
+    assert stanza_types(before) == [0x0001]
+
+    r = run("keys", "upgrade", k / "dana.identity", "--passphrase-file", pp)
+    assert r.returncode == 0, r.stderr
+    new_pub = identity_store.read_public_key(k / "dana.pub")
+    assert new_pub.hybrid is not None
+    # Same X25519 and signing keys, a new fingerprint covering the hybrid key too.
+    assert (new_pub.x25519, new_pub.signing_key) == (old_pub.x25519, old_pub.signing_key)
+    assert new_pub.fingerprint != old_pub.fingerprint
+    assert f"new fingerprint:  {new_pub.fingerprint}" in r.stdout.decode()
+    doc = json.loads((k / "dana.identity").read_text())
+    assert (doc["type"], doc["protection"]) == ("lanterne-identity/v2", "passphrase")
+    assert stat.S_IMODE((k / "dana.identity").stat().st_mode) == 0o600
+
+    after = run("file", "encrypt", "-r", k / "dana.pub", input=b"written after").stdout
+    assert stanza_types(after) == [0x0002]
+    for sealed, plain in ((before, b"written before"), (after, b"written after")):
+        out = run("file", "decrypt", "-i", k / "dana.identity", "--passphrase-file", pp,
+                  input=sealed)  # fmt: skip
+        assert (out.returncode, out.stdout) == (0, plain)
+
+    # Again: nothing to add; the .pub is written back if it went missing.
+    (k / "dana.pub").unlink()
+    r = run("keys", "upgrade", k / "dana.identity", "--passphrase-file", pp)
+    assert r.returncode == 0 and b"already has a hybrid key" in r.stdout
+    assert identity_store.read_public_key(k / "dana.pub") == new_pub
+
+
+def test_upgrade_refuses_a_wrong_passphrase_and_changes_nothing(tmp_path: Path) -> None:
+    pp = tmp_path / "pp"
+    pp.write_text("correct horse battery\n")
+    k = tmp_path / "k"
+    run("keys", "generate", "--name", "eli", "--dir", k, "--passphrase-file", pp,
+        "--x25519-only")  # fmt: skip
+    before = (k / "eli.identity").read_bytes(), (k / "eli.pub").read_bytes()
+    pp.write_text("wrong horse battery\n")
+    r = run("keys", "upgrade", k / "eli.identity", "--passphrase-file", pp)
+    assert r.returncode == 1 and b"wrong passphrase" in r.stderr
+    assert ((k / "eli.identity").read_bytes(), (k / "eli.pub").read_bytes()) == before
 
 
 def test_show_prints_the_fingerprint_of_both_files(keydir: Path) -> None:
@@ -78,7 +154,7 @@ def test_stdin_to_stdout(keydir: Path) -> None:
     [
         (lambda b: b[:-1], b"failed authentication"),
         (lambda b: b + b"x", b"failed authentication"),
-        (lambda b: b[:200] + bytes([b[200] ^ 1]) + b[201:], b"failed authentication"),
+        (lambda b: b[:-200] + bytes([b[-200] ^ 1]) + b[-199:], b"failed authentication"),
         (lambda b: b[:40], b"truncated"),
         (lambda b: b"LANTERNE\x07" + b[9:], b"unsupported envelope version 7"),
         (lambda b: b"", b"truncated"),

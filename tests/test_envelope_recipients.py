@@ -81,3 +81,70 @@ def test_stanzas_follow_the_order_of_the_recipient_list() -> None:
     assert envelope.decrypt_bytes(sealed, [ids[1]]) == b"x"
     with pytest.raises(envelope.NoMatchingKeyError):
         envelope.decrypt_bytes(sealed, [ids[2]])
+
+
+# --- 0x0002 X-Wing-HPKE (SPEC §4.1) ----------------------------------------------
+
+HYBRID = envelope.HybridIdentity.generate()
+
+
+def test_hybrid_round_trip_with_a_single_1168_byte_stanza() -> None:
+    sealed = envelope.encrypt_bytes(b"post-quantum tip", [HYBRID.recipient])
+    parsed = _header.parse_header(sealed)
+    assert parsed is not None
+    assert [(s.type, len(s.body)) for s in parsed.stanzas] == [(0x0002, 1168)]
+    assert envelope.decrypt_bytes(sealed, [HYBRID]) == b"post-quantum tip"
+
+
+def test_hybrid_and_x25519_identities_pass_on_each_others_stanzas() -> None:
+    x = envelope.X25519Identity.generate()
+    sealed = envelope.encrypt_bytes(b"x", [x.recipient, HYBRID.recipient])
+    parsed = _header.parse_header(sealed)
+    assert parsed is not None
+    first, second = parsed.stanzas
+    assert HYBRID.unwrap(first, parsed.prefix) is None
+    assert x.unwrap(second, parsed.prefix) is None
+    assert HYBRID.unwrap(second, parsed.prefix) == x.unwrap(first, parsed.prefix)
+    with pytest.raises(envelope.NoMatchingKeyError):
+        envelope.decrypt_bytes(sealed, [envelope.HybridIdentity.generate()])
+
+
+def _with_stanza_length(sealed: bytes, body: bytes) -> bytes:
+    """The envelope's first (hybrid) stanza replaced by ``body``."""
+    head = 27
+    old_len = int.from_bytes(sealed[head + 2 : head + 4], "big")
+    return sealed[: head + 2] + len(body).to_bytes(2, "big") + body + sealed[head + 4 + old_len :]
+
+
+@pytest.mark.parametrize("length", [0, 80, 1167, 1169, 4000])
+def test_hybrid_stanza_of_the_wrong_length_is_a_format_error(length: int) -> None:
+    sealed = envelope.encrypt_bytes(b"x", [HYBRID.recipient])
+    parsed = _header.parse_header(sealed)
+    assert parsed is not None
+    body = (parsed.stanzas[0].body * 4)[:length]
+    with pytest.raises(envelope.FormatError, match="0x0002"):
+        envelope.decrypt_bytes(_with_stanza_length(sealed, body), [HYBRID])
+
+
+def test_hybrid_stanza_bound_to_its_type_and_prefix() -> None:
+    sealed = envelope.encrypt_bytes(b"x", [HYBRID.recipient])
+    parsed = _header.parse_header(sealed)
+    assert parsed is not None
+    stanza = parsed.stanzas[0]
+    assert HYBRID.unwrap(stanza, parsed.prefix) is not None
+    other_salt = parsed.prefix[:12] + bytes([parsed.prefix[12] ^ 1]) + parsed.prefix[13:]
+    assert HYBRID.unwrap(stanza, other_salt) is None
+    flipped = envelope.Stanza(0x0002, stanza.body[:-1] + bytes([stanza.body[-1] ^ 1]))
+    assert HYBRID.unwrap(flipped, parsed.prefix) is None
+
+
+def test_hybrid_keys_reject_bad_bytes() -> None:
+    with pytest.raises(envelope.KeyFormatError):
+        envelope.HybridRecipient(bytes(1215))
+    with pytest.raises(envelope.KeyFormatError):
+        envelope.HybridIdentity(bytes(31))
+    text = HYBRID.recipient.to_text()
+    assert envelope.HybridRecipient.from_text(text) == HYBRID.recipient
+    with pytest.raises(envelope.KeyFormatError):
+        envelope.HybridRecipient.from_text(text + "=")  # not canonical
+    assert "seed" not in repr(HYBRID) and HYBRID.private_bytes().hex() not in repr(HYBRID)

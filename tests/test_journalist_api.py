@@ -194,7 +194,7 @@ def test_sources_items_and_objects(room: Room) -> None:
     [sub] = detail["items"]["submissions"]
     kinds = {o["kind"]: o for o in sub["objects"]}
     assert set(kinds) == {"manifest", "message", "file"}
-    me = [room.people["alice"].decryption]
+    me = room.people["alice"].identities()
     manifest = json.loads(
         envelope.decrypt_bytes(api.get(f"/objects/{kinds['manifest']['id']}").content, me)
     )
@@ -222,7 +222,9 @@ def test_journalists_lists_every_key_with_fingerprints(room: Room) -> None:
     keys = {j["name"]: j for j in client(room).get("/journalists").json()}
     alice = room.people["alice"].public
     assert keys["alice"]["fingerprint"] == alice.fingerprint
-    assert keys["alice"]["encryption_key"] == alice.recipient.to_text()
+    assert keys["alice"]["encryption_key"] == alice.x25519.to_text()
+    assert alice.hybrid is not None
+    assert keys["alice"]["hybrid_key"] == alice.hybrid.to_text()
 
 
 def test_triage_tags_atomic_and_validated(room: Room) -> None:
@@ -343,7 +345,7 @@ def test_a_source_deleting_their_account_takes_nothing_from_the_journalists(room
         assert view["assignee"] == "bruno"
     # What they sent is still readable; the reply to them is gone, file and row.
     [sub] = detail["items"]["submissions"]
-    me = [room.people["alice"].decryption]
+    me = room.people["alice"].identities()
     for obj in sub["objects"]:
         assert envelope.decrypt_bytes(api.get(f"/objects/{obj['id']}").content, me)
     assert detail["items"]["replies"] == []

@@ -24,7 +24,8 @@ def info(ident: JournalistIdentity, *, name: str | None = None) -> JournalistInf
     return JournalistInfo(
         name=name or pub.name,
         role="journalist",
-        encryption_key=pub.recipient.to_text(),
+        encryption_key=pub.x25519.to_text(),
+        hybrid_key=None if pub.hybrid is None else pub.hybrid.to_text(),
         signing_key=envelope.keys.b64encode(pub.signing_key),
         fingerprint=pub.fingerprint,
     )
@@ -41,17 +42,23 @@ def test_reply_opens_for_the_source_and_every_journalist_only(vault: Vault) -> N
     keys, first = outbox.recipients(vault, [info(alice), info(bruno)], alice.public)
     assert first
     sealed = outbox.seal_reply("Merci, répondez ici.", source.recipient.to_text(), keys)
-    for who in (source, alice.decryption, bruno.decryption):
-        assert envelope.decrypt_bytes(sealed, [who]).decode() == "Merci, répondez ici."
+    for who in ([source], alice.identities(), bruno.identities()):
+        assert envelope.decrypt_bytes(sealed, who).decode() == "Merci, répondez ici."
     with pytest.raises(envelope.NoMatchingKeyError):
-        envelope.decrypt_bytes(sealed, [eve.decryption])
+        envelope.decrypt_bytes(sealed, eve.identities())
+    # Hybrid journalists get only a hybrid stanza, the source (X25519) its own.
+    parsed = envelope._header.parse_header(sealed)
+    assert parsed is not None
+    assert [s.type for s in parsed.stanzas] == [0x0001, 0x0002, 0x0002]
+    with pytest.raises(envelope.NoMatchingKeyError):
+        envelope.decrypt_bytes(sealed, [alice.decryption])
 
 
 def test_note_is_not_readable_by_the_source(vault: Vault) -> None:
     alice, bruno = journalist("alice"), journalist("bruno")
     keys, _ = outbox.recipients(vault, [info(alice), info(bruno)], bruno.public)
     sealed = outbox.seal_note("check the dates", keys)
-    assert envelope.decrypt_bytes(sealed, [alice.decryption]) == b"check the dates"
+    assert envelope.decrypt_bytes(sealed, alice.identities()) == b"check the dates"
     with pytest.raises(envelope.NoMatchingKeyError):
         envelope.decrypt_bytes(sealed, [envelope.X25519Identity.generate()])
 
@@ -70,7 +77,7 @@ def test_keys_are_pinned_after_first_use(vault: Vault) -> None:
         outbox.recipients(vault, [info(alice), info(mallory, name="bruno")], alice.public)
     # A removed journalist simply stops being a recipient.
     keys, _ = outbox.recipients(vault, [info(alice)], alice.public)
-    assert keys == [alice.decryption.recipient]
+    assert keys == [alice.public.hybrid]
     statuses = outbox.check_keys(vault, [info(alice), info(mallory)])
     assert [s.status for s in statuses] == ["accepted", "new"]
     vault.accept_keys([info(alice), info(mallory)])

@@ -152,7 +152,7 @@ def test_a_cut_download_stops_the_others_keeps_what_finished_and_resumes(tmp_pat
         ident = credentials.load_full_identity(room.keys / "alice.identity", None)
         [source_id] = vault.source_ids()
         out = tmp_path / "out"
-        receive.decrypt_source(vault, vault.source(source_id), [ident.decryption], out, clean=False)
+        receive.decrypt_source(vault, vault.source(source_id), ident.identities(), out, clean=False)
         got = {p.name: p.read_bytes() for p in out.rglob("doc*.bin")}
         assert got == files
 

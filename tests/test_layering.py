@@ -21,7 +21,7 @@ import pytest
 import envelope
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("envelope", "server", "journalist_cli")
+PACKAGES = ("envelope", "keyfiles", "server", "journalist_cli")
 
 
 def imports_of(path: Path) -> set[str]:
@@ -59,6 +59,44 @@ def test_envelope_imports_neither_server_nor_cli() -> None:
     for path in modules("envelope"):
         bad = {m for m in imports_of(path) if m.split(".")[0] in ("server", "journalist_cli")}
         assert not bad, f"{path}: {bad}"
+
+
+def test_envelope_does_not_import_keyfiles() -> None:
+    for path in modules("envelope"):
+        bad = {m for m in imports_of(path) if m.split(".")[0] == "keyfiles"}
+        assert not bad, f"{path}: {bad}"
+
+
+def test_keyfiles_imports_only_envelope_nacl_and_stdlib() -> None:
+    """The one key-file module serves the CLI and the server: it may import neither."""
+    import sys
+
+    allowed = {"envelope", "keyfiles", "nacl", "__future__"}
+    for path in modules("keyfiles"):
+        for m in imports_of(path):
+            top = m.split(".")[0]
+            assert top in allowed or top in sys.stdlib_module_names, f"{path}: {m}"
+    for path in modules("keyfiles"):
+        for m in imports_of(path):
+            if m.startswith("envelope."):
+                assert not m.split(".")[1].startswith("_"), f"{path}: {m}"
+
+
+def test_identity_files_are_read_in_one_place() -> None:
+    """SecretBox (the passphrase seal) and the file type names appear only in keyfiles."""
+    sealers = [
+        path.relative_to(ROOT).as_posix()
+        for pkg in PACKAGES
+        for path in modules(pkg)
+        if "nacl.secret" in imports_of(path)
+    ]
+    assert sealers == ["keyfiles/__init__.py"]
+    for pkg in PACKAGES:
+        for path in modules(pkg):
+            text = path.read_text()
+            if path.parent.name != "keyfiles":
+                assert '"lanterne-identity/' not in text, path
+                assert '"lanterne-signing-identity/' not in text, path
 
 
 def test_journalist_cli_never_imports_server() -> None:
@@ -114,6 +152,8 @@ def test_public_surface_is_what_we_meant() -> None:
             "Encryptor",
             "EnvelopeError",
             "FormatError",
+            "HybridIdentity",
+            "HybridRecipient",
             "Identity",
             "KeyDirectory",
             "KeyFormatError",
@@ -167,9 +207,14 @@ def test_keys_directory_holds_no_private_key() -> None:
         assert "PRIVATE KEY" not in text, path
         if path.suffix == ".pub":
             doc = json.loads(text)
-            assert set(doc) <= {"type", "name", "encryption_key", "signing_key", "fingerprint"}, (
-                path
-            )
+            assert set(doc) <= {
+                "type",
+                "name",
+                "encryption_key",
+                "signing_key",
+                "keys",
+                "fingerprint",
+            }, path
 
 
 # --- server/ in layers (docs/SERVER_LAYERS.md) ------------------------------------------

@@ -68,12 +68,14 @@ def dump(path: Path, table: str, columns: str = "*") -> list[tuple[object, ...]]
 
 
 V1_SOURCE_COLUMNS = "id, login_hash, reply_key, created_on, last_active_on"
+V1_JOURNALIST_COLUMNS = "id, name, encryption_key, signing_key, role, added_on"
 
 
 def test_v1_database_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
     path = v1_database(tmp_path / "lanterne.sqlite3")
-    before = {t: dump(path, t) for t in ("journalists", "submissions", "objects", "replies")}
+    before = {t: dump(path, t) for t in ("submissions", "objects", "replies")}
     sources = dump(path, "sources")
+    journalists = dump(path, "journalists")
     applied = prepare(path)
     assert [m.to_version for m in applied] == list(range(2, SCHEMA_VERSION + 1))
     assert current_version(path) == SCHEMA_VERSION
@@ -81,6 +83,9 @@ def test_v1_database_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
         assert dump(path, table) == rows, table
     assert dump(path, "sources", V1_SOURCE_COLUMNS) == sources
     assert dump(path, "sources", "deleted_by_source") == [(0,)]
+    assert dump(path, "journalists", V1_JOURNALIST_COLUMNS) == journalists
+    # Version 4: keys registered before hybrid keys existed are X25519-only.
+    assert dump(path, "journalists", "hybrid_key") == [(None,)]
     # The new tables work with the old rows, through the app's own code.
     db = Database(path)
     assert [j.name for j in db.journalists()] == ["alice"]

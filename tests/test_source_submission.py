@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 import envelope
@@ -72,6 +73,33 @@ def scan_roots(instance: Instance) -> list[Path]:
 def manifests(instance: Instance) -> list[dict]:
     rows = db_rows(instance, "objects")
     return [json.loads(decrypt_object(instance, r[0])) for r in rows if r[2] == "manifest"]
+
+
+def test_no_js_submission_to_hybrid_journalists_has_only_hybrid_stanzas(
+    tmp_path: Path,
+) -> None:
+    """Issue 15: the server's no-JS path writes one X-Wing stanza per hybrid journalist."""
+    instance = init_instance(tmp_path / "srv", names=("alice", "bruno"), hybrid=True)
+    with run_server(instance) as server, SourceClient(server.base_url) as src:
+        keys = httpx.get(f"{server.base_url}/en/recipients.json").json()["recipients"]
+        assert [k["name"] for k in keys] == ["alice", "bruno"]
+        for k, j in zip(keys, instance.journalists, strict=True):
+            assert k["keys"] == j.public.typed_keys()
+            assert k["fingerprint"] == j.public.fingerprint
+            assert "encryption_key" not in k  # no X25519-only fallback to offer
+        token = src.csrf("/en/submit")
+        response = src.submit("post-quantum", files=[("a.txt", b"A" * 5000, "text/plain")],
+                              token=token)  # fmt: skip
+        assert response.status_code == 303
+    rows = db_rows(instance, "objects")
+    assert sorted(r[2] for r in rows) == ["file", "manifest", "message"]
+    for row in rows:
+        data = (instance.objects_dir / row[0]).read_bytes()
+        parsed = envelope._header.parse_header(data)
+        assert parsed is not None
+        assert [(s.type, len(s.body)) for s in parsed.stanzas] == [(0x0002, 1168)] * 2
+        for j in instance.journalists:  # each opens with its hybrid key alone
+            envelope.decrypt_bytes(data, [j.identity])
 
 
 @pytest.mark.slow

@@ -192,7 +192,7 @@ def test_every_file_time_of_the_data_directory_is_a_day(
                     for obj in sub["objects"]:
                         got = api.get(f"/objects/{obj['id']}")
                         assert got.status_code == 200
-                        envelope.decrypt_bytes(got.content, [alice.decryption])
+                        envelope.decrypt_bytes(got.content, alice.identities())
             assert_days_only(data, "the journalist read every object")
             first = next(s for s in sources if s["submissions"] == 1)
             note = envelope.encrypt_bytes(b"Checked.", recipients)
@@ -233,7 +233,7 @@ def test_a_backup_and_its_restore_say_the_day_only(
     raw = out.read_bytes()
     block_size = int.from_bytes(raw[-4:], "big")  # the signature trailer (server/ops/backup.py)
     raw = raw[: -(block_size + 32)]
-    plain = envelope.decrypt_bytes(raw, [admin_key.decryption])
+    plain = envelope.decrypt_bytes(raw, admin_key.identities())
     with tarfile.open(fileobj=io.BytesIO(plain)) as tar:
         members = tar.getmembers()
     assert len(members) > 5

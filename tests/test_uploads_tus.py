@@ -404,7 +404,7 @@ def test_recipients_json_lists_the_journalists_keys(served) -> None:
         assert r.headers["content-type"] == "application/json"
         assert r.headers["cache-control"] == "no-store"
         expected = sorted(
-            (j.public.name, j.public.recipient.to_text(), j.public.fingerprint)
+            (j.public.name, j.public.x25519.to_text(), j.public.fingerprint)
             for j in instance.journalists
         )
         listed = r.json()["recipients"]

@@ -96,6 +96,6 @@ def decrypt_cmd(
     input_path: Path | None,
 ) -> None:
     """Decrypt IN (or standard input) with your identity."""
-    keys = [load_identity(path, passphrase_file).decryption for path in identities]
+    keys = [k for path in identities for k in load_identity(path, passphrase_file).identities()]
     with _input(input_path) as src, _output(output) as dst:
         envelope.decrypt(src, dst, keys)

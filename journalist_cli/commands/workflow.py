@@ -422,7 +422,7 @@ def _show(source: str, identity_override: Path | None, passphrase_file: Path | N
     vault = open_vault()
     record = vault.source(vault.resolve(source))
     ident = credentials.load_full_identity(identity_file(identity_override), passphrase_file)
-    keys = [ident.decryption]
+    keys = ident.identities()
     console = Console(highlight=False)
     language = settings().language
     info = record.info
@@ -532,7 +532,7 @@ def decrypt_command(
         results = receive.decrypt_source(
             vault,
             record,
-            [ident.decryption],
+            ident.identities(),
             out_dir,
             clean=not no_clean,
             language=settings().language,
@@ -595,7 +595,7 @@ def export_command(
     written = 0
     try:
         results = receive.decrypt_source(
-            vault, record, [ident.decryption], work, clean=False, language=settings().language
+            vault, record, ident.identities(), work, clean=False, language=settings().language
         )
         failed = [r for r in results if r.error is not None]
         for r in failed:

@@ -36,14 +36,7 @@ class RecordedValues(Protocol):
 
 def registered_keys(store: JournalistStore) -> list[envelope.PublicKey]:
     """The journalists as registered (an unsigned instance encrypts to these)."""
-    return [
-        envelope.PublicKey(
-            name=row.name,
-            recipient=envelope.X25519Recipient(row.encryption_key),
-            signing_key=row.signing_key,
-        )
-        for row in store.journalists()
-    ]
+    return [row.public_key() for row in store.journalists()]
 
 
 def keys_to_encrypt_to(store: JournalistStore) -> list[envelope.PublicKey]:

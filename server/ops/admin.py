@@ -133,13 +133,11 @@ def read_journalist_key(path: Path) -> envelope.PublicKey:
 def check_replacement(db: Database, key: envelope.PublicKey, replace: bool) -> bool:
     """Refuse to replace a journalist's keys without ``replace``; True if it would.
 
-    Replacing either key counts: a new signing key ends the old one's API
-    tokens at their next request, so it must never happen by accident."""
+    Replacing any key counts (adding a hybrid key too): a new signing key ends
+    the old one's API tokens at their next request, so it must never happen by
+    accident."""
     existing = db.journalist_named(key.name)
-    changed = existing is not None and (
-        existing.encryption_key != key.recipient.public_bytes
-        or existing.signing_key != key.signing_key
-    )
+    changed = existing is not None and existing.public_key() != key
     if changed and not replace:
         raise AdminError(f"a journalist named {key.name} exists with other keys; use --replace")
     return changed
@@ -149,7 +147,12 @@ def register_journalist(
     db: Database, key: envelope.PublicKey, role: str = "journalist"
 ) -> envelope.PublicKey:
     db.add_journalist(
-        key.name, key.recipient.public_bytes, key.signing_key, role, SystemClock().today()
+        key.name,
+        key.x25519.public_bytes,
+        key.signing_key,
+        role,
+        SystemClock().today(),
+        hybrid_key=None if key.hybrid is None else key.hybrid.public_bytes,
     )
     return key
 
@@ -507,8 +510,9 @@ def journalists_list(data_dir: Path) -> None:
     if not rows:
         click.echo("No journalist registered.")
     for row in rows:
-        fp = envelope.fingerprint(row.encryption_key, row.signing_key)
-        click.echo(f"{row.name:20} {row.role:10} {fp}")
+        key = row.public_key()
+        kind = "hybrid" if key.hybrid is not None else "X25519"
+        click.echo(f"{row.name:20} {row.role:10} {kind:7} {key.fingerprint}")
 
 
 @journalists.command("remove")

@@ -61,7 +61,7 @@ import re
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -283,9 +283,9 @@ class _DecryptingSource:
     caller must call ``drain`` after tarfile is done and before trusting anything.
     """
 
-    def __init__(self, src: _HashingReader, identity: envelope.Identity) -> None:
+    def __init__(self, src: _HashingReader, identities: Sequence[envelope.Identity]) -> None:
         self._src = src
-        self._dec = envelope.Decryptor([identity])
+        self._dec = envelope.Decryptor(identities)
         self._pieces: Iterator[bytes] = iter(())
         self._buf = b""
         self._done = False
@@ -481,7 +481,7 @@ def verify_signature(src: BinaryIO, expected: ExpectedSigner) -> tuple[int, byte
 def restore(
     backup_path: Path,
     data_dir: Path,
-    identity: envelope.Identity,
+    identities: Sequence[envelope.Identity],
     expected: ExpectedSigner,
     owner: tuple[int, int] | None = None,
 ) -> RestoreReport:
@@ -502,7 +502,7 @@ def restore(
             length, digest = verify_signature(src, expected)
         except OSError as exc:
             raise BackupError(f"cannot read {backup_path}: {exc.strerror}") from exc
-        return _restore_verified(src, length, digest, backup_path, data_dir, identity, owner)
+        return _restore_verified(src, length, digest, backup_path, data_dir, identities, owner)
 
 
 def _restore_verified(
@@ -511,7 +511,7 @@ def _restore_verified(
     digest: bytes,
     backup_path: Path,
     data_dir: Path,
-    identity: envelope.Identity,
+    identities: Sequence[envelope.Identity],
     owner: tuple[int, int] | None,
 ) -> RestoreReport:
     parent = data_dir.resolve().parent
@@ -522,7 +522,7 @@ def _restore_verified(
         try:
             src.seek(0)
             reader = _HashingReader(src, length)
-            written = _unpack(_DecryptingSource(reader, identity), staging)
+            written = _unpack(_DecryptingSource(reader, identities), staging)
         except OSError as exc:
             raise BackupError(f"cannot read {backup_path}: {exc.strerror}") from exc
         except envelope.NoMatchingKeyError as exc:

@@ -33,7 +33,7 @@ from server.store import file_times
 from server.store.protocols import JournalistRow, ObjectRow, ReplyRow, SourceRow
 
 # Bumped with each step appended to server.store.migrations.MIGRATIONS.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -50,7 +50,10 @@ CREATE TABLE IF NOT EXISTS journalists (
     encryption_key BLOB NOT NULL,
     signing_key    BLOB NOT NULL,
     role           TEXT NOT NULL DEFAULT 'journalist' CHECK (role IN ('journalist', 'admin')),
-    added_on       TEXT NOT NULL
+    added_on       TEXT NOT NULL,
+    -- The X-Wing public key (1216 bytes) of a hybrid key; NULL for an
+    -- X25519-only key. Last, because migration 4 adds it with ALTER TABLE.
+    hybrid_key     BLOB
 );
 -- A source is a hash of its login id and the public half of its reply key.
 -- A source who deletes their account keeps a row with neither (they can never
@@ -233,15 +236,22 @@ class Database:
     # Journalists
 
     def add_journalist(
-        self, name: str, encryption_key: bytes, signing_key: bytes, role: str, day: str
+        self,
+        name: str,
+        encryption_key: bytes,
+        signing_key: bytes,
+        role: str,
+        day: str,
+        hybrid_key: bytes | None = None,
     ) -> None:
         with self.connect() as conn:
             conn.execute(
-                "INSERT INTO journalists(name, encryption_key, signing_key, role, added_on)"
-                " VALUES (?, ?, ?, ?, ?)"
+                "INSERT INTO journalists(name, encryption_key, signing_key, role, added_on,"
+                " hybrid_key) VALUES (?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(name) DO UPDATE SET encryption_key = excluded.encryption_key,"
-                " signing_key = excluded.signing_key, role = excluded.role",
-                (name, encryption_key, signing_key, role, day),
+                " signing_key = excluded.signing_key, role = excluded.role,"
+                " hybrid_key = excluded.hybrid_key",
+                (name, encryption_key, signing_key, role, day, hybrid_key),
             )
 
     def remove_journalist(self, name: str) -> bool:
@@ -251,14 +261,16 @@ class Database:
     def journalists(self) -> list[JournalistRow]:
         with self.read() as conn:
             rows = conn.execute(
-                "SELECT id, name, encryption_key, signing_key, role FROM journalists ORDER BY name"
+                "SELECT id, name, encryption_key, signing_key, role, hybrid_key"
+                " FROM journalists ORDER BY name"
             ).fetchall()
         return [JournalistRow(*row) for row in rows]
 
     def journalist(self, journalist_id: int) -> JournalistRow | None:
         with self.read() as conn:
             row = conn.execute(
-                "SELECT id, name, encryption_key, signing_key, role FROM journalists WHERE id = ?",
+                "SELECT id, name, encryption_key, signing_key, role, hybrid_key"
+                " FROM journalists WHERE id = ?",
                 (journalist_id,),
             ).fetchone()
         return JournalistRow(*row) if row else None
@@ -266,8 +278,8 @@ class Database:
     def journalist_named(self, name: str) -> JournalistRow | None:
         with self.read() as conn:
             row = conn.execute(
-                "SELECT id, name, encryption_key, signing_key, role FROM journalists"
-                " WHERE name = ?",
+                "SELECT id, name, encryption_key, signing_key, role, hybrid_key"
+                " FROM journalists WHERE name = ?",
                 (name,),
             ).fetchone()
         return JournalistRow(*row) if row else None

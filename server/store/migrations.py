@@ -151,6 +151,10 @@ def _v3_source_lifecycle_and_journalist_ids(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v4_hybrid_keys(conn: sqlite3.Connection) -> None:
+    _run(conn, "ALTER TABLE journalists ADD COLUMN hybrid_key BLOB;")
+
+
 # Version 1 is the schema of the first release (the source interface only).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "triage and notes tables (journalist API)", _v2_triage_and_notes),
@@ -159,6 +163,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "source lifecycle (deleted accounts keep their submissions), journalist ids never reused",
         _v3_source_lifecycle_and_journalist_ids,
     ),
+    Migration(4, "hybrid post-quantum journalist keys", _v4_hybrid_keys),
 )
 
 

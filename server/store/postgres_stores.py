@@ -33,11 +33,12 @@ from server.store.protocols import (
     TriageRefused,
 )
 
-_JOURNALIST = "SELECT id, name, encryption_key, signing_key, role FROM journalists"
+_JOURNALIST = "SELECT id, name, encryption_key, signing_key, role, hybrid_key FROM journalists"
 
 
 def _journalist(row: tuple[Any, ...]) -> JournalistRow:
-    return JournalistRow(row[0], row[1], bytes(row[2]), bytes(row[3]), row[4])
+    hybrid = None if row[5] is None else bytes(row[5])
+    return JournalistRow(row[0], row[1], bytes(row[2]), bytes(row[3]), row[4], hybrid)
 
 
 class PostgresJournalistStore:
@@ -47,15 +48,22 @@ class PostgresJournalistStore:
         self.db = db
 
     def add_journalist(
-        self, name: str, encryption_key: bytes, signing_key: bytes, role: str, day: str
+        self,
+        name: str,
+        encryption_key: bytes,
+        signing_key: bytes,
+        role: str,
+        day: str,
+        hybrid_key: bytes | None = None,
     ) -> None:
         with self.db.connect() as conn:
             conn.execute(
-                "INSERT INTO journalists(name, encryption_key, signing_key, role, added_on)"
-                " VALUES (%s, %s, %s, %s, %s)"
+                "INSERT INTO journalists(name, encryption_key, signing_key, role, added_on,"
+                " hybrid_key) VALUES (%s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT(name) DO UPDATE SET encryption_key = excluded.encryption_key,"
-                " signing_key = excluded.signing_key, role = excluded.role",
-                (name, encryption_key, signing_key, role, day),
+                " signing_key = excluded.signing_key, role = excluded.role,"
+                " hybrid_key = excluded.hybrid_key",
+                (name, encryption_key, signing_key, role, day, hybrid_key),
             )
 
     def remove_journalist(self, name: str) -> bool:

@@ -20,6 +20,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
+import envelope
+
 # Records
 
 
@@ -35,6 +37,16 @@ class JournalistRow:
     encryption_key: bytes
     signing_key: bytes
     role: str
+    hybrid_key: bytes | None = None  # X-Wing, 1216 bytes; None for an X25519-only key
+
+    def public_key(self) -> envelope.PublicKey:
+        """The journalist's keys as a ``.pub`` file holds them (hybrid if registered so)."""
+        return envelope.PublicKey(
+            name=self.name,
+            x25519=envelope.X25519Recipient(self.encryption_key),
+            signing_key=self.signing_key,
+            hybrid=None if self.hybrid_key is None else envelope.HybridRecipient(self.hybrid_key),
+        )
 
 
 @dataclass(frozen=True)

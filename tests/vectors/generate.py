@@ -1,10 +1,19 @@
-"""Generate the envelope test vectors in this directory (SPEC.md §10).
+"""Generate the envelope test vectors in this directory (SPEC.md §10, README.md).
 
     python tests/vectors/generate.py
 
 Every vector is built from fixed keys and fixed randomness, so running this
 again reproduces the same files byte for byte; the test suite checks that.
 Never edit the JSON files by hand.
+
+One exception, by necessity: ``cryptography`` cannot encapsulate X-Wing with
+chosen randomness, so a hybrid (0x0002) stanza body is made once and then
+*recorded*: the generator reuses the body already committed in this
+directory (``writer.xwing_stanzas``) and makes a fresh one only for a new
+vector. Everything around it (file key, salt, header MAC, payload, the broken
+variants) is derived as for the other vectors. Files named ``js_*.json`` are
+written by the browser code's vector builder (deterministic encapsulation),
+not by this script: it neither rewrites nor deletes them.
 """
 
 from __future__ import annotations
@@ -25,7 +34,12 @@ sys.path.insert(0, str(HERE.parent.parent))
 
 from envelope import _header, _stream  # noqa: E402
 from envelope._primitives import LABEL_STANZA_X25519  # noqa: E402
-from envelope.recipients import STANZA_X25519_HPKE, stanza_info  # noqa: E402
+from envelope.recipients import (  # noqa: E402
+    STANZA_X25519_HPKE,
+    STANZA_XWING_HPKE,
+    HybridIdentity,
+    stanza_info,
+)
 from envelope.recipients import X25519Identity as Identity  # noqa: E402
 from tests import hpke_reference  # noqa: E402
 
@@ -62,9 +76,35 @@ class Build:
     extra_stanzas: list[_header.Stanza] = field(default_factory=list)
     padded: bytes | None = None  # override the padded plaintext (bad padding vectors)
     flags: Callable[[int, int], int] | None = None  # (index, count) -> nonce flag
+    n_xwing: int = 0  # hybrid recipients, after the X25519 ones; opened with the first
+    _xwing_bodies: list[bytes] | None = None
 
     def identities(self) -> list[Identity]:
         return [Identity(fixed(f"identity {i}")) for i in range(self.n_recipients)]
+
+    def xwing_identities(self) -> list[HybridIdentity]:
+        return [HybridIdentity(fixed(f"xwing identity {i}")) for i in range(self.n_xwing)]
+
+    def xwing_stanzas(self, prefix: bytes) -> list[bytes]:
+        """Recorded bodies (see the module docstring), or fresh ones for a new vector."""
+        if self._xwing_bodies is None:
+            self._xwing_bodies = self._recorded(prefix) or [
+                i.recipient.wrap(self.file_key(), prefix).body for i in self.xwing_identities()
+            ]
+        return self._xwing_bodies
+
+    def _recorded(self, prefix: bytes) -> list[bytes] | None:
+        for path in sorted(HERE.glob("*.json")):
+            rec = json.loads(path.read_text()).get("recorded_xwing_stanzas")
+            if not rec or rec["build"] != self.name:
+                continue
+            bodies = [base64.b64decode(b) for b in rec["bodies"]]
+            if len(bodies) == self.n_xwing and all(
+                i.unwrap(_header.Stanza(STANZA_XWING_HPKE, b), prefix) == self.file_key()
+                for i, b in zip(self.xwing_identities(), bodies, strict=True)
+            ):
+                return bodies
+        return None
 
     def file_key(self) -> bytes:
         return fixed(f"{self.name} file key")
@@ -77,7 +117,7 @@ class Build:
 
     def header(self) -> bytes:
         ids = self.identities()
-        count = len(ids) + len(self.extra_stanzas)
+        count = len(ids) + len(self.extra_stanzas) + self.n_xwing
         prefix = _header.encode_prefix(self.salt(), count)
         info = stanza_info(LABEL_STANZA_X25519, prefix, STANZA_X25519_HPKE)
         stanzas = list(self.extra_stanzas)
@@ -86,6 +126,7 @@ class Build:
                 ident.recipient.public_bytes, info, self.file_key(), self.ephemeral(i)
             )
             stanzas.append(_header.Stanza(STANZA_X25519_HPKE, body))
+        stanzas += [_header.Stanza(STANZA_XWING_HPKE, b) for b in self.xwing_stanzas(prefix)]
         return _header.assemble_header(
             self.file_key(), prefix, b"".join(s.encode() for s in stanzas)
         )
@@ -125,13 +166,25 @@ def vectors() -> list[dict[str, object]]:
         identity: bytes | None = None,
     ) -> None:
         ok = expect == "ok"
+        if identity is None:
+            identity = (
+                build.xwing_identities()[0].private_bytes()
+                if build.n_xwing
+                else build.identities()[build.my_index].private_bytes()
+            )
         v: dict[str, object] = {
             "name": name,
             "description": description,
             "expect": expect,
-            "identity": b64(identity or build.identities()[build.my_index].private_bytes()),
+            "identity": b64(identity),
             "envelope": b64(env if env is not None else build.envelope()),
         }
+        if build.n_xwing:
+            v["identity_type"] = "xwing"
+            v["recorded_xwing_stanzas"] = {
+                "build": build.name,
+                "bodies": [b64(b) for b in build._xwing_bodies or []],
+            }
         if ok:
             v["plaintext_sha256"] = hashlib.sha256(build.plaintext).hexdigest()
             v["plaintext_length"] = len(build.plaintext)
@@ -149,6 +202,10 @@ def vectors() -> list[dict[str, object]]:
                     {"type": s.type, "body": b64(s.body)} for s in build.extra_stanzas
                 ],
             }
+            if build.n_xwing:
+                v["writer"]["xwing_recipients"] = [  # type: ignore[index]
+                    b64(i.recipient.public_bytes) for i in build.xwing_identities()
+                ]
         out.append(v)
 
     # --- ok -------------------------------------------------------------------
@@ -323,6 +380,75 @@ def vectors() -> list[dict[str, object]]:
         Build("payload_marker_then_data", b"abc", padded=b"abc\x80" + bytes(4091) + b"\x01"),
     )
 
+    # --- hybrid (0x0002 X-Wing-HPKE) -------------------------------------------------
+    add(
+        "ok_xwing_hello",
+        "ok",
+        "one hybrid recipient (X-Wing stanza), opened with its seed",
+        Build("ok_xwing_hello", b"Bonjour, post-quantique.\n", n_recipients=0, n_xwing=1),
+    )
+    add(
+        "ok_xwing_after_x25519",
+        "ok",
+        "an X25519 stanza then a hybrid one, opened with the hybrid seed",
+        Build("ok_xwing_after_x25519", pattern(70_000), n_recipients=1, n_xwing=1),
+    )
+    xb = Build("xwing_base", b"hybrid header tests", n_recipients=0, n_xwing=1)
+    xenv = xb.envelope()
+    xhdr = len(xb.header())
+    for n in (1167, 1169):
+        body = (xenv[31 : 31 + 1168] + b"\x00")[:n]
+        add(
+            f"xwing_stanza_length_{n}",
+            "header failure",
+            f"hybrid stanza with length {n} (must be 1168)",
+            xb,
+            xenv[:29] + struct.pack(">H", n) + body + xenv[31 + 1168 :],
+        )
+    add(
+        "xwing_stanza_altered",
+        "no match",
+        "a byte of the hybrid stanza's ciphertext flipped",
+        xb,
+        flip(xenv, 31 + 1168 - 1),
+    )
+    add(
+        "xwing_enc_altered",
+        "no match",
+        "a byte of the hybrid stanza's ML-KEM ciphertext flipped",
+        xb,
+        flip(xenv, 31 + 10),
+    )
+    add(
+        "xwing_salt_altered",
+        "no match",
+        "salt altered: the hybrid stanza's info no longer matches",
+        xb,
+        flip(xenv, 10),
+    )
+    add(
+        "xwing_other_key",
+        "no match",
+        "a hybrid envelope opened with another hybrid seed",
+        xb,
+        xenv,
+        identity=fixed("a hybrid stranger"),
+    )
+    add(
+        "xwing_mac_flipped",
+        "mac failure",
+        "hybrid stanza opens, header MAC flipped",
+        xb,
+        flip(xenv, xhdr - 1),
+    )
+    add(
+        "xwing_as_x25519_type",
+        "header failure",
+        "a hybrid stanza relabelled as type 0x0001 (length 1168 is not 80)",
+        xb,
+        xenv[:27] + struct.pack(">H", 1) + xenv[29:],
+    )
+
     # --- truncated ------------------------------------------------------------
     add("header_truncated", "header failure", "cut inside the stanza", base, env[:60])
     add("truncated_after_header", "truncated", "header only, no payload", base, env[:hdr_len])
@@ -333,9 +459,14 @@ def vectors() -> list[dict[str, object]]:
     return out
 
 
+def generated(directory: Path) -> list[Path]:
+    """The files of ``directory`` this script owns (not the browser's ``js_*.json``)."""
+    return sorted(p for p in directory.glob("*.json") if not p.name.startswith("js_"))
+
+
 def write(out_dir: Path) -> int:
     names = set()
-    for old in out_dir.glob("*.json"):
+    for old in generated(out_dir):
         old.unlink()
     for v in vectors():
         name = str(v["name"])

@@ -18,7 +18,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-import envelope
 from envelope.keys import b64encode
 from server.domain import key_directory
 from server.domain.clock import Clock
@@ -181,9 +180,12 @@ class Token(BaseModel):
 class JournalistOut(BaseModel):
     name: str
     role: Role
-    encryption_key: Annotated[str, b64_field()]
+    encryption_key: Annotated[str, b64_field(32, "X25519")]
     signing_key: Annotated[str, b64_field(SIGNING_KEY_BYTES)]
-    fingerprint: str
+    # X-Wing (ML-KEM-768 + X25519), null for an X25519-only key: when present,
+    # notes and replies are encrypted to it and not to encryption_key.
+    hybrid_key: Annotated[str, b64_field(1216, "X-Wing (ML-KEM-768 + X25519)")] | None
+    fingerprint: str  # over every key (envelope/SPEC.md §2.3)
 
 
 class DirectoryOut(BaseModel):
@@ -400,7 +402,8 @@ def journalists(api: Api, me: Journalist) -> list[JournalistOut]:
             role=cast(Role, j.role),
             encryption_key=b64encode(j.encryption_key),
             signing_key=b64encode(j.signing_key),
-            fingerprint=envelope.fingerprint(j.encryption_key, j.signing_key),
+            hybrid_key=None if j.hybrid_key is None else b64encode(j.hybrid_key),
+            fingerprint=j.public_key().fingerprint,
         )
         for j in api.db.journalists()
     ]

@@ -48,24 +48,34 @@ _FIELD_BYTES = 128  # an upload id is 32 characters, a CSRF token 43
 
 @router.get("/{lang}/recipients.json")
 async def recipients(request: Request, lang: str) -> JSONResponse:
-    """The journalists' encryption keys, as on the home page: the browser encrypts to them."""
+    """The journalists' keys, as on the home page: the browser encrypts to them.
+
+    Each entry has ``keys``, the typed keys of the journalist's ``.pub`` file
+    (envelope/SPEC.md §2.2): the browser writes one X-Wing stanza (0x0002) to
+    the ``xwing`` key when there is one, else one X25519 stanza (0x0001) to
+    the ``x25519`` key, in the order of this list. ``encryption_key`` (the
+    X25519 key) is listed only for journalists without a hybrid key.
+    """
     check_language(lang)
     svc = services(request)
     keys = svc.journalist_keys()
     signed = svc.signed_directory()
+    entries = []
+    for k in keys:
+        entry: dict[str, object] = {
+            "name": k.name,
+            "fingerprint": k.fingerprint,
+            "keys": k.typed_keys(),
+        }
+        if k.hybrid is None:
+            entry["encryption_key"] = k.x25519.to_text()
+        entries.append(entry)
     return JSONResponse(
         {
             # The signed directory, as signed: the page verifies it with the
             # newsroom key it names (data-newsroom-key) and encrypts to its keys.
             "directory": json.loads(signed) if signed is not None and keys else None,
-            "recipients": [
-                {
-                    "name": k.name,
-                    "encryption_key": k.recipient.to_text(),
-                    "fingerprint": k.fingerprint,
-                }
-                for k in keys
-            ],
+            "recipients": entries,
         },
         headers={"Cache-Control": "no-store"},
     )
