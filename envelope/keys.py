@@ -76,7 +76,9 @@ def fingerprint(encryption_key: bytes, signing_key: bytes, hybrid_key: bytes | N
     100000, as five digits. Raw key bytes are hashed, never their text form.
     """
     if hybrid_key is None:
-        return fingerprint_digits(prim.sha256(prim.LABEL_FINGERPRINT + encryption_key + signing_key))
+        return fingerprint_digits(
+            prim.sha256(prim.LABEL_FINGERPRINT + encryption_key + signing_key)
+        )
     data = prim.LABEL_FINGERPRINT_V2
     for name, key in zip(_V2_ORDER, (encryption_key, hybrid_key, signing_key), strict=True):
         label = name.encode("ascii")

@@ -98,3 +98,19 @@ def test_unknown_gpg_key_is_refused(gpg: GnuPGHome, tmp_path: Path) -> None:
     assert r.returncode == 1
     assert b"gpg could not encrypt" in r.stderr
     assert not (tmp_path / "gus.identity").exists()
+
+
+def test_upgrade_keeps_the_openpgp_protection(gpg: GnuPGHome, tmp_path: Path) -> None:
+    r = run("keys", "generate", "--name", "omar", "--dir", tmp_path, "--gpg", gpg.fingerprint,
+            "--x25519-only", env=gpg.env)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    before = run("file", "encrypt", "-r", tmp_path / "omar.pub", input=b"old").stdout
+    r = run("keys", "upgrade", tmp_path / "omar.identity", env=gpg.env)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "omar.identity").read_text())
+    assert (doc["type"], doc["protection"]) == ("lanterne-identity/v2", "openpgp")
+    assert doc["openpgp_fingerprint"] == gpg.fingerprint and "secret" not in doc
+    after = run("file", "encrypt", "-r", tmp_path / "omar.pub", input=b"new").stdout
+    for sealed, plain in ((before, b"old"), (after, b"new")):
+        out = run("file", "decrypt", "-i", tmp_path / "omar.identity", input=sealed, env=gpg.env)
+        assert (out.returncode, out.stdout) == (0, plain)

@@ -226,6 +226,31 @@ def test_init_refuses_to_replace_a_journalist_without_replace(tmp_path: Path) ->
     assert second.public.fingerprint in admin("journalists", "list", "--data-dir", data).stdout
 
 
+def test_an_upgraded_key_needs_replace_and_is_listed_as_hybrid(tmp_path: Path) -> None:
+    """Issue 15: adding a hybrid key to a journalist is a key change like any other."""
+    old = JournalistIdentity.generate("alice", hybrid=False)
+    write_new_identity(old, tmp_path / "one", None)
+    upgraded = old.with_hybrid()
+    (tmp_path / "two").mkdir()
+    (tmp_path / "two" / "alice.pub").write_text(upgraded.public.to_json())
+    data = tmp_path / "data"
+    assert (
+        admin("init", "--data-dir", data, "--journalist", tmp_path / "one/alice.pub").returncode
+        == 0
+    )
+    listed = admin("journalists", "list", "--data-dir", data).stdout
+    assert f"X25519  {old.public.fingerprint}" in listed
+    refused = admin("init", "--data-dir", data, "--journalist", tmp_path / "two/alice.pub")
+    assert "exists with other keys; use --replace" in refused.stderr
+    done = admin(
+        "init", "--data-dir", data, "--replace", "--journalist", tmp_path / "two/alice.pub"
+    )
+    assert done.returncode == 0, done.stderr
+    listed = admin("journalists", "list", "--data-dir", data).stdout
+    assert f"hybrid  {upgraded.public.fingerprint}" in listed
+    assert old.public.fingerprint not in listed
+
+
 # --- Item 19: floods and concurrency --------------------------------------------
 
 

@@ -190,3 +190,19 @@ def test_signing_key_and_config_commands(tmp_path: Path) -> None:
     assert done.returncode == 4, done.stderr
     assert b"proxy" in done.stderr or b"reach" in done.stderr
     assert b"Traceback" not in done.stderr
+
+
+def test_a_new_hybrid_key_alone_is_a_key_change(vault: Vault) -> None:
+    """Same X25519 and signing keys, another X-Wing key: a server swapping only the
+    hybrid key (to read notes and replies) is caught like any other key change."""
+    alice, bruno = journalist("alice"), journalist("bruno")
+    outbox.recipients(vault, [info(alice), info(bruno)], alice.public)
+    swapped = JournalistIdentity.build(
+        "bruno", bruno.signing, bruno.decryption, envelope.HybridIdentity.generate()
+    )
+    assert (info(swapped).encryption_key, info(swapped).signing_key) == (
+        info(bruno).encryption_key,
+        info(bruno).signing_key,
+    )
+    with pytest.raises(UnverifiedKeys, match="bruno \\(changed\\)"):
+        outbox.recipients(vault, [info(alice), info(swapped)], alice.public)

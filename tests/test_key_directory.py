@@ -26,15 +26,17 @@ def _ed25519_sign(seed: bytes, message: bytes) -> bytes:
     return bytes(nacl.signing.SigningKey(seed).sign(message).signature)
 
 
-def journalist(name: str) -> PublicKey:
+def journalist(name: str, hybrid: bool = False) -> PublicKey:
     return PublicKey(
         name=name,
-        recipient=envelope.X25519Identity.generate().recipient,
+        x25519=envelope.X25519Identity.generate().recipient,
         signing_key=bytes(32),
+        hybrid=envelope.HybridIdentity.generate().recipient if hybrid else None,
     )
 
 
-KEYS = [journalist("alice"), journalist("bob")]
+# A hybrid (v2) key and an X25519-only (v1) one: a directory carries both.
+KEYS = [journalist("alice", hybrid=True), journalist("bob")]
 
 
 def signed(serial: int = 3, keys: list[PublicKey] = KEYS, seed: bytes = SEED) -> bytes:

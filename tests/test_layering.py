@@ -266,7 +266,6 @@ FILE_ACCESS_ALLOWED = {
     # Paths the admin names on the command line.
     ("server/ops/admin.py", "read_journalist_key"): "a journalist's public key file",
     ("server/ops/admin.py", "passphrase"): "--passphrase-file",
-    ("server/ops/admin_identity.py", "_read"): "the admin's identity file",
     # The backup file itself, and restore's staging copy of a whole data directory:
     # backup and restore are those of the SQLite-and-files backend (a second
     # backend brings its own: docs/SERVER_LAYERS.md, "What remains").

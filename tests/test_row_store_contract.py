@@ -107,6 +107,17 @@ def test_journalists(rows: Rows) -> None:
     assert rows.journalists.journalist_named("nobody") is None
 
 
+def test_a_hybrid_key_is_stored_replaced_and_dropped(rows: Rows) -> None:
+    """Issue 15: the X-Wing key of a hybrid journalist, NULL for an X25519-only one."""
+    rows.journalists.add_journalist("alice", b"e1", b"s1", "journalist", DAY)
+    assert rows.journalists.journalist_named("alice").hybrid_key is None
+    rows.journalists.add_journalist("alice", b"e1", b"s1", "journalist", DAY, hybrid_key=b"h1")
+    assert rows.journalists.journalist_named("alice").hybrid_key == b"h1"
+    assert [j.hybrid_key for j in rows.journalists.journalists()] == [b"h1"]
+    rows.journalists.add_journalist("alice", b"e2", b"s2", "journalist", DAY)  # an older .pub
+    assert rows.journalists.journalist_named("alice").hybrid_key is None
+
+
 def test_meta_values(rows: Rows) -> None:
     assert rows.journalists.meta_value("onion") is None
     rows.journalists.set_meta_value("onion", "abc.onion")

@@ -163,6 +163,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "source lifecycle (deleted accounts keep their submissions), journalist ids never reused",
         _v3_source_lifecycle_and_journalist_ids,
     ),
+    # PostgreSQL databases start at 4 (server.store.postgres.POSTGRES_BASELINE).
     Migration(4, "hybrid post-quantum journalist keys", _v4_hybrid_keys),
 )
 

@@ -43,7 +43,9 @@ from server.store.migrations import MIGRATIONS, Migration, MigrationError
 from server.store.protocols import StoreFull, StoreUnavailable
 
 # The schema version POSTGRES_SCHEMA describes: no PostgreSQL database is older.
-POSTGRES_BASELINE = 3
+# (4: the hybrid_key column was written into the schema before any PostgreSQL
+# database existed.)
+POSTGRES_BASELINE = 4
 # pg_advisory_xact_lock key: "LNTR" (any constant that nothing else on the server uses).
 _MIGRATION_LOCK = 0x4C4E5452
 
@@ -64,7 +66,8 @@ CREATE TABLE journalists (
     encryption_key BYTEA NOT NULL,
     signing_key    BYTEA NOT NULL,
     role           TEXT NOT NULL DEFAULT 'journalist' CHECK (role IN ('journalist', 'admin')),
-    added_on       day NOT NULL
+    added_on       day NOT NULL,
+    hybrid_key     BYTEA  -- X-Wing public key (1216 bytes), NULL for an X25519-only key
 );
 CREATE TABLE sources (
     id                TEXT PRIMARY KEY,

@@ -11,9 +11,9 @@ chosen randomness, so a hybrid (0x0002) stanza body is made once and then
 *recorded*: the generator reuses the body already committed in this
 directory (``writer.xwing_stanzas``) and makes a fresh one only for a new
 vector. Everything around it (file key, salt, header MAC, payload, the broken
-variants) is derived as for the other vectors. Files named ``js_*.json`` are
-written by the browser code's vector builder (deterministic encapsulation),
-not by this script: it neither rewrites nor deletes them.
+variants) is derived as for the other vectors. The files in ``xwing/`` are
+written by the browser code's builder (``xwing/generate.mjs``, deterministic
+encapsulation), not by this script.
 """
 
 from __future__ import annotations
@@ -196,16 +196,16 @@ def vectors() -> list[dict[str, object]]:
             v["writer"] = {
                 "file_key": b64(build.file_key()),
                 "salt": b64(build.salt()),
-                "recipients": [b64(i.recipient.public_bytes) for i in build.identities()],
-                "ephemeral_keys": [b64(build.ephemeral(i)) for i in range(build.n_recipients)],
+                # In stanza order; a 1216-byte key is X-Wing. Its stanza cannot be
+                # re-made from Python (no ephemeral: null), see recorded_xwing_stanzas.
+                "recipients": [b64(i.recipient.public_bytes) for i in build.identities()]
+                + [b64(i.recipient.public_bytes) for i in build.xwing_identities()],
+                "ephemeral_keys": [b64(build.ephemeral(i)) for i in range(build.n_recipients)]
+                + [None] * build.n_xwing,
                 "extra_stanzas": [
                     {"type": s.type, "body": b64(s.body)} for s in build.extra_stanzas
                 ],
             }
-            if build.n_xwing:
-                v["writer"]["xwing_recipients"] = [  # type: ignore[index]
-                    b64(i.recipient.public_bytes) for i in build.xwing_identities()
-                ]
         out.append(v)
 
     # --- ok -------------------------------------------------------------------
@@ -460,8 +460,8 @@ def vectors() -> list[dict[str, object]]:
 
 
 def generated(directory: Path) -> list[Path]:
-    """The files of ``directory`` this script owns (not the browser's ``js_*.json``)."""
-    return sorted(p for p in directory.glob("*.json") if not p.name.startswith("js_"))
+    """The files of ``directory`` this script owns (not those of ``xwing/``)."""
+    return sorted(directory.glob("*.json"))
 
 
 def write(out_dir: Path) -> int:
