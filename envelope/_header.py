@@ -68,6 +68,12 @@ def seal_header(file_key: bytes, salt: bytes, recipients: Sequence[Recipient]) -
         raise FormatError(f"an envelope has at most {MAX_STANZAS} recipients")
     prefix = encode_prefix(salt, len(recipients))
     stanzas = b"".join(r.wrap(file_key, prefix).encode() for r in recipients)
+    if PREFIX_SIZE + len(stanzas) + MAC_SIZE > MAX_HEADER_SIZE:
+        # Readers refuse such a header (SPEC §7, §8): never write what cannot be read.
+        raise FormatError(
+            f"too many recipients: the header would exceed {MAX_HEADER_SIZE} bytes"
+            " (at most 55 hybrid recipients)"
+        )
     return assemble_header(file_key, prefix, stanzas)
 
 

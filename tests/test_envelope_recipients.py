@@ -148,3 +148,14 @@ def test_hybrid_keys_reject_bad_bytes() -> None:
     with pytest.raises(envelope.KeyFormatError):
         envelope.HybridRecipient.from_text(text + "=")  # not canonical
     assert "seed" not in repr(HYBRID) and HYBRID.private_bytes().hex() not in repr(HYBRID)
+
+
+def test_a_writer_never_writes_a_header_readers_refuse() -> None:
+    """55 hybrid stanzas fit in 65536 bytes, 56 do not (SPEC §7): refused when writing."""
+    recipients = [HYBRID.recipient] * 55
+    sealed = envelope.encrypt_bytes(b"x", recipients)
+    assert envelope.decrypt_bytes(sealed, [HYBRID]) == b"x"
+    with pytest.raises(envelope.FormatError, match="header would exceed"):
+        envelope.encrypt_bytes(b"x", [*recipients, HYBRID.recipient])
+    with pytest.raises(envelope.FormatError, match="header would exceed"):
+        envelope.Encryptor([*recipients, HYBRID.recipient])
