@@ -330,3 +330,20 @@ def test_the_authenticator_is_safe_under_concurrent_threads() -> None:
         sys.setswitchinterval(before)
     assert problems == []
     assert len(set(tokens)) == 16 * 200
+
+
+def test_more_hybrid_keys_than_one_header_holds_are_refused(tmp_path: Path) -> None:
+    """56 hybrid keys cannot all be recipients of one envelope (SPEC §7): refused at
+    registration, all or nothing, rather than failing every submission later."""
+    files = []
+    for i in range(56):
+        key = JournalistIdentity.generate(f"j{i:02d}").public
+        files += ["--journalist", tmp_path / f"j{i:02d}.pub"]
+        (tmp_path / f"j{i:02d}.pub").write_text(key.to_json())
+    data = tmp_path / "data"
+    refused = admin("init", "--data-dir", data, *files)
+    assert refused.returncode == 1
+    assert "56 journalists' keys do not fit in one envelope" in refused.stderr
+    assert "No journalist registered." in admin("journalists", "list", "--data-dir", data).stdout
+    done = admin("init", "--data-dir", data, *files[:-2])  # 55, and a reply adds the source
+    assert done.returncode == 0, done.stderr

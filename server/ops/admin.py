@@ -115,6 +115,7 @@ def init_instance(
         raise AdminError("two --journalist files have the same name")
     for key in keys:
         check_replacement(db, key, replace)
+    check_header_room(db, keys)
     for key in keys:
         register_journalist(db, key)
     file_times.floor_tree(data_dir)  # what it wrote carries the day only
@@ -141,6 +142,26 @@ def check_replacement(db: Database, key: envelope.PublicKey, replace: bool) -> b
     if changed and not replace:
         raise AdminError(f"a journalist named {key.name} exists with other keys; use --replace")
     return changed
+
+
+def check_header_room(db: Database, keys: list[envelope.PublicKey]) -> None:
+    """Refuse keys that would make envelopes to every journalist impossible.
+
+    Every submission, note and reply is one envelope to all journalists (a reply
+    to the source as well), and a header holds at most 65536 bytes: about 55
+    hybrid keys (SPEC §7). Checked by writing such a header, with a stand-in
+    for the source's reply key.
+    """
+    everyone = {row.name: row.public_key() for row in db.journalists()}
+    everyone.update({k.name: k for k in keys})
+    recipients = [k.recipient for k in everyone.values()]
+    try:
+        envelope.Encryptor([*recipients, envelope.X25519Identity.generate().recipient])
+    except envelope.FormatError as exc:
+        raise AdminError(
+            f"{len(everyone)} journalists' keys do not fit in one envelope ({exc});"
+            " remove journalists who left before adding more"
+        ) from exc
 
 
 def register_journalist(
@@ -459,6 +480,7 @@ def journalists_add(
     db = Database(settings.database_path)
     key = read_journalist_key(pub_file)
     check_replacement(db, key, replace)
+    check_header_room(db, [key])
     signer = _newsroom_signer(db, newsroom_key, newsroom_passphrase_file, changing=True)
     directory_keys = None
     if signer is not None:
