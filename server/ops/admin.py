@@ -152,7 +152,12 @@ def check_header_room(db: Database, keys: list[envelope.PublicKey]) -> None:
     hybrid keys (SPEC §7). Checked by writing such a header, with a stand-in
     for the source's reply key.
     """
-    everyone = {row.name: row.public_key() for row in db.journalists()}
+    everyone: dict[str, envelope.PublicKey] = {}
+    for row in db.journalists():
+        try:
+            everyone[row.name] = row.public_key()
+        except envelope.KeyFormatError:
+            continue  # a damaged row is `check`'s to report; it cannot be encrypted to anyway
     everyone.update({k.name: k for k in keys})
     recipients = [k.recipient for k in everyone.values()]
     try:
