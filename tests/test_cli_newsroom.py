@@ -95,10 +95,10 @@ def test_a_pinned_newsroom_key_decides_who_notes_go_to(tmp_path: Path) -> None:
         [note_path] = objects(data) - before
         note = note_path.read_bytes()
         assert (
-            envelope.decrypt_bytes(note, [ids["bruno"].decryption]) == b"note for the signed list"
+            envelope.decrypt_bytes(note, ids["bruno"].identities()) == b"note for the signed list"
         )
         with pytest.raises(envelope.NoMatchingKeyError):
-            envelope.decrypt_bytes(note, [carol.decryption])
+            envelope.decrypt_bytes(note, carol.identities())
 
         # The admin signs carol in: the next pull says so, loudly.
         admin("journalists", "add", "--data-dir", data, "--no-client-auth", "--replace",

@@ -138,7 +138,12 @@ def check_replacement(db: Database, key: envelope.PublicKey, replace: bool) -> b
     the old one's API tokens at their next request, so it must never happen by
     accident."""
     existing = db.journalist_named(key.name)
-    changed = existing is not None and existing.public_key() != key
+    hybrid = None if key.hybrid is None else key.hybrid.public_bytes
+    changed = existing is not None and (
+        existing.encryption_key != key.x25519.public_bytes
+        or existing.signing_key != key.signing_key
+        or existing.hybrid_key != hybrid
+    )
     if changed and not replace:
         raise AdminError(f"a journalist named {key.name} exists with other keys; use --replace")
     return changed
