@@ -32,8 +32,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import envelope
+from server.domain.submissions import ObjectBatch
 from server.settings import Limits
-from server.store.objects import ObjectBatch, ObjectStore
+from server.store.objects import ObjectStore
 from server.web.streaming_form import EncryptingFormParser, FormRejected
 from tests.server_process import CSRF_RE, Instance, Server, db_rows
 
