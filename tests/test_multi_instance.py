@@ -18,6 +18,7 @@ import re
 import signal
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -308,3 +309,30 @@ def test_a_resumable_upload_spread_over_instances_survives_a_killed_one(
     assert decrypt_object(instance, upload_id) == document
     assert len(db_rows(instance, "submissions")) == 1
     assert re.fullmatch(r"[0-9a-f]{32}", upload_id)
+
+
+def test_an_instance_never_sweeps_an_upload_another_instance_is_receiving(
+    tmp_path: Path,
+) -> None:
+    """Instance b sees an upload start, then only a receives its PATCHes for longer
+    than the expiry: b must not delete it (its own memory says it is idle)."""
+    instance = init_instance(
+        tmp_path, config="[uploads]\nexpire_seconds = 3\nsweep_interval_seconds = 1\n"
+    )
+    data = seal(instance, os.urandom(2 * MiB))
+    piece = 64 * 1024
+    with two_instances(instance) as (a, b), Browser(b.base_url) as on_b:
+        upload_id = on_b.create(len(data))  # created and first PATCH on b
+        assert on_b.patch(upload_id, 0, data[:piece]).status_code == 204
+        with Browser(a.base_url) as on_a:
+            on_a.client.cookies.update(dict(on_b.client.cookies))
+            offset = piece
+            deadline = time.monotonic() + 6  # twice the expiry, PATCHing all along
+            while time.monotonic() < deadline:
+                r = on_a.patch(upload_id, offset, data[offset : offset + piece])
+                assert r.status_code == 204, r.status_code
+                offset += piece
+                time.sleep(0.5)
+        # b's next upload request (which also sweeps) finds it alive, at a's offset.
+        assert on_b.offset(upload_id) == offset
+        assert (instance.data_dir / "uploads" / f"{upload_id}.part").exists()

@@ -21,10 +21,14 @@ the no-JS form) for each PATCH while it is received. A browser's own uploads
 still count at their declared lengths against its own caps.
 
 Activity times finer than the day live in memory only (``_active``; rows that
-survive a restart start a fresh time). An upload expires ``expire_seconds``
-after its browser's last activity, or ``empty_expire_seconds`` after creation
-if nothing ever arrived for it nor for any other upload of its browser; the
-stored day removes rows a restart would otherwise keep alive for ever.
+survive a restart start a fresh time). With several instances, each PATCH also
+replaces a random marker in the store they share (``activity``, no time in
+it): an instance that finds a marker it has not seen counts the upload as
+active now, so it never sweeps an upload another instance is receiving.
+An upload expires ``expire_seconds`` after its browser's last activity, or
+``empty_expire_seconds`` after creation if nothing ever arrived for it nor
+for any other upload of its browser; the stored day removes rows a restart
+would otherwise keep alive for ever.
 Expired uploads are deleted by ``sweep`` (at start-up and, at most every
 ``sweep_interval_seconds``, on upload requests) or when next accessed.
 
@@ -35,8 +39,10 @@ is followed by a stamp of the file and of ``uploads/`` by this store's clock.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -67,6 +73,9 @@ PART_SUFFIX = ".part"
 EMPTY_UPLOAD_BYTES = 1 << 20  # what an upload with nothing received counts (at most its length)
 DAY = 86400
 HEAD_READ = 65536  # read at a time while looking for an envelope's header
+_ACTIVITY = "upload_activity"  # EphemeralStore kind of the activity markers
+_UPLOAD_MARK = b"lanterne upload activity v1\x00"
+_OWNER_MARK = b"lanterne browser activity v1\x00"
 
 
 def max_upload_length(max_plaintext: int) -> int:
@@ -144,6 +153,7 @@ class UploadStore:
         policy: UploadPolicy,
         now: Callable[[], float] = time.time,
         disk: DiskReserve | None = None,
+        activity: protocols.EphemeralStore | None = None,
     ) -> None:
         self.db = db
         self.root = root
@@ -156,6 +166,11 @@ class UploadStore:
         # Last activity, in memory only: per upload, and per browser (owner hash).
         self._active: dict[str, float] = {}
         self._owner_active: dict[bytes, float] = {}
+        # Several instances: each PATCH replaces a random marker in the store they
+        # share; an instance that finds a marker it has not seen counts the upload
+        # (or browser) as active now. No time is stored, only that something changed.
+        self._activity = activity
+        self._seen: dict[bytes, bytes] = {}
 
     # Set-up and paths
 
@@ -197,7 +212,42 @@ class UploadStore:
     def day(self) -> str:
         return time.strftime("%Y-%m-%d", time.gmtime(self._now()))
 
+    def _marker_keys(self, upload: Upload) -> tuple[bytes, bytes]:
+        return (
+            hashlib.sha256(_UPLOAD_MARK + upload.id.encode()).digest(),
+            hashlib.sha256(_OWNER_MARK + upload.owner_hash).digest(),
+        )
+
+    def _mark(self, upload: Upload) -> None:
+        """Tell the other instances that this upload and its browser were active."""
+        if self._activity is None:
+            return
+        until = time.strftime(
+            "%Y-%m-%d", time.gmtime(self._now() + self.policy.expire_seconds + DAY)
+        )
+        for key in self._marker_keys(upload):
+            marker = secrets.token_bytes(16)
+            self._activity.update(_ACTIVITY, key, _replace_with(marker), until_day=until)
+            with self._lock:
+                self._seen[key] = marker
+
+    def _notice_activity_elsewhere(self, upload: Upload) -> None:
+        if self._activity is None:
+            return
+        upload_key, owner_key = self._marker_keys(upload)
+        for key, is_upload in ((upload_key, True), (owner_key, False)):
+            marker = self._activity.get(_ACTIVITY, key)
+            with self._lock:
+                if marker is None or self._seen.get(key) == marker:
+                    continue
+                self._seen[key] = marker
+                if is_upload:
+                    self._active[upload.id] = self._now()
+                else:
+                    self._owner_active[upload.owner_hash] = self._now()
+
     def expires_at(self, upload: Upload) -> float:
+        self._notice_activity_elsewhere(upload)
         with self._lock:
             # A row from before a restart starts a fresh time, in memory only.
             mine = self._active.setdefault(upload.id, self._now())
@@ -330,6 +380,7 @@ class UploadStore:
             raise UploadError(404)
         upload = Upload(*row)
         self._touch(upload.id, upload.owner_hash)
+        self._mark(upload)
         return upload
 
     def delete(self, upload_id: str) -> None:
@@ -505,6 +556,10 @@ class UploadStore:
         with self.db.read() as conn:
             ids = [r[0] for r in conn.execute("SELECT id FROM uploads")]
         return self.take_back([i for i in ids if i not in recorded], store)
+
+
+def _replace_with(marker: bytes) -> Callable[[bytes | None], bytes]:
+    return lambda _old: marker
 
 
 def _days_not_minutes(conn: sqlite3.Connection) -> None:

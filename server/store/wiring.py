@@ -95,12 +95,15 @@ def sqlite_stores(settings: Settings, *, wall_clock: Callable[[], float] | None 
     secrets = file_times.read_bytes(settings.secrets_path)
     # One reserve for both paths: the no-JS form and resumable uploads.
     disk = DiskReserve(settings.data_dir, settings.uploads.disk_reserve_bytes)
+    # What instances on this machine share: sessions, tokens, upload activity.
+    ephemeral = ephemeral_store(settings, wall_clock=wall_clock)
     uploads = FileUploadStore(
         db,
         settings.uploads_dir,
         UploadPolicy.from_settings(settings),
         wall_clock or time.time,
         disk=disk,
+        activity=ephemeral,
     )
     uploads.prepare()
     return Stores(
@@ -111,4 +114,5 @@ def sqlite_stores(settings: Settings, *, wall_clock: Callable[[], float] | None 
         uploads=uploads,
         disk=disk,
         instance_secrets=secrets,
+        ephemeral=ephemeral,
     )
