@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import anyio
 
+from server.domain.memory_ephemeral import MemoryEphemeralStore
 from server.domain.sessions import (
     FORM_TOKEN_SECONDS,
     FormTokens,
@@ -188,3 +189,15 @@ def test_a_new_codename_always_waits_its_turn() -> None:
 
     anyio.run(main)
     assert done == ["a", "late login refused", "login", "codename"]
+
+
+def test_rows_past_their_day_are_removed_once_a_day() -> None:
+    """A session idle past its time leaves no row behind, even if never asked for again."""
+    clock = FakeClock()
+    shared = MemoryEphemeralStore()
+    store = SessionStore(clock, idle_seconds=600, max_sessions=100, shared=shared, now=clock)
+    store.create()
+    assert shared.count("session", 0) == 1
+    clock.advance(3 * 86400)
+    store.create()  # the first session of a new day sweeps first
+    assert shared.count("session", 0) == 1

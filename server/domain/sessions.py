@@ -114,6 +114,7 @@ class SessionStore:
         self._row_mac_key = hmac.new(key, _ROW_LABEL, hashlib.sha256).digest()
         self._ended_mac_key = hmac.new(key, _ENDED_LABEL, hashlib.sha256).digest()
         self.now: Callable[[], float] = now or clock.monotonic
+        self._swept_on = ""  # the day this instance last removed past rows
 
     def __len__(self) -> int:
         return self._shared.count(_SESSION_KIND, ANONYMOUS) + self._shared.count(
@@ -222,6 +223,7 @@ class SessionStore:
 
     def create(self) -> Session:
         """An anonymous session; it may push out the oldest anonymous one, nothing else."""
+        self._sweep_daily()
         session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), self.now())
         self._insert(session, ANONYMOUS)
         return session
@@ -288,8 +290,15 @@ class SessionStore:
         self._write(session, change)
 
     def sweep(self) -> int:
-        """Remove rows whose day has passed (any instance may do it)."""
-        return self._shared.sweep(time.strftime("%Y-%m-%d", time.gmtime(self.now())))
+        """Remove rows whose day has passed (any instance may do it): sessions, and
+        everything else in the shared store (tokens, spent challenges, markers)."""
+        today = time.strftime("%Y-%m-%d", time.gmtime(self.now()))
+        self._swept_on = today
+        return self._shared.sweep(today)
+
+    def _sweep_daily(self) -> None:
+        if time.strftime("%Y-%m-%d", time.gmtime(self.now())) != self._swept_on:
+            self.sweep()
 
 
 class FormTokens:
