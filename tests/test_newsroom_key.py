@@ -274,3 +274,38 @@ def test_verify_site_compares_the_pages_newsroom_key_with_the_pinned_one(
     shown = envelope.newsroom_fingerprint(newsroom).encode()
     assert b"/en/submit: names the newsroom key " + shown in bad.stderr
     assert b"/fr/: does not show the newsroom fingerprint" in bad.stderr
+
+
+def test_init_makes_the_newsroom_key_where_the_admin_says(tmp_path: Path) -> None:
+    """`init --newsroom-key PATH` with nothing at PATH makes a passphrase-sealed
+    signing identity there (it can sign, never decrypt), signs the first
+    directory with it, and leaves nothing of it in the data directory."""
+    instance = init_instance(tmp_path)
+    medium = tmp_path / "usb"
+    medium.mkdir()
+    key_file = medium / "newsroom.signing"
+    short = tmp_path / "short"
+    short.write_text("tiny\n")
+    refused = admin("init", "--data-dir", instance.data_dir, "--newsroom-key", key_file,
+                    "--passphrase-file", short)  # fmt: skip
+    assert refused.returncode == 1 and "passphrase" in refused.stderr
+    assert not key_file.exists()
+    phrase = tmp_path / "phrase"
+    phrase.write_text("correct horse battery staple newsroom\n")
+    done = admin("init", "--data-dir", instance.data_dir, "--newsroom-key", key_file,
+                 "--passphrase-file", phrase)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(key_file.read_text())
+    assert doc["type"] == "lanterne-signing-identity/v1" and doc["protection"] == "passphrase"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    newsroom = envelope.PublicKey.from_json(json.dumps(doc["public_key"])).signing_key
+    assert f"newsroom fingerprint: {envelope.newsroom_fingerprint(newsroom)}" in done.stdout
+    assert stored_directory(instance).newsroom_key == newsroom
+    for path in files_under(instance.data_dir):
+        assert doc["box"].encode() not in path.read_bytes()
+    # The same path next time opens the key instead of replacing it.
+    again = admin("init", "--data-dir", instance.data_dir, "--newsroom-key", key_file,
+                  "--passphrase-file", phrase)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert json.loads(key_file.read_text()) == doc
+    assert stored_directory(instance).serial == 2

@@ -244,7 +244,8 @@ def _newsroom_options(f: FC) -> FC:
         type=click.Path(path_type=Path, dir_okay=False),
         help="The newsroom's identity or signing identity (from `lanterne keys generate`"
         " / `lanterne signing-key`, on a removable medium): it signs the new key"
-        " directory, and is never copied to the server.",
+        " directory, and is never copied to the server. `init` makes one there if"
+        " the file does not exist.",
     )(f)
 
 
@@ -263,6 +264,32 @@ def _newsroom_signer(
         return None
     with _admin_errors():
         return nk.open_signer(newsroom_key, _passphrase_reader(newsroom_key, passphrase_file))
+
+
+def _new_newsroom_key(path: Path, passphrase_file: Path | None) -> NewsroomSigner:
+    """init --newsroom-key PATH with nothing at PATH: make the newsroom key there."""
+    from server.ops import newsroom_key as nk
+
+    if passphrase_file is not None:
+        passphrase = _passphrase_reader(path, passphrase_file)()
+    else:
+        passphrase = str(
+            click.prompt(
+                f"New passphrase for the newsroom key {path}",
+                hide_input=True,
+                confirmation_prompt=True,
+                err=True,
+            )
+        )
+    with _admin_errors():
+        signer = nk.create(path, passphrase)
+    click.echo(f"newsroom key created: {path}")
+    click.echo(f"newsroom fingerprint: {signer.fingerprint}")
+    click.echo(
+        "Keep it off this server (a removable medium, and a copy in a safe place), and"
+        " publish the fingerprint where sources and journalists can compare it."
+    )
+    return signer
 
 
 def _publish(db: Database, keys: list[envelope.PublicKey], signer: NewsroomSigner) -> None:
@@ -306,7 +333,9 @@ def init(
     with _admin_errors():
         before = current_version(db_path) if db_path.exists() else None
     signer = None
-    if newsroom_key is not None:
+    if newsroom_key is not None and not newsroom_key.exists():
+        signer = _new_newsroom_key(newsroom_key, newsroom_passphrase_file)
+    elif newsroom_key is not None:
         signer = _newsroom_signer(
             Database(db_path), newsroom_key, newsroom_passphrase_file, changing=True
         )

@@ -3,9 +3,10 @@ newsroom key"; the format is envelope/SPEC.md §11).
 
 The newsroom key is the Ed25519 signing key of an identity the admin made with
 ``lanterne keys generate`` on their own machine (``lanterne signing-key``
-gives a copy that cannot decrypt). It is read from the file the admin names,
-used in memory and never copied into the data directory: the server only ever
-holds its public half and the documents it signed.
+gives a copy that cannot decrypt), or that ``init --newsroom-key PATH`` made
+at PATH, a removable medium, when nothing was there. It is read from the file
+the admin names, used in memory and never copied into the data directory: the
+server only ever holds its public half and the documents it signed.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import envelope
+import keyfiles
 from server.domain import key_directory
 from server.domain.clock import SystemClock
 from server.ops.admin_identity import IdentityError, open_admin_signer
 from server.store.db import Database
+from server.store.instance_files import create_private
 
 SERIAL_META = "key_directory_serial"
 
@@ -44,6 +47,23 @@ def open_signer(path: Path, passphrase: Callable[[], str]) -> NewsroomSigner:
     except IdentityError as exc:
         raise NewsroomKeyError(str(exc)) from None
     seed = bytes(signer.signing)
+    return NewsroomSigner(seed=seed, public=envelope.newsroom_public_key(seed))
+
+
+def create(path: Path, passphrase: str) -> NewsroomSigner:
+    """A new newsroom identity at ``path`` (a signing identity, sealed with
+    ``passphrase``: it signs, and opens nothing); refuses to replace a file."""
+    keys = keyfiles.SecretKeys.generate("newsroom").signing_only()
+    try:
+        text = keyfiles.seal(keys, passphrase)
+        create_private(path, text)
+    except keyfiles.KeyFileError as exc:
+        raise NewsroomKeyError(str(exc)) from None
+    except FileExistsError:
+        raise NewsroomKeyError(f"{path} exists; it was not replaced") from None
+    except OSError as exc:
+        raise NewsroomKeyError(f"cannot write {path}: {exc.strerror}") from None
+    seed = bytes(keys.signing)
     return NewsroomSigner(seed=seed, public=envelope.newsroom_public_key(seed))
 
 
