@@ -44,7 +44,10 @@ from server.domain.clock import Clock
 from server.domain.memory_ephemeral import MemoryEphemeralStore
 from server.domain.sealing import seal, unseal
 from server.domain.sources import Reply
-from server.store.protocols import EphemeralStore
+from server.store.protocols import DATABASE_UNAVAILABLE, EphemeralStore
+
+# What a shared store raises when it cannot be used for a moment.
+STORE_ERRORS: tuple[type[BaseException], ...] = (*DATABASE_UNAVAILABLE, OSError)
 
 COOKIE_NAME = "lanterne_session"
 VISIT_COOKIE = "lanterne_visit"
@@ -204,22 +207,34 @@ class SessionStore:
     def get(self, session_id: str | None) -> Session | None:
         if not session_id or len(session_id) > _MAX_ID_CHARS or not session_id.isascii():
             return None
-        sealed = self._shared.get(_SESSION_KIND, self._row_key(session_id))
+        try:
+            sealed = self._shared.get(_SESSION_KIND, self._row_key(session_id))
+        except STORE_ERRORS:
+            return None  # the store cannot be read just now: as if logged out
         session = None if sealed is None else self._open(session_id, sealed)
         if session is None:
             return None
         now = self.now()
-        if now - session.last_seen >= self._idle or (
-            session.source_id is not None
-            and self._shared.get(_ENDED_KIND, self._ended_key(session.source_id)) is not None
-        ):
-            self._shared.delete(_SESSION_KIND, self._row_key(session_id))
+        try:
+            ended = session.source_id is not None and (
+                self._shared.get(_ENDED_KIND, self._ended_key(session.source_id)) is not None
+            )
+        except STORE_ERRORS:
+            return None
+        if now - session.last_seen >= self._idle or ended:
+            with contextlib.suppress(*STORE_ERRORS):  # removed by the daily sweep otherwise
+                self._shared.delete(_SESSION_KIND, self._row_key(session_id))
             return None
 
         def touch(current: Session) -> None:
             current.last_seen = now
 
-        return self._write(session, touch)
+        try:
+            return self._write(session, touch)
+        except STORE_ERRORS:
+            # The store cannot write (a full disk): the session goes on untouched,
+            # so pages that only read keep working (docs/RELIABILITY.md).
+            return session
 
     def create(self) -> Session:
         """An anonymous session; it may push out the oldest anonymous one, nothing else."""
@@ -269,7 +284,8 @@ class SessionStore:
             current.notice = notice
 
         session.notice = notice
-        self._write(session, change)
+        with contextlib.suppress(*STORE_ERRORS):  # a one-shot message, not worth a failure
+            self._write(session, change)
 
     def take_notice(self, session: Session) -> str | None:
         """The one-shot notice for this page, removed from the session."""

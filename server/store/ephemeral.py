@@ -90,7 +90,9 @@ class SqliteEphemeralStore:
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                # SQLite may have rolled back already (a full disk): the first error counts.
+                with contextlib.suppress(sqlite3.OperationalError):
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
         self._stamp()

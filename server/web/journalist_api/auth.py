@@ -23,6 +23,7 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import hmac
@@ -38,6 +39,7 @@ import nacl.signing
 from server.domain.clock import Clock
 from server.domain.memory_ephemeral import MemoryEphemeralStore
 from server.domain.sealing import seal, unseal
+from server.domain.sessions import STORE_ERRORS
 from server.store.protocols import EphemeralStore
 
 AUTH_LABEL = b"lanterne/v1/api-auth\x00"
@@ -146,12 +148,19 @@ class Authenticator:
         self._clock = clock
         self._now: Callable[[], float] = now or clock.monotonic
         self._shared: EphemeralStore = shared if shared is not None else MemoryEphemeralStore()
+        self._local = MemoryEphemeralStore()  # while the shared store refuses writes
         fresh = secrets.token_bytes(32)
-        key = self._shared.update(
-            _KEY_KIND, b"challenge", lambda old: old or fresh, until_day="9999-12-31"
-        )
-        assert key is not None
-        self._key = key
+        key: bytes | None = None
+        try:
+            key = self._shared.update(
+                _KEY_KIND, b"challenge", lambda old: old or fresh, until_day="9999-12-31"
+            )
+        except STORE_ERRORS:
+            # Started on a full disk: the stored key if there is one, else this
+            # process's own (its challenges then work on this instance only).
+            with contextlib.suppress(*STORE_ERRORS):
+                key = self._shared.get(_KEY_KIND, b"challenge")
+        self._key = key or fresh
 
     def _tag(self, body: bytes) -> bytes:
         return hmac.new(self._key, _CHALLENGE_LABEL + body, hashlib.sha256).digest()[:_TAG_BYTES]
@@ -200,18 +209,36 @@ class Authenticator:
             if _verifies(signing_key, signature, challenge, sent_host):
                 raise AuthFailed(Refusal.HOST)
             raise AuthFailed(Refusal.KEY)
-        if self._shared.count(_TOKEN_KIND, 0) >= MAX_SESSIONS:
-            self._shared.sweep(time.strftime("%Y-%m-%d", time.gmtime(self._now())))
-            if self._shared.count(_TOKEN_KIND, 0) >= MAX_SESSIONS:
+        try:
+            return self._issue(self._shared, challenge, expiry, journalist_id, signing_key)
+        except STORE_ERRORS:
+            # The shared store refuses writes (a full disk): this instance keeps the
+            # token in its memory, so journalists can still read; it works here only.
+            return self._issue(self._local, challenge, expiry, journalist_id, signing_key)
+
+    def _issue(
+        self,
+        store: EphemeralStore,
+        challenge: bytes,
+        expiry: int,
+        journalist_id: int,
+        signing_key: bytes,
+    ) -> bytes:
+        if store.count(_TOKEN_KIND, 0) >= MAX_SESSIONS:
+            store.sweep(time.strftime("%Y-%m-%d", time.gmtime(self._now())))
+            if store.count(_TOKEN_KIND, 0) >= MAX_SESSIONS:
                 raise AuthFailed(Refusal.BUSY)
-        if not self._shared.add_once(_SPENT_KIND, _digest(challenge), until_day=self._day(expiry)):
+        for spent in {id(self._shared): self._shared, id(store): store}.values():
+            if spent.get(_SPENT_KIND, _digest(challenge)) is not None:
+                raise AuthFailed(Refusal.CHALLENGE)
+        if not store.add_once(_SPENT_KIND, _digest(challenge), until_day=self._day(expiry)):
             raise AuthFailed(Refusal.CHALLENGE)
         token = secrets.token_bytes(TOKEN_BYTES)
         expires_at = self._now() + TOKEN_SECONDS
         sealed = seal(
             _TOKEN_SEAL_LABEL, token, _SESSION.pack(journalist_id, expires_at) + signing_key
         )
-        self._shared.update(
+        store.update(
             _TOKEN_KIND, _digest(token), lambda _old: sealed, until_day=self._day(expires_at)
         )
         return token
@@ -219,7 +246,12 @@ class Authenticator:
     def session(self, token: bytes) -> Session:
         # Looked up by SHA-256: lookup timing can only tell about hashes, which an
         # attacker cannot turn back into tokens.
-        sealed = self._shared.get(_TOKEN_KIND, _digest(token))
+        try:
+            sealed = self._shared.get(_TOKEN_KIND, _digest(token))
+        except STORE_ERRORS:
+            sealed = None
+        if sealed is None:
+            sealed = self._local.get(_TOKEN_KIND, _digest(token))
         if sealed is None:
             raise AuthFailed(Refusal.TOKEN)
         raw = unseal(_TOKEN_SEAL_LABEL, token, sealed)
@@ -233,7 +265,9 @@ class Authenticator:
 
     def forget(self, token: bytes) -> None:
         """Drop a token whose journalist is gone (the database is the authority)."""
-        self._shared.delete(_TOKEN_KIND, _digest(token))
+        self._local.delete(_TOKEN_KIND, _digest(token))
+        with contextlib.suppress(*STORE_ERRORS):  # it dies at its expiry otherwise
+            self._shared.delete(_TOKEN_KIND, _digest(token))
 
 
 def _verifies(signing_key: bytes, signature: bytes, challenge: bytes, host: str) -> bool:
