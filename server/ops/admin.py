@@ -28,7 +28,7 @@ from server.domain.sources import InstanceSecrets
 from server.ops.newsroom_key import NewsroomSigner
 from server.ops.tor_config import DebianLayout
 from server.settings import DEFAULT_CONFIG, ConfigError, Settings
-from server.store import file_times
+from server.store import file_times, wiring
 from server.store.db import Database
 from server.store.instance_files import create_private
 from server.store.migrations import MigrationError, current_version
@@ -79,6 +79,49 @@ def _admin_errors() -> Iterator[None]:
         raise AdminError(str(exc)) from exc
 
 
+@contextmanager
+def _backend_errors() -> Iterator[None]:
+    """PostgreSQL or the bucket out of reach, a secret missing: one line, exit code 1."""
+    from server.store.protocols import StoreUnavailable
+
+    try:
+        yield
+    except ConfigError as exc:
+        raise AdminError(str(exc)) from exc
+    except StoreUnavailable as exc:
+        raise AdminError(f"cannot reach {exc}: is it running, and are its secrets set?") from exc
+    except Exception as exc:
+        # psycopg's and botocore's own errors (a wrong password, an unknown bucket),
+        # named by their type and first line: no traceback for the admin.
+        if type(exc).__module__.split(".")[0] in {"psycopg", "psycopg_pool", "botocore", "boto3"}:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise AdminError(
+                f"the configured backend refused: {type(exc).__name__}: {first}"
+            ) from exc
+        raise
+
+
+def _prepared_journalists(settings: Settings) -> wiring.AdminJournalistStore:
+    """The journalists where config.toml puts the rows, the PostgreSQL schema
+    created or migrated first (idempotent; instances starting together upgrade once)."""
+    with _backend_errors():
+        pg = wiring.postgres_database(settings)
+        if pg is not None:
+            pg.prepare()
+        return wiring.configured_journalists(settings)
+
+
+def _init_rows(data_dir: Path) -> wiring.AdminJournalistStore:
+    """For ``init``: the journalists where config.toml (if written yet) puts them."""
+    try:
+        settings = Settings.load(data_dir)
+    except ConfigError as exc:
+        raise AdminError(str(exc)) from exc
+    if settings.database is None:
+        return Database(settings.database_path)  # created by init_instance if missing
+    return _prepared_journalists(settings)
+
+
 def _give_to_owner(data_dir: Path) -> None:
     """Root ran this command: SQLite may have created -wal/-shm files as root,
     which the service could then not open. Hand them to the data dir's owner."""
@@ -108,16 +151,17 @@ def init_instance(
         db.create()  # creates the schema, or migrates an older database
     settings.database_path.chmod(0o600)
     ObjectStore(settings.objects_dir).create_dirs()
+    rows = _init_rows(data_dir)  # PostgreSQL when config.toml names [database]
     # Every file is read and checked before anyone is registered: all or nothing.
     keys = [read_journalist_key(path) for path in journalist_files]
     names = [k.name for k in keys]
     if len(set(names)) != len(names):
         raise AdminError("two --journalist files have the same name")
     for key in keys:
-        check_replacement(db, key, replace)
-    check_header_room(db, keys)
+        check_replacement(rows, key, replace)
+    check_header_room(rows, keys)
     for key in keys:
-        register_journalist(db, key)
+        register_journalist(rows, key)
     file_times.floor_tree(data_dir)  # what it wrote carries the day only
     return keys
 
@@ -131,7 +175,9 @@ def read_journalist_key(path: Path) -> envelope.PublicKey:
         raise AdminError(f"{path}: {exc}") from exc
 
 
-def check_replacement(db: Database, key: envelope.PublicKey, replace: bool) -> bool:
+def check_replacement(
+    db: wiring.AdminJournalistStore, key: envelope.PublicKey, replace: bool
+) -> bool:
     """Refuse to replace a journalist's keys without ``replace``; True if it would.
 
     Replacing any key counts (adding a hybrid key too): a new signing key ends
@@ -149,7 +195,7 @@ def check_replacement(db: Database, key: envelope.PublicKey, replace: bool) -> b
     return changed
 
 
-def check_header_room(db: Database, keys: list[envelope.PublicKey]) -> None:
+def check_header_room(db: wiring.AdminJournalistStore, keys: list[envelope.PublicKey]) -> None:
     """Refuse keys that would make envelopes to every journalist impossible.
 
     Every submission, note and reply is one envelope to all journalists (a reply
@@ -175,7 +221,7 @@ def check_header_room(db: Database, keys: list[envelope.PublicKey]) -> None:
 
 
 def register_journalist(
-    db: Database, key: envelope.PublicKey, role: str = "journalist"
+    db: wiring.AdminJournalistStore, key: envelope.PublicKey, role: str = "journalist"
 ) -> envelope.PublicKey:
     db.add_journalist(
         key.name,
@@ -250,7 +296,11 @@ def _newsroom_options(f: FC) -> FC:
 
 
 def _newsroom_signer(
-    db: Database, newsroom_key: Path | None, passphrase_file: Path | None, *, changing: bool
+    db: wiring.AdminJournalistStore,
+    newsroom_key: Path | None,
+    passphrase_file: Path | None,
+    *,
+    changing: bool,
 ) -> NewsroomSigner | None:
     """The signer for a change to the journalist list; refused without one once the
     instance's directory is signed (an unsigned change would never be used)."""
@@ -292,7 +342,9 @@ def _new_newsroom_key(path: Path, passphrase_file: Path | None) -> NewsroomSigne
     return signer
 
 
-def _publish(db: Database, keys: list[envelope.PublicKey], signer: NewsroomSigner) -> None:
+def _publish(
+    db: wiring.AdminJournalistStore, keys: list[envelope.PublicKey], signer: NewsroomSigner
+) -> None:
     from server.ops import newsroom_key as nk
 
     with _admin_errors():
@@ -337,15 +389,15 @@ def init(
         signer = _new_newsroom_key(newsroom_key, newsroom_passphrase_file)
     elif newsroom_key is not None:
         signer = _newsroom_signer(
-            Database(db_path), newsroom_key, newsroom_passphrase_file, changing=True
+            _init_rows(data_dir), newsroom_key, newsroom_passphrase_file, changing=True
         )
     elif journalists and db_path.exists():
-        _newsroom_signer(Database(db_path), None, None, changing=True)  # refuses if signed
+        _newsroom_signer(_init_rows(data_dir), None, None, changing=True)  # refuses if signed
     added = init_instance(data_dir, list(journalists), replace)
     if signer is not None:
         from server.ops.newsroom_key import current_keys
 
-        db = Database(db_path)
+        db = _init_rows(data_dir)
         keys = {k.name: k for k in current_keys(db)}
         keys.update((k.name, k) for k in added)
         _publish(db, sorted(keys.values(), key=lambda k: k.name), signer)
@@ -356,8 +408,7 @@ def init(
     click.echo(f"Instance ready in {data_dir}")
     for key in added:
         click.echo(f"  journalist {key.name}: {key.fingerprint}")
-    settings = Settings(data_dir=data_dir)
-    if not Database(settings.database_path).journalists():
+    if not _init_rows(data_dir).journalists():
         click.echo("No journalist yet: add one with `lanterne-server init --journalist NAME.pub`.")
 
 
@@ -398,18 +449,22 @@ def run(data_dir: Path, host: str, port: int, journalist_port: int | None) -> No
     db = Database(settings.database_path)
     with _admin_errors():
         db.create()  # idempotent: migrates a database from an older release
-    if not db.journalists():
+        rows = _prepared_journalists(settings)
+    if not rows.journalists():
         click.echo("warning: no journalist key is registered; submissions are refused", err=True)
     uploads = UploadStore(db, settings.uploads_dir, UploadPolicy.from_settings(settings))
     uploads.prepare()
-    objects = ObjectStore(settings.objects_dir)
-    recorded = db.known_object_ids()
-    # A crash in a commit, after uploads moved and before the record: back to the
-    # uploads, so that the page's next commit goes through.
-    uploads.reclaim(objects, recorded)
+    with _backend_errors():
+        objects = wiring.object_store(settings)
+        recorded = rows.known_object_ids()
+    if isinstance(objects, ObjectStore):
+        # A crash in a commit, after uploads moved and before the record: back to
+        # the uploads, so that the page's next commit goes through.
+        uploads.reclaim(objects, recorded)
     # A crash mid-upload can leave temporary or unlisted objects: remove them
     # before serving, while no upload can be in flight.
-    objects.collect_garbage(recorded)
+    with _backend_errors():
+        objects.collect_garbage(recorded)
     # Likewise uploads in progress: expired ones, and files or rows missing their pair.
     uploads.sweep(at_start=True)
     limits = settings.serving
@@ -516,7 +571,7 @@ def journalists_add(
     if (client_auth_out is None) == (not no_client_auth):
         raise AdminError("give --client-auth-out FILE (or --no-client-auth for the API only)")
     settings = _settings(data_dir)
-    db = Database(settings.database_path)
+    db = _prepared_journalists(settings)
     key = read_journalist_key(pub_file)
     check_replacement(db, key, replace)
     check_header_room(db, [key])
@@ -567,7 +622,7 @@ def journalists_add(
 def journalists_list(data_dir: Path) -> None:
     """List registered journalists with their roles and fingerprints."""
     settings = _settings(data_dir)
-    rows = Database(settings.database_path).journalists()
+    rows = _prepared_journalists(settings).journalists()
     if not rows:
         click.echo("No journalist registered.")
     for row in rows:
@@ -597,7 +652,7 @@ def journalists_remove(
     from server.ops import onion_admin
 
     settings = _settings(data_dir)
-    db = Database(settings.database_path)
+    db = _prepared_journalists(settings)
     signer = _newsroom_signer(db, newsroom_key, newsroom_passphrase_file, changing=True)
     if signer is not None:
         from server.ops.newsroom_key import current_keys
@@ -647,7 +702,7 @@ def onions(layout_prefix: Path, data_dir: Path | None) -> None:
     layout = DebianLayout(prefix=layout_prefix)
     found = onion_addresses(layout.source.hs_dir, layout.journalist.hs_dir)
     if data_dir is not None and found.journalist:
-        db = Database(_settings(data_dir).database_path)
+        db = _prepared_journalists(_settings(data_dir))
         db.set_meta_value(JOURNALIST_ONION_META, found.journalist)
         _give_to_owner(data_dir)
         click.echo(f"journalist logins now name {found.journalist} ({data_dir})")
@@ -881,7 +936,7 @@ def directory_show(data_dir: Path) -> None:
     from server.domain import key_directory
 
     settings = _settings(data_dir)
-    db = Database(settings.database_path)
+    db = _prepared_journalists(settings)
     try:
         current = key_directory.current(db)
     except key_directory.DirectoryUnusable as exc:
@@ -913,7 +968,7 @@ def directory_sign(
     if newsroom_key is None:
         raise AdminError("give --newsroom-key")
     settings = _settings(data_dir)
-    db = Database(settings.database_path)
+    db = _prepared_journalists(settings)
     signer = _newsroom_signer(db, newsroom_key, newsroom_passphrase_file, changing=True)
     assert signer is not None
     # The signed keys of those still registered (hybrid keys are kept), then the rest.

@@ -21,8 +21,8 @@ import keyfiles
 from server.domain import key_directory
 from server.domain.clock import SystemClock
 from server.ops.admin_identity import IdentityError, open_admin_signer
-from server.store.db import Database
 from server.store.instance_files import create_private
+from server.store.wiring import AdminJournalistStore
 
 SERIAL_META = "key_directory_serial"
 
@@ -67,16 +67,16 @@ def create(path: Path, passphrase: str) -> NewsroomSigner:
     return NewsroomSigner(seed=seed, public=envelope.newsroom_public_key(seed))
 
 
-def is_signed(db: Database) -> bool:
+def is_signed(db: AdminJournalistStore) -> bool:
     """True once a newsroom key is recorded: every change must then be signed."""
     return key_directory.newsroom_key(db) is not None
 
 
-def registered_keys(db: Database) -> list[envelope.PublicKey]:
+def registered_keys(db: AdminJournalistStore) -> list[envelope.PublicKey]:
     return key_directory.registered_keys(db)
 
 
-def current_keys(db: Database) -> list[envelope.PublicKey]:
+def current_keys(db: AdminJournalistStore) -> list[envelope.PublicKey]:
     """The keys of the verified directory, or of the database before the first one."""
     try:
         return key_directory.keys_to_encrypt_to(db)
@@ -88,7 +88,7 @@ def current_keys(db: Database) -> list[envelope.PublicKey]:
 
 
 def publish(
-    db: Database,
+    db: AdminJournalistStore,
     keys: Sequence[envelope.PublicKey],
     signer: NewsroomSigner,
     today: datetime.date | None = None,

@@ -1,15 +1,24 @@
-"""The default stores: SQLite and files under the data directory, built from the
-settings. The app factories (``server.web.app.create_app``,
-``server.web.journalist_api.create_journalist_app``) call ``sqlite_stores`` and
-``sqlite_api_stores`` when they are given no stores; tests and a second backend pass their own.
+"""The default stores, built from the settings. The app factories
+(``server.web.app.create_app``, ``server.web.journalist_api.create_journalist_app``)
+call ``configured_stores`` and ``configured_api_stores`` when they are given no
+stores; tests pass their own.
+
+Without ``[database]``/``[objects]`` in config.toml: SQLite and files under the
+data directory (``sqlite_stores``). With ``[database]``, the journalists',
+sources' and newsroom's rows are in PostgreSQL; with ``[objects]``, the
+ciphertext is in the S3-compatible bucket (docs/SCALE_OUT.md). Uploads in
+progress, sessions and the instance's secrets stay in the data directory.
+psycopg and boto3 are imported only when config.toml names them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from server.settings import Settings
 from server.store import file_times
@@ -32,11 +41,7 @@ from server.store.uploads import UploadPolicy
 from server.store.uploads import UploadStore as FileUploadStore
 
 if TYPE_CHECKING:
-    from server.store.s3_objects import S3ObjectStore
-
-    def _s3_objects_are_an_object_store(store: S3ObjectStore) -> ObjectStoreProtocol:
-        """mypy checks here that the S3 store keeps to the Protocol (not wired yet)."""
-        return store
+    from server.store.postgres import PostgresDatabase
 
 
 @dataclass
@@ -61,6 +66,8 @@ class Stores(ApiStores):
     disk: DiskSpace
     instance_secrets: bytes  # the JSON ``lanterne-server init`` wrote (domain: InstanceSecrets)
 
+
+ApiStoresT = TypeVar("ApiStoresT", bound=ApiStores)
 
 EPHEMERAL_FILE = "ephemeral.sqlite"
 
@@ -116,3 +123,111 @@ def sqlite_stores(settings: Settings, *, wall_clock: Callable[[], float] | None 
         instance_secrets=secrets,
         ephemeral=ephemeral,
     )
+
+
+SPOOL_DIR = "spool"  # the S3 store's unnamed part files (server/store/s3_objects.py)
+
+# One pool per process and database URL: the source interface and the journalist
+# API served by one process share it.
+_pools: dict[str, PostgresDatabase] = {}
+
+
+def postgres_database(settings: Settings) -> PostgresDatabase | None:
+    """The open pool to ``[database]``, or None without it. The password comes
+    from libpq (``PGPASSWORD``, the password file), never from config.toml."""
+    if settings.database is None:
+        return None
+    from server.store.postgres import PostgresDatabase
+
+    pg = _pools.get(settings.database.url)
+    if pg is None:
+        pg = PostgresDatabase(settings.database.url, max_size=settings.database.pool_size)
+        pg.open()
+        _pools[settings.database.url] = pg
+    return pg
+
+
+class CollectedObjectStore(ObjectStoreProtocol, Protocol):
+    """An object store whose leftovers ``lanterne-server run`` removes at start."""
+
+    def collect_garbage(self, known: set[str]) -> int: ...
+
+
+def object_store(
+    settings: Settings, environ: Mapping[str, str] | None = None
+) -> CollectedObjectStore:
+    """The bucket of ``[objects]`` (credentials from ``environ``, the process's
+    environment by default), else the data directory's objects."""
+    if settings.objects is None:
+        return ObjectStore(settings.objects_dir)
+    from server.store.s3_objects import S3ObjectStore, connect
+
+    location = settings.objects.location(os.environ if environ is None else environ)
+    store = S3ObjectStore(connect(location), location.bucket, settings.data_dir / SPOOL_DIR)
+    store.create_dirs()
+    return store
+
+
+class AdminJournalistStore(JournalistStore, Protocol):
+    """What the admin commands change besides what the web layer reads: both the
+    SQLite ``Database`` and ``PostgresJournalistStore`` are one."""
+
+    def add_journalist(
+        self,
+        name: str,
+        encryption_key: bytes,
+        signing_key: bytes,
+        role: str,
+        day: str,
+        *,
+        hybrid_key: bytes | None = None,
+    ) -> None: ...
+
+    def remove_journalist(self, name: str) -> bool: ...
+
+    def set_meta_value(self, key: str, value: str) -> None: ...
+
+    def known_object_ids(self) -> set[str]: ...
+
+
+def configured_journalists(settings: Settings) -> AdminJournalistStore:
+    """The journalists and instance values (the key directory, onions) where
+    config.toml puts the rows: for the admin commands."""
+    pg = postgres_database(settings)
+    if pg is None:
+        return Database(settings.database_path)
+    from server.store.postgres_stores import PostgresJournalistStore
+
+    return PostgresJournalistStore(pg)
+
+
+def _on_configured_backend(stores: ApiStoresT, settings: Settings) -> ApiStoresT:
+    pg = postgres_database(settings)
+    changes: dict[str, object] = {}
+    if pg is not None:
+        from server.store.postgres_stores import (
+            PostgresJournalistStore,
+            PostgresNewsroomStore,
+            PostgresSourceStore,
+        )
+
+        changes.update(
+            journalists=PostgresJournalistStore(pg),
+            sources=PostgresSourceStore(pg),
+            newsroom=PostgresNewsroomStore(pg),
+        )
+    if settings.objects is not None:
+        changes["objects"] = object_store(settings)
+    return dataclasses.replace(stores, **changes) if changes else stores  # type: ignore[arg-type]
+
+
+def configured_api_stores(settings: Settings) -> ApiStores:
+    """The journalist API's stores on the backend config.toml names."""
+    return _on_configured_backend(sqlite_api_stores(settings), settings)
+
+
+def configured_stores(
+    settings: Settings, *, wall_clock: Callable[[], float] | None = None
+) -> Stores:
+    """The source interface's stores on the backend config.toml names."""
+    return _on_configured_backend(sqlite_stores(settings, wall_clock=wall_clock), settings)

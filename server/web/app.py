@@ -22,7 +22,7 @@ from server.domain.source_lifecycle import SourceLifecycle
 from server.domain.sources import InstanceSecrets, KeyDeriver, SourceService
 from server.domain.uploads import OwnerKeys
 from server.settings import Settings
-from server.store.wiring import Stores, ephemeral_store, sqlite_stores
+from server.store.wiring import Stores, configured_stores, ephemeral_store
 from server.web import error_pages
 from server.web.assets import Assets
 from server.web.contain_errors import ContainErrorsMiddleware
@@ -58,15 +58,15 @@ def create_app(
     wall_clock: Callable[[], float] | None = None,
     stores: Stores | None = None,
 ) -> FastAPI:
-    """``stores`` are what the app keeps (``sqlite_stores(settings)``, the data
-    directory's database and files, if none are given); ``clock`` drives
+    """``stores`` are what the app keeps (``configured_stores(settings)``, the
+    backend config.toml names, if none are given); ``clock`` drives
     sessions and dates; ``wall_clock`` (seconds since the epoch) the form
     tokens and, for the default stores, the expiry of uploads in progress.
     All three are seams for tests and for another backend."""
     quiet_logging()
     clock = clock or SystemClock()
     if stores is None:
-        stores = sqlite_stores(settings, wall_clock=wall_clock)
+        stores = configured_stores(settings, wall_clock=wall_clock)
     secrets = InstanceSecrets.from_json(stores.instance_secrets, str(settings.secrets_path))
     deriver = KeyDeriver(
         secrets, settings.argon2_opslimit, settings.argon2_memlimit, settings.max_parallel_kdf

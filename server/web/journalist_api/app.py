@@ -18,7 +18,7 @@ from server.domain.newsroom import Newsroom
 from server.domain.source_lifecycle import SourceLifecycle
 from server.settings import Settings
 from server.store.protocols import DATABASE_UNAVAILABLE
-from server.store.wiring import ApiStores, ephemeral_store, sqlite_api_stores
+from server.store.wiring import ApiStores, configured_api_stores, ephemeral_store
 from server.web.app import quiet_logging
 from server.web.contain_errors import ContainErrorsMiddleware
 from server.web.error_pages import storage_failure
@@ -109,7 +109,7 @@ def create_journalist_app(
     for another backend."""
     quiet_logging()
     if stores is None:
-        stores = sqlite_api_stores(settings)
+        stores = configured_api_stores(settings)
     newsroom = Newsroom(
         stores.newsroom, stores.objects, SourceLifecycle(stores.sources, stores.objects)
     )
