@@ -5,7 +5,7 @@
 #   sudo deploy/install.sh
 #
 # What it does (deploy/README.md explains each step):
-#   1. apt: tor, python3-venv (only what is missing);
+#   1. apt: tor, python3-venv, libpq5 (only what is missing);
 #   2. the app into a virtualenv (/opt/lanterne/venv), pinned by constraints.txt;
 #   3. the system user `lanterne` and its data directory (0700), `init`;
 #   4. tor: the source onion in tor@default (/etc/tor/torrc), the journalist
@@ -64,8 +64,10 @@ grep -q '^12\.' /etc/debian_version 2>/dev/null \
   || say "warning: written for Debian 12, this is $(cat /etc/debian_version 2>/dev/null || echo 'not Debian')"
 
 # --- 1. Debian packages --------------------------------------------------------
-# tor ships tor-gencert too (only tests need it); python3-venv for the venv.
-debs=(tor python3 python3-venv)
+# tor ships tor-gencert too (only tests need it); python3-venv for the venv;
+# libpq5 for psycopg, loaded only when config.toml names [database]
+# (docs/SCALE_OUT.md: Debian's libpq gets Debian's security updates).
+debs=(tor python3 python3-venv libpq5)
 if [ "${LANTERNE_SKIP_APT:-0}" != 1 ]; then
   missing=()
   for p in "${debs[@]}"; do
