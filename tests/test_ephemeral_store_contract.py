@@ -99,3 +99,31 @@ def test_sessions_on_the_store_hold_no_id_codename_or_time(store: EphemeralStore
     assert found is not None and found.new_codename == "alpha bravo"
     other.end_source("source-id-1")
     assert sessions.get(session.id) is None
+
+
+def test_instances_on_postgresql_share_sessions_through_it(pg_url: str, tmp_path: Path) -> None:
+    """With [database] in config.toml the shared state goes to PostgreSQL, not to a
+    file of one machine's data directory: a session made through one machine's
+    stores is found through another's (each with its own data directory)."""
+    import dataclasses
+
+    from server.settings import DatabaseConfig, Settings
+    from server.store.wiring import configured_api_stores
+
+    stores = []
+    for name in ("one", "two"):
+        data = tmp_path / name
+        data.mkdir()
+        settings = dataclasses.replace(
+            Settings(data_dir=data), database=DatabaseConfig(pg_url, pool_size=2)
+        )
+        stores.append(configured_api_stores(settings))
+    assert all(isinstance(s.ephemeral, PostgresEphemeralStore) for s in stores)
+    clock = FakeClock()
+    one, two = (
+        SessionStore(clock, 3600, 100, shared=s.ephemeral, instance_key=b"k" * 32, now=clock)
+        for s in stores
+    )
+    session = one.sign_in(one.create(), "source-id-2")
+    found = two.get(session.id)
+    assert found is not None and found.source_id == "source-id-2"

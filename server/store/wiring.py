@@ -205,16 +205,21 @@ def _on_configured_backend(stores: ApiStoresT, settings: Settings) -> ApiStoresT
     pg = postgres_database(settings)
     changes: dict[str, object] = {}
     if pg is not None:
+        from server.store.postgres_ephemeral import PostgresEphemeralStore
         from server.store.postgres_stores import (
             PostgresJournalistStore,
             PostgresNewsroomStore,
             PostgresSourceStore,
         )
 
+        # Sessions, throttles and tokens where every machine finds them (UNLOGGED).
+        ephemeral = PostgresEphemeralStore(pg)
+        ephemeral.prepare()
         changes.update(
             journalists=PostgresJournalistStore(pg),
             sources=PostgresSourceStore(pg),
             newsroom=PostgresNewsroomStore(pg),
+            ephemeral=ephemeral,
         )
     if settings.objects is not None:
         changes["objects"] = object_store(settings)
