@@ -167,3 +167,41 @@ def test_a_missing_bucket_secret_is_one_line_at_start(configured: Configured) ->
     assert ran.returncode == 1
     assert "LANTERNE_S3_SECRET_ACCESS_KEY" in ran.stderr
     assert "Traceback" not in ran.stderr
+
+
+def test_a_resumable_upload_commits_into_the_bucket(
+    configured: Configured, s3_server: S3Server, pg_cluster: Cluster
+) -> None:
+    """The browser's path: tus uploads of ciphertext, then the commit, which sends
+    each finished upload into the bucket (``import_file``) and leaves no upload
+    file or row behind."""
+    from tests.test_uploads_tus import Browser, manifest, seal
+
+    c = configured
+    data_dir = c.instance.data_dir
+    message = b"LNTCANARY-resumable-message-77d0"
+    document = b"LNTCANARY-resumable-file-0e4b " * 20_000  # 600 kB, several tus chunks
+    with run_server(c.instance) as server, Browser(server.base_url) as browser:
+        msg_id = browser.upload(seal(c.instance, message))
+        doc_id = browser.upload(seal(c.instance, document))
+        plain = manifest((msg_id, len(message)), [(doc_id, "a.txt", "text/plain", len(document))])
+        manifest_id = browser.upload(seal(c.instance, plain))
+        committed = browser.commit(manifest_id, msg_id, [doc_id])
+        assert committed.status_code == 303, committed.text
+        assert committed.headers["location"] == "/en/codename"
+        for upload_id in (manifest_id, msg_id, doc_id):
+            assert browser.head(upload_id).status_code == 404
+
+    assert pg_count(c.url, "submissions") == 1
+    s3 = s3_server.client()
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=c.bucket).get("Contents", [])}
+    assert keys == {manifest_id, msg_id, doc_id}
+    identity = c.instance.journalists[0].identity
+    body = s3.get_object(Bucket=c.bucket, Key=doc_id)["Body"].read()
+    assert envelope.decrypt_bytes(body, [identity]) == document
+    assert list((data_dir / "objects").iterdir()) == []
+    assert [p.name for p in (data_dir / "uploads").iterdir()] == []
+    assert sqlite_count(data_dir / "lanterne.sqlite3", "uploads") == 0
+    with psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+    assert find_canaries([message, document[:30]], [pg_cluster.data_dir, data_dir]) == []

@@ -392,6 +392,10 @@ class UploadStore(Protocol):
         back among the uploads, rows untouched, so the commit can be sent again."""
         ...
 
+    def finish(self, upload_ids: Sequence[str]) -> None:
+        """Once their submission is recorded: whatever of these uploads remains."""
+        ...
+
 
 class EphemeralStore(Protocol):
     """Short-lived state every instance shares (sessions, throttles, tokens): keyed

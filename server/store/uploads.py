@@ -506,7 +506,7 @@ class UploadStore:
         A rename needs both on files: another object store needs its own upload store.
         """
         if not isinstance(store, ObjectStore):
-            raise TypeError("uploads on files move only into an object store on files")
+            return self._copy_to_store(uploads, store)
         moved: list[str] = []
         try:
             for upload in uploads:
@@ -531,7 +531,7 @@ class UploadStore:
         rows untouched, so the same commit can be sent again. Only an object the
         store holds and whose upload file is gone is moved; returns how many."""
         if not isinstance(store, ObjectStore):
-            raise TypeError("uploads on files move only into an object store on files")
+            return self._drop_copies(upload_ids, store)
         back = 0
         try:
             for upload_id in upload_ids:
@@ -548,6 +548,44 @@ class UploadStore:
             if back:  # else nothing changed: the directories keep their own day
                 self.stamp(store.root, self.root)
         return back
+
+    def _copy_to_store(self, uploads: Sequence[Upload], store: protocols.ObjectStore) -> list[str]:
+        """Into another object store (a bucket: ``import_file``) no rename reaches:
+        each upload is sent under its id, all or none; the upload files and rows
+        stay until ``finish`` (so ``take_back`` only has to drop the copies)."""
+        import_file = getattr(store, "import_file", None)
+        if import_file is None:
+            raise TypeError(f"{type(store).__name__} cannot receive finished uploads")
+        sent: list[str] = []
+        try:
+            for upload in uploads:
+                with file_times.open_noatime(self.path(upload.id)) as f:
+                    import_file(upload.id, f)
+                sent.append(upload.id)
+        except BaseException:
+            for object_id in sent:
+                with contextlib.suppress(OSError):
+                    store.delete(object_id)
+            raise
+        return sent
+
+    def _drop_copies(self, upload_ids: Sequence[str], store: protocols.ObjectStore) -> int:
+        """``take_back`` for a store the uploads were copied into: the copies of
+        uploads whose files are still here are deleted from it."""
+        back = 0
+        for upload_id in upload_ids:
+            if _is_id(upload_id) and self.path(upload_id).exists():
+                store.delete(upload_id)
+                back += 1
+        return back
+
+    def finish(self, upload_ids: Sequence[str]) -> None:
+        """After the submission naming these uploads is recorded: what is left of
+        them here (their files when they were copied into a bucket, their rows
+        when the submission went to another database) is removed."""
+        for upload_id in upload_ids:
+            if _is_id(upload_id):
+                self._remove(upload_id)
 
     def reclaim(self, store: protocols.ObjectStore, recorded: set[str]) -> int:
         """At start-up, before the object store's collection: take back what a

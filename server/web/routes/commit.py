@@ -145,6 +145,13 @@ async def commit(request: Request, lang: str) -> Response:
                         svc.store.delete(upload_id)
                         store.delete(upload_id)
                 raise
+            # Recorded: what remains of the uploads (copies sent to a bucket, rows
+            # in the data directory when the records are in PostgreSQL) goes.
+            # Failing here loses nothing: expiry removes them later.
+            try:
+                await anyio.to_thread.run_sync(store.finish, ids)
+            except STORAGE_ERRORS as exc:
+                log.warning("uploads left after a commit (%s)", type(exc).__name__)
     except UploadError:
         return commit_problem_page(request, "busy", lang)
     except CommitProblem as exc:
