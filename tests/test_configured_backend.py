@@ -205,3 +205,38 @@ def test_a_resumable_upload_commits_into_the_bucket(
     with psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
         conn.execute("CHECKPOINT")
     assert find_canaries([message, document[:30]], [pg_cluster.data_dir, data_dir]) == []
+
+
+def test_admin_commands_work_on_the_configured_rows(configured: Configured, tmp_path: Path) -> None:
+    """journalists add/list/remove, list, directory show and backup, on an
+    instance whose rows are in PostgreSQL: each reads and changes those rows."""
+    c = configured
+    data = ["--data-dir", str(c.instance.data_dir)]
+    bruno = make_journalist(tmp_path / "keys", "bruno")
+    added = admin(["journalists", "add", *data, "--no-client-auth", str(bruno.pub_path)], c.env)
+    assert added.returncode == 0, added.stderr
+    with psycopg.connect(c.url) as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM journalists")}
+    assert names == {"alice", "bruno"}
+    listed = admin(["journalists", "list", *data], c.env)
+    assert listed.returncode == 0 and "alice" in listed.stdout and "bruno" in listed.stdout
+    hs_dir = ["--hs-dir", str(tmp_path / "no-hs")]
+    removed = admin(["journalists", "remove", *data, *hs_dir, "bruno"], c.env)
+    assert removed.returncode == 0, removed.stderr
+    assert pg_count(c.url, "journalists") == 1
+    shown = admin(["directory", "show", *data], c.env)
+    assert shown.returncode == 0 and "No newsroom key" in shown.stdout, shown.stderr
+
+    assert admin(["list", *data], c.env).stdout.strip() == "No submission yet."
+    with run_server(c.instance) as server, SourceClient(server.base_url) as source:
+        source.first_submission(MESSAGE, None)
+    with psycopg.connect(c.url) as conn:
+        ids = {str(r[0]) for r in conn.execute("SELECT id FROM objects")}
+    listing = admin(["list", *data], c.env)
+    assert listing.returncode == 0, listing.stderr
+    assert len(ids) == 2 and all(f"bucket {c.bucket}, key {i}" in listing.stdout for i in ids)
+
+    backup = ["backup", *data, "--to", str(tmp_path / "b.tar")]
+    refused = admin([*backup, "--signing-key", str(tmp_path / "none")], c.env)
+    assert refused.returncode == 1 and "pg_dump" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr and not (tmp_path / "b.tar").exists()

@@ -837,6 +837,13 @@ def backup(
     from server.ops.backup import backup as make_backup
 
     settings = _settings(data_dir)
+    if settings.database is not None or settings.objects is not None:
+        raise AdminError(
+            "backup covers an instance on SQLite and files; this one keeps its rows in"
+            " PostgreSQL or its objects in a bucket ([database]/[objects] in config.toml):"
+            " back those up with pg_dump and the S3 server's own tools (docs/SCALE_OUT.md,"
+            ' "Backups")'
+        )
     with _admin_errors():
         signer = open_admin_signer(signing_key, _passphrase_reader(signing_key, passphrase_file))
         key = signer.public if recipient is None else admin_public_key(recipient)
@@ -986,14 +993,18 @@ def directory_sign(
 def list_submissions(data_dir: Path) -> None:
     """List complete submissions and their encrypted objects (no content is shown)."""
     settings = _settings(data_dir)
-    subs = Database(settings.database_path).submissions()
+    with _backend_errors():
+        subs = wiring.configured_submissions(settings)
     if not subs:
         click.echo("No submission yet.")
     for sid, day, objects in subs:
         click.echo(f"submission {sid}  received {day}")
         for obj in objects:
-            path = settings.objects_dir / obj.id
-            click.echo(f"  {obj.kind:8}  {path}")
+            if settings.objects is not None:
+                where = f"bucket {settings.objects.bucket}, key {obj.id}"
+            else:
+                where = str(settings.objects_dir / obj.id)
+            click.echo(f"  {obj.kind:8}  {where}")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from server.store.protocols import (
     EphemeralStore,
     JournalistStore,
     NewsroomStore,
+    ObjectRow,
     SourceStore,
     UploadStore,
 )
@@ -199,6 +200,22 @@ def configured_journalists(settings: Settings) -> AdminJournalistStore:
     from server.store.postgres_stores import PostgresJournalistStore
 
     return PostgresJournalistStore(pg)
+
+
+def configured_submissions(settings: Settings) -> list[tuple[str, str, list[ObjectRow]]]:
+    """Every complete submission (id, day received, objects) where config.toml
+    puts the rows: for ``lanterne-server list``."""
+    pg = postgres_database(settings)
+    if pg is None:
+        return Database(settings.database_path).submissions()
+    from server.store.postgres_stores import PostgresNewsroomStore
+
+    newsroom = PostgresNewsroomStore(pg)
+    return [
+        submission
+        for summary in newsroom.source_summaries()
+        for submission in newsroom.items_of(summary.id).submissions
+    ]
 
 
 def _on_configured_backend(stores: ApiStoresT, settings: Settings) -> ApiStoresT:
