@@ -92,7 +92,12 @@ def backend(tmp_path: Path, pg_url: str, s3_server: S3Server) -> Iterator[Backen
         pg.prepare()
         public = alice.public
         PostgresJournalistStore(pg).add_journalist(
-            "alice", public.recipient.public_bytes, public.signing_key, "journalist", "2026-12-04"
+            "alice",
+            public.x25519.public_bytes,
+            public.signing_key,
+            "journalist",
+            "2026-12-04",
+            hybrid_key=None if public.hybrid is None else public.hybrid.public_bytes,
         )
         yield Backend(settings, alice, pg, objects, s3_server, bucket)
 
@@ -126,7 +131,7 @@ def test_a_submission_read_and_deleted_on_postgresql_and_s3(
     backend: Backend, pg_cluster: Cluster
 ) -> None:
     b = backend
-    identity = b.alice.decryption
+    identities = b.alice.identities()
     source_app = create_app(b.settings, stores=on_pg_and_s3(sqlite_stores(b.settings), b))
     with serve_in_thread(source_app) as base_url, SourceClient(base_url) as source:
         codename = source.first_submission(MESSAGE, [("report.txt", FILE, "text/plain")])
@@ -150,15 +155,15 @@ def test_a_submission_read_and_deleted_on_postgresql_and_s3(
         [submission] = detail["items"]["submissions"]
         by_kind = {o["kind"]: o for o in submission["objects"]}
         manifest_env = api.get(f"/objects/{by_kind['manifest']['id']}").content
-        manifest = json.loads(envelope.decrypt_bytes(manifest_env, [identity]))
+        manifest = json.loads(envelope.decrypt_bytes(manifest_env, identities))
         message_id = manifest["message"]["object"]
         message_env = api.get(f"/objects/{message_id}").content
-        assert envelope.decrypt_bytes(message_env, [identity]).decode() == MESSAGE
+        assert envelope.decrypt_bytes(message_env, identities).decode() == MESSAGE
         file_id = manifest["files"][0]["object"]
         whole = api.get(f"/objects/{file_id}").content
         tail = api.get(f"/objects/{file_id}", headers={"Range": "bytes=1000-"})
         assert tail.status_code == 206 and tail.content == whole[1000:]
-        assert envelope.decrypt_bytes(whole, [identity]) == FILE
+        assert envelope.decrypt_bytes(whole, identities) == FILE
         note = envelope.encrypt_bytes(b"checked", [b.alice.public.recipient])
         assert api.post(f"/sources/{summary['id']}/notes", content=note).status_code == 201
         assert len(b.objects.ids()) == 4
