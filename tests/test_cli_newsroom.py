@@ -86,9 +86,13 @@ def test_a_pinned_newsroom_key_decides_who_notes_go_to(tmp_path: Path) -> None:
         carol = ids["carol"]
         with sqlite3.connect(data / "lanterne.sqlite3") as conn:
             conn.execute(
-                "INSERT INTO journalists (name, encryption_key, signing_key, role, added_on)"
-                " VALUES ('carol', ?, ?, 'journalist', '2026-12-04')",
-                (carol.public.recipient.public_bytes, carol.public.signing_key),
+                "INSERT INTO journalists (name, encryption_key, signing_key, role, added_on,"
+                " hybrid_key) VALUES ('carol', ?, ?, 'journalist', '2026-12-04', ?)",
+                (
+                    carol.public.x25519.public_bytes,
+                    carol.public.signing_key,
+                    carol.public.recipient.public_bytes,
+                ),
             )
         before = objects(data)
         lanterne(home, "note", row["id"], "note for the signed list")

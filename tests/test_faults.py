@@ -122,7 +122,7 @@ def check_instance(instance: Instance, server: Server, alice: JournalistIdentity
         assert isinstance(objects, list) and objects
         for obj in objects:
             data = (instance.objects_dir / obj["id"]).read_bytes()
-            envelope.decrypt_bytes(data, [alice.decryption])  # whole, or it raises
+            envelope.decrypt_bytes(data, alice.identities())  # whole, or it raises
     named = {r[0] for r in db_rows(instance, "objects")}
     named |= {r[2] for r in db_rows(instance, "replies")}
     named |= {r[2] for r in db_rows(instance, "notes")}
