@@ -309,3 +309,16 @@ def test_init_makes_the_newsroom_key_where_the_admin_says(tmp_path: Path) -> Non
     assert again.returncode == 0, again.stderr
     assert json.loads(key_file.read_text()) == doc
     assert stored_directory(instance).serial == 2
+
+
+def test_a_damaged_serial_is_a_clear_refusal(
+    signed: tuple[Instance, Path, bytes], tmp_path: Path
+) -> None:
+    instance, key_file, _newsroom = signed
+    with sqlite3.connect(instance.data_dir / "lanterne.sqlite3") as conn:
+        conn.execute("UPDATE meta SET value = 'x1' WHERE key = 'key_directory_serial'")
+    data = instance.data_dir
+    refused = admin("directory", "sign", "--data-dir", data, "--newsroom-key", key_file)
+    assert refused.returncode == 1
+    assert "directory serial is damaged" in refused.stderr and "Traceback" not in refused.stderr
+    assert stored_directory(instance).serial == 1

@@ -103,7 +103,13 @@ def publish(
         )
     # The serial goes on from the last one signed here, even when the stored
     # document no longer verifies: clients refuse anything lower than they saw.
-    last = int(db.meta_value(SERIAL_META) or 0)
+    recorded_serial = db.meta_value(SERIAL_META) or "0"
+    if not recorded_serial.isdigit():
+        raise NewsroomKeyError(
+            f"the recorded directory serial is damaged ({recorded_serial[:20]!r}); restore the"
+            " database from a backup"
+        )
+    last = int(recorded_serial)
     day = today if today is not None else datetime.date.fromisoformat(SystemClock().today())
     document = envelope.sign_directory(keys, serial=last + 1, day=day, seed=signer.seed).decode()
     directory = envelope.verify_directory(document, signer.public)
