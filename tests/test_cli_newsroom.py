@@ -72,12 +72,14 @@ def test_a_pinned_newsroom_key_decides_who_notes_go_to(tmp_path: Path) -> None:
             source.first_submission("canary-cli-newsroom")
         api = server.api_url.removesuffix("/api/v1")
         lanterne(home, "config", "--server", api, "--identity", keys / "alice.identity")
+        unpinned = lanterne(home, "pull")
+        assert b"signed by a newsroom key you have not pinned" in unpinned.stderr
         bad = lanterne(home, "config", "--newsroom", "12345 678", ok=False)
         assert bad.returncode == 2 and b"8 groups of 5 digits" in bad.stderr
         # Pinned with its digits run together, as someone might copy them.
         lanterne(home, "config", "--newsroom", fingerprint.replace(" ", ""))
         assert fingerprint.encode() in lanterne(home, "config").stdout
-        lanterne(home, "pull")
+        assert b"not pinned" not in lanterne(home, "pull").stderr
         state = json.loads((home / "newsroom.json").read_text())
         assert state["serial"] == 2 and sorted(state["journalists"]) == ["alice", "bruno"]
         [row] = json.loads(lanterne(home, "list", "--json").stdout)

@@ -234,7 +234,14 @@ def pull_command(bundle_path: Path | None, everything: bool, passphrase_file: Pa
         RichPullProgress(err_console, vault) as bars,
     ):
         result = sync.pull(client, vault, bars)
-        pinned_directory(client)
+        if pinned_directory(client) is None and client.directory() is not None:
+            click.secho(
+                "this server's journalist list is signed by a newsroom key you have not pinned:"
+                " run `lanterne config --newsroom FINGERPRINT` with the fingerprint the newsroom"
+                " publishes (not the one this server shows)",
+                err=True,
+                fg="yellow",
+            )
     click.echo(
         f"{plural(result.sources, 'source')}; {plural(len(result.downloaded), 'new object')}"
         f" ({human_size(result.bytes)})" + (f", {result.resumed} resumed" if result.resumed else "")
