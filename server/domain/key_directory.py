@@ -16,6 +16,7 @@ says so until the admin signs a first directory.
 
 from __future__ import annotations
 
+import functools
 from typing import Protocol
 
 import envelope
@@ -75,9 +76,17 @@ def current(values: RecordedValues) -> envelope.KeyDirectory | None:
     if document is None:
         raise DirectoryUnusable("a newsroom key is recorded but no signed key directory")
     try:
-        return envelope.verify_directory(document, key)
+        return _verified(document, key)
     except envelope.DirectoryError as exc:
         raise DirectoryUnusable(f"the stored key directory does not verify: {exc}") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _verified(document: str, key: bytes) -> envelope.KeyDirectory:
+    """Pages read the directory on every request; verifying the same document
+    (a signature and up to 1000 key checks) once is enough. Keyed by the exact
+    document and key, so any change is verified afresh; failures are not cached."""
+    return envelope.verify_directory(document, key)
 
 
 def encoded_key(key: bytes) -> str:
