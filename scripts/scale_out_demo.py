@@ -9,6 +9,7 @@ the secrets are in the environment (docs/SCALE_OUT.md).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -101,9 +102,11 @@ def main() -> int:
             )
             ports = [(port, port + 1), (port + 2, port + 3)]
             for i, (source, api) in enumerate(ports):
-                log = (base / f"instance-{i + 1}.log").open("ab")
-                servers.append(
-                    subprocess.Popen(
+                # One after the other: each start migrates and tidies the shared
+                # stores, and a failure shows that instance's own log.
+                log_path = base / f"instance-{i + 1}.log"
+                with log_path.open("ab") as log:
+                    proc = subprocess.Popen(
                         [
                             BIN / "lanterne-server",
                             "run",
@@ -119,10 +122,10 @@ def main() -> int:
                         stdout=log,
                         stderr=subprocess.STDOUT,
                     )
-                )
-            for proc, (source, api) in zip(servers, ports, strict=True):
-                wait_for_port(source, proc, 60)
-                wait_for_port(api, proc, 60)
+                servers.append(proc)
+                log_text = functools.partial(log_path.read_text, errors="replace")
+                for p in (source, api):
+                    wait_for_port(p, proc, 60, log_text)
             print(
                 f"""
 Lanterne scale-out demo: two instances, one PostgreSQL cluster, one S3 bucket.
