@@ -13,6 +13,9 @@ from server.ops.health_check import RELEASE_DATE, CheckConfig, Finding, run_chec
 from server.ops.tor_config import ClientAuthKey, OnionService, add_authorized_client, render_torrc
 from tests.server_process import ROOT, SERVER_CMD, make_journalist
 
+# Real processes end to end: CI runs it, scripts/test.sh --fast does not (under two minutes).
+pytestmark = pytest.mark.slow
+
 TEMPLATES = ROOT / "deploy"
 ME = getpass.getuser()
 

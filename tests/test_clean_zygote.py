@@ -24,6 +24,9 @@ from journalist_cli.cleaning import Limits, protocol, safexml, worker
 from journalist_cli.cleaning.report import CleanReport
 from tests import metadata_corpus as corpus
 
+# Real processes end to end: CI runs it, scripts/test.sh --fast does not (under two minutes).
+pytestmark = pytest.mark.slow
+
 SECRET = "LNTSECRETpassphrase-must-not-reach-the-zygote"
 
 

@@ -31,6 +31,9 @@ from tests.test_journalist_workflow import (
     setup_journalist,
 )
 
+# Real processes end to end: CI runs it, scripts/test.sh --fast does not (under two minutes).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "docs" / "JOURNALIST_GUIDE.md"
 

@@ -25,6 +25,9 @@ from journalist_cli.workflow_errors import ServerError
 from tests.server_process import SourceClient
 from tests.test_journalist_workflow import newsroom
 
+# Real processes end to end: CI runs it, scripts/test.sh --fast does not (under two minutes).
+pytestmark = pytest.mark.slow
+
 CUT_AFTER = 256 << 10
 
 

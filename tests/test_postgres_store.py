@@ -26,6 +26,9 @@ from server.store.postgres import (
 )
 from tests.pg_cluster import running_cluster
 
+# Real processes end to end: CI runs it, scripts/test.sh --fast does not (under two minutes).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def db(pg_url: str) -> Iterator[PostgresDatabase]:

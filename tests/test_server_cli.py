@@ -24,6 +24,9 @@ from server.ops.admin import main as server_cli
 from tests.cli_helpers import LANTERNE
 from tests.server_process import ROOT, Instance, init_instance
 
+# Real processes end to end: CI runs it, scripts/test.sh --fast does not (under two minutes).
+pytestmark = pytest.mark.slow
+
 SERVER = shutil.which("lanterne-server", path=str(Path(sys.executable).parent)) or "lanterne-server"
 
 

@@ -20,6 +20,9 @@ from tests.server_process import (
     run_server,
 )
 
+# Real processes end to end: CI runs it, scripts/test.sh --fast does not (under two minutes).
+pytestmark = pytest.mark.slow
+
 CLI = [sys.executable, "-m", "server.ops.admin"]
 
 

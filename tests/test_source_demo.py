@@ -16,8 +16,13 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 import envelope
 from tests.server_process import ROOT, SourceClient, free_port
+
+# Real processes end to end: CI runs it, scripts/test.sh --fast does not (under two minutes).
+pytestmark = pytest.mark.slow
 
 
 def test_demo_script_serves_and_its_decrypt_steps_work(tmp_path: Path) -> None:

@@ -38,6 +38,9 @@ from server.web.journalist_api.auth import signed_message
 from tests.server_process import ROOT, SERVER_CMD, Instance, Server, SourceClient, run_server
 from tests.test_uploads_tus import Browser, manifest
 
+# Real processes end to end: CI runs it, scripts/test.sh --fast does not (under two minutes).
+pytestmark = pytest.mark.slow
+
 DAY = 86400
 PDF = b"%PDF-1.4\n" + os.urandom(100_000) + b"\n%%EOF\n"
 
