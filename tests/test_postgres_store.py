@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from server.store.db import SCHEMA, SCHEMA_VERSION
+from server.store.ephemeral import SCHEMA as EPHEMERAL_SCHEMA
 from server.store.migrations import MIGRATIONS, Migration, MigrationError
 from server.store.postgres import (
     POSTGRES_BASELINE,
@@ -50,6 +51,9 @@ def columns(conn: psycopg.Connection) -> dict[str, set[str]]:
 def sqlite_columns(tmp_path: Path) -> dict[str, set[str]]:
     conn = sqlite3.connect(tmp_path / "ref.sqlite3")
     conn.executescript(SCHEMA)
+    # SQLite keeps the short-lived state in a file of its own (ephemeral.sqlite),
+    # PostgreSQL in the one database: the same table either way.
+    conn.executescript(EPHEMERAL_SCHEMA)
     tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
     found = {
         t: {r[1] for r in conn.execute(f"PRAGMA table_info({t})")}
@@ -62,7 +66,8 @@ def sqlite_columns(tmp_path: Path) -> dict[str, set[str]]:
 
 def test_a_new_database_gets_the_current_schema(db: PostgresDatabase) -> None:
     assert db.schema_version() is None
-    assert db.prepare() == []
+    # The baseline schema, then the steps written after it.
+    assert db.prepare() == [m for m in MIGRATIONS if m.to_version > POSTGRES_BASELINE]
     assert db.schema_version() == SCHEMA_VERSION
     assert db.prepare() == []  # again: nothing to do
     assert db.schema_version() == SCHEMA_VERSION
@@ -75,6 +80,54 @@ def test_the_tables_and_columns_are_sqlites(db: PostgresDatabase, tmp_path: Path
         expected[table] = expected[table] | {"seq"}
     with db.connect() as conn:
         assert columns(conn) == expected
+
+
+def test_the_shared_short_lived_state_is_an_unlogged_table_of_the_migration_list(
+    db: PostgresDatabase,
+) -> None:
+    """Sessions, throttles and tokens: made by the one list like every other table
+    (it used to be created at start, outside the list), UNLOGGED, days only."""
+    db.prepare()
+    with db.connect() as conn:
+        rows = conn.execute(
+            "SELECT relname, relpersistence FROM pg_class"
+            " WHERE relnamespace = current_schema()::regnamespace"
+            " AND relname IN ('ephemeral', 'ephemeral_seq')"
+        ).fetchall()
+        assert sorted(rows) == [("ephemeral", "u"), ("ephemeral_seq", "u")]
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute(
+                "INSERT INTO ephemeral(kind, key, value, seq, until_day)"
+                " VALUES ('k', 'k', 'v', 1, '2026-12-04 16:05')"
+            )
+
+
+def test_a_database_from_before_the_step_gets_the_table_made_again(
+    db: PostgresDatabase,
+) -> None:
+    """A version-4 database, with the table its release created outside the list
+    (TEXT days, a session in it): the step makes it again, empty, with days."""
+    four = tuple(m for m in MIGRATIONS if m.to_version <= POSTGRES_BASELINE)
+    with db.connect() as conn:
+        prepare(conn, migrations=four, target=POSTGRES_BASELINE)
+        conn.execute(
+            "CREATE UNLOGGED TABLE ephemeral (kind TEXT NOT NULL, key BYTEA NOT NULL,"
+            " value BYTEA NOT NULL, tier INTEGER NOT NULL DEFAULT 0, seq BIGINT NOT NULL,"
+            " until_day TEXT NOT NULL, PRIMARY KEY (kind, key))"
+        )
+        conn.execute("CREATE UNLOGGED SEQUENCE ephemeral_seq")
+        conn.execute("INSERT INTO ephemeral VALUES ('session', 'k', 'v', 0, 1, '2026-12-04')")
+    assert [m.to_version for m in db.prepare()] == list(
+        range(POSTGRES_BASELINE + 1, SCHEMA_VERSION + 1)
+    )
+    with db.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM ephemeral").fetchone() == (0,)
+        domain = conn.execute(
+            "SELECT domain_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = 'ephemeral'"
+            " AND column_name = 'until_day'"
+        ).fetchone()
+    assert domain == ("day",)
 
 
 def test_no_column_holds_a_time_finer_than_a_day(db: PostgresDatabase) -> None:
@@ -179,7 +232,8 @@ def test_later_steps_run_from_the_one_list_in_one_transaction(db: PostgresDataba
     target = SCHEMA_VERSION + 1
     good = Migration(target, "a test step", _no_sqlite, postgres="CREATE TABLE extra (x day);")
     with db.connect() as conn:
-        assert prepare(conn, migrations=(*MIGRATIONS, good), target=target) == [good]
+        applied = prepare(conn, migrations=(*MIGRATIONS, good), target=target)
+    assert applied[-1] == good and all(m.to_version > POSTGRES_BASELINE for m in applied)
     assert db.schema_version() == target
     with db.connect() as conn:
         assert "extra" in columns(conn)
@@ -227,7 +281,8 @@ def test_instances_starting_together_prepare_once(pg_url: str) -> None:
         t.start()
     for t in threads:
         t.join(60)
-    assert results == [[], [], [], []]
+    after_baseline = [m for m in MIGRATIONS if m.to_version > POSTGRES_BASELINE]
+    assert sorted(results, key=len) == [[], [], [], after_baseline]  # one upgrader
     with PostgresDatabase(pg_url) as database:
         assert database.schema_version() == SCHEMA_VERSION
 

@@ -33,7 +33,7 @@ from server.store import file_times
 from server.store.protocols import JournalistRow, ObjectRow, ReplyRow, SourceRow
 
 # Bumped with each step appended to server.store.migrations.MIGRATIONS.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (

@@ -155,6 +155,34 @@ def _v4_hybrid_keys(conn: sqlite3.Connection) -> None:
     _run(conn, "ALTER TABLE journalists ADD COLUMN hybrid_key BLOB;")
 
 
+def _v5_shared_ephemeral(conn: sqlite3.Connection) -> None:
+    """Nothing in lanterne.sqlite3: on SQLite the short-lived state has a file of
+    its own, ``ephemeral.sqlite`` (server/store/ephemeral.py), made by its store."""
+
+
+# Sessions, throttles, tokens and spent challenges where every instance finds them
+# (server/store/postgres_ephemeral.py). UNLOGGED: never in the WAL (so never in a
+# WAL archive or on a streaming replica), emptied by PostgreSQL after a crash,
+# which logs sources out, the safe failure. Releases before this step created
+# the table at start, outside the list, with a TEXT until_day: it is dropped and
+# made again (nothing in it outlives a day; the upgrade logs everyone out once).
+_V5_POSTGRES = """
+DROP TABLE IF EXISTS ephemeral;
+DROP SEQUENCE IF EXISTS ephemeral_seq;
+CREATE UNLOGGED TABLE ephemeral (
+    kind      TEXT NOT NULL,
+    key       BYTEA NOT NULL,
+    value     BYTEA NOT NULL,
+    tier      INTEGER NOT NULL DEFAULT 0,
+    seq       BIGINT NOT NULL,
+    until_day day NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+CREATE UNLOGGED SEQUENCE ephemeral_seq;
+CREATE INDEX ephemeral_order ON ephemeral(kind, tier, seq);
+"""
+
+
 # Version 1 is the schema of the first release (the source interface only).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "triage and notes tables (journalist API)", _v2_triage_and_notes),
@@ -165,6 +193,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     # PostgreSQL databases start at 4 (server.store.postgres.POSTGRES_BASELINE).
     Migration(4, "hybrid post-quantum journalist keys", _v4_hybrid_keys),
+    Migration(
+        5,
+        "the instances' shared short-lived state (PostgreSQL: an UNLOGGED table)",
+        _v5_shared_ephemeral,
+        postgres=_V5_POSTGRES,
+    ),
 )
 
 

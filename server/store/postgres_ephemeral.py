@@ -10,8 +10,8 @@ are still ordinary files in the data directory, and a deleted row stays in
 them until ``VACUUM`` reuses the space (docs/THREAT_MODEL.md): what they hold
 is sealed under secrets that only browsers and journalists have.
 
-Created here, outside the versioned migration list: nothing in it outlives a
-day, so an upgrade may drop and recreate it.
+The table is step 5 of the one migration list (server/store/migrations.py),
+created with the rest of the schema by ``PostgresDatabase.prepare``.
 """
 
 from __future__ import annotations
@@ -20,30 +20,14 @@ from collections.abc import Callable
 
 from server.store.postgres import PostgresDatabase
 
-SCHEMA = """
-CREATE UNLOGGED TABLE IF NOT EXISTS ephemeral (
-    kind TEXT NOT NULL,
-    key BYTEA NOT NULL,
-    value BYTEA NOT NULL,
-    tier INTEGER NOT NULL DEFAULT 0,
-    seq BIGINT NOT NULL,
-    until_day TEXT NOT NULL,
-    PRIMARY KEY (kind, key)
-);
-CREATE UNLOGGED SEQUENCE IF NOT EXISTS ephemeral_seq;
-CREATE INDEX IF NOT EXISTS ephemeral_order ON ephemeral(kind, tier, seq);
-"""
-
 
 class PostgresEphemeralStore:
     def __init__(self, db: PostgresDatabase) -> None:
         self.db = db
 
     def prepare(self) -> None:
-        with self.db.connect() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('lanterne ephemeral'))")
-            for statement in filter(str.strip, SCHEMA.split(";")):
-                conn.execute(statement)
+        """The schema, the table included, brought up to date (safe at every start)."""
+        self.db.prepare()
 
     def get(self, kind: str, key: bytes) -> bytes | None:
         with self.db.connect() as conn:
