@@ -10,7 +10,8 @@
 #   3. the system user `lanterne` and its data directory (0700), `init`;
 #   4. tor: the source onion in tor@default (/etc/tor/torrc), the journalist
 #      onion in the instance tor@lanternejournalist, both torrcs verified;
-#   5. the systemd unit lanterne.service; enables and (re)starts everything,
+#   5. the systemd unit lanterne.service and the daily digest's timer
+#      (lanterne-digest.timer); enables and (re)starts everything,
 #      or, where systemd is not PID 1, prints what it would start.
 #
 # Every path can be overridden, so a test can install under a scratch root:
@@ -168,6 +169,21 @@ sed -e "s#/opt/lanterne/venv#$prefix$venv#g; s#/var/lib/lanterne#$prefix$data_di
 chmod 0644 "$unit_dir/lanterne.service.tmp"
 mv -f "$unit_dir/lanterne.service.tmp" "$unit_dir/lanterne.service"
 
+# The daily digest (deploy/README.md, "The daily digest"): its service, its
+# timer (every day at a fixed time), and the 0600 file for the relay's password.
+for unit in lanterne-digest.service lanterne-digest.timer; do
+  sed -e "s#/opt/lanterne/venv#$prefix$venv#g; s#/var/lib/lanterne#$prefix$data_dir#g" \
+    -e "s#/etc/lanterne/digest.env#$prefix/etc/lanterne/digest.env#" \
+    -e "s#^User=lanterne\$#User=$app_user#; s#^Group=lanterne\$#Group=$app_user#" \
+    "$src/deploy/$unit" >"$unit_dir/$unit.tmp"
+  chmod 0644 "$unit_dir/$unit.tmp"
+  mv -f "$unit_dir/$unit.tmp" "$unit_dir/$unit"
+done
+install -d -m 0700 "$prefix/etc/lanterne"
+if [ ! -e "$prefix/etc/lanterne/digest.env" ]; then
+  (umask 077; printf '# LANTERNE_SMTP_PASSWORD=...\n' >"$prefix/etc/lanterne/digest.env")
+fi
+
 # The data directory bound onto itself with noatime (deploy/README.md section 9),
 # unless it is a mount point of its own (an encrypted volume): then fstab says.
 units=(tor.service lanterne.service)
@@ -197,6 +213,7 @@ if [ -z "$prefix" ] && [ -d /run/systemd/system ] && [ "${LANTERNE_NO_START:-0}"
   [ -z "$data_mount" ] || systemctl start "$data_mount"
   systemctl restart tor.service
   systemctl restart lanterne.service
+  systemctl enable --now lanterne-digest.timer
   for hs in "$source_hs" "$journalist_hs"; do
     for _ in $(seq 60); do [ -s "$hs/hostname" ] && break; sleep 1; done
   done
@@ -210,6 +227,7 @@ else
   [ -z "$data_mount" ] || say "  systemctl start $data_mount    # or: mount --bind -o noatime $prefix$data_dir $prefix$data_dir"
   say "  systemctl restart tor.service    # tor@default and tor@$instance"
   say "  systemctl restart lanterne.service"
+  say "  systemctl enable --now lanterne-digest.timer    # after [smtp] in config.toml"
   say "the app, as the unit runs it: runuser -u $app_user -- $server run --data-dir $prefix$data_dir --host 127.0.0.1 --port $source_port --journalist-port $journalist_port"
 fi
 say "check the deployment: lanterne-server check --data-dir $prefix$data_dir${prefix:+ --layout-prefix $prefix}"

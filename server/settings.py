@@ -130,6 +130,25 @@ S3_ACCESS_KEY_ENV = "LANTERNE_S3_ACCESS_KEY_ID"
 S3_SECRET_KEY_ENV = "LANTERNE_S3_SECRET_ACCESS_KEY"  # noqa: S105 (a name, not a secret)
 
 
+# The SMTP relay's password for the daily digest (never config.toml).
+SMTP_PASSWORD_ENV = "LANTERNE_SMTP_PASSWORD"  # noqa: S105 (a name, not a secret)
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """``[smtp]``: the admin's relay for the daily digest (server/ops/digest.py).
+
+    Always STARTTLS, the relay's certificate checked against ``ca_file`` (PEM)
+    or the system's store; the password, when ``username`` is set, comes from
+    the environment variable ``SMTP_PASSWORD_ENV``."""
+
+    host: str
+    sender: str  # the From address
+    port: int = 587
+    username: str | None = None
+    ca_file: Path | None = None
+
+
 @dataclass(frozen=True)
 class DatabaseConfig:
     """``[database]``: PostgreSQL instead of the SQLite file (server/store/postgres.py)."""
@@ -200,6 +219,8 @@ class Settings:
     # The scale-out backend (issue 14); None: the SQLite file and the objects directory.
     database: DatabaseConfig | None = None
     objects: ObjectsConfig | None = None
+    # The daily digest's relay; None: no digest is sent.
+    smtp: SmtpConfig | None = None
 
     @property
     def database_path(self) -> Path:
@@ -298,6 +319,8 @@ def _apply_config(base: Settings, doc: Mapping[str, Any]) -> Settings:
         updates["database"] = _database(doc["database"])
     if "objects" in doc:
         updates["objects"] = _objects(doc["objects"])
+    if "smtp" in doc:
+        updates["smtp"] = _smtp(doc["smtp"])
     questions = doc.get("question", [])
     if not isinstance(questions, list):
         raise ConfigError("[[question]] must be an array of tables")
@@ -381,6 +404,46 @@ def _objects(table: Any) -> ObjectsConfig:
     return ObjectsConfig(endpoint, bucket, region, addressing)
 
 
+_ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")
+
+
+def valid_address(value: object) -> bool:
+    """A plain e-mail address (local@domain): no name, no list, nothing a header
+    could be split on."""
+    return isinstance(value, str) and len(value) <= 254 and bool(_ADDRESS.fullmatch(value))
+
+
+def _smtp(table: Any) -> SmtpConfig:
+    known = {"host", "port", "from", "username", "ca_file"}
+    if isinstance(table, dict) and "password" in table:
+        raise ConfigError(f"[smtp] must not hold the password: set {SMTP_PASSWORD_ENV}")
+    if not isinstance(table, dict) or set(table) - known:
+        raise ConfigError("[smtp] takes host, port, from, username and ca_file")
+    host = table.get("host")
+    if not isinstance(host, str) or not re.fullmatch(r"[A-Za-z0-9.:\[\]-]{1,255}", host):
+        raise ConfigError('[smtp] host must be the relay\'s name, such as "smtp.example.org"')
+    sender = table.get("from")
+    if not valid_address(sender):
+        raise ConfigError('[smtp] from must be an address, such as "lanterne@example.org"')
+    port = _positive_int(table.get("port", 587), "smtp.port")
+    if port > 65535:
+        raise ConfigError("smtp.port must be at most 65535")
+    username = table.get("username")
+    if username is not None and (not isinstance(username, str) or not username):
+        raise ConfigError("[smtp] username must be a string")
+    ca_file = table.get("ca_file")
+    if ca_file is not None and (not isinstance(ca_file, str) or not ca_file.startswith("/")):
+        raise ConfigError("[smtp] ca_file must be an absolute path to a PEM file")
+    assert isinstance(sender, str)
+    return SmtpConfig(
+        host=host,
+        sender=sender,
+        port=port,
+        username=username,
+        ca_file=None if ca_file is None else Path(ca_file),
+    )
+
+
 def _positive_int(value: Any, what: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ConfigError(f"{what} must be a positive integer")
@@ -460,6 +523,17 @@ header_timeout_seconds = 15      # to send a request's headers
 min_body_bytes_per_second = 1024 # averaged over each body_window_seconds
 body_window_seconds = 60
 stop_timeout_seconds = 20        # a restart waits this long for uploads in flight
+
+# The daily digest (`lanterne-server digest`, run by lanterne-digest.timer):
+# the relay it sends through, always with STARTTLS and a checked certificate.
+# The password, if the relay wants one, goes in LANTERNE_SMTP_PASSWORD in the
+# timer's environment file, never here (deploy/README.md, "The daily digest").
+# [smtp]
+# host = "smtp.example.org"
+# port = 587
+# from = "lanterne@example.org"
+# username = "lanterne"
+# ca_file = "/etc/ssl/certs/relay-ca.pem"   # default: the system's CA store
 
 # Optional questions on the submission form. Remove or add [[question]] tables.
 # Answers are encrypted with the rest of the submission.

@@ -93,6 +93,10 @@ def test_v1_database_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
         conn.execute("INSERT INTO triage(source_id, starred) VALUES ('s1', 1)")
         conn.execute("INSERT INTO notes VALUES ('n1', 's1', 'o4', 1, '2026-01-06')")
     assert db.known_object_ids() == {"o1", "o2", "o3", "o4"}
+    # Version 6: the daily digest's addresses, none yet.
+    assert db.digest_subscriptions() == []
+    assert db.set_digest_address("alice", "alice@example.org")
+    assert [s.address for s in db.digest_subscriptions()] == ["alice@example.org"]
     # Idempotent: nothing more to do the second time.
     assert prepare(path) == []
     assert dump(path, "notes") == [("n1", "s1", "o4", 1, "2026-01-06")]

@@ -125,6 +125,36 @@ def test_meta_values(rows: Rows) -> None:
     assert rows.journalists.meta_value("onion") == "def.onion"
 
 
+def test_digest_addresses_and_days(rows: Rows) -> None:
+    """The daily digest's rows (issue 16 §4): addresses, the last day sent, and
+    whether anything arrived from a day on; a removed journalist's row goes."""
+    store = rows.journalists
+    store.add_journalist("bruno", b"e1", b"s1", "journalist", DAY)
+    store.add_journalist("alice", b"e2", b"s2", "journalist", DAY)
+    assert store.digest_subscriptions() == []
+    assert not store.set_digest_address("nobody", "n@example.org")
+    assert store.set_digest_address("bruno", "b@example.org")
+    assert store.set_digest_address("alice", "old@example.org")
+    assert store.set_digest_address("alice", "a@example.org")  # replaced
+    subs = store.digest_subscriptions()
+    assert [(s.name, s.address, s.last_sent_on) for s in subs] == [
+        ("alice", "a@example.org", None),
+        ("bruno", "b@example.org", None),
+    ]
+    store.mark_digest_sent(subs[0].journalist_id, DAY)
+    assert [s.last_sent_on for s in store.digest_subscriptions()] == [DAY, None]
+    assert store.set_digest_address("alice", "a2@example.org")  # keeps its day
+    assert store.digest_subscriptions()[0].last_sent_on == DAY
+    assert not store.received_since(DAY)
+    new_source(rows, DAY)
+    assert store.received_since(DAY)
+    assert store.received_since("2026-12-01")
+    assert not store.received_since(LATER)
+    assert store.set_digest_address("bruno", None)
+    assert store.remove_journalist("alice")
+    assert store.digest_subscriptions() == []
+
+
 def test_a_submission_and_its_source(rows: Rows) -> None:
     rows.execute(
         "INSERT INTO uploads(id, owner_hash, length, received, active_on) VALUES (?, ?, 1, 1, ?)",

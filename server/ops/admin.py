@@ -681,6 +681,62 @@ def journalists_remove(
         click.echo(f"no onion client key for {name} in {hs_dir}")
 
 
+@journalists.command("notify")
+@data_dir_option
+@click.option("--email", "address", metavar="ADDRESS", help="Send the daily digest here.")
+@click.option("--off", is_flag=True, help="Send NAME no more digests.")
+@click.argument("name")
+def journalists_notify(data_dir: Path, address: str | None, off: bool, name: str) -> None:
+    """Send NAME the daily digest at an address (--email), or no more (--off).
+
+    The digest says only whether something new arrived, every day at the same
+    time, through the [smtp] relay of config.toml (`lanterne-server digest`)."""
+    from server.settings import valid_address
+
+    if (address is None) == (not off):
+        raise AdminError("give --email ADDRESS or --off")
+    if address is not None and not valid_address(address):
+        raise AdminError(f"{address!r} is not an e-mail address (local@domain, nothing else)")
+    settings = _settings(data_dir)
+    db = _prepared_journalists(settings)
+    with _backend_errors():
+        found = db.set_digest_address(name, address)
+    _give_to_owner(data_dir)
+    if not found:
+        raise AdminError(f"no journalist named {name}")
+    if address is None:
+        click.echo(f"{name} will receive no more digests")
+        return
+    click.echo(f"{name} will receive the daily digest at {address}")
+    if settings.smtp is None:
+        click.echo("warning: config.toml has no [smtp] relay yet: no digest is sent", err=True)
+
+
+@main.command()
+@data_dir_option
+def digest(data_dir: Path) -> None:
+    """Send today's digest to each journalist who asked (`journalists notify`):
+    one mail saying only whether something new arrived. Run daily by
+    lanterne-digest.timer; running it again the same day sends only what failed."""
+    from server.ops.digest import DigestError, send_due
+
+    settings = _settings(data_dir)
+    if settings.smtp is None:
+        raise AdminError("config.toml has no [smtp] relay: the digest cannot be sent")
+    db = _prepared_journalists(settings)
+    try:
+        with _backend_errors():
+            report = send_due(db, settings.smtp, SystemClock().today(), os.environ)
+    except DigestError as exc:
+        raise AdminError(str(exc)) from exc
+    finally:
+        _give_to_owner(data_dir)
+    click.echo(
+        f"digest sent to {len(report.sent)} journalist(s)"
+        + (f"; {report.already} had theirs today already" if report.already else "")
+    )
+
+
 @main.command()
 @click.option(
     "--layout-prefix",

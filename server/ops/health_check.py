@@ -117,6 +117,7 @@ def run_checks(cfg: CheckConfig) -> list[Finding]:
         _check_swap,
         _check_clock,
         _check_scale_out,
+        _check_smtp,
     ):
         try:
             findings.extend(check(cfg))
@@ -559,3 +560,42 @@ def _check_scale_out(cfg: CheckConfig) -> Iterator[Finding]:
             return
         for b in check_bucket(connect(location), location.bucket):
             yield Finding(f"S3 {b.item}", b.ok, b.message, b.warn)
+
+
+# --- the daily digest's relay (server/ops/digest.py) ------------------------------
+
+
+def _check_smtp(cfg: CheckConfig) -> Iterator[Finding]:
+    """What ``[smtp]`` says (no connection is made: the digest's own run does)."""
+    from server.ops.digest import DigestError, tls_context
+    from server.settings import SMTP_PASSWORD_ENV
+
+    smtp = Settings.load(cfg.data_dir).smtp
+    if smtp is None:
+        yield Finding("SMTP relay", True, "no [smtp] in config.toml: no daily digest is sent")
+        return
+    trust = f"CA file {smtp.ca_file}" if smtp.ca_file is not None else "the system's CA store"
+    try:
+        tls_context(smtp)
+    except DigestError as exc:
+        yield Finding("SMTP relay", False, str(exc))
+        return
+    yield Finding(
+        "SMTP relay",
+        True,
+        f"{smtp.host}:{smtp.port} from {smtp.sender}, STARTTLS required, certificate"
+        f" checked against {trust}",
+    )
+    if smtp.username is not None:
+        if cfg.environ.get(SMTP_PASSWORD_ENV):
+            yield Finding(
+                "SMTP login", True, f"as {smtp.username}, password in {SMTP_PASSWORD_ENV}"
+            )
+        else:
+            yield Finding(
+                "SMTP login",
+                True,
+                f"as {smtp.username}: {SMTP_PASSWORD_ENV} is not set here; the digest's"
+                ' service must have it (deploy/README.md, "The daily digest")',
+                warn=True,
+            )

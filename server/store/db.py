@@ -30,10 +30,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from server.store import file_times
-from server.store.protocols import JournalistRow, ObjectRow, ReplyRow, SourceRow
+from server.store.protocols import DigestSubscription, JournalistRow, ObjectRow, ReplyRow, SourceRow
 
 # Bumped with each step appended to server.store.migrations.MIGRATIONS.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -108,6 +108,13 @@ CREATE TABLE IF NOT EXISTS notes (
     written_on    TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS notes_by_source ON notes(source_id);
+-- The daily digest (server/domain/digest.py): the address a journalist asked
+-- to be told at, and the last day their digest went out (days only).
+CREATE TABLE IF NOT EXISTS digest_addresses (
+    journalist_id INTEGER PRIMARY KEY REFERENCES journalists(id) ON DELETE CASCADE,
+    address       TEXT NOT NULL,
+    last_sent_on  TEXT
+);
 """
 
 # Uploads in progress on the JavaScript path (server/store/uploads.py): ciphertext
@@ -283,6 +290,45 @@ class Database:
                 (name,),
             ).fetchone()
         return JournalistRow(*row) if row else None
+
+    # The daily digest (DigestStore)
+
+    def set_digest_address(self, name: str, address: str | None) -> bool:
+        with self.connect() as conn:
+            row = conn.execute("SELECT id FROM journalists WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                return False
+            if address is None:
+                conn.execute("DELETE FROM digest_addresses WHERE journalist_id = ?", (row[0],))
+            else:
+                conn.execute(
+                    "INSERT INTO digest_addresses(journalist_id, address) VALUES (?, ?)"
+                    " ON CONFLICT(journalist_id) DO UPDATE SET address = excluded.address",
+                    (row[0], address),
+                )
+        return True
+
+    def digest_subscriptions(self) -> list[DigestSubscription]:
+        with self.read() as conn:
+            rows = conn.execute(
+                "SELECT j.id, j.name, d.address, d.last_sent_on FROM digest_addresses d"
+                " JOIN journalists j ON j.id = d.journalist_id ORDER BY j.name"
+            ).fetchall()
+        return [DigestSubscription(*row) for row in rows]
+
+    def mark_digest_sent(self, journalist_id: int, day: str) -> None:
+        with self.connect() as conn:
+            conn.execute(
+                "UPDATE digest_addresses SET last_sent_on = ? WHERE journalist_id = ?",
+                (day, journalist_id),
+            )
+
+    def received_since(self, day: str) -> bool:
+        with self.read() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM submissions WHERE received_on >= ? LIMIT 1", (day,)
+            ).fetchone()
+        return row is not None
 
     # Instance values the admin commands record for the running server
 

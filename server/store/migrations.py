@@ -183,6 +183,19 @@ CREATE INDEX ephemeral_order ON ephemeral(kind, tier, seq);
 """
 
 
+_DIGEST_ADDRESSES = """
+CREATE TABLE IF NOT EXISTS digest_addresses (
+    journalist_id INTEGER PRIMARY KEY REFERENCES journalists(id) ON DELETE CASCADE,
+    address       TEXT NOT NULL,
+    last_sent_on  TEXT
+);
+"""
+
+
+def _v6_digest_addresses(conn: sqlite3.Connection) -> None:
+    _run(conn, _DIGEST_ADDRESSES)
+
+
 # Version 1 is the schema of the first release (the source interface only).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "triage and notes tables (journalist API)", _v2_triage_and_notes),
@@ -198,6 +211,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         "the instances' shared short-lived state (PostgreSQL: an UNLOGGED table)",
         _v5_shared_ephemeral,
         postgres=_V5_POSTGRES,
+    ),
+    Migration(
+        6,
+        "the daily digest's addresses and last days (issue 16 section 4)",
+        _v6_digest_addresses,
+        postgres="""
+        CREATE TABLE digest_addresses (
+            journalist_id INTEGER PRIMARY KEY REFERENCES journalists(id) ON DELETE CASCADE,
+            address       TEXT NOT NULL,
+            last_sent_on  day
+        );
+        """,
     ),
 )
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from server.store.postgres import PostgresDatabase
 from server.store.protocols import (
+    DigestSubscription,
     ItemKind,
     ItemRow,
     JournalistRow,
@@ -97,6 +98,45 @@ class PostgresJournalistStore:
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
+
+    # The daily digest (DigestStore)
+
+    def set_digest_address(self, name: str, address: str | None) -> bool:
+        with self.db.connect() as conn:
+            row = conn.execute("SELECT id FROM journalists WHERE name = %s", (name,)).fetchone()
+            if row is None:
+                return False
+            if address is None:
+                conn.execute("DELETE FROM digest_addresses WHERE journalist_id = %s", (row[0],))
+            else:
+                conn.execute(
+                    "INSERT INTO digest_addresses(journalist_id, address) VALUES (%s, %s)"
+                    " ON CONFLICT(journalist_id) DO UPDATE SET address = excluded.address",
+                    (row[0], address),
+                )
+        return True
+
+    def digest_subscriptions(self) -> list[DigestSubscription]:
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                "SELECT j.id, j.name, d.address, d.last_sent_on FROM digest_addresses d"
+                " JOIN journalists j ON j.id = d.journalist_id ORDER BY j.name"
+            ).fetchall()
+        return [DigestSubscription(*row) for row in rows]
+
+    def mark_digest_sent(self, journalist_id: int, day: str) -> None:
+        with self.db.connect() as conn:
+            conn.execute(
+                "UPDATE digest_addresses SET last_sent_on = %s WHERE journalist_id = %s",
+                (day, journalist_id),
+            )
+
+    def received_since(self, day: str) -> bool:
+        with self.db.connect() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM submissions WHERE received_on >= %s LIMIT 1", (day,)
+            ).fetchone()
+        return row is not None
 
     def known_object_ids(self) -> set[str]:
         """Every object a row refers to: what garbage collection keeps."""
@@ -416,10 +456,15 @@ class PostgresNewsroomStore:
 
 
 if TYPE_CHECKING:
-    from server.store.protocols import JournalistStore, NewsroomStore, SourceStore
+    from server.store.protocols import DigestStore, JournalistStore, NewsroomStore, SourceStore
 
     def _are_the_protocols(
         db: PostgresDatabase,
-    ) -> tuple[JournalistStore, SourceStore, NewsroomStore]:
+    ) -> tuple[JournalistStore, SourceStore, NewsroomStore, DigestStore]:
         # mypy checks that each class has its Protocol's every method
-        return PostgresJournalistStore(db), PostgresSourceStore(db), PostgresNewsroomStore(db)
+        return (
+            PostgresJournalistStore(db),
+            PostgresSourceStore(db),
+            PostgresNewsroomStore(db),
+            PostgresJournalistStore(db),
+        )

@@ -127,6 +127,16 @@ class Upload:
         return self.received == self.length
 
 
+@dataclass(frozen=True)
+class DigestSubscription:
+    """A journalist who asked for the daily digest (server/domain/digest.py)."""
+
+    journalist_id: int
+    name: str
+    address: str
+    last_sent_on: str | None  # the day their last digest went out; None: never
+
+
 # Errors
 
 
@@ -213,6 +223,25 @@ class JournalistStore(Protocol):
     def journalist_named(self, name: str) -> JournalistRow | None: ...
 
     def meta_value(self, key: str) -> str | None: ...
+
+
+class DigestStore(Protocol):
+    """The daily digest's rows: who asked for it, at which address, and the day
+    each last got theirs; whether anything arrived from a day on (days only)."""
+
+    def set_digest_address(self, name: str, address: str | None) -> bool:
+        """Set (None: remove) a journalist's address; False if no such journalist."""
+        ...
+
+    def digest_subscriptions(self) -> list[DigestSubscription]:
+        """Every journalist with an address, by name."""
+        ...
+
+    def mark_digest_sent(self, journalist_id: int, day: str) -> None: ...
+
+    def received_since(self, day: str) -> bool:
+        """True if a submission was received on ``day`` or later."""
+        ...
 
 
 class SourceStore(Protocol):
