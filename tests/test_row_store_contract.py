@@ -125,7 +125,7 @@ def test_meta_values(rows: Rows) -> None:
     assert rows.journalists.meta_value("onion") == "def.onion"
 
 
-def test_digest_addresses_and_days(rows: Rows) -> None:
+def test_digest_recipients_and_days(rows: Rows) -> None:
     """The daily digest's rows (issue 16 §4): addresses, the last day sent, and
     whether anything arrived from a day on; a removed journalist's row goes."""
     store = rows.journalists

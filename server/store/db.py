@@ -110,9 +110,9 @@ CREATE TABLE IF NOT EXISTS notes (
 CREATE INDEX IF NOT EXISTS notes_by_source ON notes(source_id);
 -- The daily digest (server/domain/digest.py): the address a journalist asked
 -- to be told at, and the last day their digest went out (days only).
-CREATE TABLE IF NOT EXISTS digest_addresses (
+CREATE TABLE IF NOT EXISTS digest_recipients (
     journalist_id INTEGER PRIMARY KEY REFERENCES journalists(id) ON DELETE CASCADE,
-    address       TEXT NOT NULL,
+    email         TEXT NOT NULL,
     last_sent_on  TEXT
 );
 """
@@ -299,11 +299,11 @@ class Database:
             if row is None:
                 return False
             if address is None:
-                conn.execute("DELETE FROM digest_addresses WHERE journalist_id = ?", (row[0],))
+                conn.execute("DELETE FROM digest_recipients WHERE journalist_id = ?", (row[0],))
             else:
                 conn.execute(
-                    "INSERT INTO digest_addresses(journalist_id, address) VALUES (?, ?)"
-                    " ON CONFLICT(journalist_id) DO UPDATE SET address = excluded.address",
+                    "INSERT INTO digest_recipients(journalist_id, email) VALUES (?, ?)"
+                    " ON CONFLICT(journalist_id) DO UPDATE SET email = excluded.email",
                     (row[0], address),
                 )
         return True
@@ -311,7 +311,7 @@ class Database:
     def digest_subscriptions(self) -> list[DigestSubscription]:
         with self.read() as conn:
             rows = conn.execute(
-                "SELECT j.id, j.name, d.address, d.last_sent_on FROM digest_addresses d"
+                "SELECT j.id, j.name, d.email, d.last_sent_on FROM digest_recipients d"
                 " JOIN journalists j ON j.id = d.journalist_id ORDER BY j.name"
             ).fetchall()
         return [DigestSubscription(*row) for row in rows]
@@ -319,7 +319,7 @@ class Database:
     def mark_digest_sent(self, journalist_id: int, day: str) -> None:
         with self.connect() as conn:
             conn.execute(
-                "UPDATE digest_addresses SET last_sent_on = ? WHERE journalist_id = ?",
+                "UPDATE digest_recipients SET last_sent_on = ? WHERE journalist_id = ?",
                 (day, journalist_id),
             )
 

@@ -183,17 +183,17 @@ CREATE INDEX ephemeral_order ON ephemeral(kind, tier, seq);
 """
 
 
-_DIGEST_ADDRESSES = """
-CREATE TABLE IF NOT EXISTS digest_addresses (
+_DIGEST_RECIPIENTS = """
+CREATE TABLE IF NOT EXISTS digest_recipients (
     journalist_id INTEGER PRIMARY KEY REFERENCES journalists(id) ON DELETE CASCADE,
-    address       TEXT NOT NULL,
+    email         TEXT NOT NULL,
     last_sent_on  TEXT
 );
 """
 
 
-def _v6_digest_addresses(conn: sqlite3.Connection) -> None:
-    _run(conn, _DIGEST_ADDRESSES)
+def _v6_digest_recipients(conn: sqlite3.Connection) -> None:
+    _run(conn, _DIGEST_RECIPIENTS)
 
 
 # Version 1 is the schema of the first release (the source interface only).
@@ -215,11 +215,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         6,
         "the daily digest's addresses and last days (issue 16 section 4)",
-        _v6_digest_addresses,
+        _v6_digest_recipients,
         postgres="""
-        CREATE TABLE digest_addresses (
+        CREATE TABLE digest_recipients (
             journalist_id INTEGER PRIMARY KEY REFERENCES journalists(id) ON DELETE CASCADE,
-            address       TEXT NOT NULL,
+            email         TEXT NOT NULL,
             last_sent_on  day
         );
         """,

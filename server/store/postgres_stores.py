@@ -107,11 +107,11 @@ class PostgresJournalistStore:
             if row is None:
                 return False
             if address is None:
-                conn.execute("DELETE FROM digest_addresses WHERE journalist_id = %s", (row[0],))
+                conn.execute("DELETE FROM digest_recipients WHERE journalist_id = %s", (row[0],))
             else:
                 conn.execute(
-                    "INSERT INTO digest_addresses(journalist_id, address) VALUES (%s, %s)"
-                    " ON CONFLICT(journalist_id) DO UPDATE SET address = excluded.address",
+                    "INSERT INTO digest_recipients(journalist_id, email) VALUES (%s, %s)"
+                    " ON CONFLICT(journalist_id) DO UPDATE SET email = excluded.email",
                     (row[0], address),
                 )
         return True
@@ -119,7 +119,7 @@ class PostgresJournalistStore:
     def digest_subscriptions(self) -> list[DigestSubscription]:
         with self.db.connect() as conn:
             rows = conn.execute(
-                "SELECT j.id, j.name, d.address, d.last_sent_on FROM digest_addresses d"
+                "SELECT j.id, j.name, d.email, d.last_sent_on FROM digest_recipients d"
                 " JOIN journalists j ON j.id = d.journalist_id ORDER BY j.name"
             ).fetchall()
         return [DigestSubscription(*row) for row in rows]
@@ -127,7 +127,7 @@ class PostgresJournalistStore:
     def mark_digest_sent(self, journalist_id: int, day: str) -> None:
         with self.db.connect() as conn:
             conn.execute(
-                "UPDATE digest_addresses SET last_sent_on = %s WHERE journalist_id = %s",
+                "UPDATE digest_recipients SET last_sent_on = %s WHERE journalist_id = %s",
                 (day, journalist_id),
             )
 
