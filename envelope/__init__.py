@@ -31,6 +31,7 @@ from envelope._io import (
 )
 from envelope._stream import Decryptor, Encryptor, padded_size
 from envelope.directory import (
+    DirectoryDesk,
     DirectoryError,
     DowngradeError,
     KeyDirectory,
@@ -60,6 +61,7 @@ from envelope.recipients import (
 __all__ = [
     "AuthenticationError",
     "Decryptor",
+    "DirectoryDesk",
     "DirectoryError",
     "DowngradeError",
     "Encryptor",

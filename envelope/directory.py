@@ -29,6 +29,7 @@ from envelope.errors import KeyFormatError
 from envelope.keys import PublicKey, b64decode, b64encode, fingerprint_digits
 
 __all__ = [
+    "DirectoryDesk",
     "DirectoryError",
     "DowngradeError",
     "KeyDirectory",
@@ -40,6 +41,11 @@ __all__ = [
 
 DIRECTORY_TYPE = "lanterne-key-directory/v1"
 PAYLOAD_TYPE = "lanterne-key-directory-payload/v1"
+# v2 adds desks and the journalists who receive every desk (SPEC §11.1); a
+# directory without either is still written as v1, which older readers accept.
+PAYLOAD_TYPE_V2 = "lanterne-key-directory-payload/v2"
+MAX_DESKS = 100
+DESK_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 LABEL_SIGNATURE = prim.LABEL_DIRECTORY
 MAX_DOCUMENT = 4 << 20  # 4 MiB: hundreds of hybrid keys (1.7 KiB each as base64)
 MAX_JOURNALISTS = 1000
@@ -57,6 +63,14 @@ class DowngradeError(DirectoryError):
 
 
 @dataclass(frozen=True)
+class DirectoryDesk:
+    """A desk as the newsroom signed it: its name and the journalists it encrypts to."""
+
+    name: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class KeyDirectory:
     """A verified directory: the journalist keys a writer may encrypt to."""
 
@@ -64,6 +78,8 @@ class KeyDirectory:
     day: str
     newsroom_key: bytes
     journalists: tuple[PublicKey, ...]
+    desks: tuple[DirectoryDesk, ...] = ()
+    all_desks: tuple[str, ...] = ()  # journalists who receive every desk
 
     @property
     def newsroom_fingerprint(self) -> str:
@@ -71,6 +87,22 @@ class KeyDirectory:
 
     def find(self, name: str) -> PublicKey | None:
         return next((k for k in self.journalists if k.name == name), None)
+
+    def desk(self, name: str) -> DirectoryDesk | None:
+        return next((d for d in self.desks if d.name == name), None)
+
+    def recipients_for(self, desk: str | None) -> tuple[PublicKey, ...]:
+        """The keys what is sent to ``desk`` is encrypted to (SPEC §11.1): its
+        members and the all-desk journalists, in directory order; every
+        journalist for None (a source of the whole newsroom). ``DirectoryError``
+        for a desk the directory does not name."""
+        if desk is None:
+            return self.journalists
+        found = self.desk(desk)
+        if found is None:
+            raise DirectoryError(f"the signed key directory has no desk named {desk!r}")
+        names = set(found.members) | set(self.all_desks)
+        return tuple(k for k in self.journalists if k.name in names)
 
 
 def newsroom_fingerprint(newsroom_key: bytes) -> str:
@@ -91,24 +123,33 @@ def _seed(seed: bytes) -> bytes:
 
 
 def sign_directory(
-    journalists: Sequence[PublicKey], *, serial: int, day: datetime.date, seed: bytes
+    journalists: Sequence[PublicKey],
+    *,
+    serial: int,
+    day: datetime.date,
+    seed: bytes,
+    desks: Sequence[DirectoryDesk] = (),
+    all_desks: Sequence[str] = (),
 ) -> bytes:
-    """The served document (UTF-8 JSON) for these keys, signed with ``seed``."""
+    """The served document (UTF-8 JSON) for these keys, signed with ``seed``:
+    a v2 payload when there are desks or all-desk journalists, else v1."""
     if not 1 <= serial <= MAX_SERIAL:
         raise DirectoryError("a directory serial is a whole number from 1")
     names = [k.name for k in journalists]
     if len(set(names)) != len(names) or len(names) > MAX_JOURNALISTS:
         raise DirectoryError("journalist names in a directory must be unique")
-    payload = json.dumps(
-        {
-            "type": PAYLOAD_TYPE,
-            "serial": serial,
-            "day": day.isoformat(),
-            "journalists": [json.loads(k.to_json()) for k in journalists],
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    ).encode()
+    content: dict[str, Any] = {
+        "type": PAYLOAD_TYPE,
+        "serial": serial,
+        "day": day.isoformat(),
+        "journalists": [json.loads(k.to_json()) for k in journalists],
+    }
+    if desks or all_desks:
+        content["type"] = PAYLOAD_TYPE_V2
+        content["desks"] = [{"name": d.name, "members": list(d.members)} for d in desks]
+        content["all_desks"] = list(all_desks)
+        _check_desks(content, set(names))  # never sign what a reader would refuse
+    payload = json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
     signature = prim.ed25519_sign(_seed(seed), LABEL_SIGNATURE + payload)
     document = {
         "type": DIRECTORY_TYPE,
@@ -143,7 +184,7 @@ def verify_directory(
     if not prim.ed25519_verify(newsroom_key, signature, LABEL_SIGNATURE + payload):
         raise DirectoryError("the key directory's signature does not verify")
     inner = _json_object(payload, "the directory payload")
-    if inner.get("type") != PAYLOAD_TYPE:
+    if inner.get("type") not in (PAYLOAD_TYPE, PAYLOAD_TYPE_V2):
         raise DirectoryError("not a Lanterne key directory payload")
     serial = inner.get("serial")
     if type(serial) is not int or not 1 <= serial <= MAX_SERIAL:
@@ -167,7 +208,50 @@ def verify_directory(
             raise DirectoryError(f"a journalist key in the directory is invalid: {exc}") from None
     if len({k.name for k in keys}) != len(keys):
         raise DirectoryError("two journalist keys in the directory have the same name")
-    return KeyDirectory(serial=serial, day=day, newsroom_key=newsroom_key, journalists=tuple(keys))
+    desks: tuple[DirectoryDesk, ...] = ()
+    all_desks: tuple[str, ...] = ()
+    if inner["type"] == PAYLOAD_TYPE_V2:
+        desks, all_desks = _check_desks(inner, {k.name for k in keys})
+    return KeyDirectory(
+        serial=serial,
+        day=day,
+        newsroom_key=newsroom_key,
+        journalists=tuple(keys),
+        desks=desks,
+        all_desks=all_desks,
+    )
+
+
+def _check_desks(
+    inner: dict[str, Any], journalists: set[str]
+) -> tuple[tuple[DirectoryDesk, ...], tuple[str, ...]]:
+    """A v2 payload's ``desks`` and ``all_desks`` (SPEC §11.1): every name a
+    journalist of this directory, none twice."""
+    entries = inner.get("desks")
+    if not isinstance(entries, list) or len(entries) > MAX_DESKS:
+        raise DirectoryError("the directory has no list of desks")
+    desks = []
+    for entry in entries:
+        if not isinstance(entry, dict) or set(entry) != {"name", "members"}:
+            raise DirectoryError("a desk in the directory is not a name and its members")
+        name = entry["name"]
+        if not isinstance(name, str) or not DESK_NAME.fullmatch(name):
+            raise DirectoryError("a desk name in the directory is invalid")
+        desks.append(DirectoryDesk(name, _names(entry["members"], journalists, f"desk {name}")))
+    if len({d.name for d in desks}) != len(desks):
+        raise DirectoryError("two desks in the directory have the same name")
+    return tuple(desks), _names(inner.get("all_desks"), journalists, "all_desks")
+
+
+def _names(value: object, journalists: set[str], what: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(n, str) for n in value):
+        raise DirectoryError(f"{what} in the directory is not a list of names")
+    if len(set(value)) != len(value):
+        raise DirectoryError(f"{what} in the directory names a journalist twice")
+    unknown = [n for n in value if n not in journalists]
+    if unknown:
+        raise DirectoryError(f"{what} in the directory names a journalist it does not list")
+    return tuple(value)
 
 
 def _json_object(data: bytes, what: str) -> dict[str, Any]:

@@ -181,3 +181,79 @@ def test_any_mutation_is_refused_with_a_directory_error(data: st.DataObject) -> 
     # Only changes outside what the signature covers (JSON whitespace) may pass,
     # and then the directory must be exactly the signed one.
     assert d == directory.verify_directory(signed(), NEWSROOM)
+
+
+# Issue 16 §1: desks, signed (SPEC §11.1).
+DESKED = [journalist("alice", hybrid=True), journalist("bob"), journalist("chloe")]
+DESKS = [directory.DirectoryDesk("news", ("alice",)), directory.DirectoryDesk("legal", ("bob",))]
+
+
+def desked(**changes: object) -> dict[str, object]:
+    payload: dict[str, object] = {
+        "type": directory.PAYLOAD_TYPE_V2,
+        "serial": 1,
+        "day": "2026-12-04",
+        "journalists": [json.loads(k.to_json()) for k in DESKED],
+        "desks": [{"name": d.name, "members": list(d.members)} for d in DESKS],
+        "all_desks": ["chloe"],
+    }
+    payload.update(changes)
+    return payload
+
+
+def test_desks_are_signed_and_name_their_recipients() -> None:
+    document = directory.sign_directory(
+        DESKED, serial=4, day=DAY, seed=SEED, desks=DESKS, all_desks=["chloe"]
+    )
+    found = directory.verify_directory(document, NEWSROOM)
+    payload = json.loads(base64.urlsafe_b64decode(json.loads(document)["payload"] + "=="))
+    assert payload["type"] == "lanterne-key-directory-payload/v2"
+    assert found.desks == tuple(DESKS) and found.all_desks == ("chloe",)
+    assert [k.name for k in found.recipients_for("news")] == ["alice", "chloe"]
+    assert [k.name for k in found.recipients_for("legal")] == ["bob", "chloe"]
+    assert [k.name for k in found.recipients_for(None)] == ["alice", "bob", "chloe"]
+    with pytest.raises(directory.DirectoryError, match="no desk named 'hr'"):
+        found.recipients_for("hr")
+
+
+def test_without_desks_the_directory_stays_v1_for_older_readers() -> None:
+    payload = json.loads(base64.urlsafe_b64decode(json.loads(signed())["payload"] + "=="))
+    assert payload["type"] == "lanterne-key-directory-payload/v1" and "desks" not in payload
+    assert directory.verify_directory(signed(), NEWSROOM).desks == ()
+
+
+def test_a_server_cannot_add_a_member_to_a_signed_desk() -> None:
+    """The compromised server's move: put its own journalist in a desk after signing."""
+    document = json.loads(
+        directory.sign_directory(DESKED, serial=4, day=DAY, seed=SEED, desks=DESKS)
+    )
+    payload = json.loads(base64.urlsafe_b64decode(document["payload"] + "=="))
+    payload["desks"][0]["members"].append("bob")
+    document["payload"] = b64encode(json.dumps(payload, sort_keys=True).encode())
+    with pytest.raises(directory.DirectoryError, match="signature"):
+        directory.verify_directory(json.dumps(document), NEWSROOM)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"desks": {}}, "list of desks"),
+        ({"desks": [{"name": "news"}]}, "name and its members"),
+        ({"desks": [{"name": "News!", "members": []}]}, "desk name"),
+        ({"desks": [{"name": "news", "members": ["mallory"]}]}, "does not list"),
+        ({"desks": [{"name": "news", "members": ["bob", "bob"]}]}, "twice"),
+        ({"desks": [{"name": "a", "members": []}, {"name": "a", "members": []}]}, "same name"),
+        ({"all_desks": ["mallory"]}, "does not list"),
+        ({"all_desks": None}, "list of names"),
+    ],
+)
+def test_signed_but_malformed_desks_are_refused(change: dict[str, object], message: str) -> None:
+    with pytest.raises(directory.DirectoryError, match=message):
+        directory.verify_directory(resigned_payload(desked(**change)), NEWSROOM)
+
+
+def test_desks_naming_unknown_journalists_are_never_signed() -> None:
+    with pytest.raises(directory.DirectoryError, match="does not list"):
+        directory.sign_directory(
+            KEYS, serial=1, day=DAY, seed=SEED, desks=[directory.DirectoryDesk("x", ("zoe",))]
+        )

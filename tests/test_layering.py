@@ -149,6 +149,7 @@ def test_public_surface_is_what_we_meant() -> None:
         [
             "AuthenticationError",
             "Decryptor",
+            "DirectoryDesk",
             "DirectoryError",
             "DowngradeError",
             "Encryptor",

@@ -86,6 +86,10 @@ def test_v1_database_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
     assert dump(path, "journalists", V1_JOURNALIST_COLUMNS) == journalists
     # Version 4: keys registered before hybrid keys existed are X25519-only.
     assert dump(path, "journalists", "hybrid_key") == [(None,)]
+    # Version 7: sources from before desks stay with the whole newsroom.
+    assert dump(path, "sources", "desk") == [(None,)]
+    assert dump(path, "journalists", "all_desks") == [(0,)]
+    assert Database(path).desks() == []
     # The new tables work with the old rows, through the app's own code.
     db = Database(path)
     assert [j.name for j in db.journalists()] == ["alice"]

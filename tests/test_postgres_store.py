@@ -76,7 +76,7 @@ def test_a_new_database_gets_the_current_schema(db: PostgresDatabase) -> None:
 def test_the_tables_and_columns_are_sqlites(db: PostgresDatabase, tmp_path: Path) -> None:
     db.prepare()
     expected = sqlite_columns(tmp_path)
-    for table in ("submissions", "objects", "replies", "notes"):  # SQLite's rowid, explicit
+    for table in ("submissions", "objects", "replies", "notes", "desks"):  # SQLite's rowid
         expected[table] = expected[table] | {"seq"}
     with db.connect() as conn:
         assert columns(conn) == expected

@@ -24,6 +24,8 @@ from server.store.postgres_stores import (
     PostgresSourceStore,
 )
 from server.store.protocols import (
+    DeskProblem,
+    DeskRow,
     ItemKind,
     ObjectRow,
     SourceGone,
@@ -336,3 +338,74 @@ def test_a_submission_racing_the_account_deletion(rows: Rows) -> None:
     assert not rows.sources.is_active(source.id)
     with pytest.raises(SourceGone):
         rows.sources.record_submission(new_id(), source.id, None, DAY, [])
+
+
+def _desk(name: str, *members: str) -> DeskRow:
+    return DeskRow(
+        name,
+        {"en": f"{name} desk", "fr": f"bureau {name}"},
+        {"en": "what it takes", "fr": "ce qu'il reçoit"},
+        members,
+    )
+
+
+def test_desks_their_members_and_all_desk_journalists(rows: Rows) -> None:
+    """Issue 16 §1: desks in the order added, members by name, all-desk marks."""
+    for name in ("alice", "bruno", "chloe"):
+        rows.journalists.add_journalist(name, b"e", b"s", "journalist", DAY)
+    rows.journalists.add_desk(_desk("news", "bruno", "alice"))
+    rows.journalists.add_desk(_desk("legal", "chloe"))
+    assert rows.journalists.desks() == [_desk("news", "alice", "bruno"), _desk("legal", "chloe")]
+    with pytest.raises(DeskProblem) as exists:
+        rows.journalists.add_desk(_desk("news"))
+    assert exists.value.kind == "exists"
+    with pytest.raises(DeskProblem) as unknown_journalist:
+        rows.journalists.add_desk(_desk("hr", "alice", "nobody"))
+    assert (unknown_journalist.value.kind, unknown_journalist.value.detail) == (
+        "journalist",
+        "nobody",
+    )
+    assert [d.name for d in rows.journalists.desks()] == ["news", "legal"]  # nothing half-added
+    rows.journalists.set_desk_members("legal", ["alice", "chloe"])
+    assert rows.journalists.desks()[1].members == ("alice", "chloe")
+    with pytest.raises(DeskProblem) as no_desk:
+        rows.journalists.set_desk_members("hr", ["alice"])
+    assert no_desk.value.kind == "unknown"
+    rows.journalists.set_all_desks("chloe", True)
+    assert [j.all_desks for j in rows.journalists.journalists()] == [False, False, True]
+    rows.journalists.set_all_desks("chloe", False)
+    assert not rows.journalists.journalist_named("chloe").all_desks
+    with pytest.raises(DeskProblem):
+        rows.journalists.set_all_desks("nobody", True)
+    # A removed journalist leaves every desk.
+    assert rows.journalists.remove_journalist("alice")
+    assert [d.members for d in rows.journalists.desks()] == [("bruno",), ("chloe",)]
+
+
+def test_a_source_keeps_its_desk_and_a_desk_in_use_is_not_removed(rows: Rows) -> None:
+    rows.journalists.add_desk(_desk("news"))
+    rows.journalists.add_desk(_desk("legal"))
+    source = SourceRow(new_id(), b"login", b"reply", desk="news")
+    rows.sources.record_submission(
+        new_id(), source.id, source, DAY, [ObjectRow(new_id(), "file", 1)]
+    )
+    plain, _ = new_source(rows)
+    assert rows.sources.find_source(b"login") == source
+    assert rows.sources.desk_of(source.id) == "news"
+    assert rows.sources.desk_of(plain.id) is None
+    assert rows.sources.desk_of(new_id()) is None
+    assert {s.id: s.desk for s in rows.newsroom.source_summaries()} == {
+        source.id: "news",
+        plain.id: None,
+    }
+    assert rows.journalists.desk_sources("news") == [source.id]
+    with pytest.raises(DeskProblem) as in_use:
+        rows.journalists.remove_desk("news")
+    assert (in_use.value.kind, in_use.value.detail) == ("in_use", "1")
+    rows.journalists.remove_desk("legal")
+    with pytest.raises(DeskProblem) as gone:
+        rows.journalists.remove_desk("legal")
+    assert gone.value.kind == "unknown"
+    rows.sources.delete_source(source.id)
+    rows.journalists.remove_desk("news")
+    assert rows.journalists.desks() == []

@@ -737,6 +737,218 @@ def digest(data_dir: Path) -> None:
     )
 
 
+@main.group(cls=_Group)
+def desks() -> None:
+    """Add, list and remove desks: each receives what sources send it (docs/DESKS.md)."""
+
+
+def _desk_signing(
+    db: wiring.AdminJournalistStore, newsroom_key: Path | None, passphrase_file: Path | None
+) -> Callable[[], None]:
+    """What signs the directory after a desk change: nothing on an unsigned instance;
+    refused without --newsroom-key on a signed one (envelope/SPEC.md §11.1)."""
+    signer = _newsroom_signer(db, newsroom_key, passphrase_file, changing=True)
+    if signer is None:
+        return lambda: None
+
+    def sign() -> None:
+        from server.ops.newsroom_key import current_keys
+
+        with _admin_errors():
+            keys = current_keys(db)
+        _publish(db, sorted(keys, key=lambda k: k.name), signer)
+
+    return sign
+
+
+@contextmanager
+def _desk_errors() -> Iterator[None]:
+    from server.ops.desks import DeskError
+
+    try:
+        with _admin_errors():
+            yield
+    except DeskError as exc:
+        raise AdminError(str(exc)) from exc
+
+
+@desks.command("add")
+@data_dir_option
+@click.option(
+    "--title",
+    "titles",
+    multiple=True,
+    metavar="LANG=TEXT",
+    help="The desk's title on the submit page, in each language (repeat: en=..., fr=...).",
+)
+@click.option(
+    "--description",
+    "descriptions",
+    multiple=True,
+    metavar="LANG=TEXT",
+    help="One or two sentences saying what the desk receives, in each language.",
+)
+@click.option(
+    "--journalist",
+    "members",
+    multiple=True,
+    metavar="NAME",
+    help="A journalist of the desk (repeat for several).",
+)
+@_newsroom_options
+@click.argument("name")
+def desks_add(
+    data_dir: Path,
+    titles: tuple[str, ...],
+    descriptions: tuple[str, ...],
+    members: tuple[str, ...],
+    newsroom_key: Path | None,
+    newsroom_passphrase_file: Path | None,
+    name: str,
+) -> None:
+    """Add the desk NAME (lowercase letters, digits, '-'); on a signed instance the
+    new key directory names it and its journalists."""
+    from server.ops import desks as desk_ops
+    from server.store.protocols import DeskRow
+
+    with _desk_errors():
+        desk_ops.check_name(name)
+        desk = DeskRow(
+            name,
+            desk_ops.parse_texts(titles, "title"),
+            desk_ops.parse_texts(descriptions, "description"),
+            tuple(sorted(set(members))),
+        )
+    db = _prepared_journalists(_settings(data_dir))
+    sign = _desk_signing(db, newsroom_key, newsroom_passphrase_file)
+    with _desk_errors():
+        desk_ops.add(db, desk, sign)
+    _give_to_owner(data_dir)
+    click.echo(f"added desk {name}: {', '.join(desk.members) or 'no journalist of its own'}")
+
+
+@desks.command("list")
+@data_dir_option
+def desks_list(data_dir: Path) -> None:
+    """List the desks, their journalists, and who receives every desk."""
+    from server.settings import LANGUAGES
+
+    db = _prepared_journalists(_settings(data_dir))
+    rows = db.desks()
+    everywhere = [j.name for j in db.journalists() if j.all_desks]
+    if not rows:
+        click.echo("No desk: sources send to every journalist.")
+    for desk in rows:
+        title = desk.titles.get(LANGUAGES[0]) or next(iter(desk.titles.values()), "")
+        count = len(db.desk_sources(desk.name))
+        click.echo(f"{desk.name:20} {title}")
+        click.echo(f"  journalists: {', '.join(desk.members) or 'none of its own'}")
+        click.echo(f"  sources: {count}")
+    if everywhere:
+        click.echo(f"receive every desk: {', '.join(everywhere)}")
+
+
+@desks.command("journalists")
+@data_dir_option
+@click.option(
+    "--journalist",
+    "members",
+    multiple=True,
+    metavar="NAME",
+    help="A journalist of the desk (repeat); the list replaces the desk's.",
+)
+@_newsroom_options
+@click.argument("name")
+def desks_journalists(
+    data_dir: Path,
+    members: tuple[str, ...],
+    newsroom_key: Path | None,
+    newsroom_passphrase_file: Path | None,
+    name: str,
+) -> None:
+    """Set the journalists of the desk NAME. What they already received stays
+    encrypted to those it was sent to: a journalist added now reads only what
+    arrives from now on (or what a member moves again)."""
+    from server.ops import desks as desk_ops
+
+    db = _prepared_journalists(_settings(data_dir))
+    sign = _desk_signing(db, newsroom_key, newsroom_passphrase_file)
+    chosen = tuple(sorted(set(members)))
+    with _desk_errors():
+        before = desk_ops.set_members(db, name, chosen, sign)
+    _give_to_owner(data_dir)
+    click.echo(f"desk {name}: {', '.join(chosen) or 'no journalist of its own'}")
+    if set(before) - set(chosen):
+        click.echo(
+            f"{', '.join(sorted(set(before) - set(chosen)))} no longer see this desk's"
+            " sources; what they already pulled stays on their machines"
+        )
+
+
+@desks.command("all-desks")
+@data_dir_option
+@click.option("--off", is_flag=True, help="Stop this journalist receiving every desk.")
+@_newsroom_options
+@click.argument("journalist")
+def desks_all(
+    data_dir: Path,
+    off: bool,
+    newsroom_key: Path | None,
+    newsroom_passphrase_file: Path | None,
+    journalist: str,
+) -> None:
+    """Mark JOURNALIST as receiving every desk (an editor, a compliance officer)."""
+    from server.ops import desks as desk_ops
+
+    db = _prepared_journalists(_settings(data_dir))
+    sign = _desk_signing(db, newsroom_key, newsroom_passphrase_file)
+    with _desk_errors():
+        desk_ops.set_all_desks(db, journalist, not off, sign)
+    _give_to_owner(data_dir)
+    click.echo(f"{journalist} {'no longer receives' if off else 'receives'} every desk")
+
+
+@desks.command("remove")
+@data_dir_option
+@click.option(
+    "--delete-sources",
+    is_flag=True,
+    help="Also delete the desk's sources and everything they sent (else a desk with"
+    " sources is not removed).",
+)
+@_newsroom_options
+@click.argument("name")
+def desks_remove(
+    data_dir: Path,
+    delete_sources: bool,
+    newsroom_key: Path | None,
+    newsroom_passphrase_file: Path | None,
+    name: str,
+) -> None:
+    """Remove the desk NAME. Refused while sources are in it: journalists move
+    them first (`lanterne move`), or --delete-sources deletes them."""
+    from server.ops import desks as desk_ops
+    from server.store.protocols import ObjectStore as ObjectStoreProtocol
+    from server.store.protocols import SourceStore
+
+    settings = _settings(data_dir)
+    db = _prepared_journalists(settings)
+    sign = _desk_signing(db, newsroom_key, newsroom_passphrase_file)
+
+    def stores() -> tuple[SourceStore, ObjectStoreProtocol]:
+        with _backend_errors():
+            api = wiring.configured_api_stores(settings)
+        return api.sources, api.objects
+
+    with _desk_errors(), _backend_errors():
+        deleted = desk_ops.remove(db, name, sign, delete_sources=stores if delete_sources else None)
+    _give_to_owner(data_dir)
+    file_times.floor_tree(settings.data_dir)
+    click.echo(f"removed desk {name}")
+    if deleted:
+        click.echo(f"deleted its {deleted} source(s) and everything they sent")
+
+
 @main.command()
 @click.option(
     "--layout-prefix",

@@ -87,6 +87,20 @@ def current_keys(db: AdminJournalistStore) -> list[envelope.PublicKey]:
         ) from None
 
 
+def signed_desks(
+    db: AdminJournalistStore, keys: Sequence[envelope.PublicKey]
+) -> tuple[list[envelope.DirectoryDesk], list[str]]:
+    """The desks as recorded, for the directory of ``keys``: members and
+    all-desk journalists outside ``keys`` (being removed) are left out."""
+    names = {k.name for k in keys}
+    desks = [
+        envelope.DirectoryDesk(d.name, tuple(m for m in d.members if m in names))
+        for d in db.desks()
+    ]
+    everywhere = [j.name for j in db.journalists() if j.all_desks and j.name in names]
+    return desks, everywhere
+
+
 def publish(
     db: AdminJournalistStore,
     keys: Sequence[envelope.PublicKey],
@@ -111,7 +125,10 @@ def publish(
         )
     last = int(recorded_serial)
     day = today if today is not None else datetime.date.fromisoformat(SystemClock().today())
-    document = envelope.sign_directory(keys, serial=last + 1, day=day, seed=signer.seed).decode()
+    desks, all_desks = signed_desks(db, keys)
+    document = envelope.sign_directory(
+        keys, serial=last + 1, day=day, seed=signer.seed, desks=desks, all_desks=all_desks
+    ).decode()
     directory = envelope.verify_directory(document, signer.public)
     if recorded is None:
         db.set_meta_value(key_directory.NEWSROOM_KEY_META, key_directory.encoded_key(signer.public))

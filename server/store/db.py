@@ -23,17 +23,27 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from server.store import file_times
-from server.store.protocols import DigestSubscription, JournalistRow, ObjectRow, ReplyRow, SourceRow
+from server.store.protocols import (
+    DeskProblem,
+    DeskRow,
+    DigestSubscription,
+    JournalistRow,
+    ObjectRow,
+    ReplyRow,
+    SourceRow,
+)
 
 # Bumped with each step appended to server.store.migrations.MIGRATIONS.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -53,7 +63,22 @@ CREATE TABLE IF NOT EXISTS journalists (
     added_on       TEXT NOT NULL,
     -- The X-Wing public key (1216 bytes) of a hybrid key; NULL for an
     -- X25519-only key. Last, because migration 4 adds it with ALTER TABLE.
-    hybrid_key     BLOB
+    hybrid_key     BLOB,
+    -- Receives what is sent to every desk (migration 7).
+    all_desks      INTEGER NOT NULL DEFAULT 0 CHECK (all_desks IN (0, 1))
+);
+-- Desks (docs/DESKS.md): a source's first submission picks one, and what it
+-- sends is encrypted to the desk's members (and all_desks journalists) only.
+-- titles and details (descriptions): JSON objects, language code -> text.
+CREATE TABLE IF NOT EXISTS desks (
+    name         TEXT PRIMARY KEY,
+    titles       TEXT NOT NULL,
+    details      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS desk_members (
+    desk          TEXT NOT NULL REFERENCES desks(name) ON DELETE CASCADE,
+    journalist_id INTEGER NOT NULL REFERENCES journalists(id) ON DELETE CASCADE,
+    PRIMARY KEY (desk, journalist_id)
 );
 -- A source is a hash of its login id and the public half of its reply key.
 -- A source who deletes their account keeps a row with neither (they can never
@@ -66,8 +91,11 @@ CREATE TABLE IF NOT EXISTS sources (
     created_on        TEXT NOT NULL,
     last_active_on    TEXT NOT NULL,
     deleted_by_source INTEGER NOT NULL DEFAULT 0 CHECK (deleted_by_source IN (0, 1)),
+    -- The desk the first submission chose; NULL: the whole newsroom (migration 7).
+    desk              TEXT REFERENCES desks(name) ON DELETE RESTRICT,
     CHECK ((deleted_by_source = 0) = (login_hash IS NOT NULL AND reply_key IS NOT NULL))
 );
+CREATE INDEX IF NOT EXISTS sources_by_desk ON sources(desk);
 -- A row here means every object of the submission is complete on disk. Every
 -- submission has its source; only a journalist deletes either (RESTRICT).
 CREATE TABLE IF NOT EXISTS submissions (
@@ -268,28 +296,28 @@ class Database:
     def journalists(self) -> list[JournalistRow]:
         with self.read() as conn:
             rows = conn.execute(
-                "SELECT id, name, encryption_key, signing_key, role, hybrid_key"
+                "SELECT id, name, encryption_key, signing_key, role, hybrid_key, all_desks"
                 " FROM journalists ORDER BY name"
             ).fetchall()
-        return [JournalistRow(*row) for row in rows]
+        return [_journalist(row) for row in rows]
 
     def journalist(self, journalist_id: int) -> JournalistRow | None:
         with self.read() as conn:
             row = conn.execute(
-                "SELECT id, name, encryption_key, signing_key, role, hybrid_key"
+                "SELECT id, name, encryption_key, signing_key, role, hybrid_key, all_desks"
                 " FROM journalists WHERE id = ?",
                 (journalist_id,),
             ).fetchone()
-        return JournalistRow(*row) if row else None
+        return _journalist(row) if row else None
 
     def journalist_named(self, name: str) -> JournalistRow | None:
         with self.read() as conn:
             row = conn.execute(
-                "SELECT id, name, encryption_key, signing_key, role, hybrid_key"
+                "SELECT id, name, encryption_key, signing_key, role, hybrid_key, all_desks"
                 " FROM journalists WHERE name = ?",
                 (name,),
             ).fetchone()
-        return JournalistRow(*row) if row else None
+        return _journalist(row) if row else None
 
     # The daily digest (DigestStore)
 
@@ -345,13 +373,73 @@ class Database:
                 (key, value),
             )
 
+    # Desks (docs/DESKS.md; the admin's commands: server/ops/desks.py)
+
+    def desks(self) -> list[DeskRow]:
+        with self.read() as conn:
+            rows = conn.execute("SELECT name, titles, details FROM desks ORDER BY rowid").fetchall()
+            members = conn.execute(
+                "SELECT m.desk, j.name FROM desk_members m"
+                " JOIN journalists j ON j.id = m.journalist_id ORDER BY j.name"
+            ).fetchall()
+        return [
+            DeskRow(
+                name,
+                json.loads(titles),
+                json.loads(descriptions),
+                tuple(j for d, j in members if d == name),
+            )
+            for name, titles, descriptions in rows
+        ]
+
+    def add_desk(self, desk: DeskRow) -> None:
+        with self.connect() as conn:
+            if conn.execute("SELECT 1 FROM desks WHERE name = ?", (desk.name,)).fetchone():
+                raise DeskProblem("exists")
+            conn.execute(
+                "INSERT INTO desks(name, titles, details) VALUES (?, ?, ?)",
+                (desk.name, json.dumps(desk.titles), json.dumps(desk.descriptions)),
+            )
+            _set_members(conn, desk.name, desk.members)
+
+    def set_desk_members(self, name: str, members: Sequence[str]) -> None:
+        with self.connect() as conn:
+            if not conn.execute("SELECT 1 FROM desks WHERE name = ?", (name,)).fetchone():
+                raise DeskProblem("unknown")
+            conn.execute("DELETE FROM desk_members WHERE desk = ?", (name,))
+            _set_members(conn, name, members)
+
+    def remove_desk(self, name: str) -> None:
+        with self.connect() as conn:
+            if not conn.execute("SELECT 1 FROM desks WHERE name = ?", (name,)).fetchone():
+                raise DeskProblem("unknown")
+            (count,) = conn.execute(
+                "SELECT count(*) FROM sources WHERE desk = ?", (name,)
+            ).fetchone()
+            if count:
+                raise DeskProblem("in_use", str(count))
+            conn.execute("DELETE FROM desks WHERE name = ?", (name,))
+
+    def desk_sources(self, name: str) -> list[str]:
+        with self.read() as conn:
+            rows = conn.execute("SELECT id FROM sources WHERE desk = ? ORDER BY id", (name,))
+            return [r[0] for r in rows]
+
+    def set_all_desks(self, journalist: str, on: bool) -> None:
+        with self.connect() as conn:
+            changed = conn.execute(
+                "UPDATE journalists SET all_desks = ? WHERE name = ?", (int(on), journalist)
+            ).rowcount
+            if not changed:
+                raise DeskProblem("journalist", journalist)
+
     # Sources (their lifecycle: server/store/sources.py, server/domain/source_lifecycle.py)
 
     def find_source(self, login_hash: bytes) -> SourceRow | None:
         """An active source by login hash (a deleted account has none)."""
         with self.read() as conn:
             row = conn.execute(
-                "SELECT id, login_hash, reply_key FROM sources WHERE login_hash = ?",
+                "SELECT id, login_hash, reply_key, desk FROM sources WHERE login_hash = ?",
                 (login_hash,),
             ).fetchone()
         return SourceRow(*row) if row else None
@@ -389,6 +477,21 @@ class Database:
                 (source_id,),
             ).fetchall()
         return [ReplyRow(*r) for r in rows]
+
+
+def _journalist(row: tuple[Any, ...]) -> JournalistRow:
+    return JournalistRow(row[0], row[1], row[2], row[3], row[4], row[5], all_desks=bool(row[6]))
+
+
+def _set_members(conn: sqlite3.Connection, desk: str, members: Sequence[str]) -> None:
+    for name in members:
+        found = conn.execute("SELECT id FROM journalists WHERE name = ?", (name,)).fetchone()
+        if found is None:
+            raise DeskProblem("journalist", name)
+        conn.execute(
+            "INSERT OR IGNORE INTO desk_members(desk, journalist_id) VALUES (?, ?)",
+            (desk, found[0]),
+        )
 
 
 def _release_at_exit(ref: weakref.ref[Database]) -> None:

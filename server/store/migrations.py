@@ -196,6 +196,49 @@ def _v6_digest_recipients(conn: sqlite3.Connection) -> None:
     _run(conn, _DIGEST_RECIPIENTS)
 
 
+def _v7_desks(conn: sqlite3.Connection) -> None:
+    # Issue 16 §1: desks, their members, journalists receiving every desk, and
+    # the desk each source chose (NULL: the whole newsroom, as before desks).
+    _run(
+        conn,
+        """
+        CREATE TABLE desks (
+            name         TEXT PRIMARY KEY,
+            titles       TEXT NOT NULL,
+            details      TEXT NOT NULL
+        );
+        CREATE TABLE desk_members (
+            desk          TEXT NOT NULL REFERENCES desks(name) ON DELETE CASCADE,
+            journalist_id INTEGER NOT NULL REFERENCES journalists(id) ON DELETE CASCADE,
+            PRIMARY KEY (desk, journalist_id)
+        );
+        ALTER TABLE journalists ADD COLUMN
+            all_desks INTEGER NOT NULL DEFAULT 0 CHECK (all_desks IN (0, 1));
+        ALTER TABLE sources ADD COLUMN desk TEXT REFERENCES desks(name) ON DELETE RESTRICT;
+        CREATE INDEX sources_by_desk ON sources(desk);
+        """,
+    )
+
+
+_V7_POSTGRES = """
+CREATE TABLE desks (
+    seq          BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+    name         TEXT PRIMARY KEY,
+    titles       TEXT NOT NULL,
+    details      TEXT NOT NULL
+);
+CREATE TABLE desk_members (
+    desk          TEXT NOT NULL REFERENCES desks(name) ON DELETE CASCADE,
+    journalist_id INTEGER NOT NULL REFERENCES journalists(id) ON DELETE CASCADE,
+    PRIMARY KEY (desk, journalist_id)
+);
+ALTER TABLE journalists ADD COLUMN
+    all_desks INTEGER NOT NULL DEFAULT 0 CHECK (all_desks IN (0, 1));
+ALTER TABLE sources ADD COLUMN desk TEXT REFERENCES desks(name) ON DELETE RESTRICT;
+CREATE INDEX sources_by_desk ON sources(desk);
+"""
+
+
 # Version 1 is the schema of the first release (the source interface only).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "triage and notes tables (journalist API)", _v2_triage_and_notes),
@@ -224,6 +267,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(7, "desks and the desk of each source", _v7_desks, postgres=_V7_POSTGRES),
 )
 
 

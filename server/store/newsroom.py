@@ -33,7 +33,7 @@ class SqliteNewsroomStore:
                 "   ON o.submission_id = u.id WHERE u.source_id = s.id),"
                 " coalesce(t.seen, 0), coalesce(t.starred, 0), coalesce(t.tags, '[]'), j.name,"
                 " (SELECT count(*) FROM notes WHERE source_id = s.id),"
-                " (SELECT count(*) FROM replies WHERE source_id = s.id)"
+                " (SELECT count(*) FROM replies WHERE source_id = s.id), s.desk"
                 " FROM sources s LEFT JOIN triage t ON t.source_id = s.id"
                 " LEFT JOIN journalists j ON j.id = t.assignee"
                 " ORDER BY s.last_active_on DESC, s.id"
@@ -52,6 +52,7 @@ class SqliteNewsroomStore:
                 assignee=r[9],
                 notes=r[10],
                 replies=r[11],
+                desk=r[12],
             )
             for r in rows
         ]

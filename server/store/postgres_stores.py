@@ -18,8 +18,12 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import psycopg
+
 from server.store.postgres import PostgresDatabase
 from server.store.protocols import (
+    DeskProblem,
+    DeskRow,
     DigestSubscription,
     ItemKind,
     ItemRow,
@@ -34,12 +38,27 @@ from server.store.protocols import (
     TriageRefused,
 )
 
-_JOURNALIST = "SELECT id, name, encryption_key, signing_key, role, hybrid_key FROM journalists"
+_JOURNALIST = (
+    "SELECT id, name, encryption_key, signing_key, role, hybrid_key, all_desks FROM journalists"
+)
 
 
 def _journalist(row: tuple[Any, ...]) -> JournalistRow:
     hybrid = None if row[5] is None else bytes(row[5])
-    return JournalistRow(row[0], row[1], bytes(row[2]), bytes(row[3]), row[4], hybrid)
+    return JournalistRow(
+        row[0], row[1], bytes(row[2]), bytes(row[3]), row[4], hybrid, all_desks=bool(row[6])
+    )
+
+
+def _set_members(conn: psycopg.Connection[Any], desk: str, members: Sequence[str]) -> None:
+    for name in members:
+        found = conn.execute("SELECT id FROM journalists WHERE name = %s", (name,)).fetchone()
+        if found is None:
+            raise DeskProblem("journalist", name)
+        conn.execute(
+            "INSERT INTO desk_members(desk, journalist_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (desk, found[0]),
+        )
 
 
 class PostgresJournalistStore:
@@ -138,6 +157,70 @@ class PostgresJournalistStore:
             ).fetchone()
         return row is not None
 
+    def desks(self) -> list[DeskRow]:
+        with self.db.connect() as conn:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            rows = conn.execute("SELECT name, titles, details FROM desks ORDER BY seq").fetchall()
+            members = conn.execute(
+                "SELECT m.desk, j.name FROM desk_members m"
+                " JOIN journalists j ON j.id = m.journalist_id ORDER BY j.name"
+            ).fetchall()
+        return [
+            DeskRow(
+                name,
+                json.loads(titles),
+                json.loads(descriptions),
+                tuple(j for d, j in members if d == name),
+            )
+            for name, titles, descriptions in rows
+        ]
+
+    def add_desk(self, desk: DeskRow) -> None:
+        with self.db.connect() as conn:
+            added = conn.execute(
+                "INSERT INTO desks(name, titles, details) VALUES (%s, %s, %s)"
+                " ON CONFLICT (name) DO NOTHING",
+                (desk.name, json.dumps(desk.titles), json.dumps(desk.descriptions)),
+            ).rowcount
+            if not added:
+                raise DeskProblem("exists")
+            _set_members(conn, desk.name, desk.members)
+
+    def set_desk_members(self, name: str, members: Sequence[str]) -> None:
+        with self.db.connect() as conn:
+            if not conn.execute(
+                "SELECT 1 FROM desks WHERE name = %s FOR UPDATE", (name,)
+            ).fetchone():
+                raise DeskProblem("unknown")
+            conn.execute("DELETE FROM desk_members WHERE desk = %s", (name,))
+            _set_members(conn, name, members)
+
+    def remove_desk(self, name: str) -> None:
+        with self.db.connect() as conn:
+            if not conn.execute(
+                "SELECT 1 FROM desks WHERE name = %s FOR UPDATE", (name,)
+            ).fetchone():
+                raise DeskProblem("unknown")
+            row = conn.execute("SELECT count(*) FROM sources WHERE desk = %s", (name,)).fetchone()
+            if row and row[0]:
+                raise DeskProblem("in_use", str(row[0]))
+            conn.execute("DELETE FROM desks WHERE name = %s", (name,))
+
+    def desk_sources(self, name: str) -> list[str]:
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                "SELECT id FROM sources WHERE desk = %s ORDER BY id", (name,)
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def set_all_desks(self, journalist: str, on: bool) -> None:
+        with self.db.connect() as conn:
+            changed = conn.execute(
+                "UPDATE journalists SET all_desks = %s WHERE name = %s", (int(on), journalist)
+            ).rowcount
+            if not changed:
+                raise DeskProblem("journalist", journalist)
+
     def known_object_ids(self) -> set[str]:
         """Every object a row refers to: what garbage collection keeps."""
         with self.db.connect() as conn:
@@ -157,10 +240,15 @@ class PostgresSourceStore:
     def find_source(self, login_hash: bytes) -> SourceRow | None:
         with self.db.connect() as conn:
             row = conn.execute(
-                "SELECT id, login_hash, reply_key FROM sources WHERE login_hash = %s",
+                "SELECT id, login_hash, reply_key, desk FROM sources WHERE login_hash = %s",
                 (login_hash,),
             ).fetchone()
-        return SourceRow(row[0], bytes(row[1]), bytes(row[2])) if row else None
+        return SourceRow(row[0], bytes(row[1]), bytes(row[2]), row[3]) if row else None
+
+    def desk_of(self, source_id: str) -> str | None:
+        with self.db.connect() as conn:
+            row = conn.execute("SELECT desk FROM sources WHERE id = %s", (source_id,)).fetchone()
+        return row[0] if row else None
 
     def replies(self, source_id: str) -> list[ReplyRow]:
         with self.db.connect() as conn:
@@ -189,9 +277,16 @@ class PostgresSourceStore:
         with self.db.connect() as conn:
             if new_source is not None:
                 conn.execute(
-                    "INSERT INTO sources(id, login_hash, reply_key, created_on, last_active_on)"
-                    " VALUES (%s, %s, %s, %s, %s)",
-                    (new_source.id, new_source.login_hash, new_source.reply_key, day, day),
+                    "INSERT INTO sources(id, login_hash, reply_key, created_on, last_active_on,"
+                    " desk) VALUES (%s, %s, %s, %s, %s, %s)",
+                    (
+                        new_source.id,
+                        new_source.login_hash,
+                        new_source.reply_key,
+                        day,
+                        day,
+                        new_source.desk,
+                    ),
                 )
             # The UPDATE locks the source's row until the commit: an account deletion
             # waits for this submission, or this one sees the deletion and stops.
@@ -325,7 +420,7 @@ class PostgresNewsroomStore:
                 " SELECT s.id, s.reply_key, s.last_active_on, s.deleted_by_source,"
                 " coalesce(subs.n, 0), coalesce(sizes.total, 0),"
                 " coalesce(t.seen, 0), coalesce(t.starred, 0), coalesce(t.tags, '[]'), j.name,"
-                " coalesce(nts.n, 0), coalesce(rps.n, 0)"
+                " coalesce(nts.n, 0), coalesce(rps.n, 0), s.desk"
                 " FROM sources s LEFT JOIN triage t ON t.source_id = s.id"
                 " LEFT JOIN journalists j ON j.id = t.assignee"
                 " LEFT JOIN subs ON subs.source_id = s.id"
@@ -348,6 +443,7 @@ class PostgresNewsroomStore:
                 assignee=r[9],
                 notes=int(r[10]),
                 replies=int(r[11]),
+                desk=r[12],
             )
             for r in rows
         ]
@@ -456,15 +552,22 @@ class PostgresNewsroomStore:
 
 
 if TYPE_CHECKING:
-    from server.store.protocols import DigestStore, JournalistStore, NewsroomStore, SourceStore
+    from server.store.protocols import (
+        DeskAdmin,
+        DigestStore,
+        JournalistStore,
+        NewsroomStore,
+        SourceStore,
+    )
 
     def _are_the_protocols(
         db: PostgresDatabase,
-    ) -> tuple[JournalistStore, SourceStore, NewsroomStore, DigestStore]:
+    ) -> tuple[JournalistStore, SourceStore, NewsroomStore, DigestStore, DeskAdmin]:
         # mypy checks that each class has its Protocol's every method
         return (
             PostgresJournalistStore(db),
             PostgresSourceStore(db),
             PostgresNewsroomStore(db),
+            PostgresJournalistStore(db),
             PostgresJournalistStore(db),
         )

@@ -38,6 +38,7 @@ class JournalistRow:
     signing_key: bytes
     role: str
     hybrid_key: bytes | None = None  # X-Wing, 1216 bytes; None for an X25519-only key
+    all_desks: bool = False  # receives what is sent to every desk (docs/DESKS.md)
 
     def public_key(self) -> envelope.PublicKey:
         """The journalist's keys as a ``.pub`` file holds them (hybrid if registered so)."""
@@ -54,6 +55,21 @@ class SourceRow:
     id: str
     login_hash: bytes
     reply_key: bytes
+    desk: str | None = None  # the desk the first submission chose; None: the whole newsroom
+
+
+@dataclass(frozen=True)
+class DeskRow:
+    """A desk: who receives what a source sends to it (docs/DESKS.md).
+
+    ``titles`` and ``descriptions`` map a language code to what the submit page
+    shows; ``members`` are journalist names. Journalists marked ``all_desks``
+    receive every desk besides its members."""
+
+    name: str
+    titles: dict[str, str]
+    descriptions: dict[str, str]
+    members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,7 @@ class SourceSummary:
     reply_key: bytes | None  # None once the source deleted their account
     last_activity: str
     account_deleted: bool
+    desk: str | None = None
     submissions: int = 0
     size: int = 0
     seen: bool = False
@@ -156,6 +173,17 @@ class TriageRefused(Exception):
         self.what = what
 
 
+class DeskProblem(Exception):
+    """A desk change the store cannot make. ``kind`` is ``exists`` (a desk of that
+    name), ``unknown`` (no such desk), ``journalist`` (no journalist of that name,
+    ``detail``) or ``in_use`` (sources are in it: ``detail`` says how many)."""
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(kind, detail)
+        self.kind = kind
+        self.detail = detail
+
+
 class UploadError(Exception):
     """A tus request that cannot be honoured; ``status`` is the HTTP answer."""
 
@@ -224,6 +252,31 @@ class JournalistStore(Protocol):
 
     def meta_value(self, key: str) -> str | None: ...
 
+    def desks(self) -> list[DeskRow]:
+        """Every desk, in the order the admin added them, with its members."""
+        ...
+
+
+class DeskAdmin(Protocol):
+    """What the admin commands change about desks (``lanterne-server desks``):
+    each method is one transaction; ``DeskProblem`` says what is refused."""
+
+    def add_desk(self, desk: DeskRow) -> None: ...
+
+    def set_desk_members(self, name: str, members: Sequence[str]) -> None: ...
+
+    def remove_desk(self, name: str) -> None:
+        """``DeskProblem("in_use")`` while a source is in it, ``"unknown"`` if none."""
+        ...
+
+    def desk_sources(self, name: str) -> list[str]:
+        """The ids of the sources in this desk."""
+        ...
+
+    def set_all_desks(self, journalist: str, on: bool) -> None:
+        """Mark a journalist as receiving every desk (or not); ``DeskProblem("journalist")``."""
+        ...
+
 
 class DigestStore(Protocol):
     """The daily digest's rows: who asked for it, at which address, and the day
@@ -252,6 +305,10 @@ class SourceStore(Protocol):
     def replies(self, source_id: str) -> list[ReplyRow]: ...
 
     def is_active(self, source_id: str) -> bool: ...
+
+    def desk_of(self, source_id: str) -> str | None:
+        """The desk a source is in; None for the whole newsroom (or no such source)."""
+        ...
 
     def record_submission(
         self,

@@ -48,6 +48,11 @@ class SqliteSourceStore:
             ).fetchone()
         return row is not None
 
+    def desk_of(self, source_id: str) -> str | None:
+        with self.db.read() as conn:
+            row = conn.execute("SELECT desk FROM sources WHERE id = ?", (source_id,)).fetchone()
+        return row[0] if row else None
+
     def record_submission(
         self,
         submission_id: str,
@@ -60,9 +65,16 @@ class SqliteSourceStore:
         with self.db.connect() as conn:
             if new_source is not None:
                 conn.execute(
-                    "INSERT INTO sources(id, login_hash, reply_key, created_on, last_active_on)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (new_source.id, new_source.login_hash, new_source.reply_key, day, day),
+                    "INSERT INTO sources(id, login_hash, reply_key, created_on, last_active_on,"
+                    " desk) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        new_source.id,
+                        new_source.login_hash,
+                        new_source.reply_key,
+                        day,
+                        day,
+                        new_source.desk,
+                    ),
                 )
             touched = conn.execute(
                 "UPDATE sources SET last_active_on = ? WHERE id = ? AND deleted_by_source = 0",

@@ -28,6 +28,7 @@ from server.store.ephemeral import SqliteEphemeralStore
 from server.store.newsroom import SqliteNewsroomStore
 from server.store.objects import ObjectStore
 from server.store.protocols import (
+    DeskAdmin,
     DigestStore,
     DiskSpace,
     EphemeralStore,
@@ -170,7 +171,7 @@ def object_store(
     return store
 
 
-class AdminJournalistStore(JournalistStore, DigestStore, Protocol):
+class AdminJournalistStore(JournalistStore, DigestStore, DeskAdmin, Protocol):
     """What the admin commands change besides what the web layer reads: both the
     SQLite ``Database`` and ``PostgresJournalistStore`` are one."""
 

@@ -1,0 +1,114 @@
+"""`lanterne-server desks` (issue 16 §1; docs/DESKS.md): the admin's desks, their
+journalists and the all-desk journalists, recorded in the rows and, on a signed
+instance, in the newsroom's signed key directory (envelope/SPEC.md §11.1)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import envelope
+from server.store.db import Database
+from tests.server_process import ROOT, SERVER_CMD, Instance, init_instance
+from tests.test_newsroom_key import newsroom_identity, stored_directory
+
+pytestmark = pytest.mark.e2e
+
+TEXTS = (
+    "--title", "en=Investigations", "--title", "fr=Enquêtes",
+    "--description", "en=Wrongdoing in public bodies.",
+    "--description", "fr=Les abus dans les services publics.",
+)  # fmt: skip
+
+
+def admin(*args: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SERVER_CMD, *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+def ok(*args: object) -> str:
+    done = admin(*args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def refused(*args: object) -> str:
+    done = admin(*args)
+    assert done.returncode == 1, done.stdout
+    assert "Traceback" not in done.stderr
+    return done.stderr
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Instance:
+    return init_instance(tmp_path, names=("alice", "bruno", "chloe"))
+
+
+def test_desks_are_added_listed_and_removed(instance: Instance) -> None:
+    d = ("--data-dir", instance.data_dir)
+    assert "No desk" in ok("desks", "list", *d)
+    ok("desks", "add", *d, *TEXTS, "--journalist", "alice", "news")
+    ok("desks", "add", *d, *TEXTS, "--journalist", "bruno", "--journalist", "alice", "legal")
+    ok("desks", "all-desks", *d, "chloe")
+    listing = ok("desks", "list", *d)
+    assert "news" in listing and "Investigations" in listing
+    assert "journalists: alice, bruno" in listing
+    assert "receive every desk: chloe" in listing
+    rows = Database(instance.data_dir / "lanterne.sqlite3").desks()
+    assert [(r.name, r.members) for r in rows] == [
+        ("news", ("alice",)),
+        ("legal", ("alice", "bruno")),
+    ]
+    assert rows[0].titles == {"en": "Investigations", "fr": "Enquêtes"}
+    ok("desks", "journalists", *d, "--journalist", "bruno", "legal")
+    assert "journalists: bruno" in ok("desks", "list", *d)
+    ok("desks", "remove", *d, "legal")
+    assert "legal" not in ok("desks", "list", *d)
+    ok("desks", "all-desks", *d, "--off", "chloe")
+    assert "every desk" not in ok("desks", "list", *d)
+
+
+def test_bad_desks_are_refused_with_a_reason(instance: Instance) -> None:
+    d = ("--data-dir", instance.data_dir)
+    assert "missing --title fr=" in refused(
+        "desks", "add", *d, "--title", "en=News", "--description", "en=x",
+        "--description", "fr=x", "--journalist", "alice", "news",
+    )  # fmt: skip
+    assert "desk name" in refused("desks", "add", *d, *TEXTS, "--journalist", "alice", "News!")
+    assert "no journalist named zoe" in refused(
+        "desks", "add", *d, *TEXTS, "--journalist", "zoe", "news"
+    )
+    assert "at least one journalist" in refused("desks", "add", *d, *TEXTS, "news")
+    ok("desks", "add", *d, *TEXTS, "--journalist", "alice", "news")
+    assert "exists" in refused("desks", "add", *d, *TEXTS, "--journalist", "alice", "news")
+    assert "no desk named hr" in refused("desks", "remove", *d, "hr")
+    assert "no journalist named zoe" in refused("desks", "all-desks", *d, "zoe")
+    assert Database(instance.data_dir / "lanterne.sqlite3").desks()[0].members == ("alice",)
+
+
+def test_a_signed_instance_signs_every_desk_change(instance: Instance, tmp_path: Path) -> None:
+    """Which keys a desk encrypts to is the newsroom's signature, not the server's rows."""
+    d = ("--data-dir", instance.data_dir)
+    key_file, _ = newsroom_identity(tmp_path / "newsroom")
+    nk = ("--newsroom-key", key_file)
+    ok("init", *d, *nk)
+    assert "--newsroom-key" in refused("desks", "add", *d, *TEXTS, "--journalist", "alice", "news")
+    assert Database(instance.data_dir / "lanterne.sqlite3").desks() == []  # nothing unsigned
+    ok("desks", "add", *d, *TEXTS, "--journalist", "alice", *nk, "news")
+    ok("desks", "add", *d, *TEXTS, "--journalist", "bruno", *nk, "legal")
+    ok("desks", "all-desks", *d, "chloe", *nk)
+    signed = stored_directory(instance)
+    assert signed.desks == (
+        envelope.DirectoryDesk("news", ("alice",)),
+        envelope.DirectoryDesk("legal", ("bruno",)),
+    )
+    assert [k.name for k in signed.recipients_for("news")] == ["alice", "chloe"]
+    assert [k.name for k in signed.recipients_for("legal")] == ["bruno", "chloe"]
+    # Removing a journalist re-signs the desks without them.
+    ok("journalists", "remove", *d, *nk, "--hs-dir", tmp_path / "no-hs", "chloe")
+    assert [k.name for k in stored_directory(instance).recipients_for("news")] == ["alice"]
+    ok("desks", "remove", *d, *nk, "legal")
+    assert [x.name for x in stored_directory(instance).desks] == ["news"]
