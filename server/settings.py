@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from server.languages import FALLBACK, LANGUAGES
 from server.store import file_times
 
 if TYPE_CHECKING:
     from server.store.s3_objects import S3Location
 
-LANGUAGES = ("en", "fr")  # every page exists in each; the first is the fallback
 CONFIG_NAME = "config.toml"
 DATABASE_NAME = "lanterne.sqlite3"
 SECRETS_NAME = "secrets.json"
@@ -189,7 +189,7 @@ class Settings:
     data_dir: Path
     host: str = "127.0.0.1"
     port: int = 8080
-    default_language: str = "en"
+    default_language: str = FALLBACK.code
     organisation: str = "Lanterne"
     limits: Limits = field(default_factory=Limits)
     uploads: UploadLimits = field(default_factory=UploadLimits)
@@ -488,9 +488,10 @@ DEFAULT_CONFIG = """\
 # The name shown at the top of every page.
 organisation = "Lanterne"
 
-# The language of the first page a source sees: "en" or "fr". Sources switch
-# with a link; the browser's language is never used (Tor Browser hides it).
-default_language = "en"
+# The language of the first page a source sees: one of @LANGUAGES@.
+# Sources switch with a link; the browser's language is never used (Tor Browser
+# hides it).
+default_language = "@FALLBACK@"
 
 # Sessions end after this many seconds without a request.
 session_idle_seconds = 3600
@@ -560,4 +561,6 @@ hint.en = "For example: you saw it, you were told, you have documents."
 hint.fr = "Par exemple : vous l'avez vu, on vous l'a dit, vous avez des documents."
 max_length = 2000
 multiline = true
-"""
+""".replace("@LANGUAGES@", ", ".join(f'"{code}"' for code in LANGUAGES)).replace(
+    "@FALLBACK@", FALLBACK.code
+)

@@ -212,7 +212,7 @@ def run_server(
 
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
-CODENAME_RE = re.compile(r'<p class="codename" id="codename">([^<]+)</p>')
+CODENAME_RE = re.compile(r'<p class="codename" id="codename"[^>]*>([^<]+)</p>')
 
 
 @dataclass

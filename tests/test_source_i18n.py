@@ -1,4 +1,4 @@
-"""French and English: complete catalogs, language chosen by link only, light pages."""
+"""Every language of the registry: complete catalogs, language chosen by link only, light pages."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
+from server.languages import LANGUAGES, REGISTRY
 from tests.server_process import SourceClient, init_instance, run_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,21 +30,65 @@ def extracted_msgids() -> set[str]:
     return ids
 
 
-@pytest.mark.parametrize("lang", ["en", "fr"])
-def test_catalog_has_every_string(lang: str) -> None:
+def read_catalog(lang: str):  # type: ignore[no-untyped-def]
+    with (ROOT / "server" / "locale" / lang / "LC_MESSAGES" / "messages.po").open("rb") as f:
+        return read_po(f, locale=lang)
+
+
+PLACEHOLDER = re.compile(r"%\(\w+\)s|\{\w+\}")
+
+
+def catalogue_problems(catalog) -> list[str]:  # type: ignore[no-untyped-def]
+    """What is wrong in a translated catalogue: untranslated, fuzzy, left in
+    English, or placeholders not the msgid's."""
+    problems = []
+    for message in catalog:
+        if not message.id:
+            continue
+        if not message.string:
+            problems.append(f"untranslated: {message.id}")
+        elif message.fuzzy:
+            problems.append(f"fuzzy: {message.id}")
+        elif message.string == message.id and len(str(message.id)) > 12:
+            problems.append(f"left in English: {message.id}")
+        elif sorted(PLACEHOLDER.findall(str(message.id))) != sorted(
+            PLACEHOLDER.findall(str(message.string))
+        ):
+            problems.append(f"placeholders differ: {message.id}")
+    return problems
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_catalog_has_every_string_translated(lang: str) -> None:
+    """Every string of the code is in every catalogue, translated (English is the
+    msgids), not fuzzy, with the same placeholders; no catalogue keeps a string
+    the code no longer has."""
     ids = extracted_msgids()
     assert len(ids) > 80
-    with (ROOT / "server" / "locale" / lang / "LC_MESSAGES" / "messages.po").open("rb") as f:
-        catalog = read_po(f, locale=lang)
+    catalog = read_catalog(lang)
     in_catalog = {m.id for m in catalog if m.id}
-    assert ids - in_catalog == set(), "run pybabel extract/update (see server/babel.cfg)"
-    if lang == "fr":
-        for message in catalog:
-            if not message.id:
-                continue
-            assert message.string, f"untranslated: {message.id}"
-            placeholders = re.findall(r"%\(\w+\)s", str(message.id))
-            assert sorted(placeholders) == sorted(re.findall(r"%\(\w+\)s", message.string))
+    missing = ids - in_catalog
+    assert missing == set(), f"{lang}: add and translate (see server/babel.cfg): {sorted(missing)}"
+    assert in_catalog - ids == set(), f"{lang}: strings the code no longer has"
+    if lang != REGISTRY[0].code:
+        assert catalogue_problems(catalog) == [], lang
+
+
+def test_the_catalogue_check_can_fail() -> None:
+    from babel.messages.catalog import Catalog
+
+    catalog = Catalog(locale="es")
+    catalog.add("Reply of %(day)s", "Respuesta")
+    catalog.add("Home", "")
+    catalog.add("Log in", "Entrar", flags=("fuzzy",))
+    catalog.add("Send a first message", "Send a first message")
+    catalog.add("Cancel", "Cancelar")
+    assert catalogue_problems(catalog) == [
+        "placeholders differ: Reply of %(day)s",
+        "untranslated: Home",
+        "fuzzy: Log in",
+        "left in English: Send a first message",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -68,20 +113,47 @@ def source_pages(src: SourceClient, lang: str) -> dict[str, str]:
     return pages
 
 
-def test_every_page_exists_in_both_languages(server) -> None:
-    with SourceClient(server.base_url, "en") as en, SourceClient(server.base_url, "fr") as fr:
-        en_pages, fr_pages = source_pages(en, "en"), source_pages(fr, "fr")
-    for name, page in fr_pages.items():
-        assert '<html lang="fr">' in page, name
-        assert '<html lang="en">' in en_pages[name], name
-        assert visible_text(page) != visible_text(en_pages[name]), name
-        # No English sentence left in the French page (fingerprint words excluded).
-        for phrase in ("Send a first message", "Log in", "Home", "Your replies"):
-            assert phrase not in visible_text(page).replace("English", ""), (name, phrase)
-    assert "Nous transmettre des informations en sécurité" in fr_pages["home"]
-    assert "Chiffrer et envoyer" in fr_pages["submit"]
-    assert "Quelle administration ou organisation est concernée ?" in fr_pages["submit"]
-    assert "Page introuvable" in fr_pages["nowhere"]
+@pytest.fixture(scope="module")
+def english_pages(server) -> dict[str, str]:
+    with SourceClient(server.base_url, "en") as en:
+        return source_pages(en, "en")
+
+
+@pytest.mark.parametrize("language", REGISTRY[1:], ids=lambda language: language.code)
+def test_every_page_exists_in_every_language(server, english_pages, language) -> None:  # type: ignore[no-untyped-def]
+    code = language.code
+    with SourceClient(server.base_url, code) as src:
+        pages = source_pages(src, code)
+    for name, page in pages.items():
+        assert f'<html lang="{code}" dir="{language.direction}">' in page, name
+        assert '<html lang="en" dir="ltr">' in english_pages[name], name
+        assert visible_text(page) != visible_text(english_pages[name]), name
+        # The menu names every language in its own name, linked with its code.
+        for other in REGISTRY:
+            if other.code != code:
+                link = f'hreflang="{other.code}" lang="{other.code}" dir="auto">{other.name}</a>'
+                assert link in page, (code, name, other.code)
+        # No English sentence left (the language menu's names aside).
+        text = visible_text(page)
+        for other in REGISTRY:
+            text = text.replace(other.name, "")
+        english = ("Send a first message", "Log in", "Home", "Your replies", "Which administration")
+        for phrase in english:
+            assert phrase not in text, (code, name, phrase)
+    if code == "fr":
+        assert "Nous transmettre des informations en sécurité" in pages["home"]
+        assert "Chiffrer et envoyer" in pages["submit"]
+        assert "Quelle administration ou organisation est concernée ?" in pages["submit"]
+        assert "Page introuvable" in pages["nowhere"]
+
+
+def test_a_question_without_text_in_a_language_shows_the_catalogue_translation(server) -> None:
+    # config.toml's default questions have English and French texts only: the
+    # Spanish page shows the Spanish catalogue's translation of the English.
+    with SourceClient(server.base_url, "es") as src:
+        page = src.get("/es/submit").text
+    assert "¿Qué administración u organización está implicada?" in page
+    assert "Fechas o periodos, con la mayor precisión posible." in page
 
 
 def test_language_is_chosen_by_link_never_by_accept_language(server) -> None:
@@ -89,7 +161,7 @@ def test_language_is_chosen_by_link_never_by_accept_language(server) -> None:
         response = src.client.get("/", headers={"Accept-Language": "fr-FR,fr;q=0.9"})
         assert response.headers["location"] == "/en/"
         page = src.client.get("/en/submit", headers={"Accept-Language": "fr"})
-        assert '<html lang="en">' in page.text
+        assert '<html lang="en" dir="ltr">' in page.text
         # The switch links point at the same page in the other language.
         assert 'href="/fr/submit" hreflang="fr"' in page.text
         assert '<span aria-current="true">English</span>' in page.text

@@ -11,6 +11,12 @@ is unique on those).
 The canonical form (full words, lower case, no accents, single spaces) is what
 Argon2id derives the source's keys from, so every accepted spelling of a
 codename logs into the same account.
+
+Which list a language's sources get is the registry's choice
+(server/languages.py). ``parse`` tries the lists in registry order, so a list
+added later never changes how an older codename parses; and ``generate`` never
+gives a codename whose every word also starts a word of another list, so no
+spelling of a new codename can parse in a list tried before its own.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+from server import languages
 
 WORDS = 9
 BITS_PER_WORD = 11
@@ -58,7 +66,7 @@ class WordList:
 
     @property
     def normalized(self) -> tuple[str, ...]:
-        return tuple(normalize_word(w) for w in self.words)
+        return _normalized(self)
 
     def index_of(self, typed: str) -> int | None:
         """The index of a typed word: exact (accents optional) or its 4-letter prefix."""
@@ -69,6 +77,11 @@ class WordList:
         if len(word) >= PREFIX:
             return _prefixes(self).get(word[:PREFIX]) if _prefix_ok(self, word) else None
         return None
+
+
+@cache
+def _normalized(wl: WordList) -> tuple[str, ...]:
+    return tuple(normalize_word(w) for w in wl.words)
 
 
 @cache
@@ -99,7 +112,20 @@ def wordlist(language: str) -> WordList:
 
 
 def available_languages() -> tuple[str, ...]:
-    return tuple(sorted(p.stem for p in _WORDLIST_DIR.glob("*.txt")))
+    """The word lists, in the order ``parse`` tries them (the registry's)."""
+    return languages.wordlists()
+
+
+def _also_in_another_list(language: str, indices: list[int]) -> bool:
+    """Whether every word starts like a word of some other list: a spelling of
+    this codename might then parse there (1 codename in about a million)."""
+    own = wordlist(language).normalized
+    for other in available_languages():
+        if other != language:
+            prefixes = _prefixes(wordlist(other))
+            if all(own[i][:PREFIX] in prefixes for i in indices):
+                return True
+    return False
 
 
 def _checksum(language: str, indices: list[int]) -> int:
@@ -120,9 +146,12 @@ def generate(language: str, randbits: object = None) -> str:
     """
     rand = randbits if callable(randbits) else secrets.randbits
     wl = wordlist(language)
-    indices = [int(rand(BITS_PER_WORD)) for _ in range(WORDS - 1)]
-    top = int(rand(BITS_PER_WORD - CHECK_BITS))
-    return " ".join(wl.words[i] for i in _complete(language, indices, top))
+    while True:
+        indices = [int(rand(BITS_PER_WORD)) for _ in range(WORDS - 1)]
+        top = int(rand(BITS_PER_WORD - CHECK_BITS))
+        full = _complete(language, indices, top)
+        if not _also_in_another_list(language, full):
+            return " ".join(wl.words[i] for i in full)
 
 
 def parse(typed: str) -> str:

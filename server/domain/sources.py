@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import nacl.pwhash
 
 import envelope
+from server import languages
 from server.domain import codenames
 from server.domain.source_lifecycle import ItemKind, SourceLifecycle
 from server.store.protocols import ObjectStore, SourceRow, SourceStore, new_id
@@ -113,8 +114,8 @@ class SourceService:
 
     def new_codename(self, language: str) -> tuple[str, SourceRow]:
         """A fresh codename and the row to insert for it (with the submission)."""
-        lang = language if language in codenames.available_languages() else "en"
-        codename = codenames.generate(lang)
+        entry = languages.BY_CODE.get(language, languages.FALLBACK)
+        codename = codenames.generate(entry.wordlist)
         keys = self.deriver.derive(codenames.parse(codename))
         row = SourceRow(new_id(), keys.login_hash, keys.reply_identity.recipient.public_bytes)
         return codename, row

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Scope
 
-from server.settings import LANGUAGES
+from server.languages import LANGUAGES
 from server.store.protocols import DATABASE_UNAVAILABLE, database_full
 from server.web.head_requests import allowed_methods
 from server.web.rendering import render

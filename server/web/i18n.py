@@ -1,10 +1,11 @@
 """Languages: gettext catalogs (Babel) and one Jinja2 environment per language.
 
-The .po files in ``server/locale`` are the source of truth; they are compiled
-in memory when the app starts, so a fresh clone needs no ``pybabel compile``
-step and no .mo file is ever stale. The language comes from the URL
-(``/en/...``, ``/fr/...``), chosen by a link: never from Accept-Language,
-which Tor Browser sets to the same value for everyone.
+The languages are those of ``server/languages.py`` (the registry). The .po
+files in ``server/locale`` are the source of truth; they are compiled in
+memory when the app starts, so a fresh clone needs no ``pybabel compile`` step,
+no .mo file is ever stale and none is built or shipped. The language comes from
+the URL (``/en/...``, ``/ar/...``), chosen by a link: never from
+Accept-Language, which Tor Browser sets to the same value for everyone.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Format
 
-from server.settings import LANGUAGES
+from server.languages import BY_CODE, LANGUAGES, REGISTRY, Language
 
 LOCALE_DIR = Path(__file__).parents[1] / "locale"
 TEMPLATE_DIR = Path(__file__).parents[2] / "templates"
 DOMAIN = "messages"
 
-LANGUAGE_NAMES = {"en": "English", "fr": "Français"}
+LANGUAGE_NAMES = {language.code: language.name for language in REGISTRY}
 
 
 def load_translations(lang: str) -> gettext.GNUTranslations | gettext.NullTranslations:
@@ -60,8 +61,14 @@ class Pages:
             trans = load_translations(lang)
             env.install_gettext_translations(trans, newstyle=True)  # type: ignore[attr-defined]
             env.globals["lang"] = lang
+            env.globals["direction"] = BY_CODE[lang].direction
+            env.globals["size_units"] = " ".join(BY_CODE[lang].size_units)
             env.globals["languages"] = LANGUAGE_NAMES
-            env.globals["format_size"] = _size_formatter(lang)
+            env.globals["format_size"] = _size_formatter(BY_CODE[lang])
+            # An admin's text (a question's label or hint) as given in this
+            # language, else the catalogue's translation of its English text
+            # (plain gettext: no %-formatting of the admin's text).
+            env.globals["admin_text"] = _admin_text(trans)
             self._envs[lang] = env
             self.translations[lang] = trans
         for env in self._envs.values():
@@ -82,11 +89,18 @@ class Pages:
         return self.translations[lang].gettext(message)
 
 
-def _size_formatter(lang: str) -> Any:
-    fmt = Format(lang)
+def _admin_text(trans: gettext.NullTranslations) -> Any:
+    def admin_text(text: str) -> str:
+        return trans.gettext(text) if text else text  # gettext("") is the header
+
+    return admin_text
+
+
+def _size_formatter(language: Language) -> Any:
+    fmt = Format(language.code)
+    units = language.size_units
 
     def format_size(n: int) -> str:
-        units = ["B", "KB", "MB", "GB"] if lang == "en" else ["o", "Ko", "Mo", "Go"]
         value = float(n)
         for unit in units:
             if value < 1024 or unit == units[-1]:

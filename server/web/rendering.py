@@ -10,7 +10,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from server.domain.sessions import COOKIE_NAME, VISIT_COOKIE, FormTokens, Session
-from server.settings import LANGUAGES
+from server.languages import LANGUAGES
 from server.web.services import Services
 
 

@@ -38,6 +38,17 @@ from server.web.streaming_form import (
 )
 from server.web.submitting import Submitter, find_submitter, record_submission, submitted
 
+# The question config.toml asks by default (settings.DEFAULT_CONFIG), marked so
+# that every catalogue translates it: on a page in a language the admin wrote no
+# text in, templates/submit.html shows the catalogue's translation of the English.
+DEFAULT_QUESTION_TEXTS = (
+    N_("Which administration or organisation is concerned?"),
+    N_("When did it happen?"),
+    N_("Dates or periods, as precisely as you can."),
+    N_("How do you know about it?"),
+    N_("For example: you saw it, you were told, you have documents."),
+)
+
 router = APIRouter()
 # The disk or the database failing for a moment (server/web/error_pages.py).
 STORAGE_ERRORS: tuple[type[Exception], ...] = (*DATABASE_UNAVAILABLE, OSError)
