@@ -413,7 +413,7 @@ def test_recipients_json_lists_the_journalists_keys(served) -> None:
         )
         for k in listed:
             assert envelope.X25519Recipient.from_text(k["encryption_key"])
-    assert httpx.get(f"{server.base_url}/de/recipients.json").status_code == 404
+    assert httpx.get(f"{server.base_url}/xx/recipients.json").status_code == 404
 
 
 # Bad input on the upload API
