@@ -18,8 +18,14 @@ pytestmark = pytest.mark.e2e
 
 TEXTS = (
     "--title", "en=Investigations", "--title", "fr=Enquêtes",
+    "--title", "es=Investigaciones", "--title", "it=Inchieste",
+    "--title", "de=Recherchen", "--title", "ar=تحقيقات",
     "--description", "en=Wrongdoing in public bodies.",
     "--description", "fr=Les abus dans les services publics.",
+    "--description", "es=Abusos en los servicios públicos.",
+    "--description", "it=Abusi nei servizi pubblici.",
+    "--description", "de=Missstände in Behörden.",
+    "--description", "ar=المخالفات في الهيئات العامة.",
 )  # fmt: skip
 
 
@@ -62,7 +68,8 @@ def test_desks_are_added_listed_and_removed(instance: Instance) -> None:
         ("news", ("alice",)),
         ("legal", ("alice", "bruno")),
     ]
-    assert rows[0].titles == {"en": "Investigations", "fr": "Enquêtes"}
+    assert rows[0].titles["en"] == "Investigations" and rows[0].titles["fr"] == "Enquêtes"
+    assert rows[0].titles["ar"] == "تحقيقات"
     ok("desks", "journalists", *d, "--journalist", "bruno", "legal")
     assert "journalists: bruno" in ok("desks", "list", *d)
     ok("desks", "remove", *d, "legal")

@@ -831,7 +831,7 @@ def desks_add(
 @data_dir_option
 def desks_list(data_dir: Path) -> None:
     """List the desks, their journalists, and who receives every desk."""
-    from server.settings import LANGUAGES
+    from server.languages import LANGUAGES
 
     db = _prepared_journalists(_settings(data_dir))
     rows = db.desks()

@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from server.domain.source_lifecycle import SourceLifecycle
-from server.settings import LANGUAGES
+from server.languages import LANGUAGES
 from server.store.protocols import DeskProblem, DeskRow, ObjectStore, SourceStore
 from server.store.wiring import AdminJournalistStore
 
