@@ -172,9 +172,11 @@ def test_a_missing_bucket_secret_is_one_line_at_start(configured: Configured) ->
 def test_a_resumable_upload_commits_into_the_bucket(
     configured: Configured, s3_server: S3Server, pg_cluster: Cluster
 ) -> None:
-    """The browser's path: tus uploads of ciphertext, then the commit, which sends
-    each finished upload into the bucket (``import_file``) and leaves no upload
-    file or row behind."""
+    """The browser's path: tus uploads of ciphertext, then the commit. With both
+    ``[database]`` and ``[objects]`` the uploads are shared (PostgreSQL rows, S3
+    parts and staging objects, server/store/shared_uploads.py): the commit
+    assembles each into its object and leaves no upload row, file, staging
+    object or unfinished multipart upload behind."""
     from tests.test_uploads_tus import Browser, manifest, seal
 
     c = configured
@@ -196,6 +198,9 @@ def test_a_resumable_upload_commits_into_the_bucket(
     s3 = s3_server.client()
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=c.bucket).get("Contents", [])}
     assert keys == {manifest_id, msg_id, doc_id}
+    assert s3.list_multipart_uploads(Bucket=c.bucket).get("Uploads", []) == []
+    assert pg_count(c.url, "uploads") == 0
+    assert pg_count(c.url, "upload_parts") == 0
     identity = c.instance.journalists[0].identity
     body = s3.get_object(Bucket=c.bucket, Key=doc_id)["Body"].read()
     assert envelope.decrypt_bytes(body, [identity]) == document

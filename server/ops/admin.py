@@ -457,16 +457,23 @@ def run(data_dir: Path, host: str, port: int, journalist_port: int | None) -> No
     with _backend_errors():
         objects = wiring.object_store(settings)
         recorded = rows.known_object_ids()
+        # Uploads in progress shared by the instances (PostgreSQL and the bucket).
+        shared = wiring.shared_upload_store(settings, objects)
     if isinstance(objects, ObjectStore):
         # A crash in a commit, after uploads moved and before the record: back to
         # the uploads, so that the page's next commit goes through.
         uploads.reclaim(objects, recorded)
     # A crash mid-upload can leave temporary or unlisted objects: remove them
-    # before serving, while no upload can be in flight.
+    # before serving. With several instances, only what is a day old (another
+    # instance may be writing the rest) and what no upload in progress names.
     with _backend_errors():
-        objects.collect_garbage(recorded)
+        in_progress = shared.known_objects() if shared is not None else set()
+        objects.collect_garbage(recorded | in_progress)
     # Likewise uploads in progress: expired ones, and files or rows missing their pair.
     uploads.sweep(at_start=True)
+    if shared is not None:
+        with _backend_errors():
+            shared.sweep(at_start=True)
     limits = settings.serving
     server = guarded_server(
         create_app(settings), host, port, UVICORN_LOG_CONFIG, limits, limits.max_connections

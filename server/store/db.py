@@ -43,7 +43,7 @@ from server.store.protocols import (
 )
 
 # Bumped with each step appended to server.store.migrations.MIGRATIONS.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -158,10 +158,26 @@ CREATE TABLE IF NOT EXISTS uploads (
     owner_hash BLOB NOT NULL,
     length     INTEGER NOT NULL,
     received   INTEGER NOT NULL DEFAULT 0,
-    active_on  TEXT NOT NULL
+    active_on  TEXT NOT NULL,
+    s3_upload  TEXT,
+    staging    TEXT,
+    staged     INTEGER NOT NULL DEFAULT 0,
+    next_part  INTEGER NOT NULL DEFAULT 1,
+    assembled  INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS uploads_by_owner ON uploads(owner_hash);
+CREATE TABLE IF NOT EXISTS upload_parts (
+    upload_id TEXT NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
+    number    INTEGER NOT NULL,
+    start     INTEGER NOT NULL,
+    size      INTEGER NOT NULL,
+    etag      TEXT NOT NULL,
+    PRIMARY KEY (upload_id, number)
+);
 """
+# The columns after ``active_on`` and ``upload_parts`` serve only the store
+# shared by several instances (server/store/shared_uploads.py: the bytes in an
+# S3 bucket); here they stay empty. One schema for both databases.
 SCHEMA += UPLOADS_SCHEMA
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.store.db import SCHEMA, SCHEMA_VERSION
+from server.store.db import SCHEMA, SCHEMA_VERSION, UPLOADS_SCHEMA
 
 
 class MigrationError(Exception):
@@ -239,6 +239,43 @@ CREATE INDEX sources_by_desk ON sources(desk);
 """
 
 
+_V8_UPLOAD_COLUMNS = (
+    ("s3_upload", "TEXT"),
+    ("staging", "TEXT"),
+    ("staged", "INTEGER NOT NULL DEFAULT 0"),
+    ("next_part", "INTEGER NOT NULL DEFAULT 1"),
+    ("assembled", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+
+def _v8_shared_uploads(conn: sqlite3.Connection) -> None:
+    # Uploads whose bytes are S3 parts (server/store/shared_uploads.py); the
+    # SQLite database keeps the same columns, empty, so both schemas stay one.
+    have = {r[1] for r in conn.execute("PRAGMA table_info(uploads)")}
+    if have:
+        for name, kind in _V8_UPLOAD_COLUMNS:
+            if name not in have:
+                conn.execute(f"ALTER TABLE uploads ADD COLUMN {name} {kind}")
+    _run(conn, UPLOADS_SCHEMA)
+
+
+_V8_POSTGRES = """
+ALTER TABLE uploads ADD COLUMN s3_upload TEXT;
+ALTER TABLE uploads ADD COLUMN staging TEXT;
+ALTER TABLE uploads ADD COLUMN staged BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE uploads ADD COLUMN next_part INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE uploads ADD COLUMN assembled SMALLINT NOT NULL DEFAULT 0;
+CREATE TABLE upload_parts (
+    upload_id TEXT NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
+    number    INTEGER NOT NULL,
+    start     BIGINT NOT NULL,
+    size      BIGINT NOT NULL,
+    etag      TEXT NOT NULL,
+    PRIMARY KEY (upload_id, number)
+);
+"""
+
+
 # Version 1 is the schema of the first release (the source interface only).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "triage and notes tables (journalist API)", _v2_triage_and_notes),
@@ -268,6 +305,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
     ),
     Migration(7, "desks and the desk of each source", _v7_desks, postgres=_V7_POSTGRES),
+    Migration(
+        8,
+        "resumable uploads shared by several instances (S3 parts, staging object)",
+        _v8_shared_uploads,
+        postgres=_V8_POSTGRES,
+    ),
 )
 
 

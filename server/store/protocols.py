@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 import envelope
 
@@ -436,6 +436,23 @@ class UploadLimits(Protocol):
     def max_patch(self) -> int: ...
 
 
+class UploadWriter(Protocol):
+    """One PATCH's bytes, from the upload's offset on. Blocking: worker threads."""
+
+    def write(self, data: bytes | bytearray) -> None: ...
+
+    def keep(self, size: int) -> None:
+        """Keep only the first ``size`` bytes written (0: none), on stable storage."""
+        ...
+
+    def save(self) -> Upload:
+        """Record the new offset (received + kept) with the bytes, at once: what it
+        returns survives a crash. ``UploadError(409)`` if the offset moved since
+        the writer opened (another PATCH), 404 if the upload is gone; on any error
+        nothing of this PATCH is kept."""
+        ...
+
+
 class UploadStore(Protocol):
     """Resumable uploads in progress: their rows and files, caps and expiry.
 
@@ -451,15 +468,20 @@ class UploadStore(Protocol):
 
     def expires_at(self, upload: Upload) -> float: ...
 
-    def hold(self, upload_ids: Sequence[str]) -> AbstractContextManager[None]: ...
+    def hold(
+        self, upload_ids: Sequence[str], *, patch: bool = False
+    ) -> AbstractContextManager[None]:
+        """Exclusive use of these uploads for one request; ``UploadError(423)`` if
+        one is in use. A store shared by several instances holds them across
+        instances too, except for a PATCH (``patch``), which may last minutes:
+        its writer's ``save`` refuses (409) if another PATCH moved the offset."""
+        ...
 
     def receiving(self, upload: Upload, nbytes: int) -> AbstractContextManager[None]: ...
 
-    def append_to(self, upload_id: str) -> AbstractContextManager[BinaryIO]:
-        """The upload's file, open for writing at any offset; stamped to the day after."""
+    def append_to(self, upload: Upload) -> AbstractContextManager[UploadWriter]:
+        """A writer of one PATCH's bytes, from the upload's offset on."""
         ...
-
-    def progress(self, upload_id: str, received: int) -> Upload: ...
 
     def delete(self, upload_id: str) -> None: ...
 

@@ -398,6 +398,76 @@ class S3ObjectStore:
             raise
         upload.finish(f, last, size - last)
 
+    # Resumable uploads shared by several instances (server/store/shared_uploads.py):
+    # the parts of one multipart upload are sent by whichever instance receives
+    # them, and a small staging object holds what is not yet a part.
+
+    def start_multipart(self, object_id: str) -> str:
+        """A multipart upload to the key ``object_id``; its UploadId."""
+        with _reachable():
+            started = self.client.create_multipart_upload(
+                Bucket=self.bucket, Key=_check_id(object_id), ContentType=CONTENT_TYPE
+            )
+        return started["UploadId"]
+
+    def send_part(
+        self, object_id: str, upload_id: str, number: int, f: BinaryIO, length: int
+    ) -> str:
+        """The first ``length`` bytes of ``f`` as part ``number``; its ETag."""
+        with _reachable():
+            sent = self.client.upload_part(
+                Bucket=self.bucket,
+                Key=_check_id(object_id),
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=_body(f, 0, length),
+                ContentLength=length,
+            )
+        return sent["ETag"]
+
+    def complete_multipart(
+        self, object_id: str, upload_id: str, parts: list[tuple[int, str]]
+    ) -> None:
+        """The parts (number, ETag) in order become the object ``object_id``."""
+        with _reachable():
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=_check_id(object_id),
+                UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in parts]},
+            )
+
+    def abort_multipart(self, object_id: str, upload_id: str) -> None:
+        """Abort (gone already is fine: another instance finished the job)."""
+        try:
+            with _reachable():
+                self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=_check_id(object_id), UploadId=upload_id
+                )
+        except ClientError as exc:
+            if _code(exc) not in {"NoSuchUpload", *_MISSING}:
+                raise
+
+    def put_file(self, object_id: str, f: BinaryIO, length: int) -> None:
+        """The first ``length`` bytes of ``f`` as the object ``object_id``, one ``PutObject``."""
+        with _reachable():
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=_check_id(object_id),
+                Body=_body(f, 0, length),
+                ContentLength=length,
+                ContentType=CONTENT_TYPE,
+            )
+
+    def copy_into(self, object_id: str, f: BinaryIO) -> int:
+        """Append the object to the file ``f``, ``READ_SIZE`` at a time; its length."""
+        copied = 0
+        with self.open(object_id) as body:
+            while chunk := body.read(READ_SIZE):
+                _write_all(f, memoryview(chunk))
+                copied += len(chunk)
+        return copied
+
     def read_bytes(self, object_id: str) -> bytes:
         with self.open(object_id) as f:
             return f.read()
@@ -457,7 +527,8 @@ class S3ObjectStore:
                     yield key, item["LastModified"]
 
     def collect_garbage(self, known: set[str]) -> int:
-        """Abort unfinished uploads and remove objects no database row refers to.
+        """Abort unfinished uploads and remove objects no database row refers to
+        (``known``: recorded objects, and resumable uploads' keys and staging objects).
 
         Only what is older than ``grace``: another instance may be writing the
         rest. Keys that are not ids are not Lanterne's and are left alone.
@@ -471,7 +542,8 @@ class S3ObjectStore:
         for page in pages:
             for upload in page.get("Uploads", []):
                 key = upload.get("Key", "")
-                if _ID.fullmatch(key) and upload["Initiated"] <= cutoff:
+                # A known key: a resumable upload in progress (its row lists it).
+                if _ID.fullmatch(key) and key not in known and upload["Initiated"] <= cutoff:
                     with contextlib.suppress(ClientError):  # finished or aborted meanwhile
                         self.client.abort_multipart_upload(
                             Bucket=self.bucket, Key=key, UploadId=upload["UploadId"]

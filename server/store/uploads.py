@@ -66,6 +66,7 @@ __all__ = [
     "UploadPolicy",
     "UploadStore",
     "is_envelope_length",
+    "looks_like_envelope",
     "max_upload_length",
 ]
 
@@ -104,6 +105,68 @@ def is_envelope_length(total: int, header: int) -> bool:
     return envelope.ciphertext_size(low, header) == total
 
 
+def looks_like_envelope(f: protocols.Readable, length: int) -> bool:
+    """The magic, a header that parses, and a length only an envelope can have.
+
+    ``f`` is the upload from its first byte; only the header is read: nothing
+    is, or could be, decrypted here.
+    """
+    head = b""
+    try:
+        while (header := envelope.header_size(head)) is None:
+            more = f.read(HEAD_READ)
+            if not more:
+                return False
+            head += more
+    except envelope.FormatError:
+        return False
+    return is_envelope_length(length, header)
+
+
+class FileWriter:
+    """One PATCH's bytes, written into the upload's file from its offset on
+    (``UploadWriter``, server/store/protocols.py)."""
+
+    def __init__(self, store: UploadStore, upload: Upload, f: BinaryIO) -> None:
+        self._store = store
+        self._upload = upload
+        self._f = f
+        self._kept = 0
+        with store.db.read() as conn:
+            row = conn.execute("SELECT received FROM uploads WHERE id = ?", (upload.id,)).fetchone()
+        if row is None:
+            raise UploadError(404)
+        if row[0] != upload.received:  # another PATCH went first (the caller holds it now)
+            raise UploadError(409, "Upload-Offset is not the current offset")
+        f.seek(upload.received)
+
+    def write(self, data: bytes | bytearray) -> None:
+        view = memoryview(data)
+        while view:
+            n = self._f.write(view)
+            assert n is not None  # a blocking file
+            view = view[n:]
+
+    def keep(self, size: int) -> None:
+        """Flush, cut the file after the first ``size`` bytes of this PATCH and
+        fsync: the offset ``save`` records is on disk. Bytes past it are what a
+        crash mid-PATCH left behind."""
+        self._f.flush()
+        os.ftruncate(self._f.fileno(), self._upload.received + size)
+        os.fsync(self._f.fileno())
+        self._f.seek(self._upload.received + size)
+        self._kept = size
+
+    def save(self) -> Upload:
+        """The new offset recorded; if the database cannot record it, the file is
+        cut back to the old offset and the error raised."""
+        try:
+            return self._store.progress(self._upload.id, self._upload.received + self._kept)
+        except protocols.DATABASE_UNAVAILABLE:
+            self.keep(0)
+            raise
+
+
 @dataclass(frozen=True)
 class UploadPolicy:
     max_length: int  # Tus-Max-Size: the envelope of the largest file allowed
@@ -139,26 +202,21 @@ class UploadPolicy:
         )
 
 
-class UploadStore:
-    """The uploads in progress: files under ``root`` and rows in ``db``.
+class ExpiringUploads:
+    """What every upload store shares, whatever keeps the bytes: the policy, the
+    activity times (in memory; markers in the shared ephemeral store for the
+    other instances), expiry, the in-process hold and the sweep's pace.
 
-    ``now`` is the wall clock (expiry dates must survive restarts); tests pass
-    their own. Methods do blocking I/O: call them from a worker thread.
+    Subclasses give ``sweep`` and ``_remove``.
     """
 
     def __init__(
         self,
-        db: Database,
-        root: Path,
         policy: UploadPolicy,
         now: Callable[[], float] = time.time,
-        disk: DiskReserve | None = None,
         activity: protocols.EphemeralStore | None = None,
     ) -> None:
-        self.db = db
-        self.root = root
         self.policy = policy
-        self.disk = disk or DiskReserve(root.parent, policy.disk_reserve)
         self._now = now
         self._lock = threading.Lock()  # creation, sweeps, the busy set and activity times
         self._busy: set[str] = set()  # uploads a request is writing, deleting or committing
@@ -172,42 +230,11 @@ class UploadStore:
         self._activity = activity
         self._seen: dict[bytes, bytes] = {}
 
-    # Set-up and paths
+    def sweep(self, *, at_start: bool = False) -> int:
+        raise NotImplementedError
 
-    def prepare(self) -> None:
-        """Create the directory (0700) and the table; safe to run at every start."""
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.root.chmod(0o700)
-        conn = sqlite3.connect(self.db.path, timeout=30, isolation_level=None)
-        try:
-            conn.execute("PRAGMA secure_delete = ON")
-            columns = {r[1] for r in conn.execute("PRAGMA table_info(uploads)")}
-            if "active_minute" in columns:
-                _days_not_minutes(conn)
-            conn.executescript(UPLOADS_SCHEMA)
-        finally:
-            conn.close()
-            file_times.stamp_sqlite(self.db.path, now=self._now())
-            self.stamp(self.root)
-
-    def stamp(self, *targets: Path | int) -> None:
-        """File times to midnight UTC of today, by this store's clock (store/file_times.py)."""
-        file_times.stamp(*targets, now=self._now())
-
-    def path(self, upload_id: str) -> Path:
-        return self.root / (upload_id + PART_SUFFIX)
-
-    @contextlib.contextmanager
-    def append_to(self, upload_id: str) -> Iterator[BinaryIO]:
-        """The upload's file, open for writing at any offset (the caller seeks,
-        writes, truncates and fsyncs). Its time is stamped to the day when the
-        block ends, however it ends: the writes set the mtime to now."""
-        try:
-            # Unbuffered: a write the disk refuses leaves nothing waiting in a buffer.
-            with self.path(upload_id).open("r+b", buffering=0) as f:
-                yield f
-        finally:
-            self.stamp(self.path(upload_id))
+    def _remove(self, upload_id: str) -> None:
+        raise NotImplementedError
 
     def day(self) -> str:
         return time.strftime("%Y-%m-%d", time.gmtime(self._now()))
@@ -269,6 +296,96 @@ class UploadStore:
             now = self._now()
             self._active[upload_id] = now
             self._owner_active[owner_hash] = now
+
+    @contextlib.contextmanager
+    def hold(self, upload_ids: Sequence[str], *, patch: bool = False) -> Iterator[None]:
+        """Exclusive use of these uploads for one request in this process; 423 if one
+        is in use. ``patch``: for a PATCH (a store shared by several instances
+        takes no lock across them then: its writer's ``save`` compares offsets)."""
+        with self._lock:
+            if self._busy.intersection(upload_ids):
+                raise UploadError(423, "another request is using this upload")
+            self._busy.update(upload_ids)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy.difference_update(upload_ids)
+
+    def _remove_unless_busy(self, upload_ids: Sequence[str]) -> int:
+        removed = 0
+        for upload_id in upload_ids:
+            with contextlib.suppress(UploadError), self.hold([upload_id]):
+                self._remove(upload_id)
+                removed += 1
+        return removed
+
+    def sweep_if_due(self) -> int:
+        with self._lock:
+            now = self._now()
+            if now - self._last_sweep < self.policy.sweep_interval:
+                return 0
+            self._last_sweep = now
+        return self.sweep()
+
+
+class UploadStore(ExpiringUploads):
+    """The uploads in progress: files under ``root`` and rows in ``db``.
+
+    ``now`` is the wall clock (expiry dates must survive restarts); tests pass
+    their own. Methods do blocking I/O: call them from a worker thread.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        root: Path,
+        policy: UploadPolicy,
+        now: Callable[[], float] = time.time,
+        disk: DiskReserve | None = None,
+        activity: protocols.EphemeralStore | None = None,
+    ) -> None:
+        super().__init__(policy, now, activity)
+        self.db = db
+        self.root = root
+        self.disk = disk or DiskReserve(root.parent, policy.disk_reserve)
+
+    # Set-up and paths
+
+    def prepare(self) -> None:
+        """Create the directory (0700) and the table; safe to run at every start."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.root.chmod(0o700)
+        conn = sqlite3.connect(self.db.path, timeout=30, isolation_level=None)
+        try:
+            conn.execute("PRAGMA secure_delete = ON")
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(uploads)")}
+            if "active_minute" in columns:
+                _days_not_minutes(conn)
+            conn.executescript(UPLOADS_SCHEMA)
+        finally:
+            conn.close()
+            file_times.stamp_sqlite(self.db.path, now=self._now())
+            self.stamp(self.root)
+
+    def stamp(self, *targets: Path | int) -> None:
+        """File times to midnight UTC of today, by this store's clock (store/file_times.py)."""
+        file_times.stamp(*targets, now=self._now())
+
+    def path(self, upload_id: str) -> Path:
+        return self.root / (upload_id + PART_SUFFIX)
+
+    @contextlib.contextmanager
+    def append_to(self, upload: Upload) -> Iterator[FileWriter]:
+        """A writer of one PATCH's bytes at the upload's offset (``FileWriter``).
+        The file's time is stamped to the day when the block ends, however it
+        ends: the writes set the mtime to now."""
+        try:
+            # Unbuffered: a write the disk refuses leaves nothing waiting in a buffer.
+            with self.path(upload.id).open("r+b", buffering=0) as f:
+                yield FileWriter(self, upload, f)
+        finally:
+            self.stamp(self.path(upload.id))
 
     # Creation, lookup, progress, deletion
 
@@ -352,19 +469,6 @@ class UploadStore:
             raise UploadError(410)
         return upload
 
-    @contextlib.contextmanager
-    def hold(self, upload_ids: Sequence[str]) -> Iterator[None]:
-        """Exclusive use of these uploads for one request; 423 if one is in use."""
-        with self._lock:
-            if self._busy.intersection(upload_ids):
-                raise UploadError(423, "another request is using this upload")
-            self._busy.update(upload_ids)
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._busy.difference_update(upload_ids)
-
     def progress(self, upload_id: str, received: int) -> Upload:
         """Record fsynced bytes: the new offset, the day, and (in memory) the time."""
         with self.db.connect() as conn:
@@ -408,23 +512,7 @@ class UploadStore:
             ]
         return self._remove_unless_busy(ids)
 
-    def _remove_unless_busy(self, upload_ids: Sequence[str]) -> int:
-        removed = 0
-        for upload_id in upload_ids:
-            with contextlib.suppress(UploadError), self.hold([upload_id]):
-                self._remove(upload_id)
-                removed += 1
-        return removed
-
     # Expiry
-
-    def sweep_if_due(self) -> int:
-        with self._lock:
-            now = self._now()
-            if now - self._last_sweep < self.policy.sweep_interval:
-                return 0
-            self._last_sweep = now
-        return self.sweep()
 
     def sweep(self, *, at_start: bool = False) -> int:
         """Delete expired uploads; at start-up also files without rows and rows without files.
@@ -483,21 +571,8 @@ class UploadStore:
         return uploads
 
     def _looks_like_envelope(self, upload: Upload) -> bool:
-        """The magic, a header that parses, and a length only an envelope can have.
-
-        Only the header is read; nothing is, or could be, decrypted here.
-        """
-        head = b""
         with file_times.open_noatime(self.path(upload.id)) as f:
-            try:
-                while (header := envelope.header_size(head)) is None:
-                    more = f.read(HEAD_READ)
-                    if not more:
-                        return False
-                    head += more
-            except envelope.FormatError:
-                return False
-        return is_envelope_length(upload.length, header)
+            return looks_like_envelope(f, upload.length)
 
     def move_to_store(self, uploads: Sequence[Upload], store: protocols.ObjectStore) -> list[str]:
         """Rename each upload into the object store under its own id; fsync both dirs.
@@ -605,6 +680,8 @@ def _days_not_minutes(conn: sqlite3.Connection) -> None:
     day, and the old table dropped (``secure_delete`` zeroes its pages)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
+        # Empty here (the shared store's parts): made again with the new table.
+        conn.execute("DROP TABLE IF EXISTS upload_parts")
         conn.execute("DROP INDEX IF EXISTS uploads_by_owner")
         conn.execute("ALTER TABLE uploads RENAME TO uploads_by_minute")
         for statement in UPLOADS_SCHEMA.split(";"):

@@ -6,8 +6,9 @@ stores; tests pass their own.
 Without ``[database]``/``[objects]`` in config.toml: SQLite and files under the
 data directory (``sqlite_stores``). With ``[database]``, the journalists',
 sources' and newsroom's rows are in PostgreSQL; with ``[objects]``, the
-ciphertext is in the S3-compatible bucket (docs/SCALE_OUT.md). Uploads in
-progress, sessions and the instance's secrets stay in the data directory.
+ciphertext is in the S3-compatible bucket (docs/SCALE_OUT.md); with both,
+uploads in progress are rows and S3 parts too (``shared_upload_store``). The
+instance's secrets stay in the data directory.
 psycopg and boto3 are imported only when config.toml names them.
 """
 
@@ -45,6 +46,7 @@ from server.store.uploads import UploadStore as FileUploadStore
 
 if TYPE_CHECKING:
     from server.store.postgres import PostgresDatabase
+    from server.store.shared_uploads import SharedUploadStore
 
 
 @dataclass
@@ -253,5 +255,41 @@ def configured_api_stores(settings: Settings) -> ApiStores:
 def configured_stores(
     settings: Settings, *, wall_clock: Callable[[], float] | None = None
 ) -> Stores:
-    """The source interface's stores on the backend config.toml names."""
-    return _on_configured_backend(sqlite_stores(settings, wall_clock=wall_clock), settings)
+    """The source interface's stores on the backend config.toml names: with both
+    ``[database]`` and ``[objects]``, uploads in progress are shared too."""
+    stores = _on_configured_backend(sqlite_stores(settings, wall_clock=wall_clock), settings)
+    shared = shared_upload_store(
+        settings, stores.objects, stores.ephemeral, disk=stores.disk, wall_clock=wall_clock
+    )
+    return stores if shared is None else dataclasses.replace(stores, uploads=shared)
+
+
+def shared_upload_store(
+    settings: Settings,
+    objects: ObjectStoreProtocol | None = None,
+    activity: EphemeralStore | None = None,
+    *,
+    disk: DiskSpace | None = None,
+    wall_clock: Callable[[], float] | None = None,
+) -> SharedUploadStore | None:
+    """Uploads in progress as PostgreSQL rows and S3 parts, when config.toml names
+    both ``[database]`` and ``[objects]`` (server/store/shared_uploads.py); else None:
+    the data directory's files."""
+    pg = postgres_database(settings)
+    if pg is None or settings.objects is None:
+        return None
+    from server.store.s3_objects import S3ObjectStore
+    from server.store.shared_uploads import SharedUploadStore
+
+    bucket = objects if objects is not None else object_store(settings)
+    assert isinstance(bucket, S3ObjectStore)
+    store = SharedUploadStore(
+        pg,
+        bucket,
+        UploadPolicy.from_settings(settings),
+        wall_clock or time.time,
+        disk=disk or DiskReserve(settings.data_dir, settings.uploads.disk_reserve_bytes),
+        activity=activity,
+    )
+    store.prepare()
+    return store

@@ -8,9 +8,7 @@ the upload store (``server.store.protocols.UploadStore``) keeps the records.
 from __future__ import annotations
 
 import errno
-import os
 from collections.abc import Mapping
-from typing import BinaryIO
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
@@ -32,6 +30,8 @@ PATCH_TYPE = "application/offset+octet-stream"
 # Received bytes are handed to a worker thread about this much at a time: a
 # bounded buffer, and few thread hops for a 4 MiB segment.
 WRITE_BATCH = 1 << 20
+# A writer's save failing on the database or the store: 503 or 507, never a 500.
+SAVE_FAILURES: tuple[type[Exception], ...] = (*DATABASE_UNAVAILABLE, OSError)
 
 
 def keep_session_alive(request: Request) -> None:
@@ -144,7 +144,7 @@ async def tus_patch(request: Request, upload_id: str) -> Response:
             raise UploadError(415, "Content-Type must be " + PATCH_TYPE)
         offset = _number(request.headers.get("upload-offset"))
         upload = await anyio.to_thread.run_sync(store.get, upload_id, owner_hash(request))
-        with store.hold([upload.id]):
+        with store.hold([upload.id], patch=True):
             if offset != upload.received:
                 raise UploadError(409, "Upload-Offset is not the current offset")
             limit = min(max_patch, upload.length - upload.received)
@@ -168,17 +168,12 @@ async def tus_patch(request: Request, upload_id: str) -> Response:
 
 
 async def _receive(body: BodyStream, store: UploadStore, upload: Upload, limit: int) -> Upload:
-    """Append the body at the upload's offset, fsync, record the new offset.
+    """Append the body at the upload's offset, make it durable, record the new offset.
 
-    A body cut short keeps what arrived (fsynced and recorded: the client
+    A body cut short keeps what arrived (saved and recorded: the client
     resumes from there); a body longer than ``limit`` is refused whole.
     """
-    start = upload.received
-    # Unbuffered (a write the disk refuses leaves nothing waiting in a buffer).
-    # File times are days: ``append_to`` stamps the file when the block ends,
-    # inline, so that a cancelled request stamps too.
-    with store.append_to(upload.id) as f:
-        f.seek(start)
+    with store.append_to(upload) as writer:
         written = 0
         pending = bytearray()
         cut_short = False
@@ -186,11 +181,11 @@ async def _receive(body: BodyStream, store: UploadStore, upload: Upload, limit: 
         try:
             async for chunk in body:
                 if written + len(pending) + len(chunk) > limit:
-                    await anyio.to_thread.run_sync(_truncate, f, start)
+                    await anyio.to_thread.run_sync(writer.keep, 0)
                     raise UploadError(413, "past Upload-Length or over 16 MiB")
                 pending += chunk
                 if len(pending) >= WRITE_BATCH:
-                    await anyio.to_thread.run_sync(_write_all, f, pending)
+                    await anyio.to_thread.run_sync(writer.write, pending)
                     written += len(pending)
                     pending = bytearray()
         except ClientDisconnect:
@@ -201,46 +196,27 @@ async def _receive(body: BodyStream, store: UploadStore, upload: Upload, limit: 
             full = exc
         if pending and full is None:
             try:
-                await anyio.to_thread.run_sync(_write_all, f, pending)
+                await anyio.to_thread.run_sync(writer.write, pending)
                 written += len(pending)
             except OSError as exc:
                 full = exc
         if full is not None and full.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise full
-        # Bytes past the new offset are what a crash mid-PATCH left behind.
-        await anyio.to_thread.run_sync(_truncate, f, start + written)
-    try:
-        recorded = await anyio.to_thread.run_sync(store.progress, upload.id, start + written)
-    except DATABASE_UNAVAILABLE as exc:
-        # Not recorded (a full disk has no room for the database either): the
-        # offset stays where it was, and the file is cut back to it.
-        await anyio.to_thread.run_sync(_cut, store, upload.id, start)
-        raise UploadError(storage_failure(exc) or 503, "offset not recorded") from None
+        await anyio.to_thread.run_sync(writer.keep, written)
+        try:
+            recorded = await anyio.to_thread.run_sync(writer.save)
+        except SAVE_FAILURES as exc:
+            # Not recorded (a full disk has no room for the database either; the
+            # shared stores out of reach): the offset stays where it was.
+            status = storage_failure(exc)
+            if status is None:
+                raise
+            raise UploadError(status, "offset not recorded") from None
     if full is not None:
         raise UploadError(507, "no room for this upload")
     if cut_short:
         raise ClientDisconnect()
     return recorded
-
-
-def _cut(store: UploadStore, upload_id: str, size: int) -> None:
-    with store.append_to(upload_id) as f:
-        _truncate(f, size)
-
-
-def _write_all(f: BinaryIO, data: bytearray) -> None:
-    view = memoryview(data)
-    while view:
-        n = f.write(view)
-        assert n is not None  # a blocking file
-        view = view[n:]
-
-
-def _truncate(f: BinaryIO, size: int) -> None:
-    """Flush, cut the file at ``size`` and fsync: the offset we answer is on disk."""
-    f.flush()
-    os.ftruncate(f.fileno(), size)
-    os.fsync(f.fileno())
 
 
 @router.delete("/tus/{upload_id}")
