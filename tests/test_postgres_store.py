@@ -229,7 +229,6 @@ def _no_sqlite(conn: sqlite3.Connection) -> None:
 
 
 def test_later_steps_run_from_the_one_list_in_one_transaction(db: PostgresDatabase) -> None:
-    db.prepare()
     target = SCHEMA_VERSION + 1
     good = Migration(target, "a test step", _no_sqlite, postgres="CREATE TABLE extra (x day);")
     with db.connect() as conn:

@@ -278,8 +278,7 @@ def _upgrade(
             raise MigrationError(f"migration {step.to_version} has no PostgreSQL version")
         conn.execute(step.postgres.encode())
     _set_version(conn, target)
-    # A new database: the steps after the baseline are part of its creation.
-    return [] if fresh else applied
+    return [] if fresh and not applied else applied
 
 
 def _set_version(conn: psycopg.Connection[tuple[Any, ...]], version: int) -> None:
