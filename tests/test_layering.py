@@ -269,14 +269,16 @@ FILE_ACCESS_ALLOWED = {
     # Paths the admin names on the command line.
     ("server/ops/admin.py", "read_journalist_key"): "a journalist's public key file",
     ("server/ops/admin.py", "passphrase"): "--passphrase-file",
-    # The backup file itself, and restore's staging copy of a whole data directory:
-    # backup and restore are those of the SQLite-and-files backend (a second
-    # backend brings its own: docs/SERVER_LAYERS.md, "What remains").
+    ("server/ops/admin.py", "restore"): "restore --config, the config.toml the admin names",
+    # The backup file itself, and restore's staging copy of a data directory. On
+    # PostgreSQL and S3 the rows and objects go through the store
+    # (server/store/postgres_dump.py, the object store's own API).
     ("server/ops/backup.py", "_append_signature"): "the backup file",
     ("server/ops/backup.py", "restore"): "the backup file",
     ("server/ops/backup.py", "backup"): "the archive stream (tarfile over the backup file)",
     ("server/ops/backup.py", "_unpack"): "the archive stream (tarfile over the backup file)",
     ("server/ops/backup.py", "_extract"): "restore's staging directory",
+    ("server/ops/backup.py", "_write_new"): "restore's staging directory (--config)",
     ("server/ops/backup.py", "_validate"): "restore's staging directory",
     # The system and tor, not the data directory.
     ("server/ops/health_check.py", "_instance_defaults"): "tor's defaults, in a temporary dir",

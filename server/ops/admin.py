@@ -1107,22 +1107,17 @@ def backup(
     passphrase_file: Path | None,
 ) -> None:
     """Back up the instance, while it runs, as one envelope to the admin's key,
-    signed by the admin's key."""
+    signed by the admin's key: its rows and objects wherever config.toml puts
+    them (SQLite and files, or PostgreSQL and the bucket)."""
     from server.ops.admin_identity import admin_public_key, open_admin_signer
     from server.ops.backup import backup as make_backup
 
     settings = _settings(data_dir)
-    if settings.database is not None or settings.objects is not None:
-        raise AdminError(
-            "backup covers an instance on SQLite and files; this one keeps its rows in"
-            " PostgreSQL or its objects in a bucket ([database]/[objects] in config.toml):"
-            " back those up with pg_dump and the S3 server's own tools (docs/SCALE_OUT.md,"
-            ' "Backups")'
-        )
     with _admin_errors():
         signer = open_admin_signer(signing_key, _passphrase_reader(signing_key, passphrase_file))
         key = signer.public if recipient is None else admin_public_key(recipient)
-        report = make_backup(settings.data_dir, to, key, signer)
+        with _backend_errors():  # PostgreSQL and the bucket, when config.toml names them
+            report = make_backup(settings.data_dir, to, key, signer)
     click.echo(f"backup written to {to}: {report.objects} objects, {report.bytes} bytes")
     click.echo(f"encrypted to {key.name} ({key.fingerprint})")
     click.echo(f"signed by {signer.public.name} ({signer.public.fingerprint})")
@@ -1165,6 +1160,13 @@ def backup(
     "--owner",
     help="Give the restored files to this user (and its group), e.g. lanterne; needs root.",
 )
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Restore with this config.toml instead of the backup's (another database or"
+    " bucket, or none: back to SQLite and files).",
+)
 def restore(
     data_dir: Path,
     from_: Path,
@@ -1173,9 +1175,12 @@ def restore(
     admin_key: Path | None,
     admin_fingerprint: str | None,
     owner: str | None,
+    config_file: Path | None,
 ) -> None:
     """Restore a signed backup into a new (absent or empty) data directory; all or
-    nothing. A backup not signed by the expected admin key exits 3."""
+    nothing. When the restored config.toml names [database] or [objects], the rows
+    and objects go there, into an empty database and bucket. A backup not signed
+    by the expected admin key exits 3."""
     from server.ops.admin_identity import admin_public_key, open_admin_identity
     from server.ops.backup import BackupSignatureError, ExpectedSigner
     from server.ops.backup import restore as do_restore
@@ -1196,9 +1201,16 @@ def restore(
             expected = ExpectedSigner(fingerprint=admin_fingerprint)
         else:
             expected = ExpectedSigner.of(admin_public_key(admin_key or identity))
+        config = None
+        if config_file is not None:
+            try:
+                config = config_file.read_bytes()
+            except OSError as exc:
+                raise AdminError(f"cannot read {config_file}: {exc.strerror}") from exc
         admin = open_admin_identity(identity, _passphrase_reader(identity, passphrase_file))
         try:
-            report = do_restore(from_, data_dir, admin, expected, ids)
+            with _backend_errors():
+                report = do_restore(from_, data_dir, admin, expected, ids, config)
         except BackupSignatureError as exc:
             raise SignatureRefused(str(exc)) from exc
     click.echo(f"restored {report.objects} objects into {data_dir}")

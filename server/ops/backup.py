@@ -9,6 +9,14 @@ Its members, in this order::
     lanterne.sqlite3               a consistent snapshot of the database
     lanterne-backup.json           the manifest: format, schema version, object sizes
 
+The layout is the same whatever the backend. On PostgreSQL and S3
+(``[database]``/``[objects]`` in config.toml) ``lanterne.sqlite3`` is a
+logical dump of the PostgreSQL rows into an SQLite database of Lanterne's
+schema, read in one ``REPEATABLE READ`` transaction
+(server/store/postgres_dump.py), and the objects are streamed from the bucket
+(ciphertext, a part at a time); the manifest's ``backend`` says where they
+were read, for information. So a backup of either backend restores into either.
+
 Consistent while the server runs: the database is copied first with SQLite's
 online backup API (one read transaction, so one instant), into a temporary
 file in a 0700 directory inside the data directory (it holds only what the
@@ -41,6 +49,16 @@ another key, or one whose signature does not verify is refused with
 the restore is put in place only if both digests agree (the file cannot be
 swapped between the check and the use).
 
+Restore into PostgreSQL and S3 happens when the restored config.toml (the
+backup's, or the one given with ``--config``) names them: once secrets.json
+and config.toml are read, the database must hold no Lanterne row and the bucket
+no object, else the restore stops with nothing written. Objects then go
+straight into the bucket as they are decrypted (the signature over the whole
+file was verified before); if anything fails afterwards they are deleted
+again. The rows go into PostgreSQL in one transaction, with the schema, once
+everything authenticated and agreed; the data directory keeps an empty
+SQLite database, as ``init`` makes it.
+
 Restore decrypts as it reads and checks every member before writing it:
 regular files only, names from the list above, each at most once, sizes
 capped. Everything lands in a staging directory next to the target, which is
@@ -64,16 +82,24 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import nacl.exceptions
 import nacl.signing
 
 import envelope
 from server.ops.admin_identity import AdminSigner
-from server.settings import CONFIG_NAME, DATABASE_NAME, OBJECTS_DIR, SECRETS_NAME
-from server.store import file_times, snapshots
+from server.settings import (
+    CONFIG_NAME,
+    DATABASE_NAME,
+    OBJECTS_DIR,
+    SECRETS_NAME,
+    ConfigError,
+    Settings,
+)
+from server.store import file_times, snapshots, wiring
 from server.store.db import SCHEMA_VERSION
+from server.store.protocols import ObjectStore
 
 BACKUP_TYPE = "lanterne-backup/v1"
 MANIFEST_NAME = "lanterne-backup.json"
@@ -221,19 +247,42 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
 
 
+def _add_object(tar: tarfile.TarFile, name: str, store: ObjectStore, object_id: str) -> int:
+    """One object of the bucket, streamed into the archive; FileNotFoundError if gone."""
+    size = store.size(object_id)
+    with store.open(object_id) as f:
+        tar.addfile(_tarinfo(name, size), f)
+    return size
+
+
 def backup(
     data_dir: Path, to: Path, recipient: envelope.PublicKey, signer: AdminSigner
 ) -> BackupReport:
     """Write the backup of the instance in ``data_dir`` to ``to``: encrypted to
-    ``recipient``, signed by ``signer``."""
+    ``recipient``, signed by ``signer``. Its rows and objects are read where its
+    config.toml puts them: SQLite and files, or PostgreSQL and the bucket."""
+    try:
+        settings = Settings.load(data_dir)
+    except ConfigError as exc:
+        raise BackupError(str(exc)) from exc
     db_path = data_dir / DATABASE_NAME
-    if not db_path.exists() or not (data_dir / SECRETS_NAME).exists():
+    pg = wiring.postgres_database(settings)
+    if not (data_dir / SECRETS_NAME).exists() or (pg is None and not db_path.exists()):
         raise BackupError(f"{data_dir} is not a Lanterne instance")
+    bucket = wiring.object_store(settings) if settings.objects is not None else None
     objects_dir = data_dir / OBJECTS_DIR
     tmp = Path(tempfile.mkdtemp(dir=data_dir, prefix=".backup-"))  # 0700
     try:
         snap = tmp / DATABASE_NAME
-        snapshots.snapshot(db_path, snap)
+        if pg is None:
+            snapshots.snapshot(db_path, snap)
+        else:
+            from server.store.postgres_dump import DumpError, dump_to_sqlite
+
+            try:
+                dump_to_sqlite(pg, snap)  # one instant, as the SQLite snapshot
+            except DumpError as exc:
+                raise BackupError(str(exc)) from exc
         version, wanted = snapshots.schema_and_objects(snap)
         sizes: dict[str, int] = {}
         missing: list[str] = []
@@ -244,10 +293,12 @@ def backup(
                     if (data_dir / name).exists():
                         _add_file(tar, name, data_dir / name)
                 for object_id in wanted:
+                    member = f"{OBJECTS_DIR}/{object_id}"
                     try:
-                        sizes[object_id] = _add_file(
-                            tar, f"{OBJECTS_DIR}/{object_id}", objects_dir / object_id
-                        )
+                        if bucket is None:
+                            sizes[object_id] = _add_file(tar, member, objects_dir / object_id)
+                        else:
+                            sizes[object_id] = _add_object(tar, member, bucket, object_id)
                     except FileNotFoundError:
                         missing.append(object_id)
                 if missing:
@@ -258,6 +309,11 @@ def backup(
                     "type": BACKUP_TYPE,
                     "schema_version": version,
                     "objects": sizes,
+                    # Where they were read: information only, the layout is the same.
+                    "backend": {
+                        "rows": "sqlite" if pg is None else "postgresql",
+                        "objects": "files" if bucket is None else "bucket",
+                    },
                 }
                 _add_bytes(tar, MANIFEST_NAME, json.dumps(manifest, sort_keys=True).encode())
             sink.finish()
@@ -268,8 +324,11 @@ def backup(
         shutil.rmtree(tmp, ignore_errors=True)
         # The snapshot read the database (its -shm too) and came and went in the
         # data directory; the backup file itself says the day only, like its members.
-        file_times.stamp_sqlite(db_path)
-        file_times.stamp(to)
+        if db_path.exists():
+            file_times.stamp_sqlite(db_path)
+        file_times.stamp(data_dir)
+        if to.exists():
+            file_times.stamp(to)
     return BackupReport(objects=len(sizes), bytes=sink.written, dropped=len(missing))
 
 
@@ -355,8 +414,86 @@ def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path) -> None:
         os.fsync(out.fileno())
 
 
-def _unpack(source: _DecryptingSource, staging: Path) -> dict[str, int]:
-    """Members into ``staging``; name -> size of what was written."""
+class _Target:
+    """Where a restore puts what it unpacks: the staging directory, or, when the
+    restored config.toml names them, the PostgreSQL database and the bucket.
+
+    Resolved once the archive's secrets.json and config.toml are in (they come
+    first), before the first object: both must then be empty, or the restore
+    stops with nothing written. Objects sent to the bucket are listed, so that
+    a restore that fails after them deletes them again (``undo``).
+    """
+
+    def __init__(self, staging: Path, config: bytes | None) -> None:
+        self.staging = staging
+        self.config = config  # given by the admin: written first, the archive's skipped
+        self.bucket: Any = None  # S3ObjectStore when [objects] names one
+        self.pg: Any = None  # PostgresDatabase when [database] names one
+        self.sent: list[str] = []
+        self._resolved = False
+        if config is not None:
+            _write_new(staging / CONFIG_NAME, config)
+
+    def resolve(self) -> None:
+        if self._resolved:
+            return
+        self._resolved = True
+        try:
+            settings = Settings.load(self.staging)
+        except ConfigError as exc:
+            raise BackupError(f"the restored config.toml: {exc}") from exc
+        if settings.database is not None:
+            from server.store.postgres_dump import is_empty
+
+            self.pg = wiring.postgres_database(settings)
+            if not is_empty(self.pg):
+                raise BackupError(
+                    "the database config.toml names already holds Lanterne rows:"
+                    " restore into an empty one"
+                )
+        if settings.objects is not None:
+            self.bucket = wiring.object_store(settings)
+            if self.bucket.ids():
+                raise BackupError(
+                    f"the bucket {settings.objects.bucket} is not empty: restore into an empty one"
+                )
+
+    def put(self, tar: tarfile.TarFile, member: tarfile.TarInfo, object_id: str) -> None:
+        self.resolve()
+        if self.bucket is None:
+            _extract(tar, member, self.staging / member.name)
+            return
+        src = tar.extractfile(member)
+        assert src is not None  # a regular file, checked by the caller
+        pending = self.bucket.new_object(object_id)
+        try:
+            left = member.size
+            while left:
+                block = src.read(min(READ_SIZE, left))
+                if not block:
+                    raise BackupError(f"{member.name} is cut short")
+                pending.write(block)
+                left -= len(block)
+            pending.commit()
+        except BaseException:
+            pending.abort()
+            raise
+        self.sent.append(object_id)
+
+    def undo(self) -> None:
+        for object_id in self.sent:
+            with contextlib.suppress(Exception):
+                self.bucket.delete(object_id)
+
+
+def _write_new(dest: Path, data: bytes) -> None:
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+
+
+def _unpack(source: _DecryptingSource, staging: Path, target: _Target) -> dict[str, int]:
+    """Members into ``staging`` (objects where ``target`` says); name -> size."""
     written: dict[str, int] = {}
     with tarfile.open(fileobj=source, mode="r|") as tar:  # type: ignore[call-overload]
         for count, member in enumerate(tar):
@@ -369,9 +506,18 @@ def _unpack(source: _DecryptingSource, staging: Path) -> dict[str, int]:
                 raise BackupError(f"{name} is larger than a backup member may be")
             if name in written:
                 raise BackupError(f"{name} appears twice in the backup")
-            _extract(tar, member, staging / name)
+            found = OBJECT_NAME.fullmatch(name)
+            if found:
+                target.put(tar, member, found.group(1))
+            elif name == CONFIG_NAME and target.config is not None:
+                pass  # the admin's config.toml replaces the archive's
+            else:
+                if name != SECRETS_NAME and name != CONFIG_NAME:
+                    target.resolve()  # before the database is staged
+                _extract(tar, member, staging / name)
             written[name] = member.size
     source.drain()
+    target.resolve()
     return written
 
 
@@ -484,12 +630,16 @@ def restore(
     identities: Sequence[envelope.Identity],
     expected: ExpectedSigner,
     owner: tuple[int, int] | None = None,
+    config: bytes | None = None,
 ) -> RestoreReport:
     """Restore into ``data_dir``, which must be absent or empty; all or nothing.
 
     The signature is checked against ``expected`` before anything is decrypted
     or written. ``owner``: (uid, gid) for every restored file (root restoring
-    for the service user).
+    for the service user). ``config``: a config.toml to restore instead of the
+    backup's (another database or bucket). When the restored config.toml names
+    ``[database]`` or ``[objects]``, the rows go into that database and the
+    objects into that bucket, which must both be empty.
     """
     if data_dir.exists() and (not data_dir.is_dir() or any(data_dir.iterdir())):
         raise BackupError(f"{data_dir} is not empty: restore into a new directory")
@@ -502,7 +652,9 @@ def restore(
             length, digest = verify_signature(src, expected)
         except OSError as exc:
             raise BackupError(f"cannot read {backup_path}: {exc.strerror}") from exc
-        return _restore_verified(src, length, digest, backup_path, data_dir, identities, owner)
+        return _restore_verified(
+            src, length, digest, backup_path, data_dir, identities, owner, config
+        )
 
 
 def _restore_verified(
@@ -513,16 +665,19 @@ def _restore_verified(
     data_dir: Path,
     identities: Sequence[envelope.Identity],
     owner: tuple[int, int] | None,
+    config: bytes | None,
 ) -> RestoreReport:
     parent = data_dir.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".{data_dir.name}.restoring-"))
+    target: _Target | None = None
     try:
         (staging / OBJECTS_DIR).mkdir(mode=0o700)
+        target = _Target(staging, config)
         try:
             src.seek(0)
             reader = _HashingReader(src, length)
-            written = _unpack(_DecryptingSource(reader, identities), staging)
+            written = _unpack(_DecryptingSource(reader, identities), staging, target)
         except OSError as exc:
             raise BackupError(f"cannot read {backup_path}: {exc.strerror}") from exc
         except envelope.NoMatchingKeyError as exc:
@@ -539,6 +694,18 @@ def _restore_verified(
         from server.store.migrations import prepare  # upgrade a backup from an older release
 
         prepare(staging / DATABASE_NAME)
+        if target.pg is not None:
+            from server.store.postgres_dump import DumpError, load_from_sqlite
+
+            try:
+                load_from_sqlite(target.pg, staging / DATABASE_NAME)  # one transaction
+            except DumpError as exc:
+                raise BackupError(str(exc)) from exc
+            # The rows live in PostgreSQL: the data directory keeps an empty
+            # database, as `init` makes it (uploads in progress).
+            for leftover in staging.glob(f"{DATABASE_NAME}*"):
+                leftover.unlink()
+            prepare(staging / DATABASE_NAME)
         for path in (staging, *staging.rglob("*")):
             path.chmod(0o700 if path.is_dir() else 0o600)
             if owner is not None:
@@ -548,6 +715,8 @@ def _restore_verified(
             data_dir.rmdir()  # empty, checked above
         staging.rename(data_dir)
     except BaseException:
+        if target is not None:
+            target.undo()
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return RestoreReport(objects=count, schema_version=SCHEMA_VERSION)

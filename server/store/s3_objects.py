@@ -243,8 +243,8 @@ class S3PendingObject:
     and the file is emptied, so it only ever holds the part being filled.
     """
 
-    def __init__(self, store: S3ObjectStore) -> None:
-        self.id = new_id()
+    def __init__(self, store: S3ObjectStore, object_id: str | None = None) -> None:
+        self.id = new_id() if object_id is None else _check_id(object_id)
         self.size = 0
         self._part_size = store.part_size
         self._upload = _Upload(store.client, store.bucket, self.id)
@@ -371,8 +371,9 @@ class S3ObjectStore:
         file_times.stamp(self.spool_dir)  # moved only where O_TMPFILE is missing
         return f
 
-    def new_object(self) -> S3PendingObject:
-        return S3PendingObject(self)
+    def new_object(self, object_id: str | None = None) -> S3PendingObject:
+        """A new object; ``object_id`` names it (a restore), else a new random id."""
+        return S3PendingObject(self, object_id)
 
     def write_bytes(self, data: bytes) -> str:
         obj = self.new_object()
