@@ -105,6 +105,16 @@ def backed_up(
     )
     with psycopg.connect(c.url) as conn:
         row = conn.execute("SELECT id FROM journalists WHERE name = 'bruno'").fetchone()
+        # A row in the tables later steps added: a desk, its member, a digest address.
+        conn.execute("INSERT INTO desks(name, titles, details) VALUES ('enquetes', '{}', '{}')")
+        conn.execute(
+            "INSERT INTO desk_members(desk, journalist_id)"
+            " SELECT 'enquetes', id FROM journalists WHERE name = 'alice'"
+        )
+        conn.execute(
+            "INSERT INTO digest_recipients(journalist_id, email)"
+            " SELECT id, 'alice@example.org' FROM journalists WHERE name = 'alice'"
+        )
     assert row is not None
     removed = admin(
         ["journalists", "remove", *data, "--hs-dir", str(tmp_path / "hs"), "bruno"], c.env
@@ -132,6 +142,7 @@ def test_a_backup_of_postgresql_and_s3_restores_into_an_empty_database_and_bucke
     before = keys_of(s3_server, c.bucket)
     counts = {t: pg_count(c.url, t) for t in TABLES}
     assert counts["submissions"] == 1 and counts["objects"] == 3
+    assert counts["desks"] == counts["desk_members"] == counts["digest_recipients"] == 1
 
     with empty_target(pg_cluster, s3_server, tmp_path, "new") as (url, bucket, config):
         restored = tmp_path / "restored"

@@ -34,12 +34,26 @@ from server.store.postgres import PostgresDatabase
 from server.store.postgres import prepare as prepare_postgres
 
 # In an order that keeps every reference valid: each table after those it names.
-TABLES = ("journalists", "sources", "submissions", "objects", "replies", "triage", "notes")
+TABLES = (
+    "journalists",
+    "digest_recipients",
+    "desks",
+    "desk_members",
+    "sources",
+    "submissions",
+    "objects",
+    "replies",
+    "triage",
+    "notes",
+)
 NOT_BACKED_UP = ("uploads", "ephemeral")
 # Where the SQLite store lists rows by rowid, PostgreSQL has ``seq``: the dump
 # writes them in that order, so the restored rowids keep it.
 _ORDER = {
     "journalists": "id",
+    "digest_recipients": "journalist_id",
+    "desks": "seq",
+    "desk_members": "desk, journalist_id",
     "sources": "id",
     "submissions": "seq",
     "objects": "seq",
