@@ -11,7 +11,7 @@ either restores into either.
 What the dump holds is what the rows hold: ids, hashes, public keys, days.
 Left out, as an embedded backup leaves them out or empties them: the shared
 short-lived state (``ephemeral``: sessions and tokens, which a restore ends
-anyway) and uploads in progress (``uploads``: their parts are not in the
+anyway) and uploads in progress (``uploads``, ``upload_parts``: their parts are not in the
 backup). A table added to the PostgreSQL schema must be named in ``TABLES``
 or ``NOT_BACKED_UP`` (``tests/test_backup_scale_out.py`` fails otherwise).
 
@@ -46,7 +46,7 @@ TABLES = (
     "triage",
     "notes",
 )
-NOT_BACKED_UP = ("uploads", "ephemeral")
+NOT_BACKED_UP = ("uploads", "upload_parts", "ephemeral")
 # Where the SQLite store lists rows by rowid, PostgreSQL has ``seq``: the dump
 # writes them in that order, so the restored rowids keep it.
 _ORDER = {
