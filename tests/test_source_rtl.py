@@ -1,7 +1,8 @@
-"""Arabic pages lay out right to left in Chromium and in Firefox ESR.
+"""Right-to-left pages (Arabic) lay out right to left in Chromium and in Firefox ESR.
 
-Each browser walks the Arabic source pages (home, form, login, an error page,
-then the codename, replies and delete pages after a first message), saves a
+For each right-to-left language of the registry, each browser walks the source
+pages (home, form, login, an error page, then the codename, replies and delete
+pages after a first message), saves a
 screenshot of each under a temporary folder (its path is printed; the
 screenshots were looked at when this test was written), and asserts what the
 layout must show: the document's direction is rtl; each page's main heading
@@ -25,11 +26,13 @@ from typing import Any
 
 import pytest
 
+from server.languages import REGISTRY
 from tests.e2e import browsers
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 
+RTL = [language.code for language in REGISTRY if language.direction == "rtl"]
 VIEWPORT = (900, 1100)
 TOLERANCE = 2.0  # CSS pixels
 
@@ -118,12 +121,13 @@ def shots() -> Path:
     # runs' folders, and other runs on the machine rotate them away).
     folder = Path(tempfile.gettempdir()) / "lanterne-rtl-screenshots"
     folder.mkdir(exist_ok=True)
-    print(f"\nscreenshots of the Arabic pages: {folder}")
+    print(f"\nscreenshots of the right-to-left pages: {folder}")
     return folder
 
 
+@pytest.mark.parametrize("code", RTL)
 @pytest.mark.parametrize("javascript", [False, True], ids=["js-off", "js-on"])
-def test_arabic_pages_in_chromium(served, shots: Path, javascript: bool) -> None:  # type: ignore[no-untyped-def]
+def test_rtl_pages_in_chromium(served, shots: Path, javascript: bool, code: str) -> None:  # type: ignore[no-untyped-def]
     _instance, server = served
     seen: dict[str, dict[str, Any]] = {}
     with browsers.playwright_chromium() as browser:
@@ -134,27 +138,27 @@ def test_arabic_pages_in_chromium(served, shots: Path, javascript: bool) -> None
         page = ctx.new_page()
 
         def visit(path: str, name: str) -> None:
-            page.goto(f"{server.base_url}/ar/{path}")
+            page.goto(f"{server.base_url}/{code}/{path}")
             # Sync evaluation runs even with JavaScript off (no promise is used).
             seen[name] = page.evaluate(f"(() => {{ {LAYOUT_JS} }})()")
             page.screenshot(
-                path=str(shots / f"chromium-{'js' if javascript else 'nojs'}-{name}.png"),
+                path=str(shots / f"{code}-chromium-{'js' if javascript else 'nojs'}-{name}.png"),
                 full_page=True,
             )
 
         for path in PAGES_BEFORE:
             visit(path, path or "home")
-        page.goto(f"{server.base_url}/ar/submit")
+        page.goto(f"{server.base_url}/{code}/submit")
         page.fill("#message", "فحص الاتجاه من اليمين إلى اليسار")
         page.click("button[type=submit]")
-        page.wait_for_url("**/ar/codename")
+        page.wait_for_url(f"**/{code}/codename")
         for path in PAGES_AFTER:
             visit(path, path)
         page.goto(f"{server.base_url}/en/nowhere")
         english = page.evaluate(f"(() => {{ {LAYOUT_JS} }})()")
         ctx.close()
     for name, facts in seen.items():
-        assert facts["lang"] == "ar", name
+        assert facts["lang"] == code, name
         check_layout(facts, f"chromium {name}", rtl=True)
     check_layout(english, "chromium english", rtl=False)
     assert len(seen["home"]["codes"]) >= 2  # journalists' and newsroom fingerprints
@@ -162,7 +166,8 @@ def test_arabic_pages_in_chromium(served, shots: Path, javascript: bool) -> None
     assert "errorBar" in seen["nowhere"]
 
 
-def test_arabic_pages_in_firefox(served, shots: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("code", RTL)
+def test_rtl_pages_in_firefox(served, shots: Path, code: str) -> None:  # type: ignore[no-untyped-def]
     with warnings.catch_warnings():
         # mozinfo/mozrunner use deprecated distro and telnetlib calls at import time.
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -174,23 +179,23 @@ def test_arabic_pages_in_firefox(served, shots: Path) -> None:  # type: ignore[n
         client.set_window_rect(width=VIEWPORT[0], height=VIEWPORT[1])
 
         def visit(path: str, name: str) -> None:
-            client.navigate(f"{server.base_url}/ar/{path}")
+            client.navigate(f"{server.base_url}/{code}/{path}")
             seen[name] = client.execute_script(LAYOUT_JS, sandbox="system")
             png = base64.b64decode(client.screenshot(full=True))
-            (shots / f"firefox-safest-{name}.png").write_bytes(png)
+            (shots / f"{code}-firefox-safest-{name}.png").write_bytes(png)
 
         for path in PAGES_BEFORE:
             visit(path, path or "home")
-        client.navigate(f"{server.base_url}/ar/submit")
+        client.navigate(f"{server.base_url}/{code}/submit")
         client.find_element(By.ID, "message").send_keys("فحص الاتجاه من اليمين إلى اليسار")
         client.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        wait_until(lambda: client.get_url().endswith("/ar/codename"), 60, "no codename page")
+        wait_until(lambda: client.get_url().endswith(f"/{code}/codename"), 60, "no codename page")
         for path in PAGES_AFTER:
             visit(path, path)
         client.navigate(f"{server.base_url}/en/nowhere")
         english = client.execute_script(LAYOUT_JS, sandbox="system")
     for name, facts in seen.items():
-        assert facts["lang"] == "ar", name
+        assert facts["lang"] == code, name
         check_layout(facts, f"firefox {name}", rtl=True)
     check_layout(english, "firefox english", rtl=False)
     assert len(seen["codename"]["codes"]) == 1
