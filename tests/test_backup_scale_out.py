@@ -289,3 +289,32 @@ def test_every_postgresql_table_is_backed_up_or_said_not_to_be(pg_url: str) -> N
                 )
             }
     assert tables == {"meta", *TABLES, *NOT_BACKED_UP}
+
+
+def test_a_restore_into_a_schema_of_an_older_release_upgrades_it(
+    backed_up: tuple[Configured, Path, Path, str, int],
+    s3_server: S3Server,
+    pg_cluster: Cluster,
+    tmp_path: Path,
+) -> None:
+    """An empty database an older release made (no desks table yet) counts as
+    empty, and is brought to this release's schema in the restore's transaction."""
+    from server.store.db import SCHEMA_VERSION
+    from server.store.migrations import MIGRATIONS
+    from server.store.postgres import POSTGRES_BASELINE, prepare
+
+    c, to, identity, _, _ = backed_up
+    with empty_target(pg_cluster, s3_server, tmp_path, "old") as (url, bucket, config):
+        with PostgresDatabase(url, max_size=1) as pg, pg.connect() as conn:
+            old = tuple(m for m in MIGRATIONS if m.to_version <= POSTGRES_BASELINE)
+            prepare(conn, migrations=old, target=POSTGRES_BASELINE)
+        done = admin(
+            ["restore", "--data-dir", str(tmp_path / "restored"), "--from", str(to),
+             "--identity", str(identity), "--config", str(config)],
+            c.env,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        with PostgresDatabase(url, max_size=1) as pg:
+            assert pg.schema_version() == SCHEMA_VERSION
+        assert pg_count(url, "submissions") == 1 and pg_count(url, "desks") == 1
+        assert len(keys_of(s3_server, bucket)) == 3

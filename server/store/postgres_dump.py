@@ -148,6 +148,9 @@ def is_empty(pg: PostgresDatabase) -> bool:
 
 def _empty(conn: psycopg.Connection[tuple[Any, ...]]) -> bool:
     for table in TABLES:
+        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+        if not exists or not exists[0]:
+            continue  # a schema from an older release, which prepare() will upgrade
         row = conn.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchone()  # noqa: S608
         if row and row[0]:
             return False
