@@ -48,6 +48,15 @@ from envelope.errors import (
     NoMatchingKeyError,
 )
 from envelope.keys import PublicKey, fingerprint
+from envelope.receipt import (
+    Receipt,
+    ReceiptCertificate,
+    ReceiptError,
+    certify_receipt_key,
+    receipt_objects_hash,
+    sign_receipt,
+    verify_receipt,
+)
 from envelope.recipients import (
     HybridIdentity,
     HybridRecipient,
@@ -74,11 +83,15 @@ __all__ = [
     "KeyFormatError",
     "NoMatchingKeyError",
     "PublicKey",
+    "Receipt",
+    "ReceiptCertificate",
+    "ReceiptError",
     "Recipient",
     "Stanza",
     "X25519Identity",
     "X25519Recipient",
     "atomic_output",
+    "certify_receipt_key",
     "ciphertext_size",
     "decrypt",
     "decrypt_aiter",
@@ -93,8 +106,11 @@ __all__ = [
     "newsroom_fingerprint",
     "newsroom_public_key",
     "padded_size",
+    "receipt_objects_hash",
     "sign_directory",
+    "sign_receipt",
     "verify_directory",
+    "verify_receipt",
 ]
 
 

@@ -29,6 +29,10 @@ LABEL_FINGERPRINT = b"lanterne/v1/fingerprint"
 LABEL_FINGERPRINT_V2 = b"lanterne/v2/fingerprint"
 LABEL_DIRECTORY = b"lanterne/v1/key-directory"
 LABEL_NEWSROOM_FINGERPRINT = b"lanterne/v1/newsroom-fingerprint"
+# SPEC §12: submission receipts.
+LABEL_RECEIPT = b"lanterne/v1/receipt"
+LABEL_RECEIPT_KEY = b"lanterne/v1/receipt-key"
+LABEL_RECEIPT_OBJECTS = b"lanterne/v1/receipt-objects"
 
 FILE_KEY_SIZE = 32
 KEY_SIZE = 32  # X25519 keys, AES-256 keys, HMAC-SHA256 output

@@ -38,6 +38,7 @@ LAZY_COMMANDS = {
     "file": "journalist_cli.commands.file",
     "clean": "journalist_cli.commands.clean",
     "verify-site": "journalist_cli.commands.verify_site",
+    "verify-receipt": "journalist_cli.commands.receipt",
     **dict.fromkeys(
         ("config", "signing-key", "pull", "import", "list", "show", "decrypt", "export"),
         "journalist_cli.commands.workflow",

@@ -183,6 +183,13 @@ def test_public_surface_is_what_we_meant() -> None:
             "sign_directory",
             "verify_directory",
             "padded_size",
+            "Receipt",
+            "ReceiptCertificate",
+            "ReceiptError",
+            "certify_receipt_key",
+            "receipt_objects_hash",
+            "sign_receipt",
+            "verify_receipt",
         ]
     )
     for name in envelope.__all__:
@@ -270,6 +277,7 @@ FILE_ACCESS_ALLOWED = {
     ("server/ops/admin.py", "read_journalist_key"): "a journalist's public key file",
     ("server/ops/admin.py", "passphrase"): "--passphrase-file",
     ("server/ops/admin.py", "restore"): "restore --config, the config.toml the admin names",
+    ("server/ops/admin.py", "verify_receipt"): "the receipt file to verify",
     # The backup file itself, and restore's staging copy of a data directory. On
     # PostgreSQL and S3 the rows and objects go through the store
     # (server/store/postgres_dump.py, the object store's own API).

@@ -48,6 +48,8 @@ def every_request(src: SourceClient) -> list[tuple[str, str, httpx.Response]]:
         hit("/{lang}/login", "GET", f"/{lang}/login")
         hit("/{lang}/inbox", "GET", f"/{lang}/inbox")  # redirect: not logged in
         hit("/{lang}/codename", "GET", f"/{lang}/codename")
+        hit("/{lang}/receipt", "GET", f"/{lang}/receipt")  # redirect: no receipt
+        hit("/{lang}/receipt.txt", "GET", f"/{lang}/receipt.txt")
         hit("/{lang}/delete", "GET", f"/{lang}/delete")
         hit("/{lang}/submit", "POST", f"/{lang}/submit", content=b"x")  # error page
         hit("/{lang}/login", "POST", f"/{lang}/login", data={"codename": "x"})

@@ -67,6 +67,9 @@ class Session:
     new_codename: str | None = None
     replies: list[Reply] = field(default_factory=list)
     notice: str | None = None  # one-shot message for the next page
+    # The receipt of the session's last submission (server/domain/receipts.py),
+    # until logout or expiry: kept only here, sealed.
+    receipt: str | None = None
     login_failures: deque[float] = field(default_factory=deque)
 
     @property
@@ -144,6 +147,7 @@ class SessionStore:
             "n": session.new_codename,
             "r": [[r.id, r.sent_on, r.text] for r in session.replies],
             "m": session.notice,
+            "p": session.receipt,
             "f": list(session.login_failures),
         }
         return seal(_SEAL_LABEL, session.id.encode(), json.dumps(doc).encode())
@@ -162,6 +166,7 @@ class SessionStore:
                 new_codename=doc["n"],
                 replies=[Reply(*r) for r in doc["r"]],
                 notice=doc["m"],
+                receipt=doc.get("p"),
                 login_failures=deque(float(t) for t in doc["f"]),
             )
         except (ValueError, KeyError, TypeError):
@@ -272,6 +277,7 @@ class SessionStore:
         session.replies = []
         session.new_codename = None
         session.source_id = None
+        session.receipt = None
 
     def end_source(self, source_id: str) -> None:
         """End every session of a source (its account was deleted), on every instance."""
@@ -285,6 +291,14 @@ class SessionStore:
 
         session.notice = notice
         with contextlib.suppress(*STORE_ERRORS):  # a one-shot message, not worth a failure
+            self._write(session, change)
+
+    def set_receipt(self, session: Session, receipt: str | None) -> None:
+        def change(current: Session) -> None:
+            current.receipt = receipt
+
+        session.receipt = receipt
+        with contextlib.suppress(*STORE_ERRORS):  # the submission is recorded either way
             self._write(session, change)
 
     def take_notice(self, session: Session) -> str | None:

@@ -343,16 +343,24 @@ def _new_newsroom_key(path: Path, passphrase_file: Path | None) -> NewsroomSigne
 
 
 def _publish(
-    db: wiring.AdminJournalistStore, keys: list[envelope.PublicKey], signer: NewsroomSigner
+    db: wiring.AdminJournalistStore,
+    keys: list[envelope.PublicKey],
+    signer: NewsroomSigner,
+    data_dir: Path,
 ) -> None:
+    """Sign the directory, and certify the instance's receipt key if it is not yet."""
     from server.ops import newsroom_key as nk
 
     with _admin_errors():
         directory = nk.publish(db, keys, signer)
+        instance_key = nk.instance_key(Settings(data_dir=data_dir).secrets_path)
+        certified = nk.certify_receipts(db, signer, instance_key)
     click.echo(
         f"key directory {directory.serial} signed by the newsroom key {signer.fingerprint}:"
         f" {', '.join(k.name for k in directory.journalists) or 'no journalist'}"
     )
+    if certified:
+        click.echo("receipt key certified by the newsroom key: sources can save receipts")
 
 
 @main.command()
@@ -400,7 +408,7 @@ def init(
         db = _init_rows(data_dir)
         keys = {k.name: k for k in current_keys(db)}
         keys.update((k.name, k) for k in added)
-        _publish(db, sorted(keys.values(), key=lambda k: k.name), signer)
+        _publish(db, sorted(keys.values(), key=lambda k: k.name), signer, data_dir)
     _give_to_owner(data_dir)
     after = current_version(db_path)
     if before is not None and before != after:
@@ -601,7 +609,7 @@ def journalists_add(
     try:
         register_journalist(db, key, role)
         if signer is not None and directory_keys is not None:
-            _publish(db, sorted(directory_keys, key=lambda k: k.name), signer)
+            _publish(db, sorted(directory_keys, key=lambda k: k.name), signer, data_dir)
         if onion is not None:
             # Login signatures name this address from now on (auth.ServedHosts).
             db.set_meta_value(JOURNALIST_ONION_META, onion)
@@ -668,7 +676,7 @@ def journalists_remove(
         with _admin_errors():
             keys = current_keys(db)
         if any(k.name == name for k in keys):
-            _publish(db, [k for k in keys if k.name != name], signer)
+            _publish(db, [k for k in keys if k.name != name], signer, data_dir)
     removed = db.remove_journalist(name)
     _give_to_owner(data_dir)
     revoked = False
@@ -1272,7 +1280,73 @@ def directory_sign(
         keys = {}
     registered = {k.name: k for k in registered_keys(db)}
     chosen = [keys.get(name, key) for name, key in sorted(registered.items())]
-    _publish(db, chosen, signer)
+    _publish(db, chosen, signer, data_dir)
+
+
+@main.command("verify-receipt")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option(
+    "--newsroom",
+    metavar="FINGERPRINT",
+    help="The newsroom key's fingerprint (8 groups of 5 digits) to check against.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="LANTERNE_DATA_DIR",
+    help="Check against this instance's recorded newsroom key (instead of --newsroom),"
+    " and find the submission the receipt covers.",
+)
+def verify_receipt(file: Path, newsroom: str | None, data_dir: Path | None) -> None:
+    """Check a source's receipt FILE (envelope/SPEC.md §12) against the newsroom
+    key, offline; exit code 1 if it does not verify. With --data-dir, also say
+    whether this instance holds the submission it covers."""
+    from server.domain import key_directory
+    from server.domain.receipts import object_hash
+
+    if (newsroom is None) == (data_dir is None):
+        raise AdminError("give --newsroom FINGERPRINT or --data-dir (or both: not both)")
+    trusted: bytes | str
+    settings = None
+    if newsroom is not None:
+        if not re.fullmatch(r"(\s*\d{5}){8}\s*", newsroom):
+            raise AdminError("--newsroom takes 8 groups of 5 digits, as the landing page shows")
+        trusted = newsroom
+    else:
+        assert data_dir is not None
+        settings = _settings(data_dir)
+        recorded = key_directory.newsroom_key(_prepared_journalists(settings))
+        if recorded is None:
+            raise AdminError("this instance records no newsroom key: give --newsroom")
+        trusted = recorded
+    try:
+        receipt = envelope.verify_receipt(file.read_bytes(), trusted)
+    except envelope.ReceiptError as exc:
+        raise AdminError(f"{file}: not a valid receipt: {exc}") from exc
+    click.echo(
+        f"valid receipt, signed for the newsroom key"
+        f" {envelope.newsroom_fingerprint(receipt.newsroom_key)}"
+    )
+    click.echo(f"  received by: {receipt.received_by!r}")
+    click.echo(f"  day:         {receipt.day}")
+    click.echo(f"  objects:     {receipt.objects} (SHA-256 {receipt.sha256})")
+    click.echo(f"  receipt key certified on {receipt.certified_on}")
+    if settings is None:
+        return
+    with _backend_errors():
+        objects = wiring.object_store(settings)
+        found = [
+            sid
+            for sid, day, objs in wiring.configured_submissions(settings)
+            if day == receipt.day
+            and len(objs) == receipt.objects
+            and envelope.receipt_objects_hash(object_hash(objects, o.id) for o in objs).hex()
+            == receipt.sha256
+        ]
+    for sid in found:
+        click.echo(f"this instance holds the submission it covers: {sid}")
+    if not found:
+        click.echo("this instance holds no submission that matches it (deleted, or another's)")
 
 
 @main.command("list")

@@ -258,6 +258,29 @@ def _check_keys(cfg: CheckConfig) -> Iterator[Finding]:
     else:
         yield Finding("journalists", True, f"{len(journalists)} registered")
     yield from _check_directory(Database(db_path), {j.name for j in journalists})
+    yield from _check_receipts(Database(db_path), secrets)
+
+
+def _check_receipts(db: Database, secrets_path: Path) -> Iterator[Finding]:
+    """Receipts for sources (envelope/SPEC.md §12): the receipt key certified?"""
+    from server.domain import receipts
+    from server.ops.newsroom_key import NewsroomKeyError, instance_key
+
+    try:
+        secret = instance_key(secrets_path)
+    except NewsroomKeyError:
+        return  # the keys finding above says what is wrong with secrets.json
+    cert = receipts.usable_certificate(db, secret)
+    if cert is None:
+        yield Finding(
+            "receipts",
+            True,
+            "the receipt key is not certified by the newsroom key: sources get no receipt"
+            " (`lanterne-server directory sign --newsroom-key FILE` certifies it)",
+            warn=True,
+        )
+    else:
+        yield Finding("receipts", True, f"receipt key certified by the newsroom key on {cert.day}")
 
 
 def _check_directory(db: Database, registered: set[str]) -> Iterator[Finding]:

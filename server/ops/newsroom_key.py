@@ -18,9 +18,11 @@ from pathlib import Path
 
 import envelope
 import keyfiles
-from server.domain import key_directory
+from server.domain import key_directory, receipts
 from server.domain.clock import SystemClock
+from server.domain.sources import InstanceSecrets
 from server.ops.admin_identity import IdentityError, open_admin_signer
+from server.store import file_times
 from server.store.instance_files import create_private
 from server.store.wiring import AdminJournalistStore
 
@@ -135,3 +137,34 @@ def publish(
     db.set_meta_value(key_directory.DIRECTORY_META, document)
     db.set_meta_value(SERIAL_META, str(directory.serial))
     return directory
+
+
+def instance_key(secrets_path: Path) -> bytes:
+    """The instance secret the receipt key derives from (server/domain/receipts.py)."""
+    try:
+        raw = file_times.read_bytes(secrets_path)
+        return InstanceSecrets.from_json(raw, str(secrets_path)).login_key
+    except OSError as exc:
+        raise NewsroomKeyError(f"cannot read {secrets_path}: {exc.strerror}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise NewsroomKeyError(f"{secrets_path} is damaged ({exc})") from None
+
+
+def certify_receipts(
+    db: AdminJournalistStore,
+    signer: NewsroomSigner,
+    secret: bytes,
+    today: datetime.date | None = None,
+) -> bool:
+    """Certify this instance's receipt key with the newsroom key (envelope/SPEC.md
+    §12.2), unless a certificate that verifies for it is recorded already; True
+    if a new one was recorded. Call after ``publish`` (the newsroom key is then
+    the recorded one)."""
+    if receipts.usable_certificate(db, secret) is not None:
+        return False
+    day = today if today is not None else datetime.date.fromisoformat(SystemClock().today())
+    cert = envelope.certify_receipt_key(
+        receipts.receipt_public_key(secret), day=day, seed=signer.seed
+    )
+    db.set_meta_value(receipts.CERTIFICATE_META, receipts.encode_certificate(cert))
+    return True

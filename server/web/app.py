@@ -28,7 +28,7 @@ from server.web.assets import Assets
 from server.web.contain_errors import ContainErrorsMiddleware
 from server.web.head_requests import HeadAsGetMiddleware
 from server.web.i18n import Pages
-from server.web.routes import account, assets, commit, pages, submit, tus
+from server.web.routes import account, assets, commit, pages, receipt, submit, tus
 from server.web.security_headers import SecurityHeadersMiddleware
 from server.web.services import Services
 
@@ -100,6 +100,7 @@ def create_app(
         clock=clock,
         # One reserve for both paths: the no-JS form and resumable uploads.
         disk=stores.disk,
+        receipt_secret=secrets.login_key,
     )
     uploads = stores.uploads
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -110,6 +111,7 @@ def create_app(
     app.include_router(submit.router)
     app.include_router(account.router)
     app.include_router(commit.router)
+    app.include_router(receipt.router)
     app.include_router(tus.router)
     assets.install(app, services.pages, Assets(STATIC_DIR))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -101,6 +101,7 @@ def render(
         "language_paths": other_language_paths(request, lang),
         "csrf_token": form_token(request, session),
         "logged_in": bool(session and session.source_id),
+        "has_receipt": bool(session and session.receipt),
         **(context or {}),
     }
     body = svc.pages.render(lang, template, ctx)

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 import envelope
-from server.domain import key_directory
+from server.domain import key_directory, receipts
 from server.domain.clock import Clock
 from server.domain.sessions import FormTokens, LoginThrottle, SessionStore
 from server.domain.sources import SourceService
@@ -29,6 +29,29 @@ class Services:
     pages: Pages
     clock: Clock
     disk: DiskSpace
+    # The instance secret the receipt key derives from (server/domain/receipts.py).
+    receipt_secret: bytes = b""
+
+    def make_receipt(self, day: str, object_ids: list[str]) -> str | None:
+        """A signed receipt for a recorded submission, or None if the instance
+        has no certified receipt key (or cannot read its objects back now)."""
+        if not self.receipt_secret:
+            return None
+        try:
+            return receipts.make_receipt(
+                self.journalists,
+                self.receipt_secret,
+                self.store,
+                received_by=self.settings.organisation,
+                day=day,
+                object_ids=object_ids,
+            )
+        except Exception as exc:
+            # The submission is recorded: a receipt that cannot be made (an object
+            # unreadable, the database gone for a moment) must never turn that
+            # into an error page. Only the error's type is logged.
+            _log.warning("no receipt for a submission (%s)", type(exc).__name__)
+            return None
 
     def journalist_keys(self) -> list[envelope.PublicKey]:
         """Read each time, so keys an admin adds take effect without a restart.

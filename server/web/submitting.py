@@ -67,15 +67,35 @@ async def record_submission(
     await anyio.to_thread.run_sync(record)
 
 
-def submitted(svc: Services, session: Session | None, lang: str, submitter: Submitter) -> Response:
+async def issue_receipt(
+    svc: Services, submitter: Submitter, objects: Sequence[ObjectRow]
+) -> str | None:
+    """The signed receipt of a recorded submission (server/domain/receipts.py):
+    its objects read back and hashed, in a thread. None if the instance has no
+    certified receipt key."""
+    ids = [obj.id for obj in objects]
+    return await anyio.to_thread.run_sync(svc.make_receipt, submitter.day, ids)
+
+
+def submitted(
+    svc: Services,
+    session: Session | None,
+    lang: str,
+    submitter: Submitter,
+    receipt: str | None = None,
+) -> Response:
     """The answer to a recorded submission: the codename page for a new source
     (with a new session id: no fixation), the inbox with a notice otherwise.
-    The session is created here for a visitor who had none."""
+    The session is created here for a visitor who had none; it keeps the
+    submission's receipt (replacing an earlier one) for the receipt page."""
     if submitter.new_source is not None:
         session = svc.sessions.sign_in(
             session, submitter.source_id, new_codename=submitter.new_source[0]
         )
+        if receipt is not None:
+            svc.sessions.set_receipt(session, receipt)
         return redirect(f"/{lang}/codename", session)
     assert session is not None  # a follow-up comes from a source's session
+    svc.sessions.set_receipt(session, receipt)
     svc.sessions.set_notice(session, SENT_NOTICE)
     return redirect(f"/{lang}/inbox", session)

@@ -31,7 +31,7 @@ from server.web.streaming_form import (
     FormRejected,
     Reason,
 )
-from server.web.submitting import find_submitter, record_submission, submitted
+from server.web.submitting import find_submitter, issue_receipt, record_submission, submitted
 from server.web.uploads import owner_hash, upload_store
 
 router = APIRouter()
@@ -152,6 +152,7 @@ async def commit(request: Request, lang: str) -> Response:
                 await anyio.to_thread.run_sync(store.finish, ids)
             except STORAGE_ERRORS as exc:
                 log.warning("uploads left after a commit (%s)", type(exc).__name__)
+            receipt = await issue_receipt(svc, submitter, objects)
     except UploadError:
         return commit_problem_page(request, "busy", lang)
     except CommitProblem as exc:
@@ -162,7 +163,7 @@ async def commit(request: Request, lang: str) -> Response:
             raise
         log.warning("storage unavailable (%s): answered %d", type(exc).__name__, status)
         return storage_page(request, status, lang, note=NOT_SUBMITTED)
-    return submitted(svc, session, lang, submitter)
+    return submitted(svc, session, lang, submitter, receipt)
 
 
 async def _read_form(request: Request, max_files: int) -> dict[str, list[str]]:

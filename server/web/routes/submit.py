@@ -36,7 +36,13 @@ from server.web.streaming_form import (
     multipart_boundary,
     parse_streaming,
 )
-from server.web.submitting import Submitter, find_submitter, record_submission, submitted
+from server.web.submitting import (
+    Submitter,
+    find_submitter,
+    issue_receipt,
+    record_submission,
+    submitted,
+)
 
 # The question config.toml asks by default (settings.DEFAULT_CONFIG), marked so
 # that every catalogue translates it: on a page in a language the admin wrote no
@@ -114,7 +120,7 @@ async def submit(request: Request, lang: str) -> Response:
             answers = _answers(svc, lang, form)
             if form.message_object is None and not form.files:
                 raise FormRejected(Reason.EMPTY)
-            submitter = await _commit(svc, session, lang, form, answers, keys, batch)
+            submitter, receipt = await _commit(svc, session, lang, form, answers, keys, batch)
     except ClientDisconnect:
         # Nobody is left to read a page; the batch already removed every object.
         return Response(status_code=400)
@@ -132,7 +138,7 @@ async def submit(request: Request, lang: str) -> Response:
         if not body.complete:
             await drain_body(request, svc.settings.limits.max_drain_bytes)
         return storage_page(request, status, lang)
-    return submitted(svc, session, lang, submitter)
+    return submitted(svc, session, lang, submitter, receipt)
 
 
 def _answers(svc: Services, lang: str, form: ReceivedForm) -> list[dict[str, str]]:
@@ -154,8 +160,9 @@ async def _commit(
     answers: list[dict[str, str]],
     keys: list[envelope.PublicKey],
     batch: ObjectBatch,
-) -> Submitter:
-    """Write the manifest, then make the submission visible in one transaction."""
+) -> tuple[Submitter, str | None]:
+    """Write the manifest, then make the submission visible in one transaction;
+    the submitter, and the submission's receipt."""
     submitter = await find_submitter(svc, session, lang)
     manifest = {
         "type": MANIFEST_TYPE,
@@ -189,7 +196,7 @@ async def _commit(
     objects += [ObjectRow(f.object_id, "file", form.object_sizes[f.object_id]) for f in form.files]
     await record_submission(svc, submitter, objects)
     batch.keep()
-    return submitter
+    return submitter, await issue_receipt(svc, submitter, objects)
 
 
 class DiskWatch:
