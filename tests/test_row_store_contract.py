@@ -147,11 +147,24 @@ def test_digest_recipients_and_days(rows: Rows) -> None:
     assert [s.last_sent_on for s in store.digest_subscriptions()] == [DAY, None]
     assert store.set_digest_address("alice", "a2@example.org")  # keeps its day
     assert store.digest_subscriptions()[0].last_sent_on == DAY
-    assert not store.received_since(DAY)
-    new_source(rows, DAY)
-    assert store.received_since(DAY)
-    assert store.received_since("2026-12-01")
-    assert not store.received_since(LATER)
+    alice, bruno = subs[0].journalist_id, subs[1].journalist_id
+    assert not store.received_since(DAY, alice)
+    new_source(rows, DAY)  # no desk: for everyone
+    assert store.received_since(DAY, alice) and store.received_since(DAY, bruno)
+    assert store.received_since("2026-12-01", alice)
+    assert not store.received_since(LATER, alice)
+    # A desk's source is news for its members and for all-desk journalists only.
+    store.add_journalist("chloe", b"e3", b"s3", "journalist", DAY)
+    chloe = store.journalist_named("chloe").id
+    store.add_desk(_desk("legal", "bruno"))
+    source = SourceRow(new_id(), new_id().encode(), b"reply-key-" + new_id().encode(), "legal")
+    rows.sources.record_submission(
+        new_id(), source.id, source, LATER, [ObjectRow(new_id(), "file", 1)]
+    )
+    assert store.received_since(LATER, bruno)
+    assert not store.received_since(LATER, alice) and not store.received_since(LATER, chloe)
+    store.set_all_desks("chloe", True)
+    assert store.received_since(LATER, chloe)
     assert store.set_digest_address("bruno", None)
     assert store.remove_journalist("alice")
     assert store.digest_subscriptions() == []

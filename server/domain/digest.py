@@ -6,7 +6,9 @@ much or from whom. The two mails have the same size (subject and body alike)
 and are made, and sent, by the same steps: the relay, the mailbox provider
 and anyone watching either learn that the timer ran, nothing about arrivals.
 
-"New for them" (days only, as everywhere): a submission received on the day
+"New for them" (days only, as everywhere): a submission for them (from a
+source of one of their desks, of no desk, or of any desk if they receive
+every desk: docs/DESKS.md) received on the day
 the journalist's previous digest went out or later. The day of the previous
 digest counts again because a submission that day may have come after the
 mail left (the server keeps no finer time): something that arrived before the
@@ -86,7 +88,7 @@ def due(store: DigestStore, today: str) -> list[Digest]:
         if sub.last_sent_on is not None and sub.last_sent_on >= today:
             continue
         since = sub.last_sent_on or yesterday
-        digests.append(Digest(sub, today, store.received_since(since)))
+        digests.append(Digest(sub, today, store.received_since(since, sub.journalist_id)))
     return digests
 
 

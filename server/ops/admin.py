@@ -346,15 +346,18 @@ def _publish(
     db: wiring.AdminJournalistStore,
     keys: list[envelope.PublicKey],
     signer: NewsroomSigner,
-    data_dir: Path,
+    data_dir: Path | None = None,
 ) -> None:
-    """Sign the directory, and certify the instance's receipt key if it is not yet."""
+    """Sign the directory, and certify the instance's receipt key if it is not
+    yet (when the instance's ``data_dir``, holding its secrets, is known)."""
     from server.ops import newsroom_key as nk
 
+    certified = False
     with _admin_errors():
         directory = nk.publish(db, keys, signer)
-        instance_key = nk.instance_key(Settings(data_dir=data_dir).secrets_path)
-        certified = nk.certify_receipts(db, signer, instance_key)
+        if data_dir is not None:
+            instance_key = nk.instance_key(Settings(data_dir=data_dir).secrets_path)
+            certified = nk.certify_receipts(db, signer, instance_key)
     click.echo(
         f"key directory {directory.serial} signed by the newsroom key {signer.fingerprint}:"
         f" {', '.join(k.name for k in directory.journalists) or 'no journalist'}"

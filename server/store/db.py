@@ -367,10 +367,16 @@ class Database:
                 (day, journalist_id),
             )
 
-    def received_since(self, day: str) -> bool:
+    def received_since(self, day: str, journalist_id: int) -> bool:
+        # One query whatever the answer: the digest's timing says nothing.
         with self.read() as conn:
             row = conn.execute(
-                "SELECT 1 FROM submissions WHERE received_on >= ? LIMIT 1", (day,)
+                "SELECT 1 FROM submissions s JOIN sources src ON src.id = s.source_id"
+                " WHERE s.received_on >= ? AND (src.desk IS NULL"
+                " OR EXISTS (SELECT 1 FROM journalists j WHERE j.id = ? AND j.all_desks = 1)"
+                " OR EXISTS (SELECT 1 FROM desk_members m"
+                " WHERE m.desk = src.desk AND m.journalist_id = ?)) LIMIT 1",
+                (day, journalist_id, journalist_id),
             ).fetchone()
         return row is not None
 

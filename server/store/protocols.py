@@ -292,8 +292,10 @@ class DigestStore(Protocol):
 
     def mark_digest_sent(self, journalist_id: int, day: str) -> None: ...
 
-    def received_since(self, day: str) -> bool:
-        """True if a submission was received on ``day`` or later."""
+    def received_since(self, day: str, journalist_id: int) -> bool:
+        """True if a submission for this journalist was received on ``day`` or
+        later: from a source of one of their desks, or of no desk (the whole
+        newsroom), or of any desk if they receive every desk."""
         ...
 
 
