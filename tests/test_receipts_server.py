@@ -33,7 +33,7 @@ from tests.test_uploads_tus import Browser, manifest
 
 pytestmark = pytest.mark.slow
 
-RECEIPT_RE = re.compile(r'<pre class="receipt" id="receipt">(.*?)</pre>', re.S)
+RECEIPT_RE = re.compile(r'<pre class="receipt" id="receipt"[^>]*>(.*?)</pre>', re.S)
 
 
 @dataclass

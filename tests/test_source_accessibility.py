@@ -13,6 +13,7 @@ disabled no evaluated script completes, not even axe's promises.)
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ import pytest
 
 from server.languages import LANGUAGES
 from tests.e2e import browsers
+from tests.server_process import ROOT, SERVER_CMD, Instance, Server, init_instance, run_server
+from tests.test_newsroom_key import newsroom_identity
 
 pytestmark = pytest.mark.browser
 
@@ -33,6 +36,25 @@ def axe_source() -> str:
     if not script.exists():
         pytest.fail(f"{script} is missing: scripts/bootstrap.sh --test installs it (npm ci)")
     return script.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, Server]]:
+    """An instance whose newsroom key certified its receipt key, so that the
+    receipt page (envelope/SPEC.md §12) is among the pages checked."""
+    base = tmp_path_factory.mktemp("accessibility")
+    instance = init_instance(base)
+    key_file, _newsroom = newsroom_identity(base / "newsroom")
+    done = subprocess.run(
+        [*SERVER_CMD, "init", "--data-dir", instance.data_dir, "--newsroom-key", key_file],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "receipt key certified" in done.stdout, done.stderr
+    with run_server(instance) as server:
+        yield instance, server
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +127,7 @@ def test_no_wcag_violation_on_any_page(served, page_factory, lang: str, javascri
     page.click("button[type=submit]")
     page.wait_for_url(f"**/{lang}/codename")
     check("codename")
-    for path in ("inbox", "delete"):
+    for path in ("receipt", "inbox", "delete"):
         page.goto(f"{server.base_url}/{lang}/{path}")
         check(path)
     # The logged-out notice (error pages share error.html with the 404 above).
@@ -119,5 +141,5 @@ def test_no_wcag_violation_on_any_page(served, page_factory, lang: str, javascri
     page.set_content("<html><body><input type=text></body></html>")
     assert violations(page, axe)
     ctx.close()
-    assert len(checked) == 8
+    assert len(checked) == 9
     assert {name: v for name, v in checked.items() if v} == {}
