@@ -225,6 +225,11 @@ def test_a_js_submission_gets_a_receipt_of_the_uploaded_ciphertext(room: Room) -
         text = receipt_of(browser, "fr")
         page = browser.client.get("/fr/receipt").text
         assert "Votre récépissé" in page and "Télécharger le récépissé" in page
+        # In a right-to-left language the receipt and the fingerprint stay left to
+        # right: groups of digits in reverse order would not compare.
+        arabic = browser.client.get("/ar/receipt").text
+        assert 'id="receipt" tabindex="0" dir="ltr"' in arabic
+        assert f'<span class="fingerprint" dir="ltr">{room.fingerprint}</span>' in arabic
     receipt = envelope.verify_receipt(text, room.newsroom)
     expected = envelope.receipt_objects_hash(
         hashlib.sha256(ct).digest() for ct in (manifest_ct, message, document)
@@ -274,3 +279,24 @@ def test_check_reports_whether_receipts_are_certified(room: Room, tmp_path: Path
     assert admin("init", "--data-dir", other).returncode == 0
     [warn] = _check_receipts(Database(other / "lanterne.sqlite3"), other / "secrets.json")
     assert warn.warn and "not certified" in warn.message
+
+
+def test_a_follow_up_gets_its_own_receipt_and_logout_forgets_it(room: Room) -> None:
+    with SourceClient(room.server.base_url) as source:
+        codename = source.first_submission("receipt canary 0004")
+        first = receipt_of(source)
+        # Logged out: the receipt is gone with the session.
+        token = source.csrf("/en/inbox")
+        assert source.client.post("/en/logout", data={"csrf_token": token}).status_code in (
+            200,
+            303,
+        )
+        assert source.get("/en/receipt").status_code == 303
+        assert source.login(codename).status_code == 303
+        assert 'href="/en/receipt"' not in source.get("/en/inbox").text
+        assert source.submit("a follow-up", [("b.txt", b"more", "")]).status_code == 303
+        inbox = source.get("/en/inbox").text
+        assert "Save a receipt of your last submission" in inbox
+        second = receipt_of(source)
+    one, two = (envelope.verify_receipt(t, room.newsroom) for t in (first, second))
+    assert one.sha256 != two.sha256 and two.objects == 3
