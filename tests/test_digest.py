@@ -214,6 +214,8 @@ def test_smtp_settings_refuse_a_password_and_bad_addresses(tmp_path: Path) -> No
     assert loaded == SmtpConfig(host="relay", sender="a@b.org", port=587)
 
 
+# Real admin processes (about 18 s): CI runs it, scripts/test.sh --fast does not.
+@pytest.mark.slow
 def test_the_commands_send_the_digest(tmp_path: Path, ca: RelayCA) -> None:
     instance = init_instance(tmp_path)
     data = str(instance.data_dir)
