@@ -107,3 +107,17 @@ def test_the_arabic_home_page_isolates_fingerprints(served) -> None:  # type: ig
         assert f'<span class="fingerprint" dir="ltr">{j.public.fingerprint}</span>' in page
     assert 'data-units="بايت كيلوبايت ميغابايت غيغابايت"' in form
     assert "2 غيغابايت" in form  # the form's file size limit, in the registry's units
+
+
+def test_the_busy_answer_before_any_route_speaks_every_language() -> None:
+    # A connection over the cap gets a plain 503 before any language is known
+    # (server/ops/serving.py): one line per registry language, from its catalogue.
+    from server.ops.serving import BUSY_MESSAGE, BUSY_RESPONSE
+    from server.web.i18n import load_translations
+
+    body = BUSY_RESPONSE.split(b"\r\n\r\n", 1)[1].decode()
+    lines = body.splitlines()
+    assert len(lines) == len(languages.REGISTRY)
+    for language, line in zip(languages.REGISTRY, lines, strict=True):
+        assert line == load_translations(language.code).gettext(BUSY_MESSAGE)
+    assert len(set(lines)) == len(lines)  # each line translated

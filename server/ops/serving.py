@@ -47,7 +47,10 @@ from fastapi import FastAPI
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from server.languages import REGISTRY
 from server.settings import ServingLimits
+from server.web.error_pages import N_
+from server.web.i18n import load_translations
 
 logger = logging.getLogger("lanterne.serving")
 
@@ -64,10 +67,11 @@ DESCRIPTORS_PER_CONNECTION = 2
 # How long handlers cut at the end of a stop get to record what they received.
 DISCONNECT_GRACE_SECONDS = 3
 READ_SIZE = 64 * 1024  # bytes per recv() on a connection
-# What a connection over the cap gets, before the close: both languages, no markup.
-_BUSY_TEXT = (
-    "Too many visitors right now: try again in a minute.\n"
-    "Trop de visiteurs en ce moment : réessayez dans une minute.\n"
+# What a connection over the cap gets, before the close: no markup, and no
+# language known yet, so one line in each language of the registry.
+BUSY_MESSAGE = N_("Too many visitors right now: try again in a minute.")
+_BUSY_TEXT = "".join(
+    load_translations(language.code).gettext(BUSY_MESSAGE) + "\n" for language in REGISTRY
 ).encode()
 BUSY_RESPONSE = (
     b"HTTP/1.1 503 Service Unavailable\r\n"
