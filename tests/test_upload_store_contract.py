@@ -16,6 +16,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -84,9 +85,18 @@ def policy(settings: Settings, **changes: int) -> UploadPolicy:
 
 @pytest.fixture(params=["files", "shared"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    yield from _backend(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def shared_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    yield from _backend("shared", request, tmp_path)
+
+
+def _backend(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     settings = Settings(data_dir=tmp_path)
     clock = FakeClock()
-    if request.param == "files":
+    if kind == "files":
         db = Database(settings.database_path)
         db.create()
         activity = SqliteEphemeralStore(tmp_path / "ephemeral.sqlite", clock)
@@ -415,3 +425,37 @@ def test_commit_refuses_what_is_not_a_whole_envelope(backend: Backend) -> None:
         store.check_for_commit([partial.id], OTHER)  # someone else's
     assert problem.value.kind == "missing"
     assert store.get(noise.id, OWNER).received == len(garbage)  # still an upload
+
+
+# Leftovers of instances that died (the shared store's bucket)
+
+
+def test_leftovers_of_a_dead_instance_go_and_uploads_in_progress_stay(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A multipart upload begun by an instance killed before its row named it is
+    aborted at the commit; garbage collection (at ``run``) removes an orphaned
+    staging object and multipart upload, never those of an upload in progress,
+    however old."""
+    backend: Backend = request.getfixturevalue("shared_backend")
+    store = backend.store()
+    data = sealed(11 * MiB)
+    upload = send(store, store.create(OWNER, len(data)), data[: 2 * SEGMENT])
+    dead_part = store.objects.start_multipart(upload.id)  # then the instance died
+    orphan = store.objects.write_bytes(b"a staging object nobody lists")
+    other = store.create(OWNER, len(data))
+    other = patch(store, other, data[:SEGMENT])  # a staging object in use
+    old = S3ObjectStore(store.objects.client, backend.bucket, tmp_path / "gc", grace=timedelta(0))
+    old.collect_garbage(store.known_objects(), keep_uploads=store.multipart_uploads())
+    keys = backend.leftovers()
+    assert orphan not in keys
+    assert backend.store().row(other.id).staging in keys
+    assert f"upload:{upload.id}" in keys  # the live one
+    upload = send(store, store.get(upload.id, OWNER), data)
+    commit(backend, store, [upload.id])
+    assert backend.objects.read_bytes(upload.id) == data
+    client = backend.s3.client() if backend.s3 else None
+    assert client is not None
+    listed = client.list_multipart_uploads(Bucket=backend.bucket).get("Uploads", [])
+    assert dead_part not in {u["UploadId"] for u in listed}
+    assert [u["Key"] for u in listed] == []

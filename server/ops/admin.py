@@ -478,8 +478,12 @@ def run(data_dir: Path, host: str, port: int, journalist_port: int | None) -> No
     # before serving. With several instances, only what is a day old (another
     # instance may be writing the rest) and what no upload in progress names.
     with _backend_errors():
-        in_progress = shared.known_objects() if shared is not None else set()
-        objects.collect_garbage(recorded | in_progress)
+        if shared is None:
+            objects.collect_garbage(recorded)
+        else:
+            shared.objects.collect_garbage(
+                recorded | shared.known_objects(), keep_uploads=shared.multipart_uploads()
+            )
     # Likewise uploads in progress: expired ones, and files or rows missing their pair.
     uploads.sweep(at_start=True)
     if shared is not None:

@@ -50,7 +50,7 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -449,6 +449,22 @@ class S3ObjectStore:
             if _code(exc) not in {"NoSuchUpload", *_MISSING}:
                 raise
 
+    def abort_multiparts(self, object_id: str) -> int:
+        """Abort every unfinished multipart upload to the key ``object_id`` (those an
+        instance that died had begun, with the one in use); how many."""
+        key = _check_id(object_id)
+        aborted = 0
+        with _reachable():
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=key
+            )
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    if upload.get("Key") == key:
+                        self.abort_multipart(key, upload["UploadId"])
+                        aborted += 1
+        return aborted
+
     def put_file(self, object_id: str, f: BinaryIO, length: int) -> None:
         """The first ``length`` bytes of ``f`` as the object ``object_id``, one ``PutObject``."""
         with _reachable():
@@ -527,24 +543,29 @@ class S3ObjectStore:
                 if _ID.fullmatch(key):
                     yield key, item["LastModified"]
 
-    def collect_garbage(self, known: set[str]) -> int:
-        """Abort unfinished uploads and remove objects no database row refers to
+    def collect_garbage(self, known: set[str], *, keep_uploads: Set[str] = frozenset()) -> int:
+        """Abort unfinished uploads (but ``keep_uploads``, UploadIds of resumable
+        uploads in progress) and remove objects no database row refers to
         (``known``: recorded objects, and resumable uploads' keys and staging objects).
 
         Only what is older than ``grace``: another instance may be writing the
         rest. Keys that are not ids are not Lanterne's and are left alone.
         """
         with _reachable():
-            return self._collect(known, self._now() - self.grace)
+            return self._collect(known, keep_uploads, self._now() - self.grace)
 
-    def _collect(self, known: set[str], cutoff: datetime) -> int:
+    def _collect(self, known: set[str], keep_uploads: Set[str], cutoff: datetime) -> int:
         removed = 0
         pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket)
         for page in pages:
             for upload in page.get("Uploads", []):
                 key = upload.get("Key", "")
-                # A known key: a resumable upload in progress (its row lists it).
-                if _ID.fullmatch(key) and key not in known and upload["Initiated"] <= cutoff:
+                # A resumable upload in progress may be older (its row lists it).
+                if (
+                    _ID.fullmatch(key)
+                    and upload["UploadId"] not in keep_uploads
+                    and upload["Initiated"] <= cutoff
+                ):
                     with contextlib.suppress(ClientError):  # finished or aborted meanwhile
                         self.client.abort_multipart_upload(
                             Bucket=self.bucket, Key=key, UploadId=upload["UploadId"]

@@ -267,10 +267,10 @@ class SharedUploadStore(ExpiringUploads):
             self._active.pop(upload_id, None)
         if gone is None:
             return
-        s3_upload, staging, assembled = gone
+        _s3_upload, staging, assembled = gone
         with contextlib.suppress(OSError, ClientError):
-            if s3_upload is not None:
-                self.objects.abort_multipart(upload_id, s3_upload)
+            # Its multipart upload, and any an instance that died had begun.
+            self.objects.abort_multiparts(upload_id)
             if staging is not None:
                 self.objects.delete(staging)
             if assembled:
@@ -307,6 +307,14 @@ class SharedUploadStore(ExpiringUploads):
         with self.pg.connect() as conn:
             rows = conn.execute("SELECT id, staging FROM uploads").fetchall()
         return {r[0] for r in rows} | {r[1] for r in rows if r[1] is not None}
+
+    def multipart_uploads(self) -> set[str]:
+        """The S3 UploadIds uploads in progress use: garbage collection keeps them."""
+        with self.pg.connect() as conn:
+            rows = conn.execute(
+                "SELECT s3_upload FROM uploads WHERE s3_upload IS NOT NULL"
+            ).fetchall()
+        return {str(r[0]) for r in rows}
 
     # Commit
 
@@ -376,6 +384,9 @@ class SharedUploadStore(ExpiringUploads):
                 "UPDATE uploads SET assembled = 1, s3_upload = NULL WHERE id = %s", (upload.id,)
             )
             conn.execute("DELETE FROM upload_parts WHERE upload_id = %s", (upload.id,))
+        # Multipart uploads to this key that an instance began and died with.
+        with contextlib.suppress(OSError, ClientError):
+            self.objects.abort_multiparts(upload.id)
 
     def move_to_store(self, uploads: Sequence[Upload], store: protocols.ObjectStore) -> list[str]:
         """Nothing moves: ``check_for_commit`` assembled each upload into its object
