@@ -75,6 +75,34 @@ def test_catalog_has_every_string_translated(lang: str) -> None:
         assert catalogue_problems(catalog) == [], lang
 
 
+# One word for one thing in each language, whoever adds the string: a source
+# who reads "nombre en clave" on one page and "código" on the next may think
+# they are two things. Keyed by English word; each value a stem the
+# translation must contain (case-insensitive) whenever the msgid has the word.
+GLOSSARY: dict[str, dict[str, str]] = {
+    "fr": {"codename": "nom de code", "fingerprint": "empreinte", "newsroom": "rédaction"},
+    "es": {"codename": "nombre en clave", "fingerprint": "huella", "newsroom": "redacción"},
+    "it": {"codename": "nome in codice", "fingerprint": "impronta", "newsroom": "redazione"},
+    "de": {"codename": "codename", "fingerprint": "fingerabdruck", "newsroom": "redaktion"},
+    "ar": {"codename": "رمزي", "fingerprint": "بصم", "newsroom": "هيئة التحرير"},
+}
+
+
+def glossary_problems(catalog, terms: dict[str, str]) -> list[str]:  # type: ignore[no-untyped-def]
+    return [
+        f"{english!r} is not {term!r} in: {message.id}"
+        for message in catalog
+        if message.id and message.string
+        for english, term in terms.items()
+        if english in str(message.id).lower() and term not in str(message.string).lower()
+    ]
+
+
+@pytest.mark.parametrize("lang", sorted(GLOSSARY))
+def test_each_catalogue_keeps_to_its_words(lang: str) -> None:
+    assert glossary_problems(read_catalog(lang), GLOSSARY[lang]) == []
+
+
 def test_the_catalogue_check_can_fail() -> None:
     from babel.messages.catalog import Catalog
 
@@ -84,6 +112,10 @@ def test_the_catalogue_check_can_fail() -> None:
     catalog.add("Log in", "Entrar", flags=("fuzzy",))
     catalog.add("Send a first message", "Send a first message")
     catalog.add("Cancel", "Cancelar")
+    catalog.add("Your codename", "Su código")
+    assert glossary_problems(catalog, GLOSSARY["es"]) == [
+        "'codename' is not 'nombre en clave' in: Your codename"
+    ]
     assert catalogue_problems(catalog) == [
         "placeholders differ: Reply of %(day)s",
         "untranslated: Home",
