@@ -16,7 +16,7 @@ from server.ops.digest import DigestError, send_due
 from server.ops.health_check import CheckConfig, _check_smtp
 from server.settings import SMTP_PASSWORD_ENV, ConfigError, Settings, SmtpConfig
 from server.store.db import Database
-from server.store.protocols import ObjectRow, SourceRow, new_id
+from server.store.protocols import DeskRow, ObjectRow, SourceRow, new_id
 from server.store.sources import SqliteSourceStore
 from tests.server_process import ROOT, SERVER_CMD, init_instance
 from tests.smtp_relay import PASSWORD, USER, RelayCA, make_ca, smtp_relay
@@ -99,6 +99,29 @@ def test_news_and_no_news_mails_have_the_same_size_and_steps(tmp_path: Path, ca:
             assert b"1000" not in mail.content
             assert re.search(rb"^Date: \w{3}, \d\d \w{3} \d{4} 00:00:00 \+0000", mail.content, re.M)
     assert [s.last_sent_on for s in db.digest_subscriptions()] == [D3, D3]
+
+
+def test_news_follows_the_desks(tmp_path: Path, ca: RelayCA) -> None:
+    """A source of the legal desk is news for its members only (and for
+    all-desk journalists); the others get "no news", the same size, the same day."""
+    db = rows(tmp_path)
+    db.add_desk(DeskRow("legal", {"en": "Legal"}, {"en": "Legal matters"}, ("bruno",)))
+    source = SourceRow(new_id(), os.urandom(32), os.urandom(32), "legal")
+    SqliteSourceStore(db).record_submission(
+        new_id(), source.id, source, D1, [ObjectRow(new_id(), "manifest", 1000)]
+    )
+    with smtp_relay(ca) as relay:
+        send_due(db, config(ca, relay.port), D1, {})
+        db.set_all_desks("alice", True)
+        send_due(db, config(ca, relay.port), D2, {})
+    told = [(m.rcpt_tos[0], subject(m.content)) for m in relay.mails]
+    assert told == [
+        ("alice@example.org", digest_rules.SUBJECTS[False]),
+        ("bruno@example.org", digest_rules.SUBJECTS[True]),
+        ("alice@example.org", digest_rules.SUBJECTS[True]),  # now receives every desk
+        ("bruno@example.org", digest_rules.SUBJECTS[True]),
+    ]
+    assert len({len(m.content) for m in relay.mails if m.rcpt_tos == ["alice@example.org"]}) == 1
 
 
 def test_bodies_and_subjects_are_the_same_length() -> None:
