@@ -32,7 +32,9 @@ def extracted_msgids() -> set[str]:
 
 def read_catalog(lang: str):  # type: ignore[no-untyped-def]
     with (ROOT / "server" / "locale" / lang / "LC_MESSAGES" / "messages.po").open("rb") as f:
-        return read_po(f, locale=lang)
+        # abort_invalid: a broken entry (a msgid without its msgstr, left by a
+        # merge) fails here, where Babel would only warn in the server's log.
+        return read_po(f, locale=lang, abort_invalid=True)
 
 
 PLACEHOLDER = re.compile(r"%\(\w+\)s|\{\w+\}")
