@@ -145,7 +145,7 @@ def stack(setup: str, base: Path, run: int, cluster: Cluster, s3: S3Server) -> I
         }
         url = _new_database(cluster, f"bench_{setup}_{run}")
         config = (
-            f'[database]\nurl = "{url}"\npool_size = 10\n\n'
+            f'[database]\nurl = "{url}"\npool_size = 18\n\n'
             f'[objects]\nendpoint = "{s3.endpoint}"\nbucket = "{s3.new_bucket()}"\n'
             f'region = "{REGION}"\naddressing = "path"\n'
         )
@@ -341,9 +341,18 @@ def run_once(setup: str, run: int, n: int, data: bytes, cluster: Cluster, s3: S3
         tempfile.TemporaryDirectory(dir=OUT) as tmp,
         stack(setup, Path(tmp), run, cluster, s3) as st,
     ):
-        with Prober(st.url) as probe:
-            no_js_s = asyncio.run(load("no-js", st, n, data))
-            tus_s = asyncio.run(load("tus", st, n, data))
+        try:
+            with Prober(st.url) as probe:
+                no_js_s = asyncio.run(load("no-js", st, n, data))
+                tus_s = asyncio.run(load("tus", st, n, data))
+        except BaseException:
+            kept = OUT / "failed-run"  # the instances' logs, for the reason
+            shutil.rmtree(kept, ignore_errors=True)
+            kept.mkdir()
+            for log in Path(tmp).glob("server*.log"):
+                shutil.copy(log, kept)
+            print(f"failed: the instances' logs are in {kept}", file=sys.stderr)
+            raise
         times = probe.times
         return {
             "no_js_s": no_js_s,

@@ -96,3 +96,30 @@ def test_a_database_that_cannot_be_opened_gives_the_try_again_page(tmp_path: Pat
     log = server.log()
     assert "Traceback" not in log and "unexpected" not in log
     assert "storage unavailable (OperationalError): answered 503" in log
+
+
+def test_the_log_line_names_the_store_and_the_drivers_error_never_a_path(caplog) -> None:
+    """An operator must tell a pool timeout from a refused connection, and from
+    the S3 server; an ``OSError``'s message (which names a path) is never logged."""
+    from psycopg_pool import PoolTimeout
+
+    from server.store.protocols import StoreFull, StoreUnavailable
+    from server.web.error_pages import log_storage_failure
+
+    def raised(exc: OSError, cause: Exception | None) -> OSError:
+        try:
+            raise exc from cause
+        except OSError as caught:
+            return caught
+
+    with caplog.at_level("WARNING", logger="lanterne.server"):
+        log_storage_failure(raised(StoreUnavailable("the database"), PoolTimeout("wait")), 503)
+        log_storage_failure(raised(StoreFull("the object store"), None), 507)
+        log_storage_failure(OSError(24, "Too many open files", "/srv/data/objects/abc.part"), 503)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "storage unavailable (StoreUnavailable: the database cannot be reached, PoolTimeout):"
+        " answered 503",
+        "storage unavailable (StoreFull: the object store is full, -): answered 507",
+        "storage unavailable (OSError EMFILE): answered 503",
+    ]

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from server.languages import LANGUAGES
-from server.store.protocols import DATABASE_UNAVAILABLE, database_full
+from server.store.protocols import DATABASE_UNAVAILABLE, StoreFull, StoreUnavailable, database_full
 from server.web.head_requests import allowed_methods
 from server.web.rendering import render
 from server.web.streaming_form import FormRejected, Reason
@@ -215,6 +215,21 @@ def storage_failure(exc: BaseException) -> int | None:
     return None
 
 
+def log_storage_failure(exc: BaseException, status: int) -> None:
+    """One warning line for ``storage_failure``'s answer, saying which store and
+    why: a networked store's fixed message and its driver's error type (a pool
+    timeout is not a refused connection), else the type and errno name; never
+    another message, which may name a path."""
+    if isinstance(exc, StoreUnavailable | StoreFull):
+        cause = type(exc.__cause__).__name__ if exc.__cause__ else "-"
+        what = f"{type(exc).__name__}: {exc.strerror}, {cause}"
+    elif isinstance(exc, OSError) and exc.errno:
+        what = f"{type(exc).__name__} {errno.errorcode.get(exc.errno, exc.errno)}"
+    else:
+        what = type(exc).__name__
+    log.warning("storage unavailable (%s): answered %d", what, status)
+
+
 def storage_page(
     request: Request, status: int, lang: str | None = None, note: str = ""
 ) -> HTMLResponse:
@@ -300,7 +315,7 @@ def install(app: FastAPI) -> None:
             # As server.contain_errors does: the type only, never the message.
             log.error("unexpected %s while answering a request", type(exc).__name__)
             return status_page(request, 500)
-        log.warning("storage unavailable (%s): answered %d", type(exc).__name__, status)
+        log_storage_failure(exc, status)
         return storage_page(request, status)
 
     for unavailable in DATABASE_UNAVAILABLE:

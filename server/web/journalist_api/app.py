@@ -21,7 +21,7 @@ from server.store.protocols import DATABASE_UNAVAILABLE
 from server.store.wiring import ApiStores, configured_api_stores, ephemeral_store
 from server.web.app import quiet_logging
 from server.web.contain_errors import ContainErrorsMiddleware
-from server.web.error_pages import storage_failure
+from server.web.error_pages import log_storage_failure, storage_failure
 from server.web.head_requests import HeadAsGetMiddleware, allowed_methods
 from server.web.journalist_api import routes
 from server.web.journalist_api.auth import Authenticator, ServedHosts
@@ -153,7 +153,7 @@ def create_journalist_app(
             # As ContainErrorsMiddleware does: the type only, never the message.
             log.error("unexpected %s while answering a request", type(exc).__name__)
             return internal_error(request.scope)
-        log.warning("storage unavailable (%s): answered %d", type(exc).__name__, status)
+        log_storage_failure(exc, status)
         headers = {"Retry-After": str(RETRY_SECONDS)} if status == 503 else None
         return error(status, _STORAGE[status], headers)
 

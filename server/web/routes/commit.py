@@ -20,6 +20,7 @@ from server.web.error_pages import (
     NOT_SUBMITTED,
     commit_problem_page,
     error_page,
+    log_storage_failure,
     rejected_page,
     storage_failure,
     storage_page,
@@ -161,7 +162,7 @@ async def commit(request: Request, lang: str) -> Response:
         status = storage_failure(exc)
         if status is None:
             raise
-        log.warning("storage unavailable (%s): answered %d", type(exc).__name__, status)
+        log_storage_failure(exc, status)
         return storage_page(request, status, lang, note=NOT_SUBMITTED)
     return submitted(svc, session, lang, submitter, receipt)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 from collections.abc import AsyncIterator, Iterator
 
 import anyio.to_thread
@@ -17,7 +16,14 @@ from server.domain.sessions import Session
 from server.domain.submissions import ObjectBatch
 from server.store.protocols import DATABASE_UNAVAILABLE, DiskSpace, NoRoom, ObjectRow
 from server.web.bodies import BodyStream, drain_body
-from server.web.error_pages import N_, error_page, rejected_page, storage_failure, storage_page
+from server.web.error_pages import (
+    N_,
+    error_page,
+    log_storage_failure,
+    rejected_page,
+    storage_failure,
+    storage_page,
+)
 from server.web.headers import decimal
 from server.web.rendering import (
     check_language,
@@ -58,7 +64,6 @@ DEFAULT_QUESTION_TEXTS = (
 router = APIRouter()
 # The disk or the database failing for a moment (server/web/error_pages.py).
 STORAGE_ERRORS: tuple[type[Exception], ...] = (*DATABASE_UNAVAILABLE, OSError)
-log = logging.getLogger("lanterne.server")
 
 MANIFEST_TYPE = "lanterne-manifest/v1"
 
@@ -134,7 +139,7 @@ async def submit(request: Request, lang: str) -> Response:
         status = storage_failure(exc)
         if status is None:
             raise
-        log.warning("storage unavailable (%s): answered %d", type(exc).__name__, status)
+        log_storage_failure(exc, status)
         if not body.complete:
             await drain_body(request, svc.settings.limits.max_drain_bytes)
         return storage_page(request, status, lang)
