@@ -21,6 +21,7 @@ import pytest
 import envelope
 from server.domain.source_lifecycle import SourceLifecycle
 from server.domain.sources import store_reply
+from server.languages import LANGUAGES
 from server.store.db import Database
 from server.store.objects import ObjectStore
 from server.store.sources import SqliteSourceStore
@@ -77,7 +78,7 @@ def check_submission(instance: Instance, message: str, files: list[Path]) -> Non
 # Chromium ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("lang", ["fr", "en"])
+@pytest.mark.parametrize("lang", LANGUAGES)
 def test_chromium_without_javascript(served, upload_files: list[Path], lang: str) -> None:
     instance, server = served
     message = f"Chromium sans JavaScript ({lang}).\nDeuxième ligne."
