@@ -24,7 +24,7 @@ def extracted_msgids() -> set[str]:
         ROOT,
         method_map,
         options,
-        keywords={"_": None, "gettext": None, "N_": None},
+        keywords={"_": None, "gettext": None, "N_": None, "ngettext": (1, 2)},
     ):
         ids.add(message if isinstance(message, str) else message[0])
     return ids
@@ -47,6 +47,9 @@ def catalogue_problems(catalog) -> list[str]:  # type: ignore[no-untyped-def]
     for message in catalog:
         if not message.id:
             continue
+        if message.pluralizable:
+            problems += _plural_problems(catalog, message)
+            continue
         if not message.string:
             problems.append(f"untranslated: {message.id}")
         elif message.fuzzy:
@@ -58,6 +61,20 @@ def catalogue_problems(catalog) -> list[str]:  # type: ignore[no-untyped-def]
         ):
             problems.append(f"placeholders differ: {message.id}")
     return problems
+
+
+def _plural_problems(catalog, message) -> list[str]:  # type: ignore[no-untyped-def]
+    """A plural message needs every form of the language (Arabic has six), each
+    translated; a form may leave out the number ("un jour") but add none."""
+    forms = list(message.string)
+    allowed = set(PLACEHOLDER.findall(str(message.id[1])))
+    if message.fuzzy:
+        return [f"fuzzy: {message.id[0]}"]
+    if len(forms) != catalog.num_plurals or not all(forms):
+        return [f"untranslated: {message.id[0]} ({catalog.num_plurals} forms)"]
+    if any(set(PLACEHOLDER.findall(form)) - allowed for form in forms):
+        return [f"placeholders differ: {message.id[0]}"]
+    return []
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -115,6 +132,10 @@ def test_the_catalogue_check_can_fail() -> None:
     catalog.add("Send a first message", "Send a first message")
     catalog.add("Cancel", "Cancelar")
     catalog.add("Your codename", "Su código")
+    catalog.add(("%(n)s day", "%(n)s days"), ("%(n)s día", ""))
+    catalog.add(("%(n)s week", "%(n)s weeks"), ("una semana", "%(n)s semanas", "%(x)s semanas"))
+    catalog.add(("%(n)s year", "%(n)s years"), ("un año", "%(n)s de años", "%(n)s años"))
+    assert catalog.num_plurals == 3  # Spanish in CLDR: one, many, other
     assert glossary_problems(catalog, GLOSSARY["es"]) == [
         "'codename' is not 'nombre en clave' in: Your codename"
     ]
@@ -123,6 +144,8 @@ def test_the_catalogue_check_can_fail() -> None:
         "untranslated: Home",
         "fuzzy: Log in",
         "left in English: Send a first message",
+        "untranslated: %(n)s day (3 forms)",
+        "placeholders differ: %(n)s week",
     ]
 
 
