@@ -9,6 +9,7 @@ import hashlib
 import html
 import os
 import re
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -300,3 +301,38 @@ def test_a_follow_up_gets_its_own_receipt_and_logout_forgets_it(room: Room) -> N
         second = receipt_of(source)
     one, two = (envelope.verify_receipt(t, room.newsroom) for t in (first, second))
     assert one.sha256 != two.sha256 and two.objects == 3
+
+
+def test_a_desks_source_gets_a_receipt_naming_the_desk(tmp_path: Path) -> None:
+    from server.languages import LANGUAGES
+
+    keys = tmp_path / "keys"
+    write_new_identity(JournalistIdentity.generate("alice"), keys, None)
+    key_file, newsroom = newsroom_identity(tmp_path / "newsroom")
+    data = tmp_path / "data"
+    done = admin(
+        "init", "--data-dir", data, "--journalist", keys / "alice.pub", "--newsroom-key", key_file
+    )
+    assert done.returncode == 0, done.stderr
+    texts = [a for lang in LANGUAGES for a in ("--title", f"{lang}=Legal affairs")]
+    texts += [a for lang in LANGUAGES for a in ("--description", f"{lang}=Contracts")]
+    done = admin(
+        "desks", "add", "legal", "--data-dir", data, *texts,
+        "--journalist", "alice", "--newsroom-key", key_file,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    instance = Instance(data, [], tmp_path / "server-tmp", tmp_path / "server.log")
+    instance.tmp_dir.mkdir()
+    with run_server(instance) as server, SourceClient(server.base_url) as source:
+        codename = source.first_submission("to the whole newsroom")
+        assert envelope.verify_receipt(receipt_of(source), newsroom).received_by == "Lanterne"
+        # The source is in the legal desk (as the submit page's choice records it).
+        conn = sqlite3.connect(data / "lanterne.sqlite3")
+        with conn:
+            conn.execute("UPDATE sources SET desk = 'legal'")
+        conn.close()
+        source.client.cookies.clear()
+        assert source.login(codename).status_code == 303
+        assert source.submit("to the legal desk").status_code == 303
+        receipt = envelope.verify_receipt(receipt_of(source), newsroom)
+    assert receipt.received_by == "Lanterne — Legal affairs"

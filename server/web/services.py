@@ -15,6 +15,7 @@ from server.store.protocols import DiskSpace, JournalistStore, ObjectStore
 from server.web.i18n import Pages
 
 _log = logging.getLogger("lanterne.keys")
+_MAX_RECEIVER = 200  # characters of a receipt's received-by (envelope/SPEC.md §12.1)
 
 
 @dataclass
@@ -32,7 +33,23 @@ class Services:
     # The instance secret the receipt key derives from (server/domain/receipts.py).
     receipt_secret: bytes = b""
 
-    def make_receipt(self, day: str, object_ids: list[str]) -> str | None:
+    def receiver_name(self, source_id: str) -> str:
+        """Who a source's submissions go to, as a receipt names it: the
+        organisation, and the source's desk (its title in the instance's
+        default language) when it has one."""
+        name = self.settings.organisation
+        desk = self.sources.rows.desk_of(source_id)
+        if desk is None:
+            return name
+        for row in self.journalists.desks():
+            if row.name == desk:
+                lang = self.settings.default_language
+                title = row.titles.get(lang) or next(iter(row.titles.values()), desk)
+                full = f"{name} — {' '.join(title.split())}"
+                return full if len(full) <= _MAX_RECEIVER else name
+        return name
+
+    def make_receipt(self, source_id: str, day: str, object_ids: list[str]) -> str | None:
         """A signed receipt for a recorded submission, or None if the instance
         has no certified receipt key (or cannot read its objects back now)."""
         if not self.receipt_secret:
@@ -42,7 +59,7 @@ class Services:
                 self.journalists,
                 self.receipt_secret,
                 self.store,
-                received_by=self.settings.organisation,
+                received_by=self.receiver_name(source_id),
                 day=day,
                 object_ids=object_ids,
             )

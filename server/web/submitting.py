@@ -74,7 +74,7 @@ async def issue_receipt(
     its objects read back and hashed, in a thread. None if the instance has no
     certified receipt key."""
     ids = [obj.id for obj in objects]
-    return await anyio.to_thread.run_sync(svc.make_receipt, submitter.day, ids)
+    return await anyio.to_thread.run_sync(svc.make_receipt, submitter.source_id, submitter.day, ids)
 
 
 def submitted(
