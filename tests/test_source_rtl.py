@@ -28,6 +28,7 @@ import pytest
 
 from server.languages import REGISTRY
 from tests.e2e import browsers
+from tests.test_source_browsers import reply_to_latest_source
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
@@ -65,6 +66,15 @@ const facts = {
   lastLanguageLeft: box(document.querySelector(".languages li:last-child")).left,
   codes: [],
 };
+const reply = document.querySelector(".reply");
+if (reply) {
+  const text = textBox(reply);
+  const inner = box(reply).right - parseFloat(getComputedStyle(reply).paddingRight);
+  facts.reply = {
+    direction: getComputedStyle(reply).direction,
+    endsRight: Math.abs(text.right - inner) < 2,
+  };
+}
 const error = document.querySelector(".error");
 if (error) {
   const es = getComputedStyle(error);
@@ -128,7 +138,7 @@ def shots() -> Path:
 @pytest.mark.parametrize("code", RTL)
 @pytest.mark.parametrize("javascript", [False, True], ids=["js-off", "js-on"])
 def test_rtl_pages_in_chromium(served, shots: Path, javascript: bool, code: str) -> None:  # type: ignore[no-untyped-def]
-    _instance, server = served
+    instance, server = served
     seen: dict[str, dict[str, Any]] = {}
     with browsers.playwright_chromium() as browser:
         ctx = browser.new_context(  # type: ignore[attr-defined]
@@ -152,8 +162,16 @@ def test_rtl_pages_in_chromium(served, shots: Path, javascript: bool, code: str)
         page.fill("#message", "فحص الاتجاه من اليمين إلى اليسار")
         page.click("button[type=submit]")
         page.wait_for_url(f"**/{code}/codename")
+        codename = page.inner_text("#codename").strip()
         for path in PAGES_AFTER:
             visit(path, path)
+        # A reply in English shows left to right in the right-to-left page.
+        reply_to_latest_source(instance, "Thank you, we have read it. (1/2)")
+        page.goto(f"{server.base_url}/{code}/login")
+        page.fill("#codename", codename)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"**/{code}/inbox")
+        visit("inbox", "inbox-with-reply")
         page.goto(f"{server.base_url}/en/nowhere")
         english = page.evaluate(f"(() => {{ {LAYOUT_JS} }})()")
         ctx.close()
@@ -164,6 +182,7 @@ def test_rtl_pages_in_chromium(served, shots: Path, javascript: bool, code: str)
     assert len(seen["home"]["codes"]) >= 2  # journalists' and newsroom fingerprints
     assert len(seen["codename"]["codes"]) == 1
     assert "errorBar" in seen["nowhere"]
+    assert seen["inbox-with-reply"]["reply"] == {"direction": "ltr", "endsRight": False}
 
 
 @pytest.mark.parametrize("code", RTL)
