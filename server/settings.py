@@ -185,6 +185,29 @@ class ObjectsConfig:
 
 
 @dataclass(frozen=True)
+class ChannelSettings:
+    """``[channel]``: an official reporting channel's deadlines and retention
+    (server/domain/channel.py, docs/OFFICIAL_CHANNEL.md). Days only.
+
+    ``official``: deadlines are tracked (EU Directive 2019/1937, Art. 9 and 11).
+    ``feedback_months_extended``: the longer period a journalist may set for
+    one source, with a reason (an external authority's justified cases,
+    Art. 11(2)(d): 6); 0: none may be set. ``retention_days``: a source with
+    no activity for that long is deleted (0: never; an official channel's
+    default is five years, a newsroom's is off).
+    """
+
+    official: bool = False
+    acknowledge_days: int = 7
+    feedback_months: int = 3
+    feedback_months_extended: int = 0
+    retention_days: int = 0
+
+
+OFFICIAL_RETENTION_DAYS = 5 * 365
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     host: str = "127.0.0.1"
@@ -221,6 +244,7 @@ class Settings:
     objects: ObjectsConfig | None = None
     # The daily digest's relay; None: no digest is sent.
     smtp: SmtpConfig | None = None
+    channel: ChannelSettings = field(default_factory=ChannelSettings)
 
     @property
     def database_path(self) -> Path:
@@ -315,6 +339,8 @@ def _apply_config(base: Settings, doc: Mapping[str, Any]) -> Settings:
             "stop_timeout_seconds",
         ),
     )
+    if "channel" in doc:
+        updates["channel"] = _channel(doc["channel"])
     if "database" in doc:
         updates["database"] = _database(doc["database"])
     if "objects" in doc:
@@ -442,6 +468,42 @@ def _smtp(table: Any) -> SmtpConfig:
         username=username,
         ca_file=None if ca_file is None else Path(ca_file),
     )
+
+
+def _channel(table: Any) -> ChannelSettings:
+    keys = (
+        "official",
+        "acknowledge_days",
+        "feedback_months",
+        "feedback_months_extended",
+        "retention_days",
+    )
+    if not isinstance(table, dict) or set(table) - set(keys):
+        raise ConfigError(f"[channel] takes {', '.join(keys)}")
+    official = table.get("official", False)
+    if not isinstance(official, bool):
+        raise ConfigError("[channel] official must be true or false")
+    values: dict[str, int] = {}
+    for key, top in (
+        ("acknowledge_days", 366),
+        ("feedback_months", 12),
+        ("feedback_months_extended", 12),
+        ("retention_days", 100 * 366),
+    ):
+        if key in table:
+            value = table[key]
+            low = 0 if key in ("feedback_months_extended", "retention_days") else 1
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= top:
+                raise ConfigError(f"[channel] {key} must be a whole number from {low} to {top}")
+            values[key] = value
+    if "retention_days" not in values and official:
+        values["retention_days"] = OFFICIAL_RETENTION_DAYS
+    channel = ChannelSettings(official=official, **values)
+    if channel.feedback_months_extended and (
+        channel.feedback_months_extended <= channel.feedback_months
+    ):
+        raise ConfigError("[channel] feedback_months_extended must be longer than feedback_months")
+    return channel
 
 
 def _positive_int(value: Any, what: str) -> int:

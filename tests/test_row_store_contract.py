@@ -28,6 +28,8 @@ from server.store.protocols import (
     DeskRow,
     ItemKind,
     ObjectRow,
+    ReplyPurpose,
+    RetentionFacts,
     SourceGone,
     SourceNotFound,
     SourceRow,
@@ -422,3 +424,69 @@ def test_a_source_keeps_its_desk_and_a_desk_in_use_is_not_removed(rows: Rows) ->
     rows.sources.delete_source(source.id)
     rows.journalists.remove_desk("news")
     assert rows.journalists.desks() == []
+
+
+def _summary(rows: Rows, source_id: str) -> Any:
+    [found] = [s for s in rows.newsroom.source_summaries() if s.id == source_id]
+    return found
+
+
+def test_acknowledgement_and_feedback_days_are_recorded_once(rows: Rows) -> None:
+    source, _ = new_source(rows)
+    summary = _summary(rows, source.id)
+    assert summary.created_on == DAY
+    assert (summary.acknowledged_on, summary.feedback_on) == (None, None)
+    # A plain reply and a note record nothing; a purpose records its day, the first only.
+    rows.sources.add_item(ItemKind.REPLY, new_id(), source.id, new_id(), None, DAY)
+    rows.sources.add_item(
+        ItemKind.NOTE, new_id(), source.id, new_id(), None, DAY, ReplyPurpose.FEEDBACK
+    )
+    assert _summary(rows, source.id).feedback_on is None
+    rows.sources.add_item(
+        ItemKind.REPLY, new_id(), source.id, new_id(), None, DAY, ReplyPurpose.ACKNOWLEDGEMENT
+    )
+    rows.sources.add_item(
+        ItemKind.REPLY, new_id(), source.id, new_id(), None, LATER, ReplyPurpose.ACKNOWLEDGEMENT
+    )
+    rows.sources.add_item(
+        ItemKind.REPLY, new_id(), source.id, new_id(), None, LATER, ReplyPurpose.FEEDBACK
+    )
+    summary = _summary(rows, source.id)
+    assert (summary.acknowledged_on, summary.feedback_on) == (DAY, LATER)
+    assert summary.replies == 4
+    # A refused reply records no day either.
+    rows.sources.delete_by_source(source.id)
+    other, _ = new_source(rows)
+    rows.sources.delete_by_source(other.id)
+    with pytest.raises(SourceGone):
+        rows.sources.add_item(
+            ItemKind.REPLY, new_id(), other.id, new_id(), None, DAY, ReplyPurpose.FEEDBACK
+        )
+    assert _summary(rows, other.id).feedback_on is None
+
+
+def test_retention_rows_keep_until_feedback_period_and_shift(rows: Rows) -> None:
+    source, _ = new_source(rows)
+    [facts] = [f for f in rows.sources.retention_facts() if f.id == source.id]
+    assert facts == RetentionFacts(source.id, DAY, None, None)
+    rows.sources.set_expiry_shift(source.id, -3)
+    rows.sources.set_expiry_shift(source.id, 5)  # drawn once: the first stays
+    rows.sources.keep_until(source.id, "2027-06-01")
+    rows.sources.keep_until(source.id, "2027-01-01")  # an earlier day never shortens it
+    [facts] = [f for f in rows.sources.retention_facts() if f.id == source.id]
+    assert facts == RetentionFacts(source.id, DAY, "2027-06-01", -3)
+    rows.sources.set_feedback_months(source.id, 6)
+    summary = _summary(rows, source.id)
+    assert (summary.feedback_months, summary.kept_until, summary.expiry_shift) == (
+        6,
+        "2027-06-01",
+        -3,
+    )
+    rows.sources.set_feedback_months(source.id, None)
+    assert _summary(rows, source.id).feedback_months is None
+    for change in (
+        lambda: rows.sources.keep_until("nobody", DAY),
+        lambda: rows.sources.set_feedback_months("nobody", 6),
+    ):
+        with pytest.raises(SourceNotFound):
+            change()

@@ -10,11 +10,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from server.domain.channel import MAX_KEEP_DAYS, Deadlines, add_days, deadlines, expiry_day
 from server.domain.source_lifecycle import SourceLifecycle
+from server.settings import ChannelSettings
 from server.store.protocols import (
     ItemKind,
     NewsroomStore,
     ObjectStore,
+    ReplyPurpose,
     SourceNotFound,
     SourceSummary,
     TriageRefused,
@@ -38,10 +41,56 @@ class Newsroom:
     """Reads for the journalists; every change of a source's life goes to
     ``self.lifecycle`` (server/domain/source_lifecycle.py)."""
 
-    def __init__(self, rows: NewsroomStore, store: ObjectStore, lifecycle: SourceLifecycle) -> None:
+    def __init__(
+        self,
+        rows: NewsroomStore,
+        store: ObjectStore,
+        lifecycle: SourceLifecycle,
+        channel: ChannelSettings | None = None,
+    ) -> None:
         self.rows = rows
         self.store = store
         self.lifecycle = lifecycle
+        self.channel = channel or ChannelSettings()
+
+    # An official channel's days (server/domain/channel.py)
+
+    def deadlines(self, source: SourceSummary) -> Deadlines:
+        return deadlines(source, self.channel)
+
+    def expires_on(self, source: SourceSummary) -> str | None:
+        return expiry_day(
+            source.last_activity,
+            source.kept_until,
+            source.expiry_shift,
+            self.channel.retention_days,
+        )
+
+    def keep(self, source_id: str, days: int, today: str) -> None:
+        """Keep the source at least ``days`` from ``today`` (`lanterne keep`)."""
+        if not 1 <= days <= MAX_KEEP_DAYS:
+            raise Invalid(f"days: from 1 to {MAX_KEEP_DAYS}")
+        self.source(source_id)
+        try:
+            self.lifecycle.rows.keep_until(source_id, add_days(today, days))
+        except SourceNotFound:
+            raise NotFound(source_id) from None
+
+    def set_feedback_months(self, source_id: str, months: int | None) -> None:
+        """The extended feedback period for one source (None: the channel's)."""
+        allowed = self.channel.feedback_months_extended
+        if months is not None and (not self.channel.official or months != allowed or not allowed):
+            raise Invalid(
+                f"feedback_months: this channel allows {allowed} for a source"
+                if allowed and self.channel.official
+                else "feedback_months: this channel allows no longer feedback period"
+                " ([channel] feedback_months_extended in config.toml)"
+            )
+        self.source(source_id)
+        try:
+            self.lifecycle.rows.set_feedback_months(source_id, months)
+        except SourceNotFound:
+            raise NotFound(source_id) from None
 
     # Reading
 
@@ -134,13 +183,22 @@ class Newsroom:
             raise Invalid("assignee: no journalist has that name") from None
 
     def add_item(
-        self, kind: ItemKind, source_id: str, body: bytes, journalist_id: int, day: str
+        self,
+        kind: ItemKind,
+        source_id: str,
+        body: bytes,
+        journalist_id: int,
+        day: str,
+        purpose: ReplyPurpose | None = None,
     ) -> dict[str, str]:
-        """Store a note or a reply (an envelope the server cannot read).
+        """Store a note or a reply (an envelope the server cannot read); a
+        reply's ``purpose`` records the day of an acknowledgement or a feedback.
 
         ``SourceGone`` for a reply to a source who deleted their account."""
         try:
-            item_id, object_id = self.lifecycle.add_item(kind, source_id, body, journalist_id, day)
+            item_id, object_id = self.lifecycle.add_item(
+                kind, source_id, body, journalist_id, day, purpose
+            )
         except SourceNotFound:
             raise NotFound(source_id) from None
         return {"id": item_id, "object_id": object_id}

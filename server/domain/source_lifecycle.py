@@ -16,9 +16,9 @@ States and transitions:
   Only a flag, not the day: the day a source left is itself metadata;
 * **deleted by a journalist** (``delete_by_journalist``): every row and every
   object of the source goes (submissions, replies, notes, triage);
-* **expiry** (``expire``): what a retention policy will call for a source it
-  has decided to drop; today nothing decides that automatically, and it
-  removes exactly what a journalist's deletion removes.
+* **expiry** (``expire``): what the retention rule calls for a source with no
+  activity for the channel's period (server/domain/channel.py, ``Retention``);
+  it removes exactly what a journalist's deletion removes.
 
 Invariants: rows go first, in one transaction, then the object files; a crash
 in between leaves only unlisted files, which ``ObjectStore.collect_garbage``
@@ -30,12 +30,14 @@ SQLite: server/store/sources.py): this module decides, the store writes.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Sequence
 
 from server.store.protocols import (
     ItemKind,
     ObjectRow,
     ObjectStore,
+    ReplyPurpose,
     SourceGone,
     SourceNotFound,
     SourceRow,
@@ -43,7 +45,16 @@ from server.store.protocols import (
     new_id,
 )
 
-__all__ = ["ItemKind", "SourceGone", "SourceLifecycle", "SourceNotFound"]
+__all__ = ["ItemKind", "ReplyPurpose", "SourceGone", "SourceLifecycle", "SourceNotFound"]
+
+# The random shift of a source's expiry day, in days either way (server/domain/channel.py
+# says why; it imports this module, so the bound lives here).
+EXPIRY_SHIFT_DAYS = 7
+
+
+def draw_shift() -> int:
+    """A source's expiry shift, uniform in [-EXPIRY_SHIFT_DAYS, +EXPIRY_SHIFT_DAYS]."""
+    return secrets.randbelow(2 * EXPIRY_SHIFT_DAYS + 1) - EXPIRY_SHIFT_DAYS
 
 
 class SourceLifecycle:
@@ -84,6 +95,11 @@ class SourceLifecycle:
         self.rows.record_submission(
             submission_id, source_id, new_source, day, objects, finished_uploads
         )
+        if new_source is not None:
+            # Drawn once, whether or not retention is on now: turning it on later
+            # finds every source shifted. A crash before this line leaves none,
+            # which the retention sweep draws then (channel.Retention).
+            self.rows.set_expiry_shift(new_source.id, draw_shift())
         return submission_id
 
     def logged_in(self, source_id: str, day: str) -> None:
@@ -92,15 +108,22 @@ class SourceLifecycle:
     # What journalists add
 
     def add_item(
-        self, kind: ItemKind, source_id: str, body: bytes, journalist_id: int | None, day: str
+        self,
+        kind: ItemKind,
+        source_id: str,
+        body: bytes,
+        journalist_id: int | None,
+        day: str,
+        purpose: ReplyPurpose | None = None,
     ) -> tuple[str, str]:
         """Store a note or a reply; (item id, object id). A reply to a source
         who deleted their account raises ``SourceGone``: it could never be read
-        by them, and keeping it would re-create what they asked to erase."""
+        by them, and keeping it would re-create what they asked to erase. A
+        reply's ``purpose`` (acknowledgement, feedback) records its day too."""
         object_id = self.store.write_bytes(body)
         item_id = new_id()
         try:
-            self.rows.add_item(kind, item_id, source_id, object_id, journalist_id, day)
+            self.rows.add_item(kind, item_id, source_id, object_id, journalist_id, day, purpose)
         except BaseException:
             self.store.delete(object_id)
             raise

@@ -43,7 +43,7 @@ from server.store.protocols import (
 )
 
 # Bumped with each step appended to server.store.migrations.MIGRATIONS.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -93,6 +93,14 @@ CREATE TABLE IF NOT EXISTS sources (
     deleted_by_source INTEGER NOT NULL DEFAULT 0 CHECK (deleted_by_source IN (0, 1)),
     -- The desk the first submission chose; NULL: the whole newsroom (migration 7).
     desk              TEXT REFERENCES desks(name) ON DELETE RESTRICT,
+    -- An official channel's days (server/domain/channel.py), added by migration 9:
+    -- the first acknowledgement and feedback sent, a per-source feedback period,
+    -- the day a journalist kept the source until, and its random expiry shift.
+    acknowledged_on   TEXT,
+    feedback_on       TEXT,
+    feedback_months   INTEGER CHECK (feedback_months BETWEEN 1 AND 12),
+    kept_until        TEXT,
+    expiry_shift      INTEGER CHECK (expiry_shift BETWEEN -30 AND 30),
     CHECK ((deleted_by_source = 0) = (login_hash IS NOT NULL AND reply_key IS NOT NULL))
 );
 CREATE INDEX IF NOT EXISTS sources_by_desk ON sources(desk);

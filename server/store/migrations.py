@@ -276,6 +276,23 @@ CREATE TABLE upload_parts (
 """
 
 
+def _v9_channel_deadlines_and_retention(conn: sqlite3.Connection) -> None:
+    _run(conn, _V9_SQL)
+
+
+# Issue 16 (server/domain/channel.py): the days an acknowledgement and a
+# feedback were first sent, a per-source feedback period (6 months, external
+# authorities' justified cases), the day a journalist kept the source until,
+# and the source's random expiry shift (days, drawn once). Days only.
+_V9_SQL = """
+ALTER TABLE sources ADD COLUMN acknowledged_on TEXT;
+ALTER TABLE sources ADD COLUMN feedback_on TEXT;
+ALTER TABLE sources ADD COLUMN feedback_months INTEGER CHECK (feedback_months BETWEEN 1 AND 12);
+ALTER TABLE sources ADD COLUMN kept_until TEXT;
+ALTER TABLE sources ADD COLUMN expiry_shift INTEGER CHECK (expiry_shift BETWEEN -30 AND 30);
+"""
+
+
 # Version 1 is the schema of the first release (the source interface only).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "triage and notes tables (journalist API)", _v2_triage_and_notes),
@@ -310,6 +327,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "resumable uploads shared by several instances (S3 parts, staging object)",
         _v8_shared_uploads,
         postgres=_V8_POSTGRES,
+    ),
+    Migration(
+        9,
+        "official channel: acknowledgement and feedback days, retention",
+        _v9_channel_deadlines_and_retention,
+        postgres=_V9_SQL.replace(" TEXT;", " day;"),
     ),
 )
 

@@ -33,7 +33,9 @@ class SqliteNewsroomStore:
                 "   ON o.submission_id = u.id WHERE u.source_id = s.id),"
                 " coalesce(t.seen, 0), coalesce(t.starred, 0), coalesce(t.tags, '[]'), j.name,"
                 " (SELECT count(*) FROM notes WHERE source_id = s.id),"
-                " (SELECT count(*) FROM replies WHERE source_id = s.id), s.desk"
+                " (SELECT count(*) FROM replies WHERE source_id = s.id), s.desk,"
+                " s.created_on, s.acknowledged_on, s.feedback_on, s.feedback_months,"
+                " s.kept_until, s.expiry_shift"
                 " FROM sources s LEFT JOIN triage t ON t.source_id = s.id"
                 " LEFT JOIN journalists j ON j.id = t.assignee"
                 " ORDER BY s.last_active_on DESC, s.id"
@@ -53,6 +55,12 @@ class SqliteNewsroomStore:
                 notes=r[10],
                 replies=r[11],
                 desk=r[12],
+                created_on=r[13],
+                acknowledged_on=r[14],
+                feedback_on=r[15],
+                feedback_months=r[16],
+                kept_until=r[17],
+                expiry_shift=r[18],
             )
             for r in rows
         ]

@@ -29,7 +29,9 @@ from server.store.protocols import (
     ItemRow,
     JournalistRow,
     ObjectRow,
+    ReplyPurpose,
     ReplyRow,
+    RetentionFacts,
     SourceGone,
     SourceItems,
     SourceNotFound,
@@ -38,6 +40,8 @@ from server.store.protocols import (
     TriageRefused,
 )
 
+_LOCK_FOR_SHARE = "SELECT deleted_by_source FROM sources WHERE id = %s FOR SHARE"
+_LOCK_FOR_UPDATE = "SELECT deleted_by_source FROM sources WHERE id = %s FOR UPDATE"
 _JOURNALIST = (
     "SELECT id, name, encryption_key, signing_key, role, hybrid_key, all_desks FROM journalists"
 )
@@ -329,11 +333,13 @@ class PostgresSourceStore:
         object_id: str,
         journalist_id: int | None,
         day: str,
+        purpose: ReplyPurpose | None = None,
     ) -> None:
+        # A reply that records a day updates the source's row: locked for that from
+        # the start (two FOR SHARE locks both upgrading would deadlock).
+        lock = _LOCK_FOR_UPDATE if purpose is not None else _LOCK_FOR_SHARE
         with self.db.connect() as conn:
-            row = conn.execute(
-                "SELECT deleted_by_source FROM sources WHERE id = %s FOR SHARE", (source_id,)
-            ).fetchone()
+            row = conn.execute(lock, (source_id,)).fetchone()
             if row is None:
                 raise SourceNotFound(source_id)
             if kind is ItemKind.REPLY and row[0]:
@@ -344,12 +350,55 @@ class PostgresSourceStore:
                     " VALUES (%s, %s, %s, %s, %s)",
                     (item_id, source_id, object_id, journalist_id, day),
                 )
+                # The first acknowledgement or feedback day stays: the one the law counts.
+                if purpose is ReplyPurpose.ACKNOWLEDGEMENT:
+                    conn.execute(
+                        "UPDATE sources SET acknowledged_on = coalesce(acknowledged_on, %s)"
+                        " WHERE id = %s",
+                        (day, source_id),
+                    )
+                elif purpose is ReplyPurpose.FEEDBACK:
+                    conn.execute(
+                        "UPDATE sources SET feedback_on = coalesce(feedback_on, %s) WHERE id = %s",
+                        (day, source_id),
+                    )
             else:
                 conn.execute(
                     "INSERT INTO notes(id, source_id, object_id, journalist_id, written_on)"
                     " VALUES (%s, %s, %s, %s, %s)",
                     (item_id, source_id, object_id, journalist_id, day),
                 )
+
+    def keep_until(self, source_id: str, day: str) -> None:
+        with self.db.connect() as conn:
+            found = conn.execute(
+                "UPDATE sources SET kept_until = greatest(kept_until, %(d)s::day) WHERE id = %(s)s",
+                {"d": day, "s": source_id},
+            ).rowcount
+        if found == 0:
+            raise SourceNotFound(source_id)
+
+    def set_feedback_months(self, source_id: str, months: int | None) -> None:
+        with self.db.connect() as conn:
+            found = conn.execute(
+                "UPDATE sources SET feedback_months = %s WHERE id = %s", (months, source_id)
+            ).rowcount
+        if found == 0:
+            raise SourceNotFound(source_id)
+
+    def retention_facts(self) -> list[RetentionFacts]:
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                "SELECT id, last_active_on, kept_until, expiry_shift FROM sources ORDER BY id"
+            ).fetchall()
+        return [RetentionFacts(*r) for r in rows]
+
+    def set_expiry_shift(self, source_id: str, shift: int) -> None:
+        with self.db.connect() as conn:
+            conn.execute(
+                "UPDATE sources SET expiry_shift = %s WHERE id = %s AND expiry_shift IS NULL",
+                (shift, source_id),
+            )
 
     def delete_by_source(self, source_id: str) -> list[str]:
         with self.db.connect() as conn:
@@ -426,7 +475,9 @@ class PostgresNewsroomStore:
                 " SELECT s.id, s.reply_key, s.last_active_on, s.deleted_by_source,"
                 " coalesce(subs.n, 0), coalesce(sizes.total, 0),"
                 " coalesce(t.seen, 0), coalesce(t.starred, 0), coalesce(t.tags, '[]'), j.name,"
-                " coalesce(nts.n, 0), coalesce(rps.n, 0), s.desk"
+                " coalesce(nts.n, 0), coalesce(rps.n, 0), s.desk, s.created_on,"
+                " s.acknowledged_on, s.feedback_on, s.feedback_months, s.kept_until,"
+                " s.expiry_shift"
                 " FROM sources s LEFT JOIN triage t ON t.source_id = s.id"
                 " LEFT JOIN journalists j ON j.id = t.assignee"
                 " LEFT JOIN subs ON subs.source_id = s.id"
@@ -450,6 +501,12 @@ class PostgresNewsroomStore:
                 notes=int(r[10]),
                 replies=int(r[11]),
                 desk=r[12],
+                created_on=r[13],
+                acknowledged_on=r[14],
+                feedback_on=r[15],
+                feedback_months=r[16],
+                kept_until=r[17],
+                expiry_shift=r[18],
             )
             for r in rows
         ]

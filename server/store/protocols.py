@@ -103,6 +103,26 @@ class SourceSummary:
     assignee: str | None = None
     notes: int = 0
     replies: int = 0
+    # An official channel's days (server/domain/channel.py): the first day a
+    # submission was received, the first acknowledgement and feedback sent, a
+    # per-source feedback period, the day a journalist kept it until, and its
+    # random expiry shift (None until drawn).
+    created_on: str = ""
+    acknowledged_on: str | None = None
+    feedback_on: str | None = None
+    feedback_months: int | None = None
+    kept_until: str | None = None
+    expiry_shift: int | None = None
+
+
+@dataclass(frozen=True)
+class RetentionFacts:
+    """What the retention rule reads of a source (server/domain/channel.py)."""
+
+    id: str
+    last_active_on: str
+    kept_until: str | None
+    expiry_shift: int | None
 
 
 @dataclass(frozen=True)
@@ -127,6 +147,14 @@ class ItemKind(enum.Enum):
 
     NOTE = "notes"
     REPLY = "replies"
+
+
+class ReplyPurpose(enum.Enum):
+    """What a reply also counts as on an official channel: its day is recorded
+    (the first one only) in ``acknowledged_on`` or ``feedback_on``."""
+
+    ACKNOWLEDGEMENT = "acknowledgement"
+    FEEDBACK = "feedback"
 
 
 @dataclass(frozen=True)
@@ -336,8 +364,28 @@ class SourceStore(Protocol):
         object_id: str,
         journalist_id: int | None,
         day: str,
+        purpose: ReplyPurpose | None = None,
     ) -> None:
-        """``SourceNotFound``, or ``SourceGone`` for a reply to a deleted account."""
+        """``SourceNotFound``, or ``SourceGone`` for a reply to a deleted account.
+        A reply with a ``purpose`` also records ``day`` as the source's first
+        acknowledgement or feedback day, in the same transaction."""
+        ...
+
+    def keep_until(self, source_id: str, day: str) -> None:
+        """Keep the source at least until ``day`` (a later day already set stays).
+        ``SourceNotFound`` if none."""
+        ...
+
+    def set_feedback_months(self, source_id: str, months: int | None) -> None:
+        """This source's feedback period (None: the channel's). ``SourceNotFound``."""
+        ...
+
+    def retention_facts(self) -> list[RetentionFacts]:
+        """Every source's last activity, kept-until day and expiry shift."""
+        ...
+
+    def set_expiry_shift(self, source_id: str, shift: int) -> None:
+        """Record the source's expiry shift, unless one was drawn already."""
         ...
 
     def delete_by_source(self, source_id: str) -> list[str]:

@@ -15,7 +15,9 @@ from server.store.db import Database
 from server.store.protocols import (
     ItemKind,
     ObjectRow,
+    ReplyPurpose,
     ReplyRow,
+    RetentionFacts,
     SourceGone,
     SourceNotFound,
     SourceRow,
@@ -26,6 +28,12 @@ _INSERT_ITEM = {
     " VALUES (?, ?, ?, ?, ?)",
     ItemKind.REPLY: "INSERT INTO replies(id, source_id, object_id, journalist_id, sent_on)"
     " VALUES (?, ?, ?, ?, ?)",
+}
+# The first acknowledgement or feedback day stays: it is the one the law counts.
+_RECORD_PURPOSE = {
+    ReplyPurpose.ACKNOWLEDGEMENT: "UPDATE sources SET acknowledged_on ="
+    " coalesce(acknowledged_on, ?) WHERE id = ?",
+    ReplyPurpose.FEEDBACK: "UPDATE sources SET feedback_on = coalesce(feedback_on, ?) WHERE id = ?",
 }
 
 
@@ -109,6 +117,7 @@ class SqliteSourceStore:
         object_id: str,
         journalist_id: int | None,
         day: str,
+        purpose: ReplyPurpose | None = None,
     ) -> None:
         with self.db.connect() as conn:
             row = conn.execute(
@@ -119,6 +128,40 @@ class SqliteSourceStore:
             if kind is ItemKind.REPLY and row[0]:
                 raise SourceGone(source_id)
             conn.execute(_INSERT_ITEM[kind], (item_id, source_id, object_id, journalist_id, day))
+            if purpose is not None and kind is ItemKind.REPLY:
+                conn.execute(_RECORD_PURPOSE[purpose], (day, source_id))
+
+    def keep_until(self, source_id: str, day: str) -> None:
+        with self.db.connect() as conn:
+            found = conn.execute(
+                "UPDATE sources SET kept_until = CASE WHEN kept_until IS NULL OR kept_until < ?1"
+                " THEN ?1 ELSE kept_until END WHERE id = ?2",
+                (day, source_id),
+            ).rowcount
+        if found == 0:
+            raise SourceNotFound(source_id)
+
+    def set_feedback_months(self, source_id: str, months: int | None) -> None:
+        with self.db.connect() as conn:
+            found = conn.execute(
+                "UPDATE sources SET feedback_months = ? WHERE id = ?", (months, source_id)
+            ).rowcount
+        if found == 0:
+            raise SourceNotFound(source_id)
+
+    def retention_facts(self) -> list[RetentionFacts]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                "SELECT id, last_active_on, kept_until, expiry_shift FROM sources ORDER BY id"
+            ).fetchall()
+        return [RetentionFacts(*r) for r in rows]
+
+    def set_expiry_shift(self, source_id: str, shift: int) -> None:
+        with self.db.connect() as conn:
+            conn.execute(
+                "UPDATE sources SET expiry_shift = ? WHERE id = ? AND expiry_shift IS NULL",
+                (shift, source_id),
+            )
 
     def delete_by_source(self, source_id: str) -> list[str]:
         with self.db.connect() as conn:

@@ -111,7 +111,10 @@ def create_journalist_app(
     if stores is None:
         stores = configured_api_stores(settings)
     newsroom = Newsroom(
-        stores.newsroom, stores.objects, SourceLifecycle(stores.sources, stores.objects)
+        stores.newsroom,
+        stores.objects,
+        SourceLifecycle(stores.sources, stores.objects),
+        settings.channel,
     )
     app = FastAPI(
         title="Lanterne journalist API",
@@ -131,6 +134,7 @@ def create_journalist_app(
         ),
         clock=clock or SystemClock(),
         hosts=ServedHosts(settings.journalist_hosts, listen),
+        default_language=settings.default_language,
     )
     app.include_router(routes.router, prefix=API_PREFIX)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, cast
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -20,9 +20,11 @@ from pydantic.json_schema import SkipJsonSchema
 
 from envelope.keys import b64encode
 from server.domain import key_directory
+from server.domain.channel import MAX_KEEP_DAYS, ack_template
 from server.domain.clock import Clock
 from server.domain.newsroom import MAX_TAGS, TAG, Invalid, Newsroom, NotFound, SourceSummary
-from server.domain.source_lifecycle import ItemKind, SourceGone, SourceNotFound
+from server.domain.source_lifecycle import ItemKind, ReplyPurpose, SourceGone, SourceNotFound
+from server.settings import LANGUAGES
 from server.store.protocols import JournalistRow, JournalistStore
 from server.web.headers import byte_range_start, decimal
 from server.web.journalist_api.auth import (
@@ -59,6 +61,7 @@ class ApiServices:
     auth: Authenticator
     clock: Clock
     hosts: ServedHosts
+    default_language: str = LANGUAGES[0]
 
 
 def services(request: Request) -> ApiServices:
@@ -211,6 +214,17 @@ class SourceOut(BaseModel):
     assignee: str | None
     notes: Annotated[int, Field(ge=0)]
     replies: Annotated[int, Field(ge=0)]
+    # An official channel's days (docs/OFFICIAL_CHANNEL.md): the first submission's
+    # day, the first acknowledgement and feedback sent, the days they are due by
+    # (null: nothing due), this source's own feedback period (null: the
+    # channel's), and the day retention deletes it (null: never).
+    first_received_on: Day
+    acknowledged_on: Day | None
+    feedback_on: Day | None
+    acknowledge_by: Day | None
+    feedback_by: Day | None
+    feedback_months: Annotated[int, Field(ge=1, le=12)] | None
+    expires_on: Day | None
 
 
 class ObjectOut(BaseModel):
@@ -266,6 +280,28 @@ class TriagePatch(BaseModel):
     assignee: Name | None = Field(
         default=None, description="a current journalist's name (400 otherwise), or null"
     )
+    keep_days: Annotated[int, Field(ge=1, le=MAX_KEEP_DAYS)] | SkipJsonSchema[None] = Field(
+        default=None, description="keep the source at least this many days from today"
+    )
+    feedback_months: Annotated[int, Field(ge=1, le=12)] | None = Field(
+        default=None,
+        description="this source's feedback period: the channel's extended one"
+        " (`GET /channel`, 400 otherwise), or null for the channel's own",
+    )
+
+
+class ChannelOut(BaseModel):
+    """The channel's declaration and deadlines (config.toml's ``[channel]``), the
+    server's day, and the acknowledgement text per language."""
+
+    official: bool
+    acknowledge_days: Annotated[int, Field(ge=1)]
+    feedback_months: Annotated[int, Field(ge=1, le=12)]
+    feedback_months_extended: Annotated[int, Field(ge=0, le=12)]
+    retention_days: Annotated[int, Field(ge=0)]
+    today: Day
+    default_language: str
+    ack_templates: dict[str, str]
 
 
 class Created(BaseModel):
@@ -331,7 +367,8 @@ def _links(value: str, *operations: str, label: str = "") -> dict[str, Any]:
     }
 
 
-def source_out(s: SourceSummary) -> SourceOut:
+def source_out(s: SourceSummary, newsroom: Newsroom) -> SourceOut:
+    due = newsroom.deadlines(s)
     return SourceOut(
         id=s.id,
         reply_key=b64encode(s.reply_key) if s.reply_key is not None else None,
@@ -345,6 +382,13 @@ def source_out(s: SourceSummary) -> SourceOut:
         assignee=s.assignee,
         notes=s.notes,
         replies=s.replies,
+        first_received_on=s.created_on,
+        acknowledged_on=s.acknowledged_on,
+        feedback_on=s.feedback_on,
+        acknowledge_by=due.acknowledge_by,
+        feedback_by=due.feedback_by,
+        feedback_months=s.feedback_months,
+        expires_on=newsroom.expires_on(s),
     )
 
 
@@ -440,7 +484,7 @@ def directory(api: Api, me: Journalist) -> JSONResponse:
     },
 )
 def sources(api: Api, me: Journalist) -> list[SourceOut]:
-    return [source_out(s) for s in api.newsroom.sources()]
+    return [source_out(s, api.newsroom) for s in api.newsroom.sources()]
 
 
 @router.get(
@@ -460,7 +504,7 @@ def sources(api: Api, me: Journalist) -> list[SourceOut]:
     },
 )
 def source(source_id: str, api: Api, me: Journalist) -> SourceDetail:
-    summary = source_out(_source(api, source_id))
+    summary = source_out(_source(api, source_id), api.newsroom)
     return SourceDetail(
         **summary.model_dump(), items=Items.model_validate(api.newsroom.items(source_id))
     )
@@ -493,9 +537,31 @@ def patch_source(source_id: str, body: TriagePatch, api: Api, me: Journalist) ->
             assignee=body.assignee,
             clear_assignee="assignee" in fields and body.assignee is None,
         )
+        if body.keep_days is not None:
+            api.newsroom.keep(source_id, body.keep_days, api.clock.today())
+        if "feedback_months" in fields:
+            api.newsroom.set_feedback_months(source_id, body.feedback_months)
     except Invalid as exc:
         raise HTTPException(400, str(exc)) from None
-    return source_out(_source(api, source_id))
+    except NotFound:
+        raise HTTPException(404, "no such source") from None
+    return source_out(_source(api, source_id), api.newsroom)
+
+
+@router.get("/channel", response_model=ChannelOut, responses={**UNAUTHORIZED, **READS})
+def channel(api: Api, me: Journalist) -> ChannelOut:
+    settings = api.newsroom.channel
+    templates = {lang: ack_template(api.db, lang) for lang in LANGUAGES}
+    return ChannelOut(
+        official=settings.official,
+        acknowledge_days=settings.acknowledge_days,
+        feedback_months=settings.feedback_months,
+        feedback_months_extended=settings.feedback_months_extended,
+        retention_days=settings.retention_days,
+        today=api.clock.today(),
+        default_language=api.default_language,
+        ack_templates={lang: text for lang, text in templates.items() if text},
+    )
 
 
 async def _read_envelope(request: Request) -> bytes:
@@ -569,12 +635,30 @@ async def add_note(source_id: str, request: Request, api: Api, me: Journalist) -
     },
     openapi_extra=_ENVELOPE_BODY,
 )
-async def add_reply(source_id: str, request: Request, api: Api, me: Journalist) -> Created:
-    return await _add_item(ItemKind.REPLY, source_id, request, api, me)
+async def add_reply(
+    source_id: str,
+    request: Request,
+    api: Api,
+    me: Journalist,
+    purpose: Annotated[
+        ReplyPurpose | SkipJsonSchema[None],
+        Query(
+            description="`acknowledgement` or `feedback`: the reply is also that, and its day"
+            " is recorded as the source's first acknowledgement or feedback"
+            " (docs/OFFICIAL_CHANNEL.md)"
+        ),
+    ] = None,
+) -> Created:
+    return await _add_item(ItemKind.REPLY, source_id, request, api, me, purpose)
 
 
 async def _add_item(
-    kind: ItemKind, source_id: str, request: Request, api: ApiServices, me: JournalistRow
+    kind: ItemKind,
+    source_id: str,
+    request: Request,
+    api: ApiServices,
+    me: JournalistRow,
+    purpose: ReplyPurpose | None = None,
 ) -> Created:
     summary = _source(api, source_id)
     if kind is ItemKind.REPLY and summary.account_deleted:
@@ -582,7 +666,7 @@ async def _add_item(
     body = await _read_envelope(request)
     try:
         created = await anyio.to_thread.run_sync(
-            api.newsroom.add_item, kind, source_id, body, me.id, api.clock.today()
+            api.newsroom.add_item, kind, source_id, body, me.id, api.clock.today(), purpose
         )
     except NotFound:
         raise HTTPException(404, "no such source") from None
