@@ -23,6 +23,7 @@ import socksio.exceptions
 
 from journalist_cli.records import (
     MAX_ITEM_BYTES,
+    ChannelInfo,
     Created,
     JournalistInfo,
     Session,
@@ -298,12 +299,15 @@ class ApiClient:
         response = self._request("PATCH", f"sources/{source_id}", json=changes)
         return SourceInfo.parse(self._json(response))
 
-    def _post_envelope(self, source_id: str, what: str, sealed: bytes) -> Created:
+    def _post_envelope(
+        self, source_id: str, what: str, sealed: bytes, params: dict[str, str] | None = None
+    ) -> Created:
         response = self._request(
             "POST",
             f"sources/{source_id}/{what}",
             content=sealed,
             headers={"Content-Type": "application/octet-stream"},
+            params=params,
         )
         doc = as_dict(self._json(response))
         return Created(id=id_field(doc), object_id=id_field(doc, "object_id"))
@@ -311,8 +315,18 @@ class ApiClient:
     def add_note(self, source_id: str, sealed: bytes) -> Created:
         return self._post_envelope(source_id, "notes", sealed)
 
-    def add_reply(self, source_id: str, sealed: bytes) -> Created:
-        return self._post_envelope(source_id, "replies", sealed)
+    def add_reply(self, source_id: str, sealed: bytes, purpose: str | None = None) -> Created:
+        """``purpose``: ``acknowledgement`` or ``feedback`` (docs/OFFICIAL_CHANNEL.md)."""
+        params = None if purpose is None else {"purpose": purpose}
+        return self._post_envelope(source_id, "replies", sealed, params)
+
+    def channel(self) -> ChannelInfo | None:
+        """The channel's declaration and the server's day; None from a server before it."""
+        response = self._send("GET", "channel", headers={"Authorization": self._bearer()})
+        if response.status_code == 404:
+            return None
+        self._check(response)
+        return ChannelInfo.parse(self._json(response))
 
     def delete_source(self, source_id: str) -> None:
         self._request("DELETE", f"sources/{source_id}")

@@ -44,7 +44,19 @@ LAZY_COMMANDS = {
         "journalist_cli.commands.workflow",
     ),
     **dict.fromkeys(
-        ("seen", "star", "tag", "assign", "note", "reply", "delete", "journalists"),
+        (
+            "seen",
+            "star",
+            "tag",
+            "assign",
+            "note",
+            "reply",
+            "ack",
+            "keep",
+            "feedback-period",
+            "delete",
+            "journalists",
+        ),
         "journalist_cli.commands.triage",
     ),
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from journalist_cli.workflow_errors import ServerError
 
@@ -95,6 +95,94 @@ class JournalistInfo:
         )
 
 
+def _opt_day(doc: dict[str, Any], name: str) -> str | None:
+    return None if doc.get(name) is None else _day(doc, name)
+
+
+@dataclass(frozen=True)
+class ChannelDays:
+    """An official channel's days for one source (docs/OFFICIAL_CHANNEL.md): the
+    first submission's day, the first acknowledgement and feedback sent, the
+    days they are due by (None: nothing due), the source's own feedback period,
+    and the day retention deletes it (None: never)."""
+
+    first_received_on: str | None = None
+    acknowledged_on: str | None = None
+    feedback_on: str | None = None
+    acknowledge_by: str | None = None
+    feedback_by: str | None = None
+    feedback_months: int | None = None
+    expires_on: str | None = None
+
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "first_received_on",
+        "acknowledged_on",
+        "feedback_on",
+        "acknowledge_by",
+        "feedback_by",
+        "expires_on",
+    )
+
+    @classmethod
+    def parse(cls, doc: dict[str, Any]) -> ChannelDays:
+        """From a source's answer; all None from a server that predates them."""
+        months = doc.get("feedback_months")
+        if months is not None and (
+            not isinstance(months, int) or isinstance(months, bool) or not 1 <= months <= 12
+        ):
+            raise ServerError("the server's answer has a bad 'feedback_months' field")
+        return cls(**{name: _opt_day(doc, name) for name in cls.FIELDS}, feedback_months=months)
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            **{name: getattr(self, name) for name in self.FIELDS},
+            "feedback_months": self.feedback_months,
+        }
+
+    def next_due(self) -> str | None:
+        """The nearest day something is due on (a deadline or the expiry)."""
+        days = [d for d in (self.acknowledge_by, self.feedback_by, self.expires_on) if d]
+        return min(days) if days else None
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """``GET /channel``: the channel's declaration, the server's day, and the
+    acknowledgement text per language."""
+
+    official: bool
+    acknowledge_days: int
+    feedback_months: int
+    feedback_months_extended: int
+    retention_days: int
+    today: str
+    default_language: str
+    ack_templates: dict[str, str]
+
+    @classmethod
+    def parse(cls, raw: Any) -> ChannelInfo:
+        doc = as_dict(raw)
+        templates = typed_field(doc, "ack_templates", dict)
+        if not all(
+            isinstance(k, str) and isinstance(v, str) and len(v) <= MAX_TEMPLATE_CHARS
+            for k, v in templates.items()
+        ):
+            raise ServerError("the server's answer has bad acknowledgement texts")
+        return cls(
+            official=typed_field(doc, "official", bool),
+            acknowledge_days=_count(doc, "acknowledge_days"),
+            feedback_months=_count(doc, "feedback_months"),
+            feedback_months_extended=_count(doc, "feedback_months_extended"),
+            retention_days=_count(doc, "retention_days"),
+            today=_day(doc, "today"),
+            default_language=typed_field(doc, "default_language", str),
+            ack_templates=dict(templates),
+        )
+
+
+MAX_TEMPLATE_CHARS = 4000
+
+
 @dataclass(frozen=True)
 class SourceInfo:
     """A source as the server lists it.
@@ -116,6 +204,7 @@ class SourceInfo:
     notes: int
     replies: int
     account_deleted: bool = False
+    channel: ChannelDays = field(default_factory=ChannelDays)
 
     @classmethod
     def parse(cls, raw: Any) -> SourceInfo:
@@ -139,6 +228,7 @@ class SourceInfo:
             notes=_count(doc, "notes"),
             replies=_count(doc, "replies"),
             account_deleted=deleted,
+            channel=ChannelDays.parse(doc),
         )
 
     def to_api(self) -> dict[str, Any]:
@@ -156,6 +246,7 @@ class SourceInfo:
             "assignee": self.assignee,
             "notes": self.notes,
             "replies": self.replies,
+            **self.channel.to_api(),
         }
 
 

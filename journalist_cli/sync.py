@@ -94,6 +94,9 @@ def pull(
     result.sources = len(infos)
     result.removed_sources = vault.keep_only_sources(i.id for i in infos)
     changed = [info.id for info in infos if vault.store_summary(info)]
+    channel = client.channel()  # its deadlines and day (docs/OFFICIAL_CHANNEL.md)
+    if channel is not None:
+        vault.store_channel(channel)
     with ThreadPoolExecutor(CONNECTIONS, "lanterne-detail") as pool:
         # Fetched CONNECTIONS at a time (a round trip each over Tor), stored in order.
         for detail in pool.map(client.source, changed):

@@ -19,6 +19,7 @@ pull; triage state lives on the server).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sqlite3
@@ -30,6 +31,8 @@ from pathlib import Path
 from journalist_cli import designations, safe_text
 from journalist_cli.records import (
     ID_PATTERN,
+    ChannelDays,
+    ChannelInfo,
     ItemInfo,
     JournalistInfo,
     ObjectInfo,
@@ -37,10 +40,10 @@ from journalist_cli.records import (
     SourceInfo,
     SubmissionInfo,
 )
-from journalist_cli.workflow_errors import UnknownSource, VaultError
+from journalist_cli.workflow_errors import ServerError, UnknownSource, VaultError
 
 MIN_PREFIX = 4
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # reply_key: what the server gives now (NULL once the source deleted their
 # account); pinned_reply_key: the first one this vault saw, the only one
 # replies are ever encrypted to (see ``store_summary``).
@@ -59,7 +62,8 @@ CREATE TABLE IF NOT EXISTS sources (
     replies          INTEGER NOT NULL,
     detailed         INTEGER NOT NULL DEFAULT 0,
     account_deleted  INTEGER NOT NULL DEFAULT 0,
-    pinned_reply_key TEXT
+    pinned_reply_key TEXT,
+    channel          TEXT  -- an official channel's days (records.ChannelDays), JSON
 );
 CREATE TABLE IF NOT EXISTS submissions (
     id          TEXT PRIMARY KEY,
@@ -81,6 +85,10 @@ CREATE TABLE IF NOT EXISTS objects (
     present       INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS objects_by_source ON objects(source_id);
+CREATE TABLE IF NOT EXISTS channel_info (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS accepted_keys (
     name           TEXT PRIMARY KEY,
     encryption_key TEXT NOT NULL,
@@ -101,6 +109,8 @@ MIGRATE_0_TO_1 = (
     "DROP TABLE sources",
     "ALTER TABLE sources_v1 RENAME TO sources",
 )
+
+MIGRATE_1_TO_2 = ("ALTER TABLE sources ADD COLUMN channel TEXT",)
 
 
 @dataclass(frozen=True)
@@ -269,13 +279,13 @@ class Vault:
             )
             conn.execute(
                 "INSERT INTO sources(id, reply_key, last_activity, submissions, size, seen,"
-                " starred, tags, assignee, notes, replies, account_deleted, pinned_reply_key)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                " starred, tags, assignee, notes, replies, account_deleted, channel,"
+                " pinned_reply_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT(id) DO UPDATE SET reply_key=excluded.reply_key,"
                 " last_activity=excluded.last_activity, submissions=excluded.submissions,"
                 " size=excluded.size, seen=excluded.seen, starred=excluded.starred,"
                 " tags=excluded.tags, assignee=excluded.assignee, notes=excluded.notes,"
-                " replies=excluded.replies,"
+                " replies=excluded.replies, channel=excluded.channel,"
                 # Once deleted, always deleted: a server cannot bring the account back.
                 " account_deleted=max(account_deleted, excluded.account_deleted),"
                 " pinned_reply_key=coalesce(pinned_reply_key, excluded.reply_key)",
@@ -600,6 +610,27 @@ class Vault:
                 )
             }
 
+    def store_channel(self, info: ChannelInfo) -> None:
+        """What the server said of its channel at the last pull (its day included)."""
+        doc = dataclasses.asdict(info)
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT INTO channel_info(key, value) VALUES ('channel', ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (json.dumps(doc),),
+            )
+
+    def channel(self) -> ChannelInfo | None:
+        """The channel as the server described it at the last pull (None: never)."""
+        with self._connect() as conn:
+            row = conn.execute("SELECT value FROM channel_info WHERE key = 'channel'").fetchone()
+        if row is None:
+            return None
+        try:
+            return ChannelInfo.parse(json.loads(row[0]))
+        except (ValueError, ServerError) as exc:
+            raise VaultError(f"the vault index holds a bad channel description: {exc}") from exc
+
     def accept_keys(self, keys: Iterable[JournalistInfo]) -> None:
         with self._connect() as conn:
             conn.execute("DELETE FROM accepted_keys")
@@ -620,10 +651,11 @@ def _migrate(conn: sqlite3.Connection) -> None:
     exists = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sources'"
     ).fetchone()
-    if version == 0 and exists:
+    if version in (0, 1) and exists:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in MIGRATE_0_TO_1:
+            # 0 to 1 rebuilds the table with today's columns; 1 to 2 adds ``channel``.
+            for statement in MIGRATE_0_TO_1 if version == 0 else MIGRATE_1_TO_2:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
@@ -660,6 +692,7 @@ def _summary_row(info: SourceInfo) -> tuple[object, ...]:
         info.notes,
         info.replies,
         int(info.account_deleted or info.reply_key is None),
+        json.dumps(info.channel.to_api()),
     )
 
 
@@ -677,7 +710,17 @@ def _summary(r: sqlite3.Row) -> SourceInfo:
         notes=int(r["notes"]),
         replies=int(r["replies"]),
         account_deleted=bool(r["account_deleted"]),
+        channel=_channel_days(r["channel"]),
     )
+
+
+def _channel_days(text: str | None) -> ChannelDays:
+    if not text:
+        return ChannelDays()
+    try:
+        return ChannelDays.parse(json.loads(text))
+    except (ValueError, ServerError) as exc:
+        raise VaultError(f"the vault index holds bad channel days: {exc}") from exc
 
 
 def _object_id(thing: ObjectInfo | ItemInfo) -> str:

@@ -93,6 +93,15 @@ def today() -> datetime.date:
     return datetime.datetime.now(datetime.UTC).date()
 
 
+def deadline_today(vault: Vault) -> str:
+    """The day deadlines are measured against: this machine's day, or the server's
+    at the last pull if that is later. A clock wrong on either side never hides
+    an overdue deadline (docs/OFFICIAL_CHANNEL.md)."""
+    mine = today().isoformat()
+    channel = vault.channel()
+    return max(mine, channel.today) if channel is not None else mine
+
+
 def human_size(n: int) -> str:
     size = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):

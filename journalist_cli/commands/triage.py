@@ -1,4 +1,5 @@
-"""`lanterne seen | star | tag | assign | note | delete | reply | journalists`.
+"""`lanterne seen | star | tag | assign | note | delete | reply | ack | keep |
+feedback-period | journalists`.
 
 Each logs in with the signing key, changes the shared state on the server
 and mirrors the answer into the vault. Notes and replies are encrypted here
@@ -14,7 +15,7 @@ from typing import Any
 import click
 
 import envelope
-from journalist_cli import outbox, safe_text
+from journalist_cli import credentials, outbox, safe_text
 from journalist_cli.api_client import ApiClient
 from journalist_cli.commands._shared import (
     logged_in,
@@ -158,8 +159,15 @@ def note_command(source: str, text: str, passphrase_file: Path | None) -> None:
 @click.command("reply")
 @click.argument("source")
 @click.argument("text", required=False)
+@click.option(
+    "--feedback",
+    is_flag=True,
+    help="This reply is the feedback an official channel owes the source: its day is recorded.",
+)
 @passphrase_option
-def reply_command(source: str, text: str | None, passphrase_file: Path | None) -> None:
+def reply_command(
+    source: str, text: str | None, feedback: bool, passphrase_file: Path | None
+) -> None:
     """Reply to a source (TEXT, - for stdin, or nothing to open $EDITOR).
 
     Encrypted here to the source's reply key and every journalist's key; the
@@ -171,23 +179,134 @@ def reply_command(source: str, text: str | None, passphrase_file: Path | None) -
         _check_reply_key(vault.source(sid), _label(vault, sid))
     body = _text_argument(text, "reply")
     with logged_in(passphrase_file) as (client, signer):
-        vault.store_summary(client.source(sid).source)  # pins a first key, records a change
-        reply_key = _check_reply_key(vault.source(sid), _label(vault, sid))
-        if reply_key is None:
-            raise ServerError("the server gives no reply key for this source; no reply was sent")
-        sealed = outbox.seal_reply(body, reply_key, _recipients(client, vault, signer.public))
-        try:
-            created = client.add_reply(sid, sealed)
-        except ServerError:
-            # The server refuses replies (409) to an account deleted since we asked.
-            vault.store_summary(client.source(sid).source)
-            if vault.source(sid).account_deleted:
-                _check_reply_key(vault.source(sid), _label(vault, sid))
-            raise
+        _send_reply(client, signer, vault, sid, body, "feedback" if feedback else None)
+    what = "feedback" if feedback else "reply"
+    click.echo(f"{what} sent to {_label(vault, sid)}")
+
+
+def _send_reply(
+    client: ApiClient,
+    signer: credentials.Signer,
+    vault: Vault,
+    sid: str,
+    body: str,
+    purpose: str | None,
+) -> None:
+    """Encrypt ``body`` to the source and the journalists, send it (with its
+    ``purpose``, which the server records by its day), and mirror it in the vault."""
+    vault.store_summary(client.source(sid).source)  # pins a first key, records a change
+    reply_key = _check_reply_key(vault.source(sid), _label(vault, sid))
+    if reply_key is None:
+        raise ServerError("the server gives no reply key for this source; no reply was sent")
+    sealed = outbox.seal_reply(body, reply_key, _recipients(client, vault, signer.public))
+    try:
+        created = client.add_reply(sid, sealed, purpose)
+    except ServerError:
+        # The server refuses replies (409) to an account deleted since we asked.
+        vault.store_summary(client.source(sid).source)
+        if vault.source(sid).account_deleted:
+            _check_reply_key(vault.source(sid), _label(vault, sid))
+        raise
     vault.add_item(
         sid, "reply", created.id, created.object_id, today().isoformat(), signer.name, sealed
     )
-    click.echo(f"reply sent to {_label(vault, sid)}")
+    if purpose is not None:
+        vault.store_summary(client.source(sid).source)  # the day the server recorded
+
+
+@click.command("ack")
+@click.argument("source")
+@click.option(
+    "--lang",
+    "language",
+    help="The language of the acknowledgement [default: the channel's default language].",
+)
+@passphrase_option
+def ack_command(source: str, language: str | None, passphrase_file: Path | None) -> None:
+    """Acknowledge a report: send the channel's acknowledgement text as a reply
+    (encrypted here, like any reply) and record its day on the server."""
+    vault = open_vault()
+    sid = vault.resolve(source)
+    record = vault.source(sid)
+    if record.account_deleted:
+        _check_reply_key(record, _label(vault, sid))
+    if record.info.channel.acknowledged_on:
+        click.echo(
+            f"{_label(vault, sid)} was acknowledged on {record.info.channel.acknowledged_on};"
+            " sending it again",
+            err=True,
+        )
+    with logged_in(passphrase_file) as (client, signer):
+        channel = client.channel()
+        if channel is None:
+            raise ServerError("this server has no acknowledgement texts (it predates them)")
+        vault.store_channel(channel)
+        lang = language or channel.default_language
+        text = channel.ack_templates.get(lang)
+        if not text:
+            known = ", ".join(sorted(channel.ack_templates)) or "none"
+            raise UsageProblem(f"no acknowledgement text in {lang!r} (the server has: {known})")
+        _send_reply(client, signer, vault, sid, text, "acknowledgement")
+    day = vault.source(sid).info.channel.acknowledged_on or today().isoformat()
+    click.echo(f"acknowledgement sent to {_label(vault, sid)} (recorded: {day})")
+
+
+@click.command("keep")
+@click.argument("source")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3660),
+    required=True,
+    help="Keep the source at least this many days from today.",
+)
+@passphrase_option
+def keep_command(source: str, days: int, passphrase_file: Path | None) -> None:
+    """Keep a source longer than the retention rule would (it is deleted after
+    its last activity plus the channel's retention period, or after this)."""
+    vault = open_vault()
+    sid = vault.resolve(source)
+    with logged_in(passphrase_file) as (client, _):
+        info = client.update_source(sid, {"keep_days": days})
+    vault.store_summary(info)
+    expires = info.channel.expires_on
+    when = f"now deleted on about {expires}" if expires else "retention is off on this channel"
+    click.echo(f"{_label(vault, sid)}: kept {plural(days, 'day')} more; {when}")
+
+
+@click.command("feedback-period")
+@click.argument("source")
+@click.option("--reason", help="Why this case needs the longer period (kept as a note).")
+@click.option("--reset", is_flag=True, help="Back to the channel's own period.")
+@passphrase_option
+def feedback_period_command(
+    source: str, reason: str | None, reset: bool, passphrase_file: Path | None
+) -> None:
+    """Give one source the channel's longer feedback period (an external
+    authority's duly justified cases: 6 months). The reason is recorded as a
+    note, encrypted to every journalist."""
+    if reset == bool(reason):
+        raise UsageProblem("give --reason TEXT (why the longer period), or --reset")
+    vault = open_vault()
+    sid = vault.resolve(source)
+    with logged_in(passphrase_file) as (client, signer):
+        channel = client.channel()
+        months = channel.feedback_months_extended if channel is not None else 0
+        if not reset and not months:
+            raise UsageProblem(
+                "this channel allows no longer feedback period"
+                " ([channel] feedback_months_extended in the server's config.toml)"
+            )
+        info = client.update_source(sid, {"feedback_months": None if reset else months})
+        vault.store_summary(info)
+        if reason:
+            note = f"Feedback period: {months} months. Reason: {reason}"
+            sealed = outbox.seal_note(note, _recipients(client, vault, signer.public))
+            created = client.add_note(sid, sealed)
+            vault.add_item(
+                sid, "note", created.id, created.object_id, today().isoformat(), signer.name, sealed
+            )
+    due = info.channel.feedback_by or "nothing due"
+    click.echo(f"{_label(vault, sid)}: feedback due by {due}")
 
 
 def _check_reply_key(record: SourceRecord, label: str) -> str | None:
@@ -280,6 +399,9 @@ TRIAGE_COMMANDS = (
     assign_command,
     note_command,
     reply_command,
+    ack_command,
+    keep_command,
+    feedback_period_command,
     delete_command,
     journalists_command,
 )

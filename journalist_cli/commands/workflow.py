@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import shutil
 import tempfile
 import threading
@@ -27,6 +28,7 @@ from journalist_cli import config, credentials, designations, openpgp, safe_text
 from journalist_cli.commands._shared import (
     PATH,
     coarse_age,
+    deadline_today,
     home,
     human_size,
     identity_file,
@@ -325,8 +327,9 @@ def _describe(removal: Removal) -> str:
 # --- list and show ----------------------------------------------------------------
 
 
-def _source_json(record: SourceRecord) -> dict[str, Any]:
+def _source_json(record: SourceRecord, day: str) -> dict[str, Any]:
     info = record.info
+    days = info.channel
     return {
         "id": info.id,
         "designation": designations.designation(info.id, "en"),
@@ -346,7 +349,35 @@ def _source_json(record: SourceRecord) -> dict[str, Any]:
         "last_activity": info.last_activity,
         "account_deleted": record.account_deleted,
         "reply_key_changed": record.reply_key_changed,
+        **days.to_api(),
+        "acknowledgement_overdue": _overdue(days.acknowledge_by, day),
+        "feedback_overdue": _overdue(days.feedback_by, day),
     }
+
+
+def _overdue(due: str | None, day: str) -> bool:
+    """A due day is its last day: overdue from the next one."""
+    return due is not None and due < day
+
+
+def _due_cell(due: str | None, day: str, soon: int = 2) -> Text:
+    """A due day, red and marked when overdue, yellow when it is near."""
+    if due is None:
+        return Text("")
+    if _overdue(due, day):
+        return Text(f"{due} OVERDUE", style="bold red")
+    try:
+        left = (datetime.date.fromisoformat(due) - datetime.date.fromisoformat(day)).days
+    except ValueError:
+        return Text(due)
+    return Text(due, style="yellow" if left <= soon else "")
+
+
+def _shows_channel(records: list[SourceRecord]) -> bool:
+    return any(
+        r.info.channel.acknowledge_by or r.info.channel.feedback_by or r.info.channel.expires_on
+        for r in records
+    )
 
 
 ACCOUNT_DELETED_MARK = "†"
@@ -356,13 +387,20 @@ KEY_CHANGED_MARK = "!"
 WIDE = 100  # from this width on, `list` also shows the id column
 
 
-def source_table(records: list[SourceRecord], language: designations.Language, width: int) -> Table:
+def source_table(
+    records: list[SourceRecord],
+    language: designations.Language,
+    width: int,
+    day: str | None = None,
+) -> Table:
     """The `list` table, readable at 80 columns: no borders; state, counts, size
     and age never wrap or truncate; designations wrap at their space; tags and
     assignees wrap in their columns. The id column appears from ``WIDE``
     columns on (a designation another source shares carries its short id anyway).
     """
     now = today()
+    day = day or now.isoformat()
+    channel = _shows_channel(records)  # an official channel, or retention on
     wide = width >= WIDE
     table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
     table.add_column("", no_wrap=True)  # ★ starred, † account deleted, ! reply key changed
@@ -375,6 +413,10 @@ def source_table(records: list[SourceRecord], language: designations.Language, w
     table.add_column("tags", overflow="fold", min_width=6)
     table.add_column("assignee", overflow="fold", min_width=6)
     table.add_column("last", no_wrap=True)
+    if channel:
+        table.add_column("ack by", no_wrap=True)
+        table.add_column("feedback by", no_wrap=True)
+        table.add_column("expires", no_wrap=True)
     for r in records:
         info = r.info
         marks = ("★" if info.starred else "") + (ACCOUNT_DELETED_MARK if r.account_deleted else "")
@@ -391,30 +433,61 @@ def source_table(records: list[SourceRecord], language: designations.Language, w
             safe_text.rich(info.assignee or "", one_line=True),
             coarse_age(info.last_activity, now).removesuffix(" ago"),
         ]
+        if channel:
+            days = info.channel
+            row += [
+                _due_cell(days.acknowledge_by, day),
+                _due_cell(days.feedback_by, day),
+                _due_cell(days.expires_on, day, soon=30),
+            ]
         table.add_row(*row)
     return table
 
 
 @click.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_command(as_json: bool) -> None:
-    """Sources in the vault, most recent first (works offline)."""
-    records = open_vault().sources()
+@click.option(
+    "--due",
+    is_flag=True,
+    help="Sort by the nearest deadline or expiry (an official channel's), soonest first.",
+)
+def list_command(as_json: bool, due: bool) -> None:
+    """Sources in the vault, most recent first (works offline).
+
+    On an official channel, also the days the acknowledgement and the feedback
+    are due by (OVERDUE in red once passed) and the day retention deletes each
+    source."""
+    vault = open_vault()
+    records = vault.sources()
+    day = deadline_today(vault)
+    if due:
+        # Nothing due sorts last; within a day, the order stays the most recent first.
+        records.sort(key=lambda r: r.info.channel.next_due() or "9999-12-31")
     if as_json:
-        click.echo(safe_text.json_text([_source_json(r) for r in records]), nl=False)
+        click.echo(safe_text.json_text([_source_json(r, day) for r in records]), nl=False)
         return
     if not records:
         click.echo("no sources in the vault yet: run `lanterne pull` (or `lanterne import`)")
         return
     language = settings().language
     console = Console(highlight=False)
-    console.print(source_table(records, language, console.width))
+    console.print(source_table(records, language, console.width, day))
     console.print(
         Text(
             f"{plural(len(records), 'source')}; ★ starred, subs: submissions (+r replies)",
             style="dim",
         )
     )
+    late = [r for r in records if _overdue(r.info.channel.acknowledge_by, day)]
+    late += [r for r in records if _overdue(r.info.channel.feedback_by, day)]
+    if late:
+        console.print(
+            Text(
+                f"{plural(len(late), 'deadline')} overdue (as of {day}): `lanterne ack ID`"
+                " acknowledges, `lanterne reply ID --feedback` gives feedback",
+                style="bold red",
+            )
+        )
     for r in records:
         if r.account_deleted:
             console.print(

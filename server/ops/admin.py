@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 import click
 
@@ -489,6 +489,12 @@ def run(data_dir: Path, host: str, port: int, journalist_port: int | None) -> No
     if shared is not None:
         with _backend_errors():
             shared.sweep(at_start=True)
+    if settings.channel.retention_days > 0:
+        # Sources past their retention period (then daily: deploy/lanterne-expire.timer).
+        from server.ops.channel_admin import expire as expire_sources
+
+        with _backend_errors():
+            expire_sources(settings, SystemClock().today())
     limits = settings.serving
     server = guarded_server(
         create_app(settings), host, port, UVICORN_LOG_CONFIG, limits, limits.max_connections
@@ -1373,6 +1379,56 @@ def list_submissions(data_dir: Path) -> None:
             else:
                 where = str(settings.objects_dir / obj.id)
             click.echo(f"  {obj.kind:8}  {where}")
+
+
+# --- An official channel (docs/OFFICIAL_CHANNEL.md) --------------------------------
+
+
+@main.command()
+@data_dir_option
+def expire(data_dir: Path) -> None:
+    """Delete the sources whose retention period ended ([channel] retention_days),
+    rows and ciphertext; run daily by deploy/lanterne-expire.timer."""
+    from server.ops.channel_admin import expire as expire_sources
+
+    settings = _settings(data_dir)
+    if settings.channel.retention_days <= 0:
+        click.echo("retention is off ([channel] retention_days): nothing to delete")
+        return
+    with _admin_errors():
+        Database(settings.database_path).create()  # migrates an older database
+        _prepared_journalists(settings)
+    with _backend_errors():
+        deleted = expire_sources(settings, SystemClock().today())
+    click.echo(f"{deleted} source(s) deleted after their retention period")
+
+
+@main.group()
+def channel() -> None:
+    """The official channel's settings kept in the database: acknowledgement texts."""
+
+
+@channel.command("ack-template")
+@data_dir_option
+@click.option("--lang", "language", required=True, help="The language of this text (en, fr).")
+@click.option("--reset", is_flag=True, help="Go back to the built-in text for this language.")
+@click.argument("file", type=click.File("r", encoding="utf-8"), required=False)
+def channel_ack_template(data_dir: Path, language: str, reset: bool, file: IO[str] | None) -> None:
+    """Set the acknowledgement `lanterne ack` sends in one language, from FILE
+    (- for standard input); without FILE, print the current one."""
+    from server.domain.channel import ack_template
+    from server.ops.channel_admin import TemplateRefused, set_ack_template
+
+    settings = _settings(data_dir)
+    rows = _prepared_journalists(settings)
+    if file is None and not reset:
+        click.echo(ack_template(rows, language) or f"(no text for {language})")
+        return
+    try:
+        set_ack_template(rows, language, None if reset else file.read() if file else None)
+    except (TemplateRefused, UnicodeDecodeError) as exc:
+        raise AdminError(str(exc)) from exc
+    click.echo(f"acknowledgement text for {language} {'reset' if reset else 'recorded'}")
 
 
 if __name__ == "__main__":

@@ -106,7 +106,14 @@ async def inbox(request: Request, lang: str) -> Response:
     if session is None or session.source_id is None:
         return redirect(f"/{lang}/login")
     notice = services(request).sessions.take_notice(session)
-    return render(request, lang, "inbox.html", {"replies": session.replies, "notice": notice})
+    # How long what they sent is kept (docs/OFFICIAL_CHANNEL.md): the rule, not their day.
+    retention = services(request).settings.channel.retention_days
+    return render(
+        request,
+        lang,
+        "inbox.html",
+        {"replies": session.replies, "notice": notice, "retention_days": retention},
+    )
 
 
 @router.post("/{lang}/logout")
