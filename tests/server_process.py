@@ -133,13 +133,14 @@ def wait_for_port(
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
+def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
     """An app built by the test (with its own clocks) served by uvicorn on a thread
-    of this process, on 127.0.0.1; yields its base URL. For tests that need to move
-    time instead of waiting for it; everything else uses ``run_server``."""
+    of this process, on 127.0.0.1 (``port``, else a free one); yields its base URL.
+    For tests that need to move time instead of waiting for it; everything else
+    uses ``run_server``."""
     import uvicorn
 
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", access_log=False
     )
