@@ -168,6 +168,15 @@ sed -e "s#/opt/lanterne/venv#$prefix$venv#g; s#/var/lib/lanterne#$prefix$data_di
   "$src/deploy/lanterne.service" >"$unit_dir/lanterne.service.tmp"
 chmod 0644 "$unit_dir/lanterne.service.tmp"
 mv -f "$unit_dir/lanterne.service.tmp" "$unit_dir/lanterne.service"
+# The daily retention sweep (docs/OFFICIAL_CHANNEL.md); it does nothing while
+# [channel] retention_days is off.
+for unit in lanterne-expire.service lanterne-expire.timer; do
+  sed -e "s#/opt/lanterne/venv#$prefix$venv#g; s#/var/lib/lanterne#$prefix$data_dir#g" \
+    -e "s#^User=lanterne\$#User=$app_user#; s#^Group=lanterne\$#Group=$app_user#" \
+    "$src/deploy/$unit" >"$unit_dir/$unit.tmp"
+  chmod 0644 "$unit_dir/$unit.tmp"
+  mv -f "$unit_dir/$unit.tmp" "$unit_dir/$unit"
+done
 
 # The daily digest (deploy/README.md, "The daily digest"): its service, its
 # timer (every day at a fixed time), and the 0600 file for the relay's password.
@@ -186,7 +195,7 @@ fi
 
 # The data directory bound onto itself with noatime (deploy/README.md section 9),
 # unless it is a mount point of its own (an encrypted volume): then fstab says.
-units=(tor.service lanterne.service)
+units=(tor.service lanterne.service lanterne-expire.timer)
 data_mount=""
 if [ "$(findmnt -n -o TARGET --target "$prefix$data_dir" 2>/dev/null)" = "$prefix$data_dir" ]; then
   findmnt -n -o OPTIONS --target "$prefix$data_dir" | grep -qw noatime \
@@ -202,7 +211,7 @@ print("".join(c if c.isalnum() or c in ":_." and not (i == 0 and c == ".") else
     >"$unit_dir/$data_mount.tmp"
   chmod 0644 "$unit_dir/$data_mount.tmp"
   mv -f "$unit_dir/$data_mount.tmp" "$unit_dir/$data_mount"
-  units=(tor.service "$data_mount" lanterne.service)
+  units=(tor.service "$data_mount" lanterne.service lanterne-expire.timer)
 fi
 
 # tor.service starts tor@default and every instance under /etc/tor/instances
@@ -214,6 +223,7 @@ if [ -z "$prefix" ] && [ -d /run/systemd/system ] && [ "${LANTERNE_NO_START:-0}"
   systemctl restart tor.service
   systemctl restart lanterne.service
   systemctl enable --now lanterne-digest.timer
+  systemctl start lanterne-expire.timer
   for hs in "$source_hs" "$journalist_hs"; do
     for _ in $(seq 60); do [ -s "$hs/hostname" ] && break; sleep 1; done
   done
