@@ -83,8 +83,12 @@ def test_database_holds_only_hashes_and_public_keys(served) -> None:
         codename = src.first_submission("hash check")
     source_id = source_of_last_submission(instance)
     [row] = [r for r in db_rows(instance, "sources") if r[0] == source_id]
-    _id, login_hash, reply_key, created, active, deleted, desk = row
+    _id, login_hash, reply_key, created, active, deleted, desk, *later = row
     assert deleted == 0 and desk is None  # an instance without desks
+    # Then an official channel's days (none yet) and the expiry shift, a small
+    # number drawn at the first submission.
+    *nothing_yet, shift = later
+    assert set(nothing_yet) == {None} and -7 <= shift <= 7
     assert len(login_hash) == 32 and len(reply_key) == 32
     assert created == active and len(str(created)) == 10  # a day, nothing finer
     dump = "\n".join(sqlite3.connect(instance.data_dir / "lanterne.sqlite3").iterdump())

@@ -41,6 +41,7 @@ from server.store.protocols import (
 )
 
 __all__ = [
+    "DEFAULT_ACK_TEMPLATE",
     "EXPIRY_SHIFT_DAYS",
     "MAX_KEEP_DAYS",
     "Deadlines",
@@ -108,33 +109,30 @@ def expiry_day(
     return add_days(base, shift or 0)
 
 
-def ack_template(journalists: JournalistStore, language: str) -> str | None:
-    """The admin's acknowledgement text in ``language`` (``lanterne-server
-    channel ack-template``), else the built-in one, else None."""
-    return journalists.meta_value(ACK_TEMPLATE_META + language) or DEFAULT_ACK_TEMPLATES.get(
-        language
-    )
+def N_(message: str) -> str:
+    """Marks a message for the catalogues (pybabel); translated where it is used."""
+    return message
 
 
+# What `lanterne ack` sends when the admin wrote no text for a language: plain,
+# true of any report, and translated in every catalogue (server/locale). No
+# period is named: the channel's own may differ from the Directive's.
+DEFAULT_ACK_TEMPLATE = N_(
+    "We have received your report, and this message confirms its receipt. It will be examined"
+    " by the people in charge of this channel, who keep your identity confidential. We will"
+    " tell you what action is taken, within the time the law sets. You can read our replies"
+    " and send us more information at any time by logging in with your codename."
+)
 ACK_TEMPLATE_META = "ack_template:"  # + language code, in the instance values (meta)
 
-# What `lanterne ack` sends when the admin wrote none: plain, and true of any report.
-DEFAULT_ACK_TEMPLATES = {
-    "en": (
-        "We have received your report. This message confirms its receipt.\n\n"
-        "It will be examined by the people in charge of this channel, who keep your identity"
-        " confidential. We will tell you what action we take within three months. You can"
-        " read our replies and send more information at any time by logging in with your"
-        " codename."
-    ),
-    "fr": (
-        "Nous avons bien reçu votre signalement. Ce message en accuse réception.\n\n"
-        "Il sera examiné par les personnes chargées de ce canal, qui préservent la"
-        " confidentialité de votre identité. Nous vous informerons des suites données dans un"
-        " délai de trois mois. Vous pouvez lire nos réponses et nous transmettre d'autres"
-        " informations à tout moment en vous connectant avec votre nom de code."
-    ),
-}
+
+def ack_template(
+    journalists: JournalistStore, language: str, translate: Callable[[str], str]
+) -> str:
+    """The admin's acknowledgement text in ``language`` (``lanterne-server channel
+    ack-template``), else the built-in one through ``translate`` (that language's
+    catalogue)."""
+    return journalists.meta_value(ACK_TEMPLATE_META + language) or translate(DEFAULT_ACK_TEMPLATE)
 
 
 class Retention:

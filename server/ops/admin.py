@@ -25,6 +25,7 @@ import click
 import envelope
 from server.domain.clock import SystemClock
 from server.domain.sources import InstanceSecrets
+from server.languages import LANGUAGES
 from server.ops.newsroom_key import NewsroomSigner
 from server.ops.tor_config import DebianLayout
 from server.settings import DEFAULT_CONFIG, ConfigError, Settings
@@ -1410,7 +1411,12 @@ def channel() -> None:
 
 @channel.command("ack-template")
 @data_dir_option
-@click.option("--lang", "language", required=True, help="The language of this text (en, fr).")
+@click.option(
+    "--lang",
+    "language",
+    required=True,
+    help="The language of this text (a code of the source pages: en, fr, ...).",
+)
 @click.option("--reset", is_flag=True, help="Go back to the built-in text for this language.")
 @click.argument("file", type=click.File("r", encoding="utf-8"), required=False)
 def channel_ack_template(data_dir: Path, language: str, reset: bool, file: IO[str] | None) -> None:
@@ -1418,11 +1424,14 @@ def channel_ack_template(data_dir: Path, language: str, reset: bool, file: IO[st
     (- for standard input); without FILE, print the current one."""
     from server.domain.channel import ack_template
     from server.ops.channel_admin import TemplateRefused, set_ack_template
+    from server.web.i18n import load_translations
 
     settings = _settings(data_dir)
     rows = _prepared_journalists(settings)
     if file is None and not reset:
-        click.echo(ack_template(rows, language) or f"(no text for {language})")
+        if language not in LANGUAGES:
+            raise AdminError(f"--lang must be one of {', '.join(LANGUAGES)}")
+        click.echo(ack_template(rows, language, load_translations(language).gettext))
         return
     try:
         set_ack_template(rows, language, None if reset else file.read() if file else None)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from server.domain.channel import ACK_TEMPLATE_META, Retention
 from server.domain.source_lifecycle import SourceLifecycle
-from server.settings import LANGUAGES, Settings
+from server.languages import LANGUAGES
+from server.settings import Settings
 from server.store import wiring
 
 MAX_TEMPLATE_CHARS = 4000

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, cast
 
@@ -24,9 +25,10 @@ from server.domain.channel import MAX_KEEP_DAYS, ack_template
 from server.domain.clock import Clock
 from server.domain.newsroom import MAX_TAGS, TAG, Invalid, Newsroom, NotFound, SourceSummary
 from server.domain.source_lifecycle import ItemKind, ReplyPurpose, SourceGone, SourceNotFound
-from server.settings import LANGUAGES
+from server.languages import LANGUAGES
 from server.store.protocols import JournalistRow, JournalistStore
 from server.web.headers import byte_range_start, decimal
+from server.web.i18n import load_translations
 from server.web.journalist_api.auth import (
     CHALLENGE_BYTES,
     CHALLENGE_SECONDS,
@@ -548,10 +550,16 @@ def patch_source(source_id: str, body: TriagePatch, api: Api, me: Journalist) ->
     return source_out(_source(api, source_id), api.newsroom)
 
 
+@functools.cache
+def _catalogue(lang: str) -> Callable[[str], str]:
+    """A page language's translations (the built-in acknowledgement's), read once."""
+    return load_translations(lang).gettext
+
+
 @router.get("/channel", response_model=ChannelOut, responses={**UNAUTHORIZED, **READS})
 def channel(api: Api, me: Journalist) -> ChannelOut:
     settings = api.newsroom.channel
-    templates = {lang: ack_template(api.db, lang) for lang in LANGUAGES}
+    templates = {lang: ack_template(api.db, lang, _catalogue(lang)) for lang in LANGUAGES}
     return ChannelOut(
         official=settings.official,
         acknowledge_days=settings.acknowledge_days,
