@@ -23,6 +23,7 @@ import socksio.exceptions
 
 from journalist_cli.records import (
     MAX_ITEM_BYTES,
+    MAX_TEMPLATE_CHARS,
     ChannelInfo,
     Created,
     JournalistInfo,
@@ -319,6 +320,15 @@ class ApiClient:
         """``purpose``: ``acknowledgement`` or ``feedback`` (docs/OFFICIAL_CHANNEL.md)."""
         params = None if purpose is None else {"purpose": purpose}
         return self._post_envelope(source_id, "replies", sealed, params)
+
+    def acknowledgement(self, source_id: str, language: str | None = None) -> str:
+        """The acknowledgement text for this source (its desk's, else the instance's)."""
+        params = None if language is None else {"lang": language}
+        response = self._request("GET", f"sources/{source_id}/acknowledgement", params=params)
+        text = typed_field(as_dict(self._json(response)), "text", str)
+        if not text.strip() or len(text) > MAX_TEMPLATE_CHARS:
+            raise ServerError("the server's acknowledgement text is empty or too long")
+        return str(text)
 
     def channel(self) -> ChannelInfo | None:
         """The channel's declaration and the server's day; None from a server before it."""

@@ -470,14 +470,29 @@ def _smtp(table: Any) -> SmtpConfig:
     )
 
 
+CHANNEL_KEYS = (
+    "official",
+    "acknowledge_days",
+    "feedback_months",
+    "feedback_months_extended",
+    "retention_days",
+)
+
+
+def channel_with(base: ChannelSettings, overrides: Mapping[str, Any]) -> ChannelSettings:
+    """``base`` with a desk's ``overrides`` (the keys of ``[channel]``), checked by
+    the same rules; a desk made official gets the official retention default
+    unless it names its own. ``ConfigError`` says what is wrong."""
+    merged: dict[str, Any] = {
+        key: getattr(base, key)
+        for key in CHANNEL_KEYS
+        if not (key == "retention_days" and overrides.get("official") and not base.official)
+    }
+    return _channel({**merged, **overrides})
+
+
 def _channel(table: Any) -> ChannelSettings:
-    keys = (
-        "official",
-        "acknowledge_days",
-        "feedback_months",
-        "feedback_months_extended",
-        "retention_days",
-    )
+    keys = CHANNEL_KEYS
     if not isinstance(table, dict) or set(table) - set(keys):
         raise ConfigError(f"[channel] takes {', '.join(keys)}")
     official = table.get("official", False)

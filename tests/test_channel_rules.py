@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 
 from server.domain.channel import (
+    DEFAULT_ACK_TEMPLATE,
     EXPIRY_SHIFT_DAYS,
+    Channels,
     Deadlines,
     Retention,
+    ack_template,
     add_days,
     add_months,
     deadlines,
@@ -19,11 +22,17 @@ from server.domain.channel import (
 )
 from server.domain.newsroom import Invalid, Newsroom
 from server.domain.source_lifecycle import SourceLifecycle, draw_shift
+from server.ops.channel_admin import (
+    DeskUnknown,
+    reset_desk_channel,
+    set_ack_template,
+    set_desk_channel,
+)
 from server.settings import OFFICIAL_RETENTION_DAYS, ChannelSettings, ConfigError, Settings
 from server.store.db import Database
 from server.store.newsroom import SqliteNewsroomStore
 from server.store.objects import ObjectStore
-from server.store.protocols import ObjectRow, SourceRow, SourceSummary, new_id
+from server.store.protocols import DeskRow, ObjectRow, SourceRow, SourceSummary, new_id
 from server.store.sources import SqliteSourceStore
 
 OFFICIAL = ChannelSettings(official=True, retention_days=300)
@@ -150,17 +159,17 @@ def test_a_longer_feedback_period_only_where_the_channel_allows_it(
     newsroom_rows = SqliteNewsroomStore(sources.db)
     plain = Newsroom(newsroom_rows, objects, lifecycle, OFFICIAL)
     with pytest.raises(Invalid):
-        plain.set_feedback_months(sid, 6)
+        plain.set_extended_feedback(sid, True)
     authority = Newsroom(
         newsroom_rows,
         objects,
         lifecycle,
         ChannelSettings(official=True, feedback_months_extended=6),
     )
-    with pytest.raises(Invalid):
-        authority.set_feedback_months(sid, 12)
-    authority.set_feedback_months(sid, 6)
+    authority.set_extended_feedback(sid, True)
     assert authority.source(sid).feedback_months == 6
+    authority.set_extended_feedback(sid, False)
+    assert authority.source(sid).feedback_months is None
     with pytest.raises(Invalid):
         authority.keep(sid, 0, "2027-01-15")
 
@@ -192,3 +201,54 @@ def test_the_channel_table(tmp_path: Path) -> None:
     ):
         with pytest.raises(ConfigError):
             config(tmp_path, bad)
+
+
+def test_a_desk_is_its_own_channel(tmp_path: Path) -> None:
+    """On a newsroom's instance (no [channel]), one desk is declared an official
+    channel with its own retention (``lanterne-server channel desk``): its
+    sources get deadlines, an expiry and the desk's acknowledgement text; the
+    others get none; the sweep deletes by the desk's period."""
+    db = Database(tmp_path / "lanterne.sqlite3")
+    db.create()
+    (tmp_path / "objects").mkdir()
+    objects = ObjectStore(tmp_path / "objects")
+    db.add_desk(DeskRow("legal", {"en": "Legal"}, {"en": "Reports under the law"}))
+    db.add_desk(DeskRow("news", {"en": "News"}, {"en": "Tips"}))
+    settings = Settings(data_dir=tmp_path)
+    overrides = set_desk_channel(settings, db, "legal", {"official": True, "retention_days": 30})
+    assert overrides == {"official": True, "retention_days": 30}
+    for bad in ({"acknowledge_days": 0}, {"colour": "red"}):
+        with pytest.raises(ConfigError):
+            set_desk_channel(settings, db, "legal", bad)
+    with pytest.raises(DeskUnknown):
+        set_desk_channel(settings, db, "nowhere", {"official": True})
+    sources = SqliteSourceStore(db)
+    lifecycle = SourceLifecycle(sources, objects)
+    ids = {}
+    for desk in ("legal", "news", None):
+        source = SourceRow(new_id(), new_id().encode(), new_id().encode(), desk=desk)
+        lifecycle.record_submission(source.id, source, "2027-01-15", [])
+        ids[desk] = source.id
+    newsroom = Newsroom(SqliteNewsroomStore(db), objects, lifecycle, ChannelSettings(), db)
+    channel_of = newsroom.channel_of()
+    by_id = {s.id: s for s in newsroom.sources()}
+    legal = by_id[ids["legal"]]
+    assert newsroom.deadlines(legal, channel_of(legal.desk)).acknowledge_by == "2027-01-22"
+    assert newsroom.expires_on(legal) is not None
+    for other in (ids["news"], ids[None]):
+        assert newsroom.deadlines(by_id[other]) == Deadlines(None, None)
+        assert newsroom.expires_on(by_id[other]) is None
+    # The desk's acknowledgement text, else the instance's, else the catalogue's.
+    set_ack_template(db, "en", "Instance text.")
+    assert ack_template(db, "en", str, "legal") == "Instance text."
+    set_ack_template(db, "en", "Legal desk text.", desk="legal")
+    assert ack_template(db, "en", str, "legal") == "Legal desk text."
+    assert ack_template(db, "en", str, "news") == "Instance text."
+    set_ack_template(db, "en", None)
+    assert ack_template(db, "en", str, None) == DEFAULT_ACK_TEMPLATE
+    # The sweep: only the legal desk's source goes, on its day.
+    retention = Retention(sources, lifecycle, Channels(ChannelSettings(), db))
+    assert retention.expire_due("2099-01-01") == 1
+    assert {f.id for f in sources.retention_facts()} == {ids["news"], ids[None]}
+    reset_desk_channel(db, "legal")
+    assert Channels(ChannelSettings(), db).by_desk() == {}

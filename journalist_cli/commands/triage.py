@@ -237,15 +237,8 @@ def ack_command(source: str, language: str | None, passphrase_file: Path | None)
             err=True,
         )
     with logged_in(passphrase_file) as (client, signer):
-        channel = client.channel()
-        if channel is None:
-            raise ServerError("this server has no acknowledgement texts (it predates them)")
-        vault.store_channel(channel)
-        lang = language or channel.default_language
-        text = channel.ack_templates.get(lang)
-        if not text:
-            known = ", ".join(sorted(channel.ack_templates)) or "none"
-            raise UsageProblem(f"no acknowledgement text in {lang!r} (the server has: {known})")
+        # The text of the source's desk (else the instance's) in that language.
+        text = client.acknowledgement(sid, language)
         _send_reply(client, signer, vault, sid, text, "acknowledgement")
     day = vault.source(sid).info.channel.acknowledged_on or today().isoformat()
     click.echo(f"acknowledgement sent to {_label(vault, sid)} (recorded: {day})")
@@ -289,17 +282,11 @@ def feedback_period_command(
     vault = open_vault()
     sid = vault.resolve(source)
     with logged_in(passphrase_file) as (client, signer):
-        channel = client.channel()
-        months = channel.feedback_months_extended if channel is not None else 0
-        if not reset and not months:
-            raise UsageProblem(
-                "this channel allows no longer feedback period"
-                " ([channel] feedback_months_extended in the server's config.toml)"
-            )
-        info = client.update_source(sid, {"feedback_months": None if reset else months})
+        # The server refuses (400) where the source's channel allows no longer period.
+        info = client.update_source(sid, {"extended_feedback": not reset})
         vault.store_summary(info)
         if reason:
-            note = f"Feedback period: {months} months. Reason: {reason}"
+            note = f"Feedback period: {info.channel.feedback_months} months. Reason: {reason}"
             sealed = outbox.seal_note(note, _recipients(client, vault, signer.public))
             created = client.add_note(sid, sealed)
             vault.add_item(

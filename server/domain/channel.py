@@ -27,12 +27,14 @@ Nothing here reads a clock: callers pass today's day (``Clock.today``).
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from server.domain.source_lifecycle import EXPIRY_SHIFT_DAYS, SourceLifecycle, draw_shift
-from server.settings import ChannelSettings
+from server.settings import ChannelSettings, ConfigError, channel_with
 from server.store.protocols import (
     JournalistStore,
     SourceNotFound,
@@ -44,6 +46,7 @@ __all__ = [
     "DEFAULT_ACK_TEMPLATE",
     "EXPIRY_SHIFT_DAYS",
     "MAX_KEEP_DAYS",
+    "Channels",
     "Deadlines",
     "Retention",
     "ack_template",
@@ -126,13 +129,65 @@ DEFAULT_ACK_TEMPLATE = N_(
 ACK_TEMPLATE_META = "ack_template:"  # + language code, in the instance values (meta)
 
 
+def ack_template_key(language: str, desk: str | None = None) -> str:
+    """The instance value holding the admin's text (``desk``: that desk's own)."""
+    return ACK_TEMPLATE_META + (f"{desk}:" if desk else "") + language
+
+
 def ack_template(
-    journalists: JournalistStore, language: str, translate: Callable[[str], str]
+    journalists: JournalistStore,
+    language: str,
+    translate: Callable[[str], str],
+    desk: str | None = None,
 ) -> str:
-    """The admin's acknowledgement text in ``language`` (``lanterne-server channel
-    ack-template``), else the built-in one through ``translate`` (that language's
-    catalogue)."""
-    return journalists.meta_value(ACK_TEMPLATE_META + language) or translate(DEFAULT_ACK_TEMPLATE)
+    """The acknowledgement text in ``language``: the desk's (``lanterne-server
+    channel ack-template --desk``), else the instance's, else the built-in one
+    through ``translate`` (that language's catalogue)."""
+    keys = [ack_template_key(language, desk)] if desk else []
+    for key in [*keys, ack_template_key(language)]:
+        text = journalists.meta_value(key)
+        if text:
+            return text
+    return translate(DEFAULT_ACK_TEMPLATE)
+
+
+DESK_CHANNEL_META = "channel_desk:"  # + desk name: that desk's [channel] overrides, JSON
+
+
+class Channels:
+    """The instance's ``[channel]`` and each desk's overrides (``lanterne-server
+    channel desk``), kept as instance values: a desk may be an official channel
+    on a newsroom's instance, or keep its reports for another period."""
+
+    def __init__(self, base: ChannelSettings, journalists: JournalistStore | None = None) -> None:
+        self.base = base
+        self._journalists = journalists
+
+    def by_desk(self) -> dict[str, ChannelSettings]:
+        """Each desk with overrides, and what applies to it (read now: the admin
+        commands change them from another process)."""
+        if self._journalists is None:
+            return {}
+        found: dict[str, ChannelSettings] = {}
+        for desk in self._journalists.desks():
+            raw = self._journalists.meta_value(DESK_CHANNEL_META + desk.name)
+            if not raw:
+                continue
+            # Written checked by the admin command; a value damaged since is ignored
+            # (the instance's settings apply) rather than stopping every listing.
+            with contextlib.suppress(ValueError, TypeError, ConfigError):
+                found[desk.name] = channel_with(self.base, json.loads(raw))
+        return found
+
+    def lookup(self) -> Callable[[str | None], ChannelSettings]:
+        """What applies to a source of a desk (None: the whole newsroom)."""
+        desks = self.by_desk()
+        return lambda desk: desks.get(desk, self.base) if desk else self.base
+
+    def any_retention(self) -> bool:
+        return self.base.retention_days > 0 or any(
+            c.retention_days > 0 for c in self.by_desk().values()
+        )
 
 
 class Retention:
@@ -143,12 +198,12 @@ class Retention:
         self,
         rows: SourceStore,
         lifecycle: SourceLifecycle,
-        channel: ChannelSettings,
+        channel: ChannelSettings | Channels,
         draw: Callable[[], int] = draw_shift,
     ) -> None:
         self.rows = rows
         self.lifecycle = lifecycle
-        self.channel = channel
+        self.channels = channel if isinstance(channel, Channels) else Channels(channel)
         self._draw = draw
 
     def expire_due(self, today: str) -> int:
@@ -156,17 +211,17 @@ class Retention:
 
         A source with no shift yet (created before this release, or a crash
         between its first submission and the draw) gets one first."""
-        if self.channel.retention_days <= 0:
-            return 0
+        channel_of = self.channels.lookup()
         deleted = 0
         for facts in self.rows.retention_facts():
+            retention_days = channel_of(facts.desk).retention_days
+            if retention_days <= 0:
+                continue
             shift = facts.expiry_shift
             if shift is None:
                 shift = self._draw()
                 self.rows.set_expiry_shift(facts.id, shift)
-            day = expiry_day(
-                facts.last_active_on, facts.kept_until, shift, self.channel.retention_days
-            )
+            day = expiry_day(facts.last_active_on, facts.kept_until, shift, retention_days)
             if day is not None and day <= today:
                 try:
                     self.lifecycle.expire(facts.id)

@@ -8,13 +8,22 @@ envelopes in the object store like everything else.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
-from server.domain.channel import MAX_KEEP_DAYS, Deadlines, add_days, deadlines, expiry_day
+from server.domain.channel import (
+    MAX_KEEP_DAYS,
+    Channels,
+    Deadlines,
+    add_days,
+    deadlines,
+    expiry_day,
+)
 from server.domain.source_lifecycle import SourceLifecycle
 from server.settings import ChannelSettings
 from server.store.protocols import (
     ItemKind,
+    JournalistStore,
     NewsroomStore,
     ObjectStore,
     ReplyPurpose,
@@ -47,23 +56,37 @@ class Newsroom:
         store: ObjectStore,
         lifecycle: SourceLifecycle,
         channel: ChannelSettings | None = None,
+        desks: JournalistStore | None = None,
     ) -> None:
+        """``channel``: config.toml's ``[channel]``; ``desks``: where each desk's
+        overrides are read (server/domain/channel.py, ``Channels``)."""
         self.rows = rows
         self.store = store
         self.lifecycle = lifecycle
-        self.channel = channel or ChannelSettings()
+        self.channels = Channels(channel or ChannelSettings(), desks)
+
+    @property
+    def channel(self) -> ChannelSettings:
+        """The instance's own channel settings (a desk may override them)."""
+        return self.channels.base
 
     # An official channel's days (server/domain/channel.py)
 
-    def deadlines(self, source: SourceSummary) -> Deadlines:
-        return deadlines(source, self.channel)
+    def channel_of(self) -> Callable[[str | None], ChannelSettings]:
+        """What applies to a desk's sources, read once for a listing."""
+        return self.channels.lookup()
 
-    def expires_on(self, source: SourceSummary) -> str | None:
+    def deadlines(self, source: SourceSummary, channel: ChannelSettings | None = None) -> Deadlines:
+        return deadlines(source, channel or self.channel_of()(source.desk))
+
+    def expires_on(
+        self, source: SourceSummary, channel: ChannelSettings | None = None
+    ) -> str | None:
         return expiry_day(
             source.last_activity,
             source.kept_until,
             source.expiry_shift,
-            self.channel.retention_days,
+            (channel or self.channel_of()(source.desk)).retention_days,
         )
 
     def keep(self, source_id: str, days: int, today: str) -> None:
@@ -76,17 +99,17 @@ class Newsroom:
         except SourceNotFound:
             raise NotFound(source_id) from None
 
-    def set_feedback_months(self, source_id: str, months: int | None) -> None:
-        """The extended feedback period for one source (None: the channel's)."""
-        allowed = self.channel.feedback_months_extended
-        if months is not None and (not self.channel.official or months != allowed or not allowed):
+    def set_extended_feedback(self, source_id: str, extended: bool) -> None:
+        """Give one source its channel's longer feedback period (an authority's
+        justified case), or back to the channel's own."""
+        source = self.source(source_id)
+        channel = self.channel_of()(source.desk)
+        months = channel.feedback_months_extended if extended else None
+        if extended and not (channel.official and months):
             raise Invalid(
-                f"feedback_months: this channel allows {allowed} for a source"
-                if allowed and self.channel.official
-                else "feedback_months: this channel allows no longer feedback period"
-                " ([channel] feedback_months_extended in config.toml)"
+                "extended_feedback: this channel allows no longer feedback period"
+                " ([channel] feedback_months_extended)"
             )
-        self.source(source_id)
         try:
             self.lifecycle.rows.set_feedback_months(source_id, months)
         except SourceNotFound:

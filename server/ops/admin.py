@@ -490,11 +490,12 @@ def run(data_dir: Path, host: str, port: int, journalist_port: int | None) -> No
     if shared is not None:
         with _backend_errors():
             shared.sweep(at_start=True)
-    if settings.channel.retention_days > 0:
-        # Sources past their retention period (then daily: deploy/lanterne-expire.timer).
-        from server.ops.channel_admin import expire as expire_sources
+    # Sources past their retention period (then daily: deploy/lanterne-expire.timer).
+    from server.ops.channel_admin import expire as expire_sources
+    from server.ops.channel_admin import retention_on
 
-        with _backend_errors():
+    with _backend_errors():
+        if retention_on(settings, rows):
             expire_sources(settings, SystemClock().today())
     limits = settings.serving
     server = guarded_server(
@@ -1391,22 +1392,88 @@ def expire(data_dir: Path) -> None:
     """Delete the sources whose retention period ended ([channel] retention_days),
     rows and ciphertext; run daily by deploy/lanterne-expire.timer."""
     from server.ops.channel_admin import expire as expire_sources
+    from server.ops.channel_admin import retention_on
 
     settings = _settings(data_dir)
-    if settings.channel.retention_days <= 0:
-        click.echo("retention is off ([channel] retention_days): nothing to delete")
-        return
     with _admin_errors():
-        Database(settings.database_path).create()  # migrates an older database
-        _prepared_journalists(settings)
+        if settings.database is None:
+            Database(settings.database_path).create()  # migrates an older database
+        rows = _prepared_journalists(settings)
     with _backend_errors():
+        if not retention_on(settings, rows):
+            click.echo("retention is off ([channel] retention_days): nothing to delete")
+            return
         deleted = expire_sources(settings, SystemClock().today())
     click.echo(f"{deleted} source(s) deleted after their retention period")
 
 
 @main.group()
 def channel() -> None:
-    """The official channel's settings kept in the database: acknowledgement texts."""
+    """The official channel's settings kept in the database: each desk's own
+    deadlines and retention, and the acknowledgement texts."""
+
+
+@channel.command("desk")
+@data_dir_option
+@click.option("--official/--not-official", default=None, help="Track the legal deadlines.")
+@click.option("--acknowledge-days", type=int, help="Days to acknowledge a report.")
+@click.option("--feedback-months", type=int, help="Months to give feedback.")
+@click.option(
+    "--feedback-months-extended", type=int, help="An authority's longer period (0: none)."
+)
+@click.option("--retention-days", type=int, help="Days without activity before deletion (0: off).")
+@click.option("--reset", is_flag=True, help="No overrides: the instance's [channel] applies.")
+@click.argument("name")
+def channel_desk(
+    data_dir: Path,
+    official: bool | None,
+    acknowledge_days: int | None,
+    feedback_months: int | None,
+    feedback_months_extended: int | None,
+    retention_days: int | None,
+    reset: bool,
+    name: str,
+) -> None:
+    """A desk's own channel settings, over the instance's [channel] (a desk can
+    be an official channel on a newsroom's instance); without options, show them."""
+    from server.domain.channel import Channels
+    from server.ops.channel_admin import DeskUnknown, reset_desk_channel, set_desk_channel
+
+    settings = _settings(data_dir)
+    rows = _prepared_journalists(settings)
+    given = {
+        "official": official,
+        "acknowledge_days": acknowledge_days,
+        "feedback_months": feedback_months,
+        "feedback_months_extended": feedback_months_extended,
+        "retention_days": retention_days,
+    }
+    changes = {key: value for key, value in given.items() if value is not None}
+    try:
+        if reset:
+            if changes:
+                raise AdminError("--reset takes no other option")
+            set_desk_channel(settings, rows, name, {})  # checks the desk exists
+            reset_desk_channel(rows, name)
+        elif changes:
+            set_desk_channel(settings, rows, name, changes)
+        elif name not in {d.name for d in rows.desks()}:
+            raise DeskUnknown(f"no desk named {name!r} (lanterne-server desks list)")
+    except (DeskUnknown, ConfigError) as exc:
+        raise AdminError(str(exc)) from exc
+    current = Channels(settings.channel, rows).lookup()(name)
+    click.echo(
+        f"desk {name}: official {'yes' if current.official else 'no'},"
+        f" acknowledge within {current.acknowledge_days} days,"
+        f" feedback within {current.feedback_months} months"
+        + (
+            f" ({current.feedback_months_extended} when justified)"
+            if current.feedback_months_extended
+            else ""
+        )
+        + ", retention "
+        + (f"{current.retention_days} days" if current.retention_days else "off")
+    )
 
 
 @channel.command("ack-template")
@@ -1417,9 +1484,12 @@ def channel() -> None:
     required=True,
     help="The language of this text (a code of the source pages: en, fr, ...).",
 )
-@click.option("--reset", is_flag=True, help="Go back to the built-in text for this language.")
+@click.option("--desk", help="This desk's own text (else the instance's).")
+@click.option("--reset", is_flag=True, help="Go back to the instance's or the built-in text.")
 @click.argument("file", type=click.File("r", encoding="utf-8"), required=False)
-def channel_ack_template(data_dir: Path, language: str, reset: bool, file: IO[str] | None) -> None:
+def channel_ack_template(
+    data_dir: Path, language: str, desk: str | None, reset: bool, file: IO[str] | None
+) -> None:
     """Set the acknowledgement `lanterne ack` sends in one language, from FILE
     (- for standard input); without FILE, print the current one."""
     from server.domain.channel import ack_template
@@ -1431,10 +1501,10 @@ def channel_ack_template(data_dir: Path, language: str, reset: bool, file: IO[st
     if file is None and not reset:
         if language not in LANGUAGES:
             raise AdminError(f"--lang must be one of {', '.join(LANGUAGES)}")
-        click.echo(ack_template(rows, language, load_translations(language).gettext))
+        click.echo(ack_template(rows, language, load_translations(language).gettext, desk))
         return
     try:
-        set_ack_template(rows, language, None if reset else file.read() if file else None)
+        set_ack_template(rows, language, None if reset else file.read() if file else None, desk)
     except (TemplateRefused, UnicodeDecodeError) as exc:
         raise AdminError(str(exc)) from exc
     click.echo(f"acknowledgement text for {language} {'reset' if reset else 'recorded'}")

@@ -389,7 +389,7 @@ class PostgresSourceStore:
     def retention_facts(self) -> list[RetentionFacts]:
         with self.db.connect() as conn:
             rows = conn.execute(
-                "SELECT id, last_active_on, kept_until, expiry_shift FROM sources ORDER BY id"
+                "SELECT id, last_active_on, kept_until, expiry_shift, desk FROM sources ORDER BY id"
             ).fetchall()
         return [RetentionFacts(*r) for r in rows]
 

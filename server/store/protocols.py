@@ -123,6 +123,7 @@ class RetentionFacts:
     last_active_on: str
     kept_until: str | None
     expiry_shift: int | None
+    desk: str | None = None  # the desk's own retention applies (server/domain/channel.py)
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,7 @@ def create_journalist_app(
         stores.objects,
         SourceLifecycle(stores.sources, stores.objects),
         settings.channel,
+        stores.journalists,
     )
     app = FastAPI(
         title="Lanterne journalist API",

@@ -26,6 +26,7 @@ from server.domain.clock import Clock
 from server.domain.newsroom import MAX_TAGS, TAG, Invalid, Newsroom, NotFound, SourceSummary
 from server.domain.source_lifecycle import ItemKind, ReplyPurpose, SourceGone, SourceNotFound
 from server.languages import LANGUAGES
+from server.settings import ChannelSettings
 from server.store.protocols import JournalistRow, JournalistStore
 from server.web.headers import byte_range_start, decimal
 from server.web.i18n import load_translations
@@ -285,25 +286,39 @@ class TriagePatch(BaseModel):
     keep_days: Annotated[int, Field(ge=1, le=MAX_KEEP_DAYS)] | SkipJsonSchema[None] = Field(
         default=None, description="keep the source at least this many days from today"
     )
-    feedback_months: Annotated[int, Field(ge=1, le=12)] | None = Field(
+    extended_feedback: bool | SkipJsonSchema[None] = Field(
         default=None,
-        description="this source's feedback period: the channel's extended one"
-        " (`GET /channel`, 400 otherwise), or null for the channel's own",
+        description="true: this source gets its channel's longer feedback period"
+        " (`feedback_months_extended`; 400 on a channel without one); false: the channel's own",
     )
 
 
-class ChannelOut(BaseModel):
-    """The channel's declaration and deadlines (config.toml's ``[channel]``), the
-    server's day, and the acknowledgement text per language."""
+class ChannelSettingsOut(BaseModel):
+    """What a channel declares (config.toml's ``[channel]``, or a desk's overrides)."""
 
     official: bool
     acknowledge_days: Annotated[int, Field(ge=1)]
     feedback_months: Annotated[int, Field(ge=1, le=12)]
     feedback_months_extended: Annotated[int, Field(ge=0, le=12)]
     retention_days: Annotated[int, Field(ge=0)]
+
+
+class ChannelOut(ChannelSettingsOut):
+    """The instance's channel, each desk's where it differs, the server's day, and
+    the instance's acknowledgement text per language."""
+
     today: Day
     default_language: str
     ack_templates: dict[str, str]
+    desks: dict[str, ChannelSettingsOut]
+
+
+class Acknowledgement(BaseModel):
+    """The text `lanterne ack` sends to one source: its desk's, else the instance's,
+    else the built-in one, in ``language``."""
+
+    language: str
+    text: str
 
 
 class Created(BaseModel):
@@ -345,12 +360,20 @@ _BYTES = {"type": "string", "format": "binary"}
 _SIZE_HEADER = {"required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}
 _BYTES_UNIT = {"required": True, "schema": {"type": "string", "const": "bytes"}}
 # The operations that take a source id, for the links from the answers that give one.
-_SOURCE_OPERATIONS = ("source", "patch_source", "add_note", "add_reply", "delete_source")
+_SOURCE_OPERATIONS = (
+    "source",
+    "patch_source",
+    "add_note",
+    "add_reply",
+    "acknowledgement",
+    "delete_source",
+)
 _PARAMETERS = {
     "source": "source_id",
     "patch_source": "source_id",
     "add_note": "source_id",
     "add_reply": "source_id",
+    "acknowledgement": "source_id",
     "delete_source": "source_id",
     "delete_submission": "submission_id",
     "get_object": "object_id",
@@ -369,8 +392,11 @@ def _links(value: str, *operations: str, label: str = "") -> dict[str, Any]:
     }
 
 
-def source_out(s: SourceSummary, newsroom: Newsroom) -> SourceOut:
-    due = newsroom.deadlines(s)
+def source_out(
+    s: SourceSummary, newsroom: Newsroom, channel_of: Callable[[str | None], ChannelSettings]
+) -> SourceOut:
+    channel = channel_of(s.desk)
+    due = newsroom.deadlines(s, channel)
     return SourceOut(
         id=s.id,
         reply_key=b64encode(s.reply_key) if s.reply_key is not None else None,
@@ -390,7 +416,7 @@ def source_out(s: SourceSummary, newsroom: Newsroom) -> SourceOut:
         acknowledge_by=due.acknowledge_by,
         feedback_by=due.feedback_by,
         feedback_months=s.feedback_months,
-        expires_on=newsroom.expires_on(s),
+        expires_on=newsroom.expires_on(s, channel),
     )
 
 
@@ -486,7 +512,8 @@ def directory(api: Api, me: Journalist) -> JSONResponse:
     },
 )
 def sources(api: Api, me: Journalist) -> list[SourceOut]:
-    return [source_out(s, api.newsroom) for s in api.newsroom.sources()]
+    channel_of = api.newsroom.channel_of()
+    return [source_out(s, api.newsroom, channel_of) for s in api.newsroom.sources()]
 
 
 @router.get(
@@ -506,7 +533,7 @@ def sources(api: Api, me: Journalist) -> list[SourceOut]:
     },
 )
 def source(source_id: str, api: Api, me: Journalist) -> SourceDetail:
-    summary = source_out(_source(api, source_id), api.newsroom)
+    summary = source_out(_source(api, source_id), api.newsroom, api.newsroom.channel_of())
     return SourceDetail(
         **summary.model_dump(), items=Items.model_validate(api.newsroom.items(source_id))
     )
@@ -541,13 +568,13 @@ def patch_source(source_id: str, body: TriagePatch, api: Api, me: Journalist) ->
         )
         if body.keep_days is not None:
             api.newsroom.keep(source_id, body.keep_days, api.clock.today())
-        if "feedback_months" in fields:
-            api.newsroom.set_feedback_months(source_id, body.feedback_months)
+        if body.extended_feedback is not None:
+            api.newsroom.set_extended_feedback(source_id, body.extended_feedback)
     except Invalid as exc:
         raise HTTPException(400, str(exc)) from None
     except NotFound:
         raise HTTPException(404, "no such source") from None
-    return source_out(_source(api, source_id), api.newsroom)
+    return source_out(_source(api, source_id), api.newsroom, api.newsroom.channel_of())
 
 
 @functools.cache
@@ -558,18 +585,51 @@ def _catalogue(lang: str) -> Callable[[str], str]:
 
 @router.get("/channel", response_model=ChannelOut, responses={**UNAUTHORIZED, **READS})
 def channel(api: Api, me: Journalist) -> ChannelOut:
-    settings = api.newsroom.channel
     templates = {lang: ack_template(api.db, lang, _catalogue(lang)) for lang in LANGUAGES}
+    desks = api.newsroom.channels.by_desk()
     return ChannelOut(
+        **_settings_out(api.newsroom.channel).model_dump(),
+        today=api.clock.today(),
+        default_language=api.default_language,
+        ack_templates={lang: text for lang, text in templates.items() if text},
+        desks={name: _settings_out(settings) for name, settings in desks.items()},
+    )
+
+
+def _settings_out(settings: ChannelSettings) -> ChannelSettingsOut:
+    return ChannelSettingsOut(
         official=settings.official,
         acknowledge_days=settings.acknowledge_days,
         feedback_months=settings.feedback_months,
         feedback_months_extended=settings.feedback_months_extended,
         retention_days=settings.retention_days,
-        today=api.clock.today(),
-        default_language=api.default_language,
-        ack_templates={lang: text for lang, text in templates.items() if text},
     )
+
+
+@router.get(
+    "/sources/{source_id}/acknowledgement",
+    response_model=Acknowledgement,
+    responses={
+        **UNAUTHORIZED,
+        404: _error("no such source, or `lang` is not a language of the source pages"),
+        **READS,
+    },
+)
+def acknowledgement(
+    source_id: str,
+    api: Api,
+    me: Journalist,
+    lang: Annotated[
+        str | SkipJsonSchema[None],
+        Query(description="a language of the source pages; the instance's default otherwise"),
+    ] = None,
+) -> Acknowledgement:
+    source = _source(api, source_id)
+    language = lang or api.default_language
+    if language not in LANGUAGES:
+        raise HTTPException(404, f"no such language: one of {', '.join(LANGUAGES)}")
+    text = ack_template(api.db, language, _catalogue(language), source.desk)
+    return Acknowledgement(language=language, text=text)
 
 
 async def _read_envelope(request: Request) -> bytes:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from server.domain import codenames
+from server.domain.channel import Channels
 from server.domain.sessions import LoginBusy, Session
 from server.web.error_pages import N_, error_page, rejected_page, status_page
 from server.web.rendering import (
@@ -107,7 +108,10 @@ async def inbox(request: Request, lang: str) -> Response:
         return redirect(f"/{lang}/login")
     notice = services(request).sessions.take_notice(session)
     # How long what they sent is kept (docs/OFFICIAL_CHANNEL.md): the rule, not their day.
-    retention = services(request).settings.channel.retention_days
+    svc = services(request)
+    desk = await anyio.to_thread.run_sync(svc.sources.rows.desk_of, session.source_id)
+    channel = Channels(svc.settings.channel, svc.journalists).lookup()(desk)
+    retention = channel.retention_days
     return render(
         request,
         lang,
