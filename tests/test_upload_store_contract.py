@@ -286,6 +286,24 @@ def test_two_patches_of_one_upload_at_once_on_two_instances(backend: Backend) ->
     assert backend.objects.read_bytes(upload.id) == data
 
 
+def test_a_patch_whose_upload_is_deleted_meanwhile_gets_404(backend: Backend) -> None:
+    """A DELETE (or a sweep) on another instance while a PATCH is received: the
+    PATCH's save says 404, never an error of the bucket, and nothing stays."""
+    data = sealed(14 * MiB)
+    a, b = backend.store(), backend.store()
+    upload = send(a, a.create(OWNER, len(data)), data[: 2 * SEGMENT])  # a part begun
+    with a.hold([upload.id], patch=True), a.append_to(upload) as writer:
+        writer.write(data[2 * SEGMENT : 3 * SEGMENT + MiB])  # a part's worth
+        writer.keep(SEGMENT + MiB)
+        with b.hold([upload.id]):
+            b.delete(upload.id)
+        with pytest.raises(UploadError) as gone:
+            writer.save()
+    assert gone.value.status == 404
+    assert backend.rows() == []
+    assert backend.leftovers() == set()
+
+
 def test_a_commit_holds_its_uploads_from_every_instance(backend: Backend) -> None:
     data = sealed(MiB)
     a, b = backend.store(), backend.store()

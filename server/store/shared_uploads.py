@@ -65,7 +65,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from botocore.exceptions import ClientError
 
 from server.store import protocols
-from server.store.protocols import CommitProblem, NoRoom, Upload, UploadError, new_id
+from server.store.protocols import (
+    CommitProblem,
+    NoRoom,
+    StoreUnavailable,
+    Upload,
+    UploadError,
+    new_id,
+)
 from server.store.s3_objects import MIN_PART_SIZE, S3ObjectStore
 from server.store.uploads import (
     EMPTY_UPLOAD_BYTES,
@@ -463,6 +470,23 @@ class PartWriter:
         self._kept = size
 
     def save(self) -> Upload:
+        try:
+            return self._save()
+        except ClientError as exc:
+            # The multipart upload aborted meanwhile: by a DELETE or a sweep on
+            # another instance (the row is gone: 404), or by the bucket itself (a
+            # lifecycle rule shorter than the upload): its acknowledged parts are
+            # lost, so the upload goes, as an expired one (410). Any other refusal
+            # of the bucket is a store out of order: 503.
+            if exc.response.get("Error", {}).get("Code") not in ("NoSuchUpload", "NoSuchKey"):
+                raise StoreUnavailable("the object store") from exc
+            if self._store.row(self._row.id) is None:
+                raise UploadError(404) from None
+            with contextlib.suppress(UploadError), self._store.hold([self._row.id]):
+                self._store._remove(self._row.id)
+            raise UploadError(410, "the bucket lost this upload's parts") from None
+
+    def _save(self) -> Upload:
         store, row = self._store, self._row
         assert self._spool is not None
         received = row.received + self._kept

@@ -33,7 +33,7 @@ from server.web.streaming_form import (
     Reason,
 )
 from server.web.submitting import find_submitter, issue_receipt, record_submission, submitted
-from server.web.uploads import owner_hash, upload_store
+from server.web.uploads import in_thread, owner_hash, upload_store
 
 router = APIRouter()
 log = logging.getLogger("lanterne.server")
@@ -124,7 +124,7 @@ async def commit(request: Request, lang: str) -> Response:
     owner = owner_hash(request)
     try:
         # Held from the checks to the commit: no PATCH, DELETE or sweep in between.
-        with store.hold(ids):
+        async with in_thread(store.hold(ids)):
             uploads = await anyio.to_thread.run_sync(store.check_for_commit, ids, owner)
             submitter = await find_submitter(svc, session, lang)
             await anyio.to_thread.run_sync(store.move_to_store, uploads, svc.store)

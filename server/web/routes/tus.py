@@ -20,7 +20,14 @@ from server.web.bodies import BodyStream, drain_body
 from server.web.error_pages import storage_failure
 from server.web.headers import decimal
 from server.web.rendering import current_session
-from server.web.uploads import OWNER_COOKIE, http_date, owner_hash, owner_keys, upload_store
+from server.web.uploads import (
+    OWNER_COOKIE,
+    http_date,
+    in_thread,
+    owner_hash,
+    owner_keys,
+    upload_store,
+)
 
 router = APIRouter()
 
@@ -144,7 +151,7 @@ async def tus_patch(request: Request, upload_id: str) -> Response:
             raise UploadError(415, "Content-Type must be " + PATCH_TYPE)
         offset = _number(request.headers.get("upload-offset"))
         upload = await anyio.to_thread.run_sync(store.get, upload_id, owner_hash(request))
-        with store.hold([upload.id], patch=True):
+        async with in_thread(store.hold([upload.id], patch=True)):
             if offset != upload.received:
                 raise UploadError(409, "Upload-Offset is not the current offset")
             limit = min(max_patch, upload.length - upload.received)
@@ -152,7 +159,7 @@ async def tus_patch(request: Request, upload_id: str) -> Response:
             if declared is not None and (size is None or size > limit):
                 raise UploadError(413, "past Upload-Length or over 16 MiB")
             # Room is claimed for what this PATCH may bring, while it comes (507 if none).
-            with store.receiving(upload, size if size is not None else limit):
+            async with in_thread(store.receiving(upload, size if size is not None else limit)):
                 upload = await _receive(body, store, upload, limit)
         keep_session_alive(request)
     except UploadError as exc:
@@ -173,7 +180,7 @@ async def _receive(body: BodyStream, store: UploadStore, upload: Upload, limit: 
     A body cut short keeps what arrived (saved and recorded: the client
     resumes from there); a body longer than ``limit`` is refused whole.
     """
-    with store.append_to(upload) as writer:
+    async with in_thread(store.append_to(upload)) as writer:
         written = 0
         pending = bytearray()
         cut_short = False
@@ -225,7 +232,7 @@ async def tus_delete(request: Request, upload_id: str) -> Response:
     try:
         _check_version(request)
         upload = await anyio.to_thread.run_sync(store.get, upload_id, owner_hash(request))
-        with store.hold([upload.id]):
+        async with in_thread(store.hold([upload.id])):
             await anyio.to_thread.run_sync(store.delete, upload.id)
     except UploadError as exc:
         return _error(exc)
