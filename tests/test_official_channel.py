@@ -109,8 +109,8 @@ def official_channel(base: Path) -> Iterator[Channel]:
         yield channel
 
 
-def lanterne(channel: Channel, *args: object) -> str:
-    done = run(*args, env={"LANTERNE_HOME": str(channel.home), "COLUMNS": "160"})
+def lanterne(channel: Channel, *args: object, columns: int = 160) -> str:
+    done = run(*args, env={"LANTERNE_HOME": str(channel.home), "COLUMNS": str(columns)})
     assert done.returncode == 0, (args, done.stdout, done.stderr)
     assert b"Traceback" not in done.stderr
     return done.stdout.decode()
@@ -159,6 +159,10 @@ def test_an_official_channel_year(tmp_path: Path) -> None:
         assert row_of(channel, sid)["acknowledgement_overdue"]
         table = lanterne(channel, "list")
         assert "OVERDUE" in table and "overdue" in table
+        # 100 columns: one "due" column; 80: a line per source under the table.
+        assert "A " + a["acknowledge_by"] in lanterne(channel, "list", columns=100)
+        narrow = lanterne(channel, "list", columns=80)
+        assert f"acknowledge by {a['acknowledge_by']} OVERDUE" in narrow
 
         # `lanterne ack`: the channel's text reaches the source, its day is recorded,
         # and the feedback is now due 3 months after it.

@@ -373,6 +373,31 @@ def _due_cell(due: str | None, day: str, soon: int = 2) -> Text:
     return Text(due, style="yellow" if left <= soon else "")
 
 
+def due_lines(records: list[SourceRecord], language: designations.Language, day: str) -> list[Text]:
+    """An official channel's days, a line per source, for terminals too narrow
+    for a column: ``dynamic marmot: acknowledge by 2027-01-22 OVERDUE; ...``."""
+    lines = []
+    for r in records:
+        days = r.info.channel
+        parts = [
+            (what, _due_cell(due, day, soon))
+            for what, due, soon in (
+                ("acknowledge by", days.acknowledge_by, 2),
+                ("feedback by", days.feedback_by, 2),
+                ("deleted on", days.expires_on, 30),
+            )
+            if due
+        ]
+        if not parts:
+            continue
+        line = safe_text.rich(r.label(language), one_line=True) + Text(": ")
+        for i, (what, cell) in enumerate(parts):
+            line.append(("; " if i else "") + f"{what} ")
+            line.append_text(cell)
+        lines.append(line)
+    return lines
+
+
 def _shows_channel(records: list[SourceRecord]) -> bool:
     return any(
         r.info.channel.acknowledge_by or r.info.channel.feedback_by or r.info.channel.expires_on
@@ -385,6 +410,9 @@ KEY_CHANGED_MARK = "!"
 
 
 WIDE = 100  # from this width on, `list` also shows the id column
+SPLIT_DUE = 140  # from this width on, an official channel's days get a column each
+# Below it, one "due" column: acknowledge by, feedback by, expires (deleted on).
+DUE_LABELS = ("A", "F", "X")
 
 
 def source_table(
@@ -413,10 +441,17 @@ def source_table(
     table.add_column("tags", overflow="fold", min_width=6)
     table.add_column("assignee", overflow="fold", min_width=6)
     table.add_column("last", no_wrap=True)
-    if channel:
+    # An official channel's days: a column each from SPLIT_DUE columns on, else
+    # one "due" column with a line each, so that 80 columns still show them.
+    # Under WIDE columns they are lines under the table (``due_lines``).
+    split = channel and width >= SPLIT_DUE
+    channel = channel and width >= WIDE
+    if split:
         table.add_column("ack by", no_wrap=True)
         table.add_column("feedback by", no_wrap=True)
         table.add_column("expires", no_wrap=True)
+    elif channel:
+        table.add_column("due", no_wrap=True)
     for r in records:
         info = r.info
         marks = ("★" if info.starred else "") + (ACCOUNT_DELETED_MARK if r.account_deleted else "")
@@ -433,13 +468,23 @@ def source_table(
             safe_text.rich(info.assignee or "", one_line=True),
             coarse_age(info.last_activity, now).removesuffix(" ago"),
         ]
-        if channel:
-            days = info.channel
-            row += [
-                _due_cell(days.acknowledge_by, day),
-                _due_cell(days.feedback_by, day),
-                _due_cell(days.expires_on, day, soon=30),
-            ]
+        days = info.channel
+        cells = [
+            _due_cell(days.acknowledge_by, day),
+            _due_cell(days.feedback_by, day),
+            _due_cell(days.expires_on, day, soon=30),
+        ]
+        if split:
+            row += cells
+        elif channel:
+            due = Text()
+            for label, cell in zip(DUE_LABELS, cells, strict=True):
+                if cell.plain:
+                    # "OVERDUE" on a line of its own: the column stays 12 wide.
+                    cell = Text(cell.plain.replace(" ", "\n  ", 1), style=cell.style)
+                    due.append(("\n" if due.plain else "") + f"{label} ")
+                    due.append_text(cell)
+            row.append(due)
         table.add_row(*row)
     return table
 
@@ -478,6 +523,13 @@ def list_command(as_json: bool, due: bool) -> None:
             style="dim",
         )
     )
+    if _shows_channel(records) and console.width < WIDE:
+        for line in due_lines(records, language, day):
+            console.print(line)
+    elif _shows_channel(records) and console.width < SPLIT_DUE:
+        console.print(
+            Text("due: A acknowledge by, F feedback by, X deleted on (retention)", style="dim")
+        )
     late = [r for r in records if _overdue(r.info.channel.acknowledge_by, day)]
     late += [r for r in records if _overdue(r.info.channel.feedback_by, day)]
     if late:
