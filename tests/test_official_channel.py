@@ -279,3 +279,37 @@ def test_the_expire_command_deletes_what_is_due_and_nothing_else(tmp_path: Path)
     assert not (settings.objects_dir / kept[old]).exists()
     assert (settings.objects_dir / kept[new]).exists()
     assert "0 source(s) deleted" in expire_command()
+
+
+def test_the_channel_admin_commands(tmp_path: Path) -> None:
+    """`lanterne-server channel desk` and `channel ack-template`, as real processes:
+    a desk made official, refused values in one line, a desk's own text."""
+    from tests.server_process import init_instance
+    from tests.test_desks_admin import TEXTS, ok, refused
+
+    instance = init_instance(tmp_path, names=("alice",))
+    d = ("--data-dir", instance.data_dir)
+    ok("desks", "add", *d, *TEXTS, "--journalist", "alice", "legal")
+    shown = ok("channel", "desk", *d, "legal")
+    assert "official no" in shown and "retention off" in shown
+    shown = ok("channel", "desk", *d, "legal", "--official")
+    # Made official without a period of its own: the official default.
+    assert "official yes" in shown and "retention 1825 days" in shown
+    assert "retention 30 days" in ok("channel", "desk", *d, "legal", "--retention-days", "30")
+    assert "acknowledge_days" in refused("channel", "desk", *d, "legal", "--acknowledge-days", "0")
+    assert "no desk named 'hr'" in refused("channel", "desk", *d, "hr", "--official")
+    assert "official no" in ok("channel", "desk", *d, "legal", "--reset")
+    # Acknowledgement texts: the built-in one, the instance's, a desk's own.
+    assert DEFAULT_ACK_TEMPLATE in ok("channel", "ack-template", *d, "--lang", "en")
+    text = tmp_path / "ack.txt"
+    text.write_text("Accusé de réception du bureau juridique.\n", encoding="utf-8")
+    ok("channel", "ack-template", *d, "--lang", "fr", "--desk", "legal", text)
+    assert "Accusé de réception du bureau juridique" in ok(
+        "channel", "ack-template", *d, "--lang", "fr", "--desk", "legal"
+    )
+    assert "Accusé de réception du bureau juridique" not in ok(
+        "channel", "ack-template", *d, "--lang", "fr"
+    )
+    text.write_text("  \n", encoding="utf-8")
+    assert "empty" in refused("channel", "ack-template", *d, "--lang", "fr", text)
+    assert "--lang" in refused("channel", "ack-template", *d, "--lang", "xx", text)
