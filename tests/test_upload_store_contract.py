@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 import envelope
-from server.settings import MiB, Settings
+from server.settings import DatabaseConfig, MiB, ObjectsConfig, Settings
+from server.store import wiring
 from server.store.db import Database
 from server.store.disk_reserve import DiskReserve
 from server.store.ephemeral import SqliteEphemeralStore
@@ -477,3 +478,19 @@ def test_leftovers_of_a_dead_instance_go_and_uploads_in_progress_stay(
     listed = client.list_multipart_uploads(Bucket=backend.bucket).get("Uploads", [])
     assert dead_part not in {u["UploadId"] for u in listed}
     assert [u["Key"] for u in listed] == []
+
+
+def test_the_wiring_shares_uploads_only_with_both_a_database_and_a_bucket(
+    tmp_path: Path, pg_url: str, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/SCALE_OUT.md: with only one of ``[database]`` and ``[objects]``, uploads
+    in progress stay in the data directory (the files store)."""
+    monkeypatch.setenv("LANTERNE_S3_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("LANTERNE_S3_SECRET_ACCESS_KEY", SECRET_KEY)
+    bucket = ObjectsConfig(s3_server.endpoint, s3_server.new_bucket(), REGION)
+    database = DatabaseConfig(pg_url, pool_size=2)
+    assert wiring.shared_upload_store(Settings(data_dir=tmp_path, objects=bucket)) is None
+    assert wiring.shared_upload_store(Settings(data_dir=tmp_path, database=database)) is None
+    both = Settings(data_dir=tmp_path, database=database, objects=bucket)
+    store = wiring.shared_upload_store(both)
+    assert isinstance(store, SharedUploadStore)

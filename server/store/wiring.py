@@ -275,9 +275,10 @@ def shared_upload_store(
     """Uploads in progress as PostgreSQL rows and S3 parts, when config.toml names
     both ``[database]`` and ``[objects]`` (server/store/shared_uploads.py); else None:
     the data directory's files."""
-    pg = postgres_database(settings)
-    if pg is None or settings.objects is None:
+    if settings.database is None or settings.objects is None:
         return None
+    pg = postgres_database(settings)
+    assert pg is not None
     from server.store.s3_objects import S3ObjectStore
     from server.store.shared_uploads import SharedUploadStore
 
