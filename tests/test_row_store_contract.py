@@ -15,8 +15,12 @@ from typing import Any
 
 import pytest
 
+from server.domain.channel import Retention
+from server.domain.source_lifecycle import SourceLifecycle
+from server.settings import ChannelSettings
 from server.store.db import Database
 from server.store.newsroom import SqliteNewsroomStore
+from server.store.objects import ObjectStore
 from server.store.postgres import PostgresDatabase
 from server.store.postgres_stores import (
     PostgresJournalistStore,
@@ -490,3 +494,24 @@ def test_retention_rows_keep_until_feedback_period_and_shift(rows: Rows) -> None
     ):
         with pytest.raises(SourceNotFound):
             change()
+
+
+def test_the_retention_sweep_on_each_backend(rows: Rows, tmp_path: Path) -> None:
+    """Retention (server/domain/channel.py) over this store: a source idle past
+    its period goes with its rows, one kept by a journalist stays, a recent one
+    stays; a source from before the shift existed gets one drawn."""
+    (tmp_path / "objects").mkdir()
+    objects = ObjectStore(tmp_path / "objects")
+    old, kept, recent = (
+        new_source(rows, day=day)[0].id for day in ("2020-01-01", "2020-01-01", "2026-11-30")
+    )
+    rows.sources.keep_until(kept, "2027-06-01")
+    lifecycle = SourceLifecycle(rows.sources, objects)
+    retention = Retention(
+        rows.sources, lifecycle, ChannelSettings(retention_days=30), draw=lambda: 0
+    )
+    assert retention.expire_due("2026-12-04") == 1
+    facts = {f.id: f for f in rows.sources.retention_facts()}
+    assert set(facts) == {kept, recent}
+    assert all(f.expiry_shift == 0 for f in facts.values())  # drawn where none was
+    assert old not in {s.id for s in rows.newsroom.source_summaries()}
