@@ -6,13 +6,16 @@ the same ``FakeClock``), the real `lanterne` script, and the retention sweep
 The acknowledgement is flagged from the day after its due day until `lanterne
 ack`; the feedback is flagged at three months until `lanterne reply
 --feedback`; a source with no activity is deleted on its drawn expiry day,
-rows and ciphertext, and not a day before. ``DAILY_STEPS`` is the hook for
-what else runs once a day (the digest joins it there).
+rows and ciphertext, and not a day before. ``DAILY_STEPS`` is what runs once a
+day: the retention sweep, and the daily digest (`lanterne-server digest`) to a
+real SMTP relay on 127.0.0.1, one mail every day, with and without news.
 """
 
 from __future__ import annotations
 
 import contextlib
+import email
+import email.utils
 import json
 import sqlite3
 import subprocess
@@ -24,11 +27,13 @@ from typing import Any
 import pytest
 
 from journalist_cli.identity_store import JournalistIdentity, write_new_identity
+from server.domain import digest as digest_rules
 from server.domain.channel import DEFAULT_ACK_TEMPLATE, EXPIRY_SHIFT_DAYS, add_days, add_months
 from server.domain.clock import SystemClock
 from server.domain.source_lifecycle import SourceLifecycle
 from server.ops.channel_admin import expire
-from server.settings import Settings
+from server.ops.digest import send_due
+from server.settings import Settings, SmtpConfig
 from server.store.db import Database
 from server.store.objects import ObjectStore
 from server.store.protocols import ObjectRow, SourceRow, new_id
@@ -38,6 +43,7 @@ from server.web.journalist_api import create_journalist_app
 from tests.cli_helpers import run
 from tests.clocks import FakeClock
 from tests.server_process import ROOT, SERVER_CMD, SourceClient, free_port, serve_in_thread
+from tests.smtp_relay import Relay, make_ca, smtp_relay
 
 pytestmark = pytest.mark.slow  # about a minute of CLI runs against real servers
 
@@ -60,6 +66,8 @@ class Channel:
     api_url: str
     home: Path
     days_run: list[str] = field(default_factory=list)
+    relay: Relay | None = None  # the daily digest's SMTP relay (tests/smtp_relay.py)
+    smtp: SmtpConfig | None = None
 
     @property
     def today(self) -> str:
@@ -71,9 +79,15 @@ def retention_step(channel: Channel) -> None:
     expire(channel.settings, channel.today)
 
 
-# What runs once a day on a deployed channel, in order. A later step (the daily
-# digest) appends itself here; the walk runs every step on every day.
-DAILY_STEPS: list[Callable[[Channel], None]] = [retention_step]
+def digest_step(channel: Channel) -> None:
+    """What `lanterne-server digest` (deploy/lanterne-digest.timer) does each day."""
+    assert channel.smtp is not None
+    send_due(Database(channel.settings.database_path), channel.smtp, channel.today, {})
+
+
+# What runs once a day on a deployed channel, in order; the walk runs every step
+# on every day.
+DAILY_STEPS: list[Callable[[Channel], None]] = [retention_step, digest_step]
 
 
 def next_day(channel: Channel, days: int = 1) -> None:
@@ -102,9 +116,17 @@ def official_channel(base: Path) -> Iterator[Channel]:
     api_port = free_port()
     source_app = create_app(settings, clock=clock, wall_clock=clock)
     api_app = create_journalist_app(settings, clock=clock, listen=f"127.0.0.1:{api_port}")
-    with serve_in_thread(source_app) as source_url, serve_in_thread(api_app, api_port) as api_url:
+    # alice asked for the daily digest, sent through a real relay on 127.0.0.1.
+    assert Database(settings.database_path).set_digest_address("alice", "alice@example.org")
+    ca = make_ca(base / "relay-ca", "relay")
+    with (
+        serve_in_thread(source_app) as source_url,
+        serve_in_thread(api_app, api_port) as api_url,
+        smtp_relay(ca) as relay,
+    ):
         home = base / "alice"
-        channel = Channel(clock, settings, source_url, api_url, home)
+        smtp = SmtpConfig("127.0.0.1", "lanterne@example.org", relay.port, ca_file=ca.ca_pem)
+        channel = Channel(clock, settings, source_url, api_url, home, relay=relay, smtp=smtp)
         lanterne(channel, "config", "--server", api_url, "--identity", keys / "alice.identity")
         yield channel
 
@@ -227,6 +249,20 @@ def test_an_official_channel_year(tmp_path: Path) -> None:
             assert source.login(codename).status_code != 303  # the codename opens nothing
         # Every day of the walk ran the daily steps, within a year.
         assert len(channel.days_run) == len(set(channel.days_run)) <= 366
+        # The digest: one mail a day, every day, all of one size, dated the day
+        # only; news on the two days after the two submissions, never after.
+        assert channel.relay is not None
+        mails = channel.relay.mails
+        assert len(mails) == len(channel.days_run)
+        assert len({len(m.content) for m in mails}) == 1
+        for mail, day in zip(mails, channel.days_run, strict=True):
+            assert mail.tls and mail.rcpt_tos == ["alice@example.org"]
+            date = email.message_from_bytes(mail.content)["Date"]
+            assert email.utils.parsedate_to_datetime(date).date().isoformat() == day
+            assert date.endswith("00:00:00 +0000")
+        subjects = [email.message_from_bytes(m.content)["Subject"] for m in mails]
+        assert subjects[:2] == [digest_rules.SUBJECTS[True]] * 2
+        assert set(subjects[2:]) == {digest_rules.SUBJECTS[False]}
 
 
 def object_ids(channel: Channel, sid: str) -> list[str]:
