@@ -515,3 +515,37 @@ def test_the_retention_sweep_on_each_backend(rows: Rows, tmp_path: Path) -> None
     assert set(facts) == {kept, recent}
     assert all(f.expiry_shift == 0 for f in facts.values())  # drawn where none was
     assert old not in {s.id for s in rows.newsroom.source_summaries()}
+
+
+def test_a_source_active_during_the_sweep_is_not_expired(rows: Rows, tmp_path: Path) -> None:
+    """The sweep decides on what it read; a login (or a journalist's keep) landing
+    between that read and the deletion must win: the deletion checks, in its own
+    transaction, that the facts it decided on still hold."""
+    (tmp_path / "objects").mkdir()
+    objects = ObjectStore(tmp_path / "objects")
+    source = new_source(rows, day="2020-01-01")[0].id
+    rows.sources.set_expiry_shift(source, 0)
+
+    class LoginDuringSweep:
+        """The store, with the source logging in right after the sweep's read."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(rows.sources, name)
+
+        def retention_facts(self) -> list[RetentionFacts]:
+            facts = rows.sources.retention_facts()
+            rows.sources.touch(source, "2026-12-04")
+            return list(facts)
+
+    sweeping = LoginDuringSweep()
+    lifecycle = SourceLifecycle(sweeping, objects)  # type: ignore[arg-type]
+    retention = Retention(sweeping, lifecycle, ChannelSettings(retention_days=30))  # type: ignore[arg-type]
+    assert retention.expire_due("2026-12-04") == 0
+    assert source in {f.id for f in rows.sources.retention_facts()}
+    # With nothing happening meanwhile, the next sweep decides on fresh facts.
+    rows.sources.keep_until(source, "2026-12-10")  # and keeping counts too
+    plain = Retention(
+        rows.sources, SourceLifecycle(rows.sources, objects), ChannelSettings(retention_days=30)
+    )
+    assert plain.expire_due("2027-01-02") == 0  # active on 2026-12-04: due 2027-01-03
+    assert plain.expire_due("2027-01-03") == 1

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import calendar
 import contextlib
+import dataclasses
 import datetime
 import json
 from collections.abc import Callable
@@ -221,11 +222,14 @@ class Retention:
             if shift is None:
                 shift = self._draw()
                 self.rows.set_expiry_shift(facts.id, shift)
+                facts = dataclasses.replace(facts, expiry_shift=shift)
             day = expiry_day(facts.last_active_on, facts.kept_until, shift, retention_days)
             if day is not None and day <= today:
                 try:
-                    self.lifecycle.expire(facts.id)
+                    self.lifecycle.expire(facts.id, facts)
                 except SourceNotFound:
-                    continue  # deleted meanwhile by a journalist or another instance
+                    # Deleted meanwhile (a journalist, another instance), or active
+                    # or kept since the read: decided again at the next sweep.
+                    continue
                 deleted += 1
         return deleted

@@ -38,6 +38,7 @@ from server.store.protocols import (
     ObjectRow,
     ObjectStore,
     ReplyPurpose,
+    RetentionFacts,
     SourceGone,
     SourceNotFound,
     SourceRow,
@@ -138,16 +139,19 @@ class SourceLifecycle:
             self._end_sessions(source_id)
         self._delete_objects(replies)
 
-    def delete_by_journalist(self, source_id: str) -> None:
-        """Everything of the source: rows and objects. ``SourceNotFound`` if none."""
-        objects = self.rows.delete_source(source_id)
+    def delete_by_journalist(self, source_id: str, unchanged: RetentionFacts | None = None) -> None:
+        """Everything of the source: rows and objects. ``SourceNotFound`` if none
+        (or, for ``expire``, if it changed since the retention rule read it)."""
+        objects = self.rows.delete_source(source_id, unchanged)
         if self._end_sessions is not None:
             self._end_sessions(source_id)
         self._delete_objects(objects)
 
-    def expire(self, source_id: str) -> None:
-        """The removal a retention policy calls: the same as a journalist's deletion."""
-        self.delete_by_journalist(source_id)
+    def expire(self, source_id: str, unchanged: RetentionFacts | None = None) -> None:
+        """The removal a retention policy calls: the same as a journalist's deletion,
+        in one transaction with the check that ``unchanged`` (the facts the policy
+        decided on) still holds; ``SourceNotFound`` otherwise."""
+        self.delete_by_journalist(source_id, unchanged)
 
     def delete_submission(self, submission_id: str) -> None:
         """One submission and its objects (a journalist's choice). ``SourceNotFound`` if none."""

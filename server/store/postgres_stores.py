@@ -416,12 +416,15 @@ class PostgresSourceStore:
             )
         return replies
 
-    def delete_source(self, source_id: str) -> list[str]:
+    def delete_source(self, source_id: str, unchanged: RetentionFacts | None = None) -> list[str]:
         with self.db.connect() as conn:
-            if not conn.execute(
-                "SELECT 1 FROM sources WHERE id = %s FOR UPDATE", (source_id,)
-            ).fetchone():
-                raise SourceNotFound(source_id)
+            row = conn.execute(
+                "SELECT id, last_active_on, kept_until, expiry_shift, desk FROM sources"
+                " WHERE id = %s FOR UPDATE",
+                (source_id,),
+            ).fetchone()
+            if not row or (unchanged is not None and RetentionFacts(*row) != unchanged):
+                raise SourceNotFound(source_id)  # gone, or active or kept since
             objects = [
                 str(r[0])
                 for r in conn.execute(

@@ -393,8 +393,10 @@ class SourceStore(Protocol):
         """Erase the login hash, reply key and replies; the replies' object ids."""
         ...
 
-    def delete_source(self, source_id: str) -> list[str]:
-        """Every row of the source; its object ids. ``SourceNotFound`` if none."""
+    def delete_source(self, source_id: str, unchanged: RetentionFacts | None = None) -> list[str]:
+        """Every row of the source; its object ids. ``SourceNotFound`` if none, or
+        if ``unchanged`` (what retention read) is no longer what the row says: a
+        source active or kept meanwhile is not expired on stale facts."""
         ...
 
     def delete_submission(self, submission_id: str) -> list[str]:

@@ -179,8 +179,10 @@ class SqliteSourceStore:
             )
         return replies
 
-    def delete_source(self, source_id: str) -> list[str]:
+    def delete_source(self, source_id: str, unchanged: RetentionFacts | None = None) -> list[str]:
         with self.db.connect() as conn:
+            if unchanged is not None and _retention_facts(conn, source_id) != unchanged:
+                raise SourceNotFound(source_id)  # active or kept since: not deleted
             objects = _object_ids(conn, source_id)
             conn.execute(
                 "DELETE FROM objects WHERE submission_id IN"
@@ -205,6 +207,14 @@ class SqliteSourceStore:
             if conn.execute("DELETE FROM submissions WHERE id = ?", (submission_id,)).rowcount == 0:
                 raise SourceNotFound(submission_id)
         return objects
+
+
+def _retention_facts(conn: sqlite3.Connection, source_id: str) -> RetentionFacts | None:
+    row = conn.execute(
+        "SELECT id, last_active_on, kept_until, expiry_shift, desk FROM sources WHERE id = ?",
+        (source_id,),
+    ).fetchone()
+    return RetentionFacts(*row) if row else None
 
 
 def _object_ids(conn: sqlite3.Connection, source_id: str) -> list[str]:
