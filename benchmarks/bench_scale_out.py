@@ -145,7 +145,7 @@ def stack(setup: str, base: Path, run: int, cluster: Cluster, s3: S3Server) -> I
         }
         url = _new_database(cluster, f"bench_{setup}_{run}")
         config = (
-            f'[database]\nurl = "{url}"\npool_size = 18\n\n'
+            f'[database]\nurl = "{url}"\npool_size = 10\n\n'
             f'[objects]\nendpoint = "{s3.endpoint}"\nbucket = "{s3.new_bucket()}"\n'
             f'region = "{REGION}"\naddressing = "path"\n'
         )

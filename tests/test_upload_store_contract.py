@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -315,6 +316,45 @@ def test_a_commit_holds_its_uploads_from_every_instance(backend: Backend) -> Non
             other.delete(upload.id)
         assert busy.value.status == 423
     assert b.get(upload.id, OWNER).received == len(data)
+
+
+def test_commits_at_once_never_wait_for_each_others_pool_connections(
+    shared_backend: Backend, pg_url: str, tmp_path: Path
+) -> None:
+    """As many commits as the pool has connections, all holding at once, still
+    get connections for their work: a hold keeps none of the pool's (with the
+    lock in a pooled transaction, each waited for the others' until the pool's
+    timeout: 503 for every commit under load)."""
+    assert shared_backend.s3 is not None
+    location = S3Location(
+        shared_backend.s3.endpoint, shared_backend.bucket, ACCESS_KEY, SECRET_KEY, REGION
+    )
+    with PostgresDatabase(pg_url, max_size=2, wait=2) as small:
+        store = SharedUploadStore(
+            small,
+            S3ObjectStore(connect(location), shared_backend.bucket, tmp_path / "small-spool"),
+            policy(Settings(data_dir=tmp_path)),
+            shared_backend.clock,
+            disk=DiskReserve(tmp_path, 0),
+        )
+        store.prepare()
+        data = sealed(MiB)
+        ids = [send(store, store.create(OWNER, len(data)), data).id for _ in range(2)]
+        all_holding = threading.Barrier(2, timeout=20)
+        received: list[int] = []
+
+        def commit_one(upload_id: str) -> None:
+            with store.hold([upload_id]):
+                all_holding.wait()
+                [upload] = store.check_for_commit([upload_id], OWNER)
+                received.append(upload.received)
+
+        workers = [threading.Thread(target=commit_one, args=(i,)) for i in ids]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(60)
+    assert received == [len(data), len(data)]
 
 
 # Expiry

@@ -194,13 +194,27 @@ class PostgresDatabase:
         pool's timeout, a query cut off) is ``StoreUnavailable``, its disk full
         ``StoreFull``: the web layer's 503 and 507. Other errors pass unchanged.
         """
+        with self.errors(), self.pool.connection() as conn:
+            yield conn
+
+    @staticmethod
+    @contextlib.contextmanager
+    def errors() -> Iterator[None]:
+        """The driver's "cannot reach" errors as the store layer's own (``connect``)."""
         try:
-            with self.pool.connection() as conn:
-                yield conn
+            yield
         except psycopg.errors.DiskFull as exc:
             raise StoreFull("the database") from exc
         except psycopg.OperationalError as exc:  # PoolTimeout is one
             raise StoreUnavailable("the database") from exc
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+        """A connection of its own, outside the pool, in autocommit: for what
+        lives as long as a session (advisory locks held while a request works).
+        Errors as ``connect``'s."""
+        with self.errors(), psycopg.connect(self.url, autocommit=True, **self._kwargs) as conn:
+            yield conn
 
     def prepare(self) -> list[Migration]:
         with self.connect() as conn:

@@ -30,10 +30,14 @@ is always in PostgreSQL and the bucket, never only in one process.
   is removed again (a part nobody lists is dropped by S3 when the upload is
   completed or aborted). An instance killed mid-PATCH loses that PATCH only.
 - **Holding across instances.** A commit, a DELETE and the sweep hold their
-  uploads with a PostgreSQL advisory lock for the transaction of one pooled
-  connection (``pg_try_advisory_xact_lock``: 423 if another instance holds
-  it), released by PostgreSQL itself when an instance dies. A PATCH may last
-  minutes over Tor, so it takes no such lock: its ``save`` compares.
+  uploads with PostgreSQL advisory locks (``pg_try_advisory_lock``: 423 if
+  another instance holds one), taken on one connection of the instance's own
+  outside the pool (``_Holds``) and released by PostgreSQL itself when an
+  instance dies. Not in a pooled transaction: a commit's work takes pool
+  connections while it holds, so N commits at once on a pool of N would each
+  wait for a connection the others keep, until the pool's timeout (503). A
+  PATCH may last minutes over Tor, so it takes no such lock: its ``save``
+  compares.
 - **Commit.** ``check_for_commit`` completes the multipart upload (the object
   appears under the upload's id, whole) and reads its header from the bucket;
   the row is marked assembled, so a commit sent again (a record that failed)
@@ -57,7 +61,9 @@ import contextlib
 import hashlib
 import hmac
 import os
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -68,6 +74,7 @@ from server.store import protocols
 from server.store.protocols import (
     CommitProblem,
     NoRoom,
+    StoreFull,
     StoreUnavailable,
     Upload,
     UploadError,
@@ -126,6 +133,59 @@ def _hold_key(upload_id: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+class _Holds:
+    """Session-level advisory locks on one connection of the instance's own
+    (module docstring, "Holding across instances").
+
+    Each lock or unlock is one short query under a mutex; nothing is kept busy
+    while an upload is held. If the connection breaks, its locks went with it
+    (PostgreSQL released them): the next ``take`` opens a new one, and a
+    ``release`` of locks taken on the broken one does nothing.
+    """
+
+    def __init__(self, pg: PostgresDatabase) -> None:
+        self.pg = pg
+        self._mutex = threading.Lock()
+        self._session: contextlib.ExitStack | None = None
+        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+
+    def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self.close()
+            stack = contextlib.ExitStack()
+            self._conn = stack.enter_context(self.pg.session())
+            self._session = stack
+        return self._conn
+
+    def take(self, keys: Sequence[int]) -> psycopg.Connection[tuple[Any, ...]] | None:
+        """All of ``keys`` on the returned connection, or none of them and None."""
+        with self._mutex, self.pg.errors():
+            conn = self._connection()
+            taken: list[int] = []
+            for key in keys:
+                got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+                if not got or not got[0]:
+                    for k in taken:
+                        conn.execute("SELECT pg_advisory_unlock(%s)", (k,))
+                    return None
+                taken.append(key)
+            return conn
+
+    def release(self, conn: psycopg.Connection[tuple[Any, ...]], keys: Sequence[int]) -> None:
+        with self._mutex:
+            if conn is not self._conn or conn.closed or conn.broken:
+                return  # gone with its connection
+            with contextlib.suppress(StoreUnavailable, StoreFull), self.pg.errors():
+                for key in keys:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+    def close(self) -> None:
+        if self._session is not None:
+            with contextlib.suppress(Exception):
+                self._session.close()
+        self._session = self._conn = None
+
+
 class SharedUploadStore(ExpiringUploads):
     """Uploads in progress as PostgreSQL rows and S3 parts (module docstring)."""
 
@@ -147,6 +207,10 @@ class SharedUploadStore(ExpiringUploads):
         self.objects = objects
         self.disk = disk  # the local disk holds each PATCH's spool file
         self.part_size = part_size
+        self._holds = _Holds(pg)
+        # Its connection closes with the store (or at exit): PostgreSQL then
+        # releases whatever it still held.
+        weakref.finalize(self, self._holds.close)
 
     def prepare(self) -> None:
         """The spool directory (the tables are migration 5's)."""
@@ -226,14 +290,14 @@ class SharedUploadStore(ExpiringUploads):
             if patch:
                 yield
                 return
-            with self.pg.connect() as conn:
-                for upload_id in upload_ids:
-                    got = conn.execute(
-                        "SELECT pg_try_advisory_xact_lock(%s)", (_hold_key(upload_id),)
-                    ).fetchone()
-                    if not got or not got[0]:
-                        raise UploadError(423, "another instance is using this upload")
+            keys = [_hold_key(upload_id) for upload_id in upload_ids]
+            conn = self._holds.take(keys)
+            if conn is None:
+                raise UploadError(423, "another instance is using this upload")
+            try:
                 yield
+            finally:
+                self._holds.release(conn, keys)
 
     @contextlib.contextmanager
     def receiving(self, upload: Upload, nbytes: int) -> Iterator[None]:
