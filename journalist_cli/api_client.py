@@ -15,6 +15,7 @@ import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import httpx
@@ -337,6 +338,28 @@ class ApiClient:
             return None
         self._check(response)
         return ChannelInfo.parse(self._json(response))
+
+    def stage_replacement(self, source_id: str, object_id: str, path: Path) -> str:
+        """Upload the envelope re-encrypted for a move (``move_source``); its new id."""
+        with path.open("rb") as body:
+            response = self._request(
+                "POST",
+                f"sources/{source_id}/objects/{object_id}/replacement",
+                content=body,
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    "Content-Length": str(path.stat().st_size),
+                },
+            )
+        return id_field(as_dict(self._json(response)), "object_id")
+
+    def move_source(self, source_id: str, desk: str, replacements: dict[str, str]) -> SourceInfo:
+        """Move the source to ``desk``, each object replaced by its staged envelope."""
+        objects = [{"old": old, "new": new} for old, new in replacements.items()]
+        response = self._request(
+            "POST", f"sources/{source_id}/move", json={"desk": desk, "objects": objects}
+        )
+        return SourceInfo.parse(self._json(response))
 
     def delete_source(self, source_id: str) -> None:
         self._request("DELETE", f"sources/{source_id}")

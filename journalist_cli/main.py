@@ -51,6 +51,7 @@ LAZY_COMMANDS = {
             "assign",
             "note",
             "reply",
+            "move",
             "ack",
             "keep",
             "feedback-period",

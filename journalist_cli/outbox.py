@@ -59,9 +59,14 @@ def check_keys(vault: Vault, journalists: Sequence[JournalistInfo]) -> list[KeyS
 
 
 def recipients(
-    vault: Vault, journalists: Sequence[JournalistInfo], me: envelope.PublicKey
+    vault: Vault,
+    journalists: Sequence[JournalistInfo],
+    me: envelope.PublicKey,
+    desk: str | None = None,
 ) -> tuple[list[envelope.Recipient], bool]:
-    """Every listed journalist's recipient (the hybrid key if any), once all are accepted.
+    """Every listed journalist's recipient (the hybrid key if any), once all are
+    accepted; of ``desk``'s journalists only (its members and the all-desk ones,
+    as this unsigned server lists them) when the source is in a desk.
 
     Returns the recipients and whether this was the first use (the list was
     accepted just now, trust on first use).
@@ -83,18 +88,30 @@ def recipients(
                 "fingerprints with those journalists (aloud, not through this server), "
                 "then run `lanterne journalists --accept`."
             )
+    if desk is not None:
+        keys = [k for k in keys if desk in k.info.desks or k.info.all_desks]
+        if all(k.public != me for k in keys):
+            raise ServerError(f"the server does not list you in desk {desk!r}")
     return [k.public.recipient for k in keys], first_use
 
 
 def directory_recipients(
-    directory: envelope.KeyDirectory, me: envelope.PublicKey
+    directory: envelope.KeyDirectory, me: envelope.PublicKey, desk: str | None = None
 ) -> list[envelope.Recipient]:
-    """Every journalist of a directory verified against the pinned newsroom key."""
+    """The journalists of a directory verified against the pinned newsroom key:
+    every one, or ``desk``'s recipients (envelope/SPEC.md §11.1) for a source in
+    a desk, so that notes and replies stay within the desk."""
     if all(k.name != me.name or k.fingerprint != me.fingerprint for k in directory.journalists):
         raise ServerError(
             "your own key is not in the newsroom's signed key directory: ask the admin"
         )
-    return [k.recipient for k in directory.journalists]
+    try:
+        chosen = directory.recipients_for(desk)
+    except envelope.DirectoryError as exc:
+        raise ServerError(f"{exc}: ask the admin") from None
+    if all(k.name != me.name for k in chosen):
+        raise ServerError(f"you are not in desk {desk!r} in the newsroom's signed key directory")
+    return [k.recipient for k in chosen]
 
 
 def _check_size(sealed: bytes, what: str) -> bytes:

@@ -61,6 +61,26 @@ def _opt_name(doc: dict[str, Any], name: str) -> str | None:
     return value
 
 
+DESK_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+
+
+def _desk(doc: dict[str, Any]) -> str | None:
+    value = doc.get("desk")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not DESK_PATTERN.fullmatch(value):
+        raise ServerError("the server's answer has a bad 'desk' field")
+    return value
+
+
+def _names(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(
+        isinstance(n, str) and DESK_PATTERN.fullmatch(n) for n in value
+    ):
+        raise ServerError("the server's answer has a bad 'desks' field")
+    return value
+
+
 def as_dict(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ServerError("the server's answer is not the expected JSON object")
@@ -81,6 +101,10 @@ class JournalistInfo:
     signing_key: str
     fingerprint: str
     hybrid_key: str | None = None  # X-Wing; absent or null for an X25519-only key
+    # The desks whose sources they receive and whether they receive every desk
+    # (docs/DESKS.md); from an unsigned instance's server, to be trusted as it is.
+    desks: tuple[str, ...] = ()
+    all_desks: bool = False
 
     @classmethod
     def parse(cls, raw: Any) -> JournalistInfo:
@@ -92,6 +116,8 @@ class JournalistInfo:
             signing_key=typed_field(doc, "signing_key", str),
             fingerprint=typed_field(doc, "fingerprint", str),
             hybrid_key=typed_field(doc, "hybrid_key", (str, type(None))),
+            desks=tuple(_names(doc.get("desks", []))),
+            all_desks=bool(doc.get("all_desks", False) is True),
         )
 
 
@@ -205,6 +231,7 @@ class SourceInfo:
     replies: int
     account_deleted: bool = False
     channel: ChannelDays = field(default_factory=ChannelDays)
+    desk: str | None = None  # docs/DESKS.md; None: the whole newsroom (or an older server)
 
     @classmethod
     def parse(cls, raw: Any) -> SourceInfo:
@@ -229,6 +256,7 @@ class SourceInfo:
             replies=_count(doc, "replies"),
             account_deleted=deleted,
             channel=ChannelDays.parse(doc),
+            desk=_desk(doc),
         )
 
     def to_api(self) -> dict[str, Any]:
@@ -247,6 +275,7 @@ class SourceInfo:
             "notes": self.notes,
             "replies": self.replies,
             **self.channel.to_api(),
+            "desk": self.desk,
         }
 
 

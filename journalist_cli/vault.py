@@ -43,7 +43,7 @@ from journalist_cli.records import (
 from journalist_cli.workflow_errors import ServerError, UnknownSource, VaultError
 
 MIN_PREFIX = 4
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # reply_key: what the server gives now (NULL once the source deleted their
 # account); pinned_reply_key: the first one this vault saw, the only one
 # replies are ever encrypted to (see ``store_summary``).
@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS sources (
     detailed         INTEGER NOT NULL DEFAULT 0,
     account_deleted  INTEGER NOT NULL DEFAULT 0,
     pinned_reply_key TEXT,
-    channel          TEXT  -- an official channel's days (records.ChannelDays), JSON
+    channel          TEXT,  -- an official channel's days (records.ChannelDays), JSON
+    desk             TEXT
 );
 CREATE TABLE IF NOT EXISTS submissions (
     id          TEXT PRIMARY KEY,
@@ -109,8 +110,9 @@ MIGRATE_0_TO_1 = (
     "DROP TABLE sources",
     "ALTER TABLE sources_v1 RENAME TO sources",
 )
-
 MIGRATE_1_TO_2 = ("ALTER TABLE sources ADD COLUMN channel TEXT",)
+# Version 2 to 3: the source's desk (docs/DESKS.md), NULL for the whole newsroom.
+MIGRATE_2_TO_3 = ("ALTER TABLE sources ADD COLUMN desk TEXT",)
 
 
 @dataclass(frozen=True)
@@ -266,7 +268,7 @@ class Vault:
         """
         with self._connect() as conn:
             row = conn.execute(
-                "SELECT last_activity, submissions, notes, replies, detailed FROM sources"
+                "SELECT last_activity, submissions, notes, replies, detailed, desk FROM sources"
                 " WHERE id = ?",
                 (info.id,),
             ).fetchone()
@@ -276,16 +278,17 @@ class Vault:
                 info.notes,
                 info.replies,
                 1,
+                info.desk,  # a move re-encrypts everything under new object ids
             )
             conn.execute(
                 "INSERT INTO sources(id, reply_key, last_activity, submissions, size, seen,"
-                " starred, tags, assignee, notes, replies, account_deleted, channel,"
-                " pinned_reply_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                " starred, tags, assignee, notes, replies, account_deleted, channel, desk,"
+                " pinned_reply_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT(id) DO UPDATE SET reply_key=excluded.reply_key,"
                 " last_activity=excluded.last_activity, submissions=excluded.submissions,"
                 " size=excluded.size, seen=excluded.seen, starred=excluded.starred,"
                 " tags=excluded.tags, assignee=excluded.assignee, notes=excluded.notes,"
-                " replies=excluded.replies, channel=excluded.channel,"
+                " replies=excluded.replies, channel=excluded.channel, desk=excluded.desk,"
                 # Once deleted, always deleted: a server cannot bring the account back.
                 " account_deleted=max(account_deleted, excluded.account_deleted),"
                 " pinned_reply_key=coalesce(pinned_reply_key, excluded.reply_key)",
@@ -651,11 +654,15 @@ def _migrate(conn: sqlite3.Connection) -> None:
     exists = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sources'"
     ).fetchone()
-    if version in (0, 1) and exists:
+    steps = {
+        0: MIGRATE_0_TO_1,  # rebuilds the table with today's columns
+        1: MIGRATE_1_TO_2 + MIGRATE_2_TO_3,
+        2: MIGRATE_2_TO_3,
+    }.get(version)
+    if steps is not None and exists:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            # 0 to 1 rebuilds the table with today's columns; 1 to 2 adds ``channel``.
-            for statement in MIGRATE_0_TO_1 if version == 0 else MIGRATE_1_TO_2:
+            for statement in steps:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
@@ -693,6 +700,7 @@ def _summary_row(info: SourceInfo) -> tuple[object, ...]:
         info.replies,
         int(info.account_deleted or info.reply_key is None),
         json.dumps(info.channel.to_api()),
+        info.desk,
     )
 
 
@@ -711,6 +719,7 @@ def _summary(r: sqlite3.Row) -> SourceInfo:
         replies=int(r["replies"]),
         account_deleted=bool(r["account_deleted"]),
         channel=_channel_days(r["channel"]),
+        desk=r["desk"],
     )
 
 

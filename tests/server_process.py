@@ -255,9 +255,13 @@ class SourceClient:
         files: list[tuple[str, bytes, str]] | None = None,
         answers: dict[str, str] | None = None,
         token: str | None = None,
+        desk: str | None = None,
     ) -> httpx.Response:
         token = token if token is not None else self.csrf(f"/{self.lang}/submit")
-        data: list[tuple[str, str]] = [("csrf_token", token), ("website", ""), ("message", message)]
+        data: list[tuple[str, str]] = [("csrf_token", token), ("website", "")]
+        if desk is not None:  # before the message, as the form puts it
+            data.append(("desk", desk))
+        data.append(("message", message))
         for qid, answer in (answers or {}).items():
             data.append((f"q_{qid}", answer))
         upload = [("files", (name, content, ctype)) for name, content, ctype in files or []]
@@ -267,10 +271,13 @@ class SourceClient:
         return self.client.post(f"/{self.lang}/submit", data=dict(data), files=upload)
 
     def first_submission(
-        self, message: str, files: list[tuple[str, bytes, str]] | None = None
+        self,
+        message: str,
+        files: list[tuple[str, bytes, str]] | None = None,
+        desk: str | None = None,
     ) -> str:
         """Submit and return the codename shown on the confirmation page."""
-        response = self.submit(message, files)
+        response = self.submit(message, files, desk=desk)
         assert response.status_code == 303, response.text
         assert response.headers["location"] == f"/{self.lang}/codename"
         page = self.client.get(f"/{self.lang}/codename")

@@ -31,6 +31,7 @@ from server.store.protocols import (
     DeskProblem,
     DeskRow,
     ItemKind,
+    MoveConflict,
     ObjectRow,
     ReplyPurpose,
     RetentionFacts,
@@ -549,3 +550,48 @@ def test_a_source_active_during_the_sweep_is_not_expired(rows: Rows, tmp_path: P
     )
     assert plain.expire_due("2027-01-02") == 0  # active on 2026-12-04: due 2027-01-03
     assert plain.expire_due("2027-01-03") == 1
+
+
+def test_the_source_and_desk_of_an_object_or_a_submission(rows: Rows) -> None:
+    """What the journalist API checks before serving an object to a journalist."""
+    rows.journalists.add_desk(_desk("news"))
+    source = SourceRow(new_id(), b"login", b"reply", desk="news")
+    submission, obj = new_id(), ObjectRow(new_id(), "file", 1)
+    rows.sources.record_submission(submission, source.id, source, DAY, [obj])
+    plain, plain_submission = new_source(rows)
+    note, reply = new_id(), new_id()
+    rows.sources.add_item(ItemKind.NOTE, new_id(), source.id, note, None, DAY)
+    rows.sources.add_item(ItemKind.REPLY, new_id(), plain.id, reply, None, DAY)
+    assert rows.newsroom.source_of_object(obj.id) == (source.id, "news")
+    assert rows.newsroom.source_of_object(note) == (source.id, "news")
+    assert rows.newsroom.source_of_object(reply) == (plain.id, None)
+    assert rows.newsroom.source_of_object(new_id()) is None
+    assert rows.newsroom.source_of_submission(submission) == (source.id, "news")
+    assert rows.newsroom.source_of_submission(plain_submission) == (plain.id, None)
+    assert rows.newsroom.source_of_submission(new_id()) is None
+
+
+def test_moving_a_source_replaces_every_object_row_at_once(rows: Rows) -> None:
+    rows.journalists.add_desk(_desk("news"))
+    rows.journalists.add_desk(_desk("legal"))
+    source = SourceRow(new_id(), b"login", b"reply", desk="news")
+    first = ObjectRow(new_id(), "manifest", 5)
+    rows.sources.record_submission(new_id(), source.id, source, DAY, [first])
+    note, reply = new_id(), new_id()
+    rows.sources.add_item(ItemKind.NOTE, new_id(), source.id, note, None, DAY)
+    rows.sources.add_item(ItemKind.REPLY, new_id(), source.id, reply, None, DAY)
+    moved = {first.id: (new_id(), 9), note: (new_id(), 3), reply: (new_id(), 4)}
+    with pytest.raises(MoveConflict):  # one object left out: nothing changes
+        rows.newsroom.move_source(source.id, "legal", {first.id: moved[first.id]})
+    with pytest.raises(MoveConflict):  # one too many
+        rows.newsroom.move_source(source.id, "legal", {**moved, new_id(): (new_id(), 1)})
+    assert rows.sources.desk_of(source.id) == "news"
+    with pytest.raises(SourceNotFound):
+        rows.newsroom.move_source(new_id(), "legal", {})
+    rows.newsroom.move_source(source.id, "legal", moved)
+    assert rows.sources.desk_of(source.id) == "legal"
+    items = rows.newsroom.items_of(source.id)
+    assert items.submissions[0][2] == [ObjectRow(moved[first.id][0], "manifest", 9)]
+    assert [n.object_id for n in items.notes] == [moved[note][0]]
+    assert [r.object_id for r in items.replies] == [moved[reply][0]]
+    assert not rows.newsroom.object_is_known(first.id)

@@ -1,5 +1,5 @@
 """`lanterne seen | star | tag | assign | note | delete | reply | ack | keep |
-feedback-period | journalists`.
+feedback-period | move | journalists`.
 
 Each logs in with the signing key, changes the shared state on the server
 and mirrors the answer into the vault. Notes and replies are encrypted here
@@ -122,13 +122,15 @@ def _text_argument(text: str | None, what: str) -> str:
 
 
 def _recipients(
-    client: ApiClient, vault: Vault, me: envelope.PublicKey
+    client: ApiClient, vault: Vault, me: envelope.PublicKey, desk: str | None
 ) -> list[envelope.Recipient]:
+    """Whom a note or reply about a source of ``desk`` is encrypted to: that
+    desk's journalists only (docs/DESKS.md), every journalist for no desk."""
     directory = pinned_directory(client)
     if directory is not None:
         # The newsroom key decides: its directory, and nothing the server adds.
-        return outbox.directory_recipients(directory, me)
-    keys, first_use = outbox.recipients(vault, client.journalists(), me)
+        return outbox.directory_recipients(directory, me, desk)
+    keys, first_use = outbox.recipients(vault, client.journalists(), me, desk)
     if first_use:
         click.echo(
             "first use: accepted the server's list of journalist keys; check their fingerprints"
@@ -143,17 +145,20 @@ def _recipients(
 @click.argument("text")
 @passphrase_option
 def note_command(source: str, text: str, passphrase_file: Path | None) -> None:
-    """Add a note for all journalists (TEXT, or - to read it from stdin)."""
+    """Add a note for the journalists of the source's desk (all of them for a source
+    without a desk) (TEXT, or - to read it from stdin)."""
     body = _text_argument(text, "note")
     vault = open_vault()
     sid = vault.resolve(source)
     with logged_in(passphrase_file) as (client, signer):
-        sealed = outbox.seal_note(body, _recipients(client, vault, signer.public))
+        desk = client.source(sid).source.desk  # where the source is now (a move changes it)
+        sealed = outbox.seal_note(body, _recipients(client, vault, signer.public, desk))
         created = client.add_note(sid, sealed)
     vault.add_item(
         sid, "note", created.id, created.object_id, today().isoformat(), signer.name, sealed
     )
-    click.echo(f"note added to {_label(vault, sid)} (encrypted to every journalist)")
+    whom = f"the {desk} desk's journalists" if desk else "every journalist"
+    click.echo(f"note added to {_label(vault, sid)} (encrypted to {whom})")
 
 
 @click.command("reply")
@@ -170,7 +175,8 @@ def reply_command(
 ) -> None:
     """Reply to a source (TEXT, - for stdin, or nothing to open $EDITOR).
 
-    Encrypted here to the source's reply key and every journalist's key; the
+    Encrypted here to the source's reply key and the keys of the journalists of
+    the source's desk (every journalist for a source without a desk); the
     source reads it after logging in with their codename.
     """
     vault = open_vault()
@@ -194,11 +200,15 @@ def _send_reply(
 ) -> None:
     """Encrypt ``body`` to the source and the journalists, send it (with its
     ``purpose``, which the server records by its day), and mirror it in the vault."""
-    vault.store_summary(client.source(sid).source)  # pins a first key, records a change
+    current = client.source(sid).source
+    vault.store_summary(current)  # pins a first key, records a change
     reply_key = _check_reply_key(vault.source(sid), _label(vault, sid))
     if reply_key is None:
         raise ServerError("the server gives no reply key for this source; no reply was sent")
-    sealed = outbox.seal_reply(body, reply_key, _recipients(client, vault, signer.public))
+    # To the journalists of the source's desk only (docs/DESKS.md).
+    sealed = outbox.seal_reply(
+        body, reply_key, _recipients(client, vault, signer.public, current.desk)
+    )
     try:
         created = client.add_reply(sid, sealed, purpose)
     except ServerError:
@@ -276,7 +286,7 @@ def feedback_period_command(
 ) -> None:
     """Give one source the channel's longer feedback period (an external
     authority's duly justified cases: 6 months). The reason is recorded as a
-    note, encrypted to every journalist."""
+    note, encrypted to the journalists of the source's desk."""
     if reset == bool(reason):
         raise UsageProblem("give --reason TEXT (why the longer period), or --reset")
     vault = open_vault()
@@ -287,7 +297,7 @@ def feedback_period_command(
         vault.store_summary(info)
         if reason:
             note = f"Feedback period: {info.channel.feedback_months} months. Reason: {reason}"
-            sealed = outbox.seal_note(note, _recipients(client, vault, signer.public))
+            sealed = outbox.seal_note(note, _recipients(client, vault, signer.public, info.desk))
             created = client.add_note(sid, sealed)
             vault.add_item(
                 sid, "note", created.id, created.object_id, today().isoformat(), signer.name, sealed
@@ -392,3 +402,88 @@ TRIAGE_COMMANDS = (
     delete_command,
     journalists_command,
 )
+
+
+@click.command("move")
+@click.argument("source")
+@click.argument("desk")
+@passphrase_option
+def move_command(source: str, desk: str, passphrase_file: Path | None) -> None:
+    """Move a source to another DESK (you must be in both). Everything it sent, and
+    the notes and replies about it, is decrypted here and encrypted again to the
+    journalists of DESK only; the server receives the new envelopes, never the
+    content. Its later messages go to DESK."""
+    import tempfile
+
+    from journalist_cli import credentials, moving
+    from journalist_cli.commands._shared import home, identity_file
+
+    vault = open_vault()
+    sid = vault.resolve(source)
+    ident = credentials.load_full_identity(identity_file(None), passphrase_file)
+    keys = ident.identities()
+    with logged_in(passphrase_file) as (client, signer):
+        detail = client.source(sid)
+        if detail.source.desk == desk:
+            raise UsageProblem(f"{_label(vault, sid)} is in desk {desk} already")
+        vault.store_summary(detail.source)  # pins a first reply key, records a change
+        recipients = _recipients(client, vault, signer.public, desk)
+        # Messages and files first: the manifests name them by their new ids.
+        todo: list[tuple[str, int | None, list[envelope.Recipient]]] = [
+            (o.id, o.size, recipients)
+            for sub in detail.submissions
+            for o in sub.objects
+            if o.kind != "manifest"
+        ]
+        todo += [(n.object_id, None, recipients) for n in detail.notes]
+        if detail.replies:
+            reply_key = _check_reply_key(vault.source(sid), _label(vault, sid))
+            if reply_key is None:
+                raise ServerError("the server gives no reply key for this source; nothing moved")
+            to_source = envelope.X25519Recipient.from_text(reply_key)
+            todo += [(r.object_id, None, [to_source, *recipients]) for r in detail.replies]
+        manifests = [
+            (o.id, o.size)
+            for sub in detail.submissions
+            for o in sub.objects
+            if o.kind == "manifest"
+        ]
+        replacements: dict[str, str] = {}
+        with tempfile.TemporaryDirectory(dir=home()) as work:
+            fetched, sealed = Path(work) / "fetched", Path(work) / "sealed"
+            for object_id, size, whom in todo:
+                with fetched.open("wb") as out:
+                    client.download(object_id, out, 0, size, lambda _n: None)
+                try:
+                    with fetched.open("rb") as src, sealed.open("wb") as dst:
+                        moving.reencrypt(src, dst, keys, whom)
+                except envelope.NoMatchingKeyError:
+                    raise _not_yours(object_id) from None
+                replacements[object_id] = client.stage_replacement(sid, object_id, sealed)
+            for object_id, size in manifests:
+                with fetched.open("wb") as out:
+                    client.download(object_id, out, 0, size, lambda _n: None)
+                try:
+                    plain = envelope.decrypt_bytes(fetched.read_bytes(), keys)
+                except envelope.NoMatchingKeyError:
+                    raise _not_yours(object_id) from None
+                try:
+                    rewritten = moving.rewrite_manifest(plain, replacements)
+                except moving.ManifestRefused as exc:
+                    raise ServerError(f"manifest {object_id}: {exc}; nothing was moved") from None
+                sealed.write_bytes(envelope.encrypt_bytes(rewritten, recipients))
+                replacements[object_id] = client.stage_replacement(sid, object_id, sealed)
+        info = client.move_source(sid, desk, replacements)
+    vault.store_summary(info)
+    click.echo(
+        f"{_label(vault, sid)} moved to desk {desk}: {plural(len(replacements), 'object')}"
+        " encrypted again to its journalists only; run `lanterne pull` to fetch them"
+    )
+
+
+def _not_yours(object_id: str) -> ServerError:
+    return ServerError(
+        f"object {object_id} is not encrypted to you (it arrived before you joined the"
+        " desk?): nothing was moved; a journalist who can read everything of this source"
+        " can move it"
+    )

@@ -352,6 +352,7 @@ def _source_json(record: SourceRecord, day: str) -> dict[str, Any]:
         **days.to_api(),
         "acknowledgement_overdue": _overdue(days.acknowledge_by, day),
         "feedback_overdue": _overdue(days.feedback_by, day),
+        "desk": info.desk,
     }
 
 
@@ -430,11 +431,14 @@ def source_table(
     day = day or now.isoformat()
     channel = _shows_channel(records)  # an official channel, or retention on
     wide = width >= WIDE
+    desks = any(r.info.desk for r in records)  # a newsroom without desks: no column
     table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
     table.add_column("", no_wrap=True)  # ★ starred, † account deleted, ! reply key changed
     table.add_column("source", min_width=10, overflow="fold")
     if wide:
         table.add_column("id", no_wrap=True)
+    if desks:
+        table.add_column("desk", overflow="fold", min_width=4)
     table.add_column("state", no_wrap=True)
     table.add_column("subs", no_wrap=True, justify="right")
     table.add_column("size", no_wrap=True, justify="right")
@@ -460,6 +464,8 @@ def source_table(
         row: list[str | Text] = [marks, r.label(language)]
         if wide:
             row.append(info.id[: designations.SHORT_ID])
+        if desks:
+            row.append(info.desk or "—")
         row += [
             Text("seen") if info.seen else Text("new", style="bold green"),
             f"{info.submissions}" + (f" +{info.replies}r" if info.replies else ""),

@@ -21,7 +21,7 @@ from typing import Protocol
 
 import envelope
 from envelope.keys import b64decode, b64encode
-from server.store.protocols import JournalistStore
+from server.store.protocols import DeskRow, JournalistStore
 
 NEWSROOM_KEY_META = "newsroom_key"
 DIRECTORY_META = "key_directory"
@@ -47,6 +47,32 @@ def keys_to_encrypt_to(store: JournalistStore) -> list[envelope.PublicKey]:
     recorded: never encrypt to keys the newsroom did not sign."""
     directory = current(store)
     return list(directory.journalists) if directory is not None else registered_keys(store)
+
+
+def desk_keys(store: JournalistStore, desk: str | None) -> list[envelope.PublicKey]:
+    """The keys what is sent to ``desk`` is encrypted to (None: a source of the
+    whole newsroom, from before desks): on a signed instance the signed
+    directory's recipients of that desk (SPEC §11.1), none for a desk it does
+    not name; on an unsigned one, the desk's registered members and the
+    all-desk journalists. ``DirectoryUnusable`` as ``keys_to_encrypt_to``."""
+    directory = current(store)
+    if directory is not None:
+        try:
+            return list(directory.recipients_for(desk))
+        except envelope.DirectoryError:
+            return []  # a desk the newsroom did not sign receives nothing
+    rows = store.journalists()
+    if desk is None:
+        return [row.public_key() for row in rows]
+    found = next((d for d in store.desks() if d.name == desk), None)
+    if found is None:
+        return []
+    return [row.public_key() for row in rows if row.name in found.members or row.all_desks]
+
+
+def offered_desks(store: JournalistStore) -> list[DeskRow]:
+    """The desks a source can choose now: those with at least one key to encrypt to."""
+    return [d for d in store.desks() if desk_keys(store, d.name)]
 
 
 def newsroom_key(values: RecordedValues) -> bytes | None:

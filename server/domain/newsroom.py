@@ -8,9 +8,11 @@ envelopes in the object store like everything else.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import envelope
 from server.domain.channel import (
     MAX_KEEP_DAYS,
     Channels,
@@ -23,16 +25,28 @@ from server.domain.source_lifecycle import SourceLifecycle
 from server.settings import ChannelSettings
 from server.store.protocols import (
     ItemKind,
+    JournalistRow,
     JournalistStore,
+    MoveConflict,
     NewsroomStore,
     ObjectStore,
+    PendingObject,
     ReplyPurpose,
     SourceNotFound,
     SourceSummary,
     TriageRefused,
 )
 
-__all__ = ["Invalid", "Newsroom", "NotFound", "SourceSummary"]
+__all__ = [
+    "Invalid",
+    "MoveConflict",
+    "Newsroom",
+    "NotFound",
+    "NotMember",
+    "Reader",
+    "SourceSummary",
+    "reader_of",
+]
 
 TAG = re.compile(r"[A-Za-z0-9._-]{1,32}")
 MAX_TAGS = 16
@@ -46,9 +60,37 @@ class Invalid(Exception):
     """A value the API does not accept (the message says which)."""
 
 
+class NotMember(Exception):
+    """The journalist is not in the desk a change names (the message says which)."""
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Which sources a journalist may see and change (docs/DESKS.md): those of
+    their desks (``desks``; None for a journalist who receives every desk) and
+    those of the whole newsroom (sources from before desks). Anything else is
+    answered as if it did not exist."""
+
+    desks: frozenset[str] | None
+
+    def sees(self, desk: str | None) -> bool:
+        return desk is None or self.desks is None or desk in self.desks
+
+
+EVERY_DESK = Reader(None)
+
+
+def reader_of(journalists: JournalistStore, row: JournalistRow) -> Reader:
+    """The desks of a journalist, read at each request (the admin may change them)."""
+    if row.all_desks:
+        return EVERY_DESK
+    return Reader(frozenset(d.name for d in journalists.desks() if row.name in d.members))
+
+
 class Newsroom:
     """Reads for the journalists; every change of a source's life goes to
-    ``self.lifecycle`` (server/domain/source_lifecycle.py)."""
+    ``self.lifecycle`` (server/domain/source_lifecycle.py). Each method takes
+    the ``Reader`` it answers for: what is outside their desks is ``NotFound``."""
 
     def __init__(
         self,
@@ -117,18 +159,25 @@ class Newsroom:
 
     # Reading
 
-    def sources(self) -> list[SourceSummary]:
-        return self.rows.source_summaries()
+    def sources(self, reader: Reader = EVERY_DESK) -> list[SourceSummary]:
+        return [s for s in self.rows.source_summaries() if reader.sees(s.desk)]
 
-    def source(self, source_id: str) -> SourceSummary:
-        for s in self.sources():
+    def source(self, source_id: str, reader: Reader = EVERY_DESK) -> SourceSummary:
+        for s in self.sources(reader):
             if s.id == source_id:
                 return s
         raise NotFound(source_id)
 
-    def items(self, source_id: str) -> dict[str, list[dict[str, Any]]]:
+    def submission_source(self, submission_id: str, reader: Reader = EVERY_DESK) -> str:
+        """The source of a submission the reader may see; ``NotFound`` otherwise."""
+        found = self.rows.source_of_submission(submission_id)
+        if found is None or not reader.sees(found[1]):
+            raise NotFound(submission_id)
+        return found[0]
+
+    def items(self, source_id: str, reader: Reader = EVERY_DESK) -> dict[str, list[dict[str, Any]]]:
         """Submissions with their objects, replies and notes of one source."""
-        self.source(source_id)
+        self.source(source_id, reader)
         found = self.rows.items_of(source_id)
         submissions: list[dict[str, Any]] = [
             {
@@ -159,9 +208,11 @@ class Newsroom:
     def object_is_known(self, object_id: str) -> bool:
         return self.rows.object_is_known(object_id)
 
-    def object_size(self, object_id: str) -> int | None:
-        """The length of an object a source or a journalist sent, or None."""
-        if not self.object_is_known(object_id):
+    def object_size(self, object_id: str, reader: Reader = EVERY_DESK) -> int | None:
+        """The length of an object a source or a journalist sent, or None (also
+        for an object of a source outside the reader's desks)."""
+        owner = self.rows.source_of_object(object_id)
+        if owner is None or not reader.sees(owner[1]):
             return None
         try:
             return self.store.size(object_id)
@@ -181,10 +232,11 @@ class Newsroom:
         remove_tags: list[str] | None = None,
         assignee: str | None = None,
         clear_assignee: bool = False,
+        reader: Reader = EVERY_DESK,
     ) -> None:
         """Change triage state; tag additions and removals apply atomically, so two
         journalists tagging at once both keep their tags."""
-        self.source(source_id)
+        self.source(source_id, reader)
         for given in (tags, add_tags, remove_tags):
             if given is not None and not all(TAG.fullmatch(t) for t in given):
                 raise Invalid("tags: each 1-32 letters, digits, '.', '-', '_'")
@@ -225,3 +277,62 @@ class Newsroom:
         except SourceNotFound:
             raise NotFound(source_id) from None
         return {"id": item_id, "object_id": object_id}
+
+    # Moving a source to another desk (docs/DESKS.md, "Moving a source")
+
+    def replacement_limit(self, source_id: str, object_id: str, reader: Reader) -> int:
+        """The largest envelope that may replace ``object_id``, an object of
+        ``source_id`` the reader may see (``NotFound`` otherwise): an envelope of
+        as many plaintext bytes as the old one has ciphertext bytes, with the
+        largest header, is larger than any re-encryption of it."""
+        owner = self.rows.source_of_object(object_id)
+        if owner is None or owner[0] != source_id or not reader.sees(owner[1]):
+            raise NotFound(object_id)
+        try:
+            return envelope.ciphertext_size(self.store.size(object_id))
+        except (OSError, ValueError):
+            raise NotFound(object_id) from None
+
+    def new_object(self) -> PendingObject:
+        """Where a replacement envelope is written as it arrives (listed nowhere
+        until a move names it; removed at the next start if none does)."""
+        return self.store.new_object()
+
+    def move(
+        self,
+        source_id: str,
+        desk: str,
+        replacements: Mapping[str, str],
+        reader: Reader,
+        desks: Sequence[str],
+    ) -> None:
+        """Put the source in ``desk``, its objects replaced by the envelopes the
+        mover re-encrypted on their machine (``old id -> new id``). The mover must
+        see the source (``NotFound``) and belong to ``desk`` (``NotMember``);
+        ``Invalid`` for an unknown desk or a replacement that was not uploaded;
+        ``MoveConflict`` when the replacements are not exactly the source's
+        objects. The old envelopes are deleted once the rows point to the new."""
+        summary = self.source(source_id, reader)
+        if desk not in desks:
+            raise Invalid(f"desk: no desk named {desk}")
+        if reader.desks is not None and desk not in reader.desks:
+            raise NotMember(f"you are not in desk {desk}: the admin adds journalists to desks")
+        if summary.desk == desk:
+            raise Invalid(f"desk: the source is already in desk {desk}")
+        if len(set(replacements.values())) != len(replacements):
+            raise Invalid("objects: a replacement is named twice")
+        sized: dict[str, tuple[str, int]] = {}
+        for old, new in replacements.items():
+            if new in replacements or self.rows.object_is_known(new):
+                raise Invalid(f"objects: {new} is not a new object")
+            try:
+                size = self.store.size(new)
+            except (OSError, ValueError):
+                raise Invalid(f"objects: {new} was not uploaded") from None
+            sized[old] = (new, size)
+        try:
+            self.rows.move_source(source_id, desk, sized)
+        except SourceNotFound:
+            raise NotFound(source_id) from None
+        for old in replacements:
+            self.store.delete(old)

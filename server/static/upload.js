@@ -81,6 +81,27 @@ class DirectoryError extends UploadError {
   }
 }
 
+// The desk the source sends to (docs/DESKS.md): a logged-in source's own
+// (data-desk), else the one chosen on the form (a hidden field when there is
+// one desk); "" for the whole newsroom (an instance without desks).
+function chosenDesk(form) {
+  if (form.dataset.desk) return form.dataset.desk;
+  const field = form.elements.namedItem("desk");
+  return field ? field.value : "";
+}
+
+// A directory's recipients for a desk (envelope/SPEC.md §11.1): its members and
+// the all-desk journalists, in directory order; every journalist for no desk.
+function deskJournalists(inner, desk) {
+  if (!desk) return inner.journalists;
+  const found = Array.isArray(inner.desks) ? inner.desks.find((d) => d && d.name === desk) : null;
+  if (inner.type !== "lanterne-key-directory-payload/v2" || !found || !Array.isArray(found.members)) throw new DirectoryError("no such desk");
+  const names = new Set([...found.members, ...(Array.isArray(inner.all_desks) ? inner.all_desks : [])]);
+  const chosen = inner.journalists.filter((j) => j && names.has(j.name));
+  if (!chosen.length) throw new DirectoryError("nobody in this desk");
+  return chosen;
+}
+
 async function signedJournalists(form, doc) {
   const pinned = form.dataset.newsroomKey;
   const d = doc.directory;
@@ -92,14 +113,17 @@ async function signedJournalists(form, doc) {
   signed.set(payload, DIRECTORY_LABEL.length);
   if (!(await crypto.subtle.verify({ name: "Ed25519" }, key, fromBase64(d.signature), signed))) throw new DirectoryError("bad signature");
   const inner = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload));
-  if (inner.type !== "lanterne-key-directory-payload/v1" || !Number.isSafeInteger(inner.serial)) throw new DirectoryError("not a directory");
+  const types = ["lanterne-key-directory-payload/v1", "lanterne-key-directory-payload/v2"];
+  if (!types.includes(inner.type) || !Number.isSafeInteger(inner.serial)) throw new DirectoryError("not a directory");
   if (inner.serial < Number(form.dataset.directorySerial)) throw new DirectoryError("older than the page's");
   if (!Array.isArray(inner.journalists)) throw new DirectoryError("no journalists");
-  return inner.journalists;
+  return deskJournalists(inner, chosenDesk(form));
 }
 
 async function loadRecipients(form, lang, signal) {
-  const response = await call(`/${lang}/recipients.json`, { headers: {} }, signal);
+  const desk = chosenDesk(form);
+  const query = desk ? `?desk=${encodeURIComponent(desk)}` : "";
+  const response = await call(`/${lang}/recipients.json${query}`, { headers: {} }, signal);
   if (!response.ok) throw new UploadError(`HTTP ${response.status}`, false);
   const doc = await response.json();
   if (form.dataset.newsroomKey) return (await signedJournalists(form, doc)).map(recipientKey);
@@ -283,9 +307,16 @@ async function freshToken(lang, signal) {
   return token.value;
 }
 
-function commit(uploads, token) {
+function commit(uploads, token, desk) {
   const form = document.getElementById("commit-form");
   form.elements.csrf_token.value = token;
+  if (desk) {
+    const input = document.createElement("input");
+    input.type = "hidden";
+    input.name = "desk";
+    input.value = desk;
+    form.append(input);
+  }
   for (const u of uploads) {
     const input = document.createElement("input");
     input.type = "hidden";
@@ -318,6 +349,7 @@ async function start() {
     view.sending();
     try {
       if (!job.uploads) {
+        job.desk = chosenDesk(form); // what the files are encrypted to is what is committed
         const recipients = await loadRecipients(form, lang, abort.signal).catch((err) => {
           if (err instanceof UploadError) err.keys = true;
           throw err;
@@ -341,7 +373,7 @@ async function start() {
       }
       for (const u of job.uploads) if (!u.done) await u.deliver(abort.signal, view);
       view.finishing();
-      commit(job.uploads, await freshToken(lang, abort.signal));
+      commit(job.uploads, await freshToken(lang, abort.signal), job.desk);
     } catch (err) {
       if (abort.signal.aborted) return;
       if (err.refused) view.refused();

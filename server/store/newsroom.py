@@ -6,13 +6,16 @@ changes) are server/domain/newsroom.py's; this module only reads and writes rows
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from server.store.db import Database
 from server.store.protocols import (
     ItemRow,
+    MoveConflict,
     ObjectRow,
     SourceItems,
+    SourceNotFound,
     SourceSummary,
     TriageRefused,
 )
@@ -115,6 +118,51 @@ class SqliteNewsroomStore:
                 (object_id,),
             ).fetchone()
         return row is not None
+
+    def source_of_object(self, object_id: str) -> tuple[str, str | None] | None:
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT s.id, s.desk FROM sources s WHERE s.id IN ("
+                " SELECT u.source_id FROM objects o JOIN submissions u ON u.id = o.submission_id"
+                "  WHERE o.id = ?1"
+                " UNION ALL SELECT source_id FROM replies WHERE object_id = ?1"
+                " UNION ALL SELECT source_id FROM notes WHERE object_id = ?1)",
+                (object_id,),
+            ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def source_of_submission(self, submission_id: str) -> tuple[str, str | None] | None:
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT s.id, s.desk FROM submissions u JOIN sources s ON s.id = u.source_id"
+                " WHERE u.id = ?",
+                (submission_id,),
+            ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def move_source(
+        self, source_id: str, desk: str, replacements: Mapping[str, tuple[str, int]]
+    ) -> None:
+        with self.db.connect() as conn:
+            if not conn.execute("SELECT 1 FROM sources WHERE id = ?", (source_id,)).fetchone():
+                raise SourceNotFound(source_id)
+            current = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT o.id FROM objects o JOIN submissions u ON u.id = o.submission_id"
+                    " WHERE u.source_id = ?1"
+                    " UNION ALL SELECT object_id FROM replies WHERE source_id = ?1"
+                    " UNION ALL SELECT object_id FROM notes WHERE source_id = ?1",
+                    (source_id,),
+                )
+            }
+            if current != set(replacements):
+                raise MoveConflict(source_id)
+            for old, (new, size) in replacements.items():
+                conn.execute("UPDATE objects SET id = ?, size = ? WHERE id = ?", (new, size, old))
+                conn.execute("UPDATE replies SET object_id = ? WHERE object_id = ?", (new, old))
+                conn.execute("UPDATE notes SET object_id = ? WHERE object_id = ?", (new, old))
+            conn.execute("UPDATE sources SET desk = ? WHERE id = ?", (desk, source_id))
 
     def update_triage(
         self,

@@ -15,7 +15,7 @@ source's account never interleave.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -28,6 +28,7 @@ from server.store.protocols import (
     ItemKind,
     ItemRow,
     JournalistRow,
+    MoveConflict,
     ObjectRow,
     ReplyPurpose,
     ReplyRow,
@@ -560,6 +561,59 @@ class PostgresNewsroomStore:
                 {"o": object_id},
             ).fetchone()
         return row is not None
+
+    def move_source(
+        self, source_id: str, desk: str, replacements: Mapping[str, tuple[str, int]]
+    ) -> None:
+        with self.db.connect() as conn:
+            # The source's row locked first: a submission or a note waits for the move.
+            if not conn.execute(
+                "SELECT 1 FROM sources WHERE id = %s FOR UPDATE", (source_id,)
+            ).fetchone():
+                raise SourceNotFound(source_id)
+            current = {
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT o.id FROM objects o JOIN submissions u ON u.id = o.submission_id"
+                    " WHERE u.source_id = %(s)s"
+                    " UNION ALL SELECT object_id FROM replies WHERE source_id = %(s)s"
+                    " UNION ALL SELECT object_id FROM notes WHERE source_id = %(s)s",
+                    {"s": source_id},
+                ).fetchall()
+            }
+            if current != set(replacements):
+                raise MoveConflict(source_id)
+            with conn.cursor() as cur:
+                for old, (new, size) in replacements.items():
+                    cur.execute(
+                        "UPDATE objects SET id = %s, size = %s WHERE id = %s", (new, size, old)
+                    )
+                    cur.execute(
+                        "UPDATE replies SET object_id = %s WHERE object_id = %s", (new, old)
+                    )
+                    cur.execute("UPDATE notes SET object_id = %s WHERE object_id = %s", (new, old))
+            conn.execute("UPDATE sources SET desk = %s WHERE id = %s", (desk, source_id))
+
+    def source_of_object(self, object_id: str) -> tuple[str, str | None] | None:
+        with self.db.connect() as conn:
+            row = conn.execute(
+                "SELECT s.id, s.desk FROM sources s WHERE s.id IN ("
+                " SELECT u.source_id FROM objects o JOIN submissions u ON u.id = o.submission_id"
+                "  WHERE o.id = %(o)s"
+                " UNION ALL SELECT source_id FROM replies WHERE object_id = %(o)s"
+                " UNION ALL SELECT source_id FROM notes WHERE object_id = %(o)s)",
+                {"o": object_id},
+            ).fetchone()
+        return (str(row[0]), row[1]) if row else None
+
+    def source_of_submission(self, submission_id: str) -> tuple[str, str | None] | None:
+        with self.db.connect() as conn:
+            row = conn.execute(
+                "SELECT s.id, s.desk FROM submissions u JOIN sources s ON s.id = u.source_id"
+                " WHERE u.id = %s",
+                (submission_id,),
+            ).fetchone()
+        return (str(row[0]), row[1]) if row else None
 
     def update_triage(
         self,

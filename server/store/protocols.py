@@ -15,7 +15,7 @@ import enum
 import errno
 import secrets
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -211,6 +211,11 @@ class DeskProblem(Exception):
         super().__init__(kind, detail)
         self.kind = kind
         self.detail = detail
+
+
+class MoveConflict(Exception):
+    """A move's replacements do not cover the source's objects exactly as they
+    are now (something arrived or was deleted meanwhile): nothing was changed."""
 
 
 class UploadError(Exception):
@@ -415,6 +420,24 @@ class NewsroomStore(Protocol):
         ...
 
     def object_is_known(self, object_id: str) -> bool: ...
+
+    def source_of_object(self, object_id: str) -> tuple[str, str | None] | None:
+        """The source an object belongs to (a submission's object, a reply or a
+        note) and that source's desk; None for an unknown object."""
+        ...
+
+    def source_of_submission(self, submission_id: str) -> tuple[str, str | None] | None:
+        """The source of a submission and its desk; None for an unknown submission."""
+        ...
+
+    def move_source(
+        self, source_id: str, desk: str, replacements: Mapping[str, tuple[str, int]]
+    ) -> None:
+        """Put the source in ``desk`` and each of its objects' rows on the object
+        that replaces it (``old id -> (new id, size)``), in ONE transaction.
+        ``MoveConflict`` unless ``replacements`` names every object of the source
+        (submissions', replies', notes') and nothing else; ``SourceNotFound``."""
+        ...
 
     def update_triage(
         self,

@@ -157,6 +157,12 @@ REASONS: dict[Reason, tuple[str, str]] = {
             "This server does not have room for your submission at the moment. Please try again later, or send fewer or smaller files."
         ),
     ),
+    Reason.NO_DESK: (
+        N_("Choose who should receive this"),
+        N_(
+            "Please choose one of the teams listed on the form, then send again. If none is listed, nobody can receive messages at the moment: please come back later."
+        ),
+    ),
     Reason.UNSUPPORTED_TYPE: (
         N_("The form could not be read"),
         N_(

@@ -11,7 +11,7 @@ from server.domain.clock import Clock
 from server.domain.sessions import FormTokens, LoginThrottle, SessionStore
 from server.domain.sources import SourceService
 from server.settings import Settings
-from server.store.protocols import DiskSpace, JournalistStore, ObjectStore
+from server.store.protocols import DeskRow, DiskSpace, JournalistStore, ObjectStore
 from server.web.i18n import Pages
 
 _log = logging.getLogger("lanterne.keys")
@@ -80,6 +80,21 @@ class Services:
             return key_directory.keys_to_encrypt_to(self.journalists)
         except key_directory.DirectoryUnusable as exc:
             _log.error("refusing to encrypt: %s", exc)
+            return []
+
+    def desk_keys(self, desk: str | None) -> list[envelope.PublicKey]:
+        """What is sent to ``desk`` is encrypted to these keys only (none: refuse)."""
+        try:
+            return key_directory.desk_keys(self.journalists, desk)
+        except key_directory.DirectoryUnusable as exc:
+            _log.error("refusing to encrypt: %s", exc)
+            return []
+
+    def offered_desks(self) -> list[DeskRow]:
+        """The desks a new source chooses from (none: the whole newsroom, as before)."""
+        try:
+            return key_directory.offered_desks(self.journalists)
+        except key_directory.DirectoryUnusable:
             return []
 
     def newsroom_fingerprint(self) -> str | None:

@@ -22,7 +22,7 @@ import hmac
 import re
 import time
 import unicodedata
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -50,6 +50,7 @@ HONEYPOT_FIELD = "website"
 MESSAGE_FIELD = "message"
 FILES_FIELD = "files"
 QUESTION_PREFIX = "q_"
+DESK_FIELD = "desk"  # before the message and files: it says whom they are encrypted to
 
 
 class Reason(enum.Enum):
@@ -71,6 +72,7 @@ class Reason(enum.Enum):
     BODY_TOO_LARGE = "body_too_large"
     UNSUPPORTED_TYPE = "unsupported_type"
     NO_ROOM = "no_room"
+    NO_DESK = "no_desk"
 
     @property
     def status(self) -> int:
@@ -242,22 +244,30 @@ class EncryptingFormParser:
 
     ``check_csrf`` must accept the first part, which must be the CSRF token, so
     a forged request is refused before a single byte of it is written.
+
+    ``recipients`` is the list to encrypt to, or a function of the text fields
+    received so far that gives it (or raises ``FormRejected``), called once, at
+    the first message or file part: the desk field comes before them.
     """
 
     def __init__(
         self,
         boundary: bytes,
         *,
-        recipients: Sequence[envelope.Recipient],
+        recipients: Sequence[envelope.Recipient]
+        | Callable[[Mapping[str, str]], Sequence[envelope.Recipient]],
         batch: ObjectBatch,
         limits: Limits,
         question_ids: Sequence[str],
         check_csrf: Callable[[str], bool],
     ) -> None:
-        if not recipients:
+        if not callable(recipients) and not recipients:
             raise ValueError("no journalist key to encrypt to")
         self.result = ReceivedForm()
-        self._recipients = recipients
+        self._recipients_for = recipients
+        self._recipients: Sequence[envelope.Recipient] | None = (
+            None if callable(recipients) else recipients
+        )
         self._batch = batch
         self._limits = limits
         self._questions = {QUESTION_PREFIX + q for q in question_ids}
@@ -365,15 +375,24 @@ class EncryptingFormParser:
             return self._encrypting(
                 limits.max_message_bytes, Reason.MESSAGE_TOO_LONG, keep_empty=False
             )
-        if name in (CSRF_FIELD, HONEYPOT_FIELD) or name in self._questions:
+        if name in (CSRF_FIELD, HONEYPOT_FIELD, DESK_FIELD) or name in self._questions:
             if name in self.result.fields:
                 raise FormRejected(Reason.MALFORMED)
             return _TextSink(limits.max_field_bytes, Reason.FIELD_TOO_LONG)
         raise FormRejected(Reason.UNKNOWN_FIELD)
 
+    def recipients(self) -> Sequence[envelope.Recipient]:
+        """Whom the parts are encrypted to, decided at the first that needs it."""
+        if self._recipients is None:
+            assert callable(self._recipients_for)
+            self._recipients = self._recipients_for(dict(self.result.fields))
+            if not self._recipients:
+                raise ValueError("no journalist key to encrypt to")
+        return self._recipients
+
     def _encrypting(self, limit: int, reason: Reason, *, keep_empty: bool) -> _EncryptingSink:
         return _EncryptingSink(
-            self._batch.new_object, self._recipients, limit, reason, keep_empty=keep_empty
+            self._batch.new_object, self.recipients(), limit, reason, keep_empty=keep_empty
         )
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:

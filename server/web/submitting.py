@@ -4,6 +4,7 @@ submission is for, recording it, and the page that follows."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,12 +12,79 @@ import anyio.to_thread
 from fastapi.responses import Response
 
 from server.domain.sessions import Session
-from server.store.protocols import ObjectRow, SourceRow
+from server.languages import FALLBACK
+from server.store.protocols import DeskRow, ObjectRow, SourceRow
 from server.web.error_pages import N_
 from server.web.rendering import redirect
 from server.web.services import Services
+from server.web.streaming_form import DESK_FIELD, FormRejected, Reason
+
+__all__ = [
+    "DESK_FIELD",
+    "Submitter",
+    "Target",
+    "desk_text",
+    "find_submitter",
+    "record_submission",
+    "submitted",
+    "target_of",
+]
 
 SENT_NOTICE = N_("Your submission was received and encrypted. Thank you.")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Which desk a submission goes to (docs/DESKS.md). A logged-in source's desk
+    is the one their first submission chose (``bound``; None for a source of the
+    whole newsroom, from before desks); a new source chooses among ``offered``
+    (none: the instance has no desk, and everything goes to every journalist)."""
+
+    bound: bool
+    desk: str | None
+    offered: list[DeskRow]
+    has_desks: bool  # the instance has desks (some may have nobody to receive them)
+
+    def choose(self, chosen: str | None) -> str | None:
+        """The desk for what the form sent; ``FormRejected(NO_DESK)`` when a new
+        source must choose and did not (or named a desk that is not offered)."""
+        if self.bound:
+            return self.desk
+        if not self.has_desks:
+            return None
+        names = [d.name for d in self.offered]
+        if chosen in names:
+            return chosen
+        if not chosen and len(names) == 1:
+            return names[0]
+        raise FormRejected(Reason.NO_DESK)
+
+    def receivable(self, svc: Services) -> bool:
+        """Whether anything sent now can be encrypted to someone."""
+        if self.bound:
+            return bool(svc.desk_keys(self.desk))
+        if self.has_desks:
+            return bool(self.offered)
+        return bool(svc.journalist_keys())
+
+
+def desk_text(desk: DeskRow, lang: str) -> dict[str, str]:
+    """A desk as the submit page shows it, in ``lang`` (the first language for a
+    desk added before ``lang`` existed)."""
+    first = FALLBACK.code
+    return {
+        "name": desk.name,
+        "title": desk.titles.get(lang) or desk.titles.get(first) or desk.name,
+        "description": desk.descriptions.get(lang) or desk.descriptions.get(first) or "",
+    }
+
+
+def target_of(svc: Services, session: Session | None) -> Target:
+    source_id = session.source_id if session is not None else None
+    if source_id is not None and svc.sources.lifecycle.is_active(source_id):
+        return Target(True, svc.sources.rows.desk_of(source_id), [], False)
+    desks = svc.journalists.desks()
+    return Target(False, None, svc.offered_desks() if desks else [], bool(desks))
 
 
 @dataclass(frozen=True)
@@ -32,8 +100,11 @@ class Submitter:
         return self.new_source is None
 
 
-async def find_submitter(svc: Services, session: Session | None, lang: str) -> Submitter:
-    """The session's source, or a fresh codename and source row (not yet stored)."""
+async def find_submitter(
+    svc: Services, session: Session | None, lang: str, desk: str | None = None
+) -> Submitter:
+    """The session's source, or a fresh codename and source row (not yet stored)
+    in ``desk``."""
     source_id = session.source_id if session is not None else None
     if source_id is not None and not svc.sources.lifecycle.is_active(source_id):
         source_id = None  # the account was deleted in another session
@@ -43,6 +114,7 @@ async def find_submitter(svc: Services, session: Session | None, lang: str) -> S
     # behind logins but is never refused: the submission has already arrived.
     async with svc.throttle.kdf.turn(may_refuse=False):
         codename, row = await anyio.to_thread.run_sync(svc.sources.new_codename, lang)
+    row = dataclasses.replace(row, desk=desk)
     return Submitter(svc.clock.today(), row.id, (codename, row))
 
 

@@ -23,7 +23,18 @@ from envelope.keys import b64encode
 from server.domain import key_directory
 from server.domain.channel import MAX_KEEP_DAYS, ack_template
 from server.domain.clock import Clock
-from server.domain.newsroom import MAX_TAGS, TAG, Invalid, Newsroom, NotFound, SourceSummary
+from server.domain.newsroom import (
+    MAX_TAGS,
+    TAG,
+    Invalid,
+    MoveConflict,
+    Newsroom,
+    NotFound,
+    NotMember,
+    Reader,
+    SourceSummary,
+    reader_of,
+)
 from server.domain.source_lifecycle import ItemKind, ReplyPurpose, SourceGone, SourceNotFound
 from server.languages import LANGUAGES
 from server.settings import ChannelSettings
@@ -192,6 +203,10 @@ class JournalistOut(BaseModel):
     # notes and replies are encrypted to it and not to encryption_key.
     hybrid_key: Annotated[str, b64_field(1216, "X-Wing (ML-KEM-768 + X25519)")] | None
     fingerprint: str  # over every key (envelope/SPEC.md §2.3)
+    # The desks whose sources this journalist receives, and whether they receive
+    # every desk (docs/DESKS.md). The signed directory says the same, signed.
+    desks: list[str]
+    all_desks: bool
 
 
 class DirectoryOut(BaseModel):
@@ -208,6 +223,9 @@ class SourceOut(BaseModel):
     # null once the source deleted their account (their reply key is destroyed)
     reply_key: Annotated[str, b64_field()] | None
     account_deleted: bool
+    # The desk the source's first submission chose (docs/DESKS.md); null for a
+    # source of the whole newsroom. What they sent is encrypted to its journalists.
+    desk: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")] | None
     last_activity: Day
     submissions: Annotated[int, Field(ge=0)]
     size: Size
@@ -329,7 +347,9 @@ class Created(BaseModel):
 class Error(BaseModel):
     """Every error the API answers in JSON (docs/JOURNALIST_API.md, "Errors")."""
 
-    error: Literal["bad_request", "not_found", "conflict", "too_large", "unavailable", "no_room"]
+    error: Literal[
+        "bad_request", "forbidden", "not_found", "conflict", "too_large", "unavailable", "no_room"
+    ]
     message: str
 
 
@@ -401,6 +421,7 @@ def source_out(
         id=s.id,
         reply_key=b64encode(s.reply_key) if s.reply_key is not None else None,
         account_deleted=s.account_deleted,
+        desk=s.desk,
         last_activity=s.last_activity,
         submissions=s.submissions,
         size=s.size,
@@ -420,9 +441,15 @@ def source_out(
     )
 
 
-def _source(api: ApiServices, source_id: str) -> SourceSummary:
+def _reader(api: ApiServices, me: JournalistRow) -> Reader:
+    """The desks ``me`` may see, read at every request (docs/DESKS.md)."""
+    return reader_of(api.db, me)
+
+
+def _source(api: ApiServices, source_id: str, me: JournalistRow) -> SourceSummary:
+    """The source, if ``me`` may see it: another desk's is a 404 like a missing one."""
     try:
-        return api.newsroom.source(source_id)
+        return api.newsroom.source(source_id, _reader(api, me))
     except NotFound:
         raise HTTPException(404, "no such source") from None
 
@@ -468,6 +495,7 @@ def token(body: TokenRequest, request: Request, api: Api) -> Token:
 
 @router.get("/journalists", response_model=list[JournalistOut], responses={**UNAUTHORIZED, **READS})
 def journalists(api: Api, me: Journalist) -> list[JournalistOut]:
+    desks = api.db.desks()
     return [
         JournalistOut(
             name=j.name,
@@ -476,6 +504,8 @@ def journalists(api: Api, me: Journalist) -> list[JournalistOut]:
             signing_key=b64encode(j.signing_key),
             hybrid_key=None if j.hybrid_key is None else b64encode(j.hybrid_key),
             fingerprint=j.public_key().fingerprint,
+            desks=[d.name for d in desks if j.name in d.members],
+            all_desks=j.all_desks,
         )
         for j in api.db.journalists()
     ]
@@ -513,7 +543,7 @@ def directory(api: Api, me: Journalist) -> JSONResponse:
 )
 def sources(api: Api, me: Journalist) -> list[SourceOut]:
     channel_of = api.newsroom.channel_of()
-    return [source_out(s, api.newsroom, channel_of) for s in api.newsroom.sources()]
+    return [source_out(s, api.newsroom, channel_of) for s in api.newsroom.sources(_reader(api, me))]
 
 
 @router.get(
@@ -533,10 +563,15 @@ def sources(api: Api, me: Journalist) -> list[SourceOut]:
     },
 )
 def source(source_id: str, api: Api, me: Journalist) -> SourceDetail:
-    summary = source_out(_source(api, source_id), api.newsroom, api.newsroom.channel_of())
-    return SourceDetail(
-        **summary.model_dump(), items=Items.model_validate(api.newsroom.items(source_id))
-    )
+    reader = _reader(api, me)
+    try:
+        summary = source_out(
+            api.newsroom.source(source_id, reader), api.newsroom, api.newsroom.channel_of()
+        )
+        items = api.newsroom.items(source_id, reader)
+    except NotFound:
+        raise HTTPException(404, "no such source") from None
+    return SourceDetail(**summary.model_dump(), items=Items.model_validate(items))
 
 
 @router.patch(
@@ -553,7 +588,7 @@ def source(source_id: str, api: Api, me: Journalist) -> SourceDetail:
     },
 )
 def patch_source(source_id: str, body: TriagePatch, api: Api, me: Journalist) -> SourceOut:
-    _source(api, source_id)
+    _source(api, source_id, me)
     fields = body.model_fields_set
     try:
         api.newsroom.update_triage(
@@ -574,7 +609,7 @@ def patch_source(source_id: str, body: TriagePatch, api: Api, me: Journalist) ->
         raise HTTPException(400, str(exc)) from None
     except NotFound:
         raise HTTPException(404, "no such source") from None
-    return source_out(_source(api, source_id), api.newsroom, api.newsroom.channel_of())
+    return source_out(_source(api, source_id, me), api.newsroom, api.newsroom.channel_of())
 
 
 @functools.cache
@@ -624,7 +659,7 @@ def acknowledgement(
         Query(description="a language of the source pages; the instance's default otherwise"),
     ] = None,
 ) -> Acknowledgement:
-    source = _source(api, source_id)
+    source = _source(api, source_id, me)
     language = lang or api.default_language
     if language not in LANGUAGES:
         raise HTTPException(404, f"no such language: one of {', '.join(LANGUAGES)}")
@@ -728,7 +763,7 @@ async def _add_item(
     me: JournalistRow,
     purpose: ReplyPurpose | None = None,
 ) -> Created:
-    summary = _source(api, source_id)
+    summary = _source(api, source_id, me)
     if kind is ItemKind.REPLY and summary.account_deleted:
         raise HTTPException(409, REPLY_TO_DELETED)  # before reading the body
     body = await _read_envelope(request)
@@ -753,6 +788,7 @@ REPLY_TO_DELETED = (
     "/sources/{source_id}", status_code=204, responses={**UNAUTHORIZED, **NO_SOURCE, **WRITES}
 )
 def delete_source(source_id: str, api: Api, me: Journalist) -> Response:
+    _source(api, source_id, me)
     try:
         api.newsroom.lifecycle.delete_by_journalist(source_id)
     except SourceNotFound:
@@ -766,6 +802,10 @@ def delete_source(source_id: str, api: Api, me: Journalist) -> Response:
     responses={**UNAUTHORIZED, 404: _error("no such submission"), **WRITES},
 )
 def delete_submission(submission_id: str, api: Api, me: Journalist) -> Response:
+    try:
+        api.newsroom.submission_source(submission_id, _reader(api, me))
+    except NotFound:
+        raise HTTPException(404, "no such submission") from None
     try:
         api.newsroom.lifecycle.delete_submission(submission_id)
     except SourceNotFound:
@@ -814,7 +854,7 @@ def get_object(
         ),
     ] = None,
 ) -> StreamingResponse:
-    size = api.newsroom.object_size(object_id)
+    size = api.newsroom.object_size(object_id, _reader(api, me))
     if size is None:
         raise HTTPException(404, "no such object")
     start = 0
@@ -840,3 +880,128 @@ def get_object(
         media_type="application/octet-stream",
         headers=headers,
     )
+
+
+# --- Moving a source to another desk (docs/DESKS.md, "Moving a source") -----------
+
+DeskName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
+
+
+class Staged(BaseModel):
+    object_id: Id
+    size: Size
+
+
+class Replacement(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    old: Id
+    new: Id
+
+
+class MoveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    desk: DeskName
+    objects: Annotated[list[Replacement], Field(max_length=100_000)]
+
+
+@router.post(
+    "/sources/{source_id}/objects/{object_id}/replacement",
+    response_model=Staged,
+    status_code=201,
+    responses={
+        400: _error("the body is not an envelope"),
+        413: _error("the body is larger than any re-encryption of the object can be"),
+        **UNAUTHORIZED,
+        404: _error("no such object of this source"),
+        **WRITES,
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "the object re-encrypted on the journalist's machine to the"
+            " recipients of the desk it moves to (envelope/SPEC.md §11.1)",
+            "content": {
+                "application/octet-stream": {
+                    "schema": {
+                        "type": "string",
+                        "format": "binary",
+                        "pattern": "^" + ENVELOPE_MAGIC.decode("ascii"),
+                        "minLength": len(ENVELOPE_MAGIC),
+                    }
+                }
+            },
+        }
+    },
+)
+async def stage_replacement(
+    source_id: str, object_id: str, request: Request, api: Api, me: Journalist
+) -> Staged:
+    """Upload the envelope that replaces one object of the source in a move. It
+    is listed nowhere until ``POST /sources/{id}/move`` names it."""
+    try:
+        limit = api.newsroom.replacement_limit(source_id, object_id, _reader(api, me))
+    except NotFound:
+        raise HTTPException(404, "no such object of this source") from None
+    declared = decimal(request.headers.get("content-length"))
+    if declared is not None and declared > limit:
+        raise HTTPException(413, f"at most {limit} bytes")
+    pending = api.newsroom.new_object()
+    try:
+        head = b""
+        async for piece in request.stream():
+            if len(head) < len(ENVELOPE_MAGIC):
+                head += piece[: len(ENVELOPE_MAGIC) - len(head)]
+                if not ENVELOPE_MAGIC.startswith(head):
+                    raise HTTPException(400, "the body must be a Lanterne envelope")
+            if pending.size + len(piece) > limit:
+                raise HTTPException(413, f"at most {limit} bytes")
+            await anyio.to_thread.run_sync(pending.write, piece)
+        if head != ENVELOPE_MAGIC:
+            raise HTTPException(400, "the body must be a Lanterne envelope")
+        await anyio.to_thread.run_sync(pending.commit)
+    except BaseException:
+        pending.abort()
+        raise
+    return Staged(object_id=pending.id, size=pending.size)
+
+
+@router.post(
+    "/sources/{source_id}/move",
+    response_model=SourceOut,
+    responses={
+        400: _error("no such desk, the source is in it already, or a replacement is missing"),
+        403: _error("you are not in the desk the source would move to"),
+        **UNAUTHORIZED,
+        **NO_SOURCE,
+        409: _error("the source's objects changed meanwhile: pull, then move again"),
+        **WRITES,
+    },
+)
+def move_source(source_id: str, body: MoveRequest, api: Api, me: Journalist) -> SourceOut:
+    """Move the source to another desk: each of its objects (submissions', notes',
+    replies') is replaced by the envelope uploaded for it, re-encrypted on the
+    mover's machine; the old envelopes are deleted. The mover must be in both desks."""
+    replacements = {r.old: r.new for r in body.objects}
+    if len(replacements) != len(body.objects):
+        raise HTTPException(400, "objects: an object is named twice")
+    try:
+        api.newsroom.move(
+            source_id,
+            body.desk,
+            replacements,
+            _reader(api, me),
+            [d.name for d in api.db.desks()],
+        )
+    except NotFound:
+        raise HTTPException(404, "no such source") from None
+    except NotMember as exc:
+        raise HTTPException(403, str(exc)) from None
+    except Invalid as exc:
+        raise HTTPException(400, str(exc)) from None
+    except MoveConflict:
+        raise HTTPException(
+            409, "the source's objects changed meanwhile: pull, then move again"
+        ) from None
+    return source_out(_source(api, source_id, me), api.newsroom, api.newsroom.channel_of())

@@ -32,7 +32,14 @@ from server.web.streaming_form import (
     FormRejected,
     Reason,
 )
-from server.web.submitting import find_submitter, issue_receipt, record_submission, submitted
+from server.web.submitting import (
+    DESK_FIELD,
+    find_submitter,
+    issue_receipt,
+    record_submission,
+    submitted,
+    target_of,
+)
 from server.web.uploads import in_thread, owner_hash, upload_store
 
 router = APIRouter()
@@ -43,7 +50,7 @@ STORAGE_ERRORS: tuple[type[Exception], ...] = (*DATABASE_UNAVAILABLE, OSError)
 MANIFEST_FIELD = "manifest"
 MESSAGE_FIELD = "message"
 FILE_FIELD = "file"
-_FIELDS = {CSRF_FIELD, HONEYPOT_FIELD, MANIFEST_FIELD, MESSAGE_FIELD, FILE_FIELD}
+_FIELDS = {CSRF_FIELD, HONEYPOT_FIELD, MANIFEST_FIELD, MESSAGE_FIELD, FILE_FIELD, DESK_FIELD}
 _FIELD_BYTES = 128  # an upload id is 32 characters, a CSRF token 43
 
 
@@ -56,10 +63,15 @@ async def recipients(request: Request, lang: str) -> JSONResponse:
     the ``xwing`` key when there is one, else one X25519 stanza (0x0001) to
     the ``x25519`` key, in the order of this list. ``encryption_key`` (the
     X25519 key) is listed only for journalists without a hybrid key.
+
+    ``?desk=NAME`` lists that desk's recipients only (docs/DESKS.md). With a
+    signed directory the page does not rely on this list: it computes the
+    desk's recipients from the directory itself (envelope/SPEC.md §11.1).
     """
     check_language(lang)
     svc = services(request)
-    keys = svc.journalist_keys()
+    desk = request.query_params.get("desk")
+    keys = svc.desk_keys(desk) if desk else svc.journalist_keys()
     signed = svc.signed_directory()
     entries = []
     for k in keys:
@@ -99,8 +111,11 @@ async def commit(request: Request, lang: str) -> Response:
         manifest = fields.get(MANIFEST_FIELD, [])
         message = fields.get(MESSAGE_FIELD, [])
         files = fields.get(FILE_FIELD, [])
-        if len(manifest) != 1 or len(message) > 1:
+        if len(manifest) != 1 or len(message) > 1 or len(fields.get(DESK_FIELD, [])) > 1:
             raise FormRejected(Reason.MALFORMED)
+        target = target_of(svc, session)
+        given = fields.get(DESK_FIELD, [])
+        desk = target.choose(given[0] if given else None)
         if len(files) > max_files:
             raise FormRejected(Reason.TOO_MANY_FILES)
         if not message and not files:
@@ -109,7 +124,7 @@ async def commit(request: Request, lang: str) -> Response:
         return rejected_page(request, exc, lang, note=NOT_SUBMITTED)
     except ClientDisconnect:
         return Response(status_code=400)
-    if not svc.journalist_keys():
+    if not target.receivable(svc) or not svc.desk_keys(desk):
         return error_page(
             request,
             503,
@@ -126,7 +141,7 @@ async def commit(request: Request, lang: str) -> Response:
         # Held from the checks to the commit: no PATCH, DELETE or sweep in between.
         async with in_thread(store.hold(ids)):
             uploads = await anyio.to_thread.run_sync(store.check_for_commit, ids, owner)
-            submitter = await find_submitter(svc, session, lang)
+            submitter = await find_submitter(svc, session, lang, desk)
             await anyio.to_thread.run_sync(store.move_to_store, uploads, svc.store)
             objects = [
                 ObjectRow(upload.id, kind, upload.length)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
@@ -34,6 +34,7 @@ from server.web.rendering import (
 )
 from server.web.services import Services
 from server.web.streaming_form import (
+    DESK_FIELD,
     QUESTION_PREFIX,
     EncryptingFormParser,
     FormRejected,
@@ -44,10 +45,12 @@ from server.web.streaming_form import (
 )
 from server.web.submitting import (
     Submitter,
+    desk_text,
     find_submitter,
     issue_receipt,
     record_submission,
     submitted,
+    target_of,
 )
 
 # The question config.toml asks by default (settings.DEFAULT_CONFIG), marked so
@@ -72,6 +75,7 @@ MANIFEST_TYPE = "lanterne-manifest/v1"
 async def submit_form(request: Request, lang: str) -> Response:
     check_language(lang)
     svc = services(request)
+    target = target_of(svc, current_session(request, create=False))
     return render(
         request,
         lang,
@@ -79,8 +83,12 @@ async def submit_form(request: Request, lang: str) -> Response:
         {
             "questions": svc.settings.questions,
             "limits": svc.settings.limits,
-            "no_journalists": not svc.journalist_keys(),
+            "no_journalists": not target.receivable(svc),
             "directory_pin": svc.directory_pin(),
+            # A logged-in source's desk (chosen by their first submission), else
+            # the desks offered: none shown for one, a choice for several.
+            "desk": target.desk if target.bound else None,
+            "desks": [] if target.bound else [desk_text(d, lang) for d in target.offered],
         },
     )
 
@@ -99,8 +107,8 @@ async def submit(request: Request, lang: str) -> Response:
             body.complete = True
             raise FormRejected(Reason.BODY_TOO_LARGE)
         boundary = multipart_boundary(request.headers.get("content-type"))
-        keys = svc.journalist_keys()
-        if not keys:
+        target = target_of(svc, session)
+        if not target.receivable(svc):
             await drain_body(request, svc.settings.limits.max_drain_bytes)
             return error_page(
                 request,
@@ -112,10 +120,20 @@ async def submit(request: Request, lang: str) -> Response:
         # Room above the disk reserve for the whole body, claimed while it is read,
         # and checked again as it arrives (others may fill the disk meanwhile).
         room = DiskWatch(svc.disk, declared or 0)
+        chosen: dict[str, str | None] = {}
+
+        def recipients_for(fields: Mapping[str, str]) -> list[envelope.Recipient]:
+            # Everything is encrypted to the desk's keys only (docs/DESKS.md).
+            desk = chosen["desk"] = target.choose(fields.get(DESK_FIELD) or None)
+            found = svc.desk_keys(desk)
+            if not found:  # its journalists were removed meanwhile
+                raise FormRejected(Reason.NO_DESK)
+            return [k.recipient for k in found]
+
         with room.claimed(), ObjectBatch(svc.store) as batch:
             parser = EncryptingFormParser(
                 boundary,
-                recipients=[k.recipient for k in keys],
+                recipients=recipients_for,
                 batch=batch,
                 limits=svc.settings.limits,
                 question_ids=[q.id for q in svc.settings.questions],
@@ -125,7 +143,15 @@ async def submit(request: Request, lang: str) -> Response:
             answers = _answers(svc, lang, form)
             if form.message_object is None and not form.files:
                 raise FormRejected(Reason.EMPTY)
-            submitter, receipt = await _commit(svc, session, lang, form, answers, keys, batch)
+            recipients = parser.recipients()
+            if not target.bound and (form.fields.get(DESK_FIELD) or None) not in (
+                None,
+                chosen["desk"],
+            ):
+                raise FormRejected(Reason.MALFORMED)  # a second desk after the files
+            submitter, receipt = await _commit(
+                svc, session, lang, form, answers, recipients, chosen["desk"], batch
+            )
     except ClientDisconnect:
         # Nobody is left to read a page; the batch already removed every object.
         return Response(status_code=400)
@@ -163,12 +189,13 @@ async def _commit(
     lang: str,
     form: ReceivedForm,
     answers: list[dict[str, str]],
-    keys: list[envelope.PublicKey],
+    recipients: Sequence[envelope.Recipient],
+    desk: str | None,
     batch: ObjectBatch,
 ) -> tuple[Submitter, str | None]:
     """Write the manifest, then make the submission visible in one transaction;
     the submitter, and the submission's receipt."""
-    submitter = await find_submitter(svc, session, lang)
+    submitter = await find_submitter(svc, session, lang, desk)
     manifest = {
         "type": MANIFEST_TYPE,
         "received_on": submitter.day,
@@ -186,7 +213,7 @@ async def _commit(
         "answers": answers,
     }
     sealed = envelope.encrypt_bytes(
-        json.dumps(manifest, ensure_ascii=False).encode("utf-8"), [k.recipient for k in keys]
+        json.dumps(manifest, ensure_ascii=False).encode("utf-8"), recipients
     )
     manifest_obj = batch.new_object()
     manifest_obj.write(sealed)

@@ -1,0 +1,123 @@
+"""The page's script encrypts only to the chosen desk's recipients, computed from
+the signed key directory (issue 16 §1; envelope/SPEC.md §11.1; upload.js
+deskJournalists), in Chromium and in Firefox ESR at Safer; a follow-up goes to
+the desk the first submission chose.
+
+alice is the news desk, bruno the legal desk, chloe receives every desk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e import browsers
+from tests.e2e.test_browser_uploads import firefox_by
+from tests.server_process import Instance, run_server
+from tests.test_desks import desked_instance, readers, source_desks
+from tests.test_site_integrity import Proxy, proxy_url, reverse_proxy
+from tests.waiting import wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+
+@pytest.fixture(scope="module")
+def desks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, Proxy]]:
+    instance = desked_instance(tmp_path_factory.mktemp("desks"), signed=True)
+    with run_server(instance) as server:
+        port = int(server.base_url.rsplit(":", 1)[1])
+        with reverse_proxy(port) as proxy:
+            yield instance, proxy
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    with browsers.playwright_chromium() as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def firefox() -> Iterator[Any]:
+    with browsers.marionette("safer") as client:
+        client.timeout.script = 120
+        yield client
+
+
+def objects(instance: Instance) -> set[str]:
+    return {p.name for p in instance.objects_dir.iterdir()}
+
+
+def tus_requests(proxy: Proxy) -> int:
+    return sum(1 for _m, p, _b, _s in proxy.requests if p.startswith("/tus"))
+
+
+def added_readers(instance: Instance, before: set[str]) -> set[tuple[str, ...]]:
+    added = [instance.objects_dir / name for name in objects(instance) - before]
+    assert added
+    return {tuple(readers(instance, path)) for path in added}
+
+
+def test_chromium_encrypts_to_the_chosen_desk_and_follows_up_there(desks, chromium) -> None:
+    instance, proxy = desks
+    base = proxy_url(proxy)
+    page = chromium.new_context().new_page()
+    page.goto(f"{base}/en/submit")
+    page.wait_for_selector("#path-browser", state="visible")
+    page.check("#desk-legal")
+    page.fill("#message", "desk-legal-chromium")
+    before = objects(instance)
+    proxy.requests.clear()
+    page.click("button[type=submit]")
+    page.wait_for_url("**/en/codename", timeout=120_000)
+    assert tus_requests(proxy) > 0  # the browser encrypted, not the server
+    assert added_readers(instance, before) == {("bruno", "chloe")}
+    assert "legal" in source_desks(instance).values()
+    # Logged in (the same session): no choice, and the same desk.
+    page.goto(f"{base}/en/submit")
+    page.wait_for_selector("#path-browser", state="visible")
+    assert page.locator("input[name=desk]").count() == 0
+    page.fill("#message", "desk-legal-chromium-again")
+    before = objects(instance)
+    proxy.requests.clear()
+    page.click("button[type=submit]")
+    page.wait_for_url("**/en/inbox", timeout=120_000)
+    assert tus_requests(proxy) > 0
+    assert added_readers(instance, before) == {("bruno", "chloe")}
+    page.context.close()
+
+
+def test_firefox_safer_encrypts_to_the_chosen_desk(desks, firefox) -> None:
+    instance, proxy = desks
+    by = firefox_by()
+    firefox.delete_all_cookies()
+    firefox.navigate(f"{proxy_url(proxy)}/fr/submit")
+    wait_until(
+        lambda: firefox.find_element(by.ID, "path-browser").is_displayed(), 20, "JS path not shown"
+    )
+    firefox.find_element(by.ID, "desk-news").click()
+    firefox.find_element(by.ID, "message").send_keys("desk-news-firefox")
+    before = objects(instance)
+    proxy.requests.clear()
+    firefox.find_element(by.CSS_SELECTOR, "button[type=submit]").click()
+    wait_until(lambda: firefox.get_url().endswith("/fr/codename"), 120, "no codename page")
+    assert tus_requests(proxy) > 0
+    assert added_readers(instance, before) == {("alice", "chloe")}
+
+
+def test_chromium_without_a_desk_chosen_sends_nothing(desks, chromium) -> None:
+    """The radio group is required: the browser's own check stops the form."""
+    instance, proxy = desks
+    page = chromium.new_context().new_page()
+    page.goto(f"{proxy_url(proxy)}/en/submit")
+    page.wait_for_selector("#path-browser", state="visible")
+    page.fill("#message", "no-desk-chromium")
+    before = objects(instance)
+    proxy.requests.clear()
+    page.click("button[type=submit]")
+    page.wait_for_timeout(1500)
+    assert page.url.endswith("/en/submit")
+    assert not page.evaluate("document.getElementById('desk-news').validity.valid")
+    assert tus_requests(proxy) == 0 and objects(instance) == before
+    page.context.close()
