@@ -187,6 +187,15 @@ def test_install_then_check_passes(installed: Installed, tmp_path: Path) -> None
     assert data.owner() == APP_USER
     # The app runs as the service user, from the root-owned venv.
     assert installed.venv.owner() == "root"
+    # The daily digest: its unit runs `digest` as the service user on this data
+    # directory, its timer at a fixed time; the password file is root's, 0600.
+    units = installed.prefix / "etc" / "systemd" / "system"
+    argv, user = _unit_exec(units / "lanterne-digest.service")
+    assert argv[1:] == ["digest", "--data-dir", str(data)] and user == APP_USER
+    assert "OnCalendar=*-*-* 07:00:00 UTC" in (units / "lanterne-digest.timer").read_text()
+    env_file = installed.prefix / "etc" / "lanterne" / "digest.env"
+    assert env_file.owner() == "root" and env_file.stat().st_mode & 0o777 == 0o600
+    assert f"EnvironmentFile=-{env_file}" in (units / "lanterne-digest.service").read_text()
 
     # The admin adds a journalist: key registered, onion client key written.
     keys = tmp_path / "keys"
