@@ -277,6 +277,19 @@ def test_a_member_added_to_a_desk_without_the_newsroom_key_receives_nothing(
             " SELECT 'news', id FROM journalists WHERE name = 'bruno'"
         )
     conn.close()
+    # `check` says so: the rows and the signed directory disagree.
+    checked = subprocess.run(
+        [*SERVER_CMD, "check", "--data-dir", instance.data_dir, "--no-debian-defaults"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    news = next(line for line in checked.stdout.splitlines() if "desk news" in line)
+    assert "changed without the newsroom key" in news and "alice, bruno" in news
+    legal = next(line for line in checked.stdout.splitlines() if "desk legal" in line)
+    assert "encrypted to bruno, chloe" in legal
+    assert checked.returncode == 1
     with run_server(instance) as server, SourceClient(server.base_url) as src:
         before = {p.name for p in instance.objects_dir.iterdir()}
         src.first_submission("canary-tampered-desk", None, "news")

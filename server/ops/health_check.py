@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import envelope
 from server.domain import key_directory
 from server.ops.onion_admin import client_name
 from server.ops.tor_config import (
@@ -316,6 +317,36 @@ def _check_directory(db: Database, registered: set[str]) -> Iterator[Finding]:
             f" {', '.join(outside)}",
             warn=True,
         )
+    yield from _check_desks(db, directory)
+
+
+def _check_desks(db: Database, directory: envelope.KeyDirectory) -> Iterator[Finding]:
+    """Desks (docs/DESKS.md): the signed directory decides whom each encrypts to;
+    rows that say otherwise were changed without the newsroom key."""
+    everywhere = {j.name for j in db.journalists() if j.all_desks}
+    for desk in db.desks():
+        item = f"desk {desk.name}"
+        signed = directory.desk(desk.name)
+        if signed is None:
+            yield Finding(
+                item, False, "not in the signed directory: nothing can be sent to it (sign again)"
+            )
+            continue
+        rows = set(desk.members)
+        if rows != set(signed.members) or everywhere != set(directory.all_desks):
+            yield Finding(
+                item,
+                False,
+                f"the database names {', '.join(sorted(rows)) or 'nobody'} but the signed"
+                f" directory {', '.join(signed.members) or 'nobody'} (every desk:"
+                f" {', '.join(directory.all_desks) or 'nobody'}): only the signed ones receive;"
+                " changed without the newsroom key? If the rows are right, sign again",
+            )
+        elif not directory.recipients_for(desk.name):
+            yield Finding(item, True, "nobody receives it: it is not offered", warn=True)
+        else:
+            names = ", ".join(k.name for k in directory.recipients_for(desk.name))
+            yield Finding(item, True, f"encrypted to {names}")
 
 
 # --- tor -----------------------------------------------------------------------------
