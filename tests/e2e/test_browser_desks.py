@@ -121,3 +121,31 @@ def test_chromium_without_a_desk_chosen_sends_nothing(desks, chromium) -> None:
     assert not page.evaluate("document.getElementById('desk-news').validity.valid")
     assert tus_requests(proxy) == 0 and objects(instance) == before
     page.context.close()
+
+
+@pytest.fixture(scope="module")
+def unsigned_desks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, Proxy]]:
+    instance = desked_instance(tmp_path_factory.mktemp("unsigned-desks"), signed=False)
+    with run_server(instance) as server:
+        port = int(server.base_url.rsplit(":", 1)[1])
+        with reverse_proxy(port) as proxy:
+            yield instance, proxy
+
+
+def test_chromium_on_an_unsigned_instance_asks_for_the_desks_keys(unsigned_desks, chromium) -> None:
+    """Without a newsroom key the page takes recipients.json?desk=: the desk's
+    registered members and the all-desk journalist, nobody else."""
+    instance, proxy = unsigned_desks
+    page = chromium.new_context().new_page()
+    page.goto(f"{proxy_url(proxy)}/en/submit")
+    page.wait_for_selector("#path-browser", state="visible")
+    page.check("#desk-news")
+    page.fill("#message", "desk-news-unsigned-chromium")
+    before = objects(instance)
+    proxy.requests.clear()
+    page.click("button[type=submit]")
+    page.wait_for_url("**/en/codename", timeout=120_000)
+    assert tus_requests(proxy) > 0
+    assert any("recipients.json?desk=news" in p for _m, p, _b, _s in proxy.requests)
+    assert added_readers(instance, before) == {("alice", "chloe")}
+    page.context.close()
