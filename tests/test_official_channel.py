@@ -1,7 +1,9 @@
 """An official channel's year with a fake clock (issue 16, "Done when"): real
 uvicorn servers (the source interface and the journalist API, both built with
 the same ``FakeClock``), the real `lanterne` script, and the retention sweep
-`lanterne-server expire` runs, called once per day of the walk.
+`lanterne-server expire` runs, called once per day of the walk. The instance
+is a newsroom's; its "legal" desk is declared an official channel
+(`lanterne-server channel desk`), and the reports are sent to that desk.
 
 The acknowledgement is flagged from the day after its due day until `lanterne
 ack`; the feedback is flagged at three months until `lanterne reply
@@ -54,6 +56,9 @@ CONFIG = f"""
 official = true
 retention_days = {RETENTION_DAYS}
 """
+# The walk's instance is a newsroom (no [channel]) whose "legal" desk is an
+# official channel (`lanterne-server channel desk`); "news" stays a newsroom's.
+DESK = "legal"
 
 
 @dataclass
@@ -110,8 +115,22 @@ def official_channel(base: Path) -> Iterator[Channel]:
         cwd=ROOT,
         capture_output=True,
     )
-    (data / "config.toml").write_text(CONFIG, encoding="utf-8")
+    from tests.test_desks_admin import TEXTS
+
+    for desk in (DESK, "news"):
+        admin("desks", "add", "--data-dir", data, *TEXTS, "--journalist", "alice", desk)
+    admin(
+        "channel",
+        "desk",
+        "--data-dir",
+        data,
+        DESK,
+        "--official",
+        "--retention-days",
+        RETENTION_DAYS,
+    )
     settings = Settings.load(data)
+    assert not settings.channel.official  # the desk is; the instance is not
     clock = FakeClock()
     api_port = free_port()
     source_app = create_app(settings, clock=clock, wall_clock=clock)
@@ -129,6 +148,14 @@ def official_channel(base: Path) -> Iterator[Channel]:
         channel = Channel(clock, settings, source_url, api_url, home, relay=relay, smtp=smtp)
         lanterne(channel, "config", "--server", api_url, "--identity", keys / "alice.identity")
         yield channel
+
+
+def admin(*args: object) -> str:
+    done = subprocess.run(
+        [*SERVER_CMD, *map(str, args)], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def lanterne(channel: Channel, *args: object, columns: int = 160) -> str:
@@ -153,16 +180,17 @@ def test_an_official_channel_year(tmp_path: Path) -> None:
     with official_channel(tmp_path) as channel:
         day0 = channel.today
         with SourceClient(channel.source_url) as source:
-            codename = source.first_submission("Les marchés ont été attribués d'avance.")
+            codename = source.first_submission("Les marchés ont été attribués d'avance.", desk=DESK)
         next_day(channel)
         with SourceClient(channel.source_url) as other:
-            other.first_submission("Un second signalement.")
+            other.first_submission("Un second signalement.", desk=DESK)
 
         # Received: the acknowledgement is due 7 days after receipt, the feedback 3
         # months after the end of those 7 days (none sent yet); nothing is flagged.
         rows = listed(channel)
         [a, b] = sorted(rows, key=lambda r: r["first_received_on"])
         sid, other_sid = a["id"], b["id"]
+        assert a["desk"] == b["desk"] == DESK
         assert a["first_received_on"] == day0
         assert a["acknowledge_by"] == add_days(day0, 7)
         assert a["feedback_by"] == add_months(add_days(day0, 7), 3)
