@@ -12,7 +12,7 @@ import pytest
 
 import envelope
 from journalist_cli import designations
-from journalist_cli.records import SourceDetail
+from journalist_cli.records import ChannelDays, SourceDetail
 from journalist_cli.vault import Vault
 from journalist_cli.workflow_errors import UnknownSource, VaultError
 from tests.journalist_fixtures import add_items, build_source, journalist, store
@@ -268,3 +268,32 @@ CREATE TABLE objects (
     position INTEGER NOT NULL, present INTEGER NOT NULL DEFAULT 0
 );
 """
+
+
+def test_an_index_from_before_channel_days_is_migrated(tmp_path: Path) -> None:
+    """Index version 1 (before an official channel's days): the column is added,
+    old sources read with no days, and new days are kept and read back."""
+    root = tmp_path / "home" / "vault"
+    root.mkdir(parents=True)
+    old = sqlite3.connect(root / "index.sqlite3")
+    old.executescript(
+        V0_SCHEMA.replace(
+            "replies INTEGER NOT NULL, detailed INTEGER NOT NULL DEFAULT 0",
+            "replies INTEGER NOT NULL, detailed INTEGER NOT NULL DEFAULT 0,"
+            " account_deleted INTEGER NOT NULL DEFAULT 0, pinned_reply_key TEXT",
+        ).replace("reply_key TEXT NOT NULL", "reply_key TEXT")
+    )
+    old.execute(
+        "INSERT INTO sources VALUES"
+        " ('s1', 'KEY', '2026-11-20', 1, 10, 0, 0, '[]', NULL, 0, 0, 1, 0, 'KEY')"
+    )
+    old.execute("PRAGMA user_version = 1")
+    old.commit()
+    old.close()
+    vault = Vault.open(tmp_path / "home")
+    record = vault.source("s1")
+    assert record.info.channel == ChannelDays() and record.pinned_reply_key == "KEY"
+    days = ChannelDays("2026-11-20", "2026-11-22", None, None, "2027-02-22", 6, "2031-11-19")
+    vault.store_summary(replace(record.info, channel=days))
+    assert vault.source("s1").info.channel == days
+    Vault.open(tmp_path / "home")  # opening again is a no-op
