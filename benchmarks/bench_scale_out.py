@@ -46,6 +46,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -81,6 +82,44 @@ SEGMENT = 4 * MiB  # upload.js's PATCH size
 SERVE = [sys.executable, "-m", "server.ops.admin", "run"]
 TUS = {"Tus-Resumable": "1.0.0"}
 PROBE_EVERY = 0.25
+
+
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU of a process (and of its reaped children), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if children:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def pids_of(match: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                if match in (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode():
+                    found.append(int(proc.name))
+    return found
+
+
+def peers_cpu(cluster: Cluster, s3: S3Server) -> dict[str, float]:
+    """CPU seconds so far of PostgreSQL (the postmaster, its reaped backends and
+    its live ones) and of moto's S3 server."""
+    port = s3.endpoint.rsplit(":", 1)[1]
+    moto = sum(cpu_seconds(p) for p in pids_of(f"moto.server -H 127.0.0.1 -p {port}"))
+    postgres = 0.0
+    for pid in pids_of(str(cluster.data_dir)):  # the postmaster names its data directory
+        postgres += cpu_seconds(pid, children=True)
+        for child in pids_of(""):
+            with contextlib.suppress(OSError, IndexError):
+                stat = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+                if int(stat[1]) == pid:  # ppid
+                    postgres += cpu_seconds(child)
+    return {"postgres": postgres, "s3": moto}
 
 
 def vm_hwm(pid: int) -> int:
@@ -331,6 +370,16 @@ class Prober:
         self._thread.join(30)
 
 
+def _own_cpu() -> float:
+    """This process's CPU (the load generator) and its reaped children's (the
+    prober's curl runs)."""
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -341,6 +390,9 @@ def run_once(setup: str, run: int, n: int, data: bytes, cluster: Cluster, s3: S3
         tempfile.TemporaryDirectory(dir=OUT) as tmp,
         stack(setup, Path(tmp), run, cluster, s3) as st,
     ):
+        peers_before = peers_cpu(cluster, s3)
+        client_before = _own_cpu()
+        instances_before = sum(cpu_seconds(p.pid) for p in st.procs)
         try:
             with Prober(st.url) as probe:
                 no_js_s = asyncio.run(load("no-js", st, n, data))
@@ -354,7 +406,14 @@ def run_once(setup: str, run: int, n: int, data: bytes, cluster: Cluster, s3: S3
             print(f"failed: the instances' logs are in {kept}", file=sys.stderr)
             raise
         times = probe.times
-        return {
+        peers_after = peers_cpu(cluster, s3)
+        cpu = {
+            "cpu_instances_s": sum(cpu_seconds(p.pid) for p in st.procs) - instances_before,
+            "cpu_postgres_s": peers_after["postgres"] - peers_before["postgres"],
+            "cpu_s3_s": peers_after["s3"] - peers_before["s3"],
+            "cpu_client_s": _own_cpu() - client_before,
+        }
+        return cpu | {
             "no_js_s": no_js_s,
             "no_js_mib_s": n * len(data) / MiB / no_js_s,
             "tus_s": tus_s,
@@ -408,8 +467,9 @@ def main() -> None:
     print(
         "\n| set-up | no-JS s (MiB/s) | tus s (MiB/s) | total s | vs (a) |"
         " page p50 / p99 ms | peak RSS MiB per instance |"
+        " CPU s: instances / PostgreSQL / S3 server / client |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for setup, s in summary.items():
         ratio = f"{s['total_s'] / base:.2f}" if base else "-"
         rss = ", ".join(f"{m:.0f}" for m in s["peak_rss_mib"])
@@ -417,6 +477,8 @@ def main() -> None:
             f"| {names[setup]} | {s['no_js_s']:.1f} ({s['no_js_mib_s']:.0f}) |"
             f" {s['tus_s']:.1f} ({s['tus_mib_s']:.0f}) | {s['total_s']:.1f} | {ratio} |"
             f" {s['page_p50_ms']:.0f} / {s['page_p99_ms']:.0f} | {rss} |"
+            f" {s['cpu_instances_s']:.1f} / {s['cpu_postgres_s']:.1f} / {s['cpu_s3_s']:.1f}"
+            f" / {s['cpu_client_s']:.1f} |"
         )
 
 
