@@ -25,7 +25,7 @@ Each run sends two loads, one after the other:
           request a browser sends), the server encrypting as it arrives;
   tus:    N browsers with JavaScript each get the form, then all N at once
           upload an 8 MiB file's ciphertext (sealed beforehand to the
-          instance's journalist) in 4 MiB PATCHes as upload.js does, then its
+          instance's journalist) in PATCHes of upload.js's size (5 MiB), then its
           sealed manifest, then commit.
 
 Every request opens its own connection, so in (c) consecutive requests of one
@@ -78,7 +78,12 @@ from tests.server_process import (  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out"
 MiB = 1 << 20
-SEGMENT = 4 * MiB  # upload.js's PATCH size
+# The page's PATCH size, as server/static/upload.js has it.
+_SEGMENT = re.search(
+    r"const SEGMENT = (\d+) \* 1024 \* 1024;", (ROOT / "server/static/upload.js").read_text()
+)
+assert _SEGMENT
+SEGMENT = int(_SEGMENT.group(1)) * MiB
 SERVE = [sys.executable, "-m", "server.ops.admin", "run"]
 TUS = {"Tus-Resumable": "1.0.0"}
 PROBE_EVERY = 0.25

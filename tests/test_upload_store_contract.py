@@ -357,6 +357,16 @@ def test_commits_at_once_never_wait_for_each_others_pool_connections(
     assert received == [len(data), len(data)]
 
 
+def test_the_pages_segments_are_whole_s3_parts() -> None:
+    """The page's PATCHes are at least an S3 part, so that an instance on a
+    bucket sends each as a part instead of staging it and reading it back
+    (twice the bucket traffic: docs/BENCHMARKS.md, "Scale-out")."""
+    page = (Path(__file__).parents[1] / "server" / "static" / "upload.js").read_text()
+    found = re.search(r"const SEGMENT = (\d+) \* 1024 \* 1024;", page)
+    assert found
+    assert int(found.group(1)) * MiB >= MIN_PART_SIZE
+
+
 # Expiry
 
 

@@ -4,7 +4,10 @@
 import { SEALED_CHUNK_SIZE, blobReader, payloadSize, sealChunks, sealHeader } from "./envelope.js";
 import { UploadView, browserEncrypts } from "./upload-ui.js";
 
-const SEGMENT = 4 * 1024 * 1024; // bytes per PATCH: small enough to survive a Tor circuit
+// Bytes per PATCH: small enough to survive a Tor circuit, and at least an S3
+// part (5 MiB), so that an instance on S3 sends each one as a part of the
+// object instead of staging it (docs/SCALE_OUT.md).
+const SEGMENT = 5 * 1024 * 1024;
 const RETRIES = 10; // per object, with backoff up to MAX_WAIT: a few minutes in all
 const MAX_WAIT = 30; // seconds
 const TUS = { "Tus-Resumable": "1.0.0" };
