@@ -63,17 +63,12 @@ def _run(base: Path, size_mib: int) -> dict[str, float]:
         write_identity_file,
     )
     from tests.pg_cluster import fresh_schema, running_cluster
-    from tests.s3_server import ACCESS_KEY, SECRET_KEY, running_s3_server
+    from tests.s3_server import backend_secrets, running_s3_server
     from tests.server_process import Instance, SourceClient, make_journalist, run_server
     from tests.test_configured_backend import backend_config
 
     with running_cluster() as cluster, running_s3_server(base) as s3:
-        env = {
-            **os.environ,
-            "PGPASSWORD": cluster.password,
-            "LANTERNE_S3_ACCESS_KEY_ID": ACCESS_KEY,
-            "LANTERNE_S3_SECRET_ACCESS_KEY": SECRET_KEY,
-        }
+        env = {**os.environ, **backend_secrets(cluster.password)}
         os.environ.update(env)  # run_server passes its environment on
         with fresh_schema(cluster) as url, fresh_schema(cluster) as new_url:
             data = base / "data"

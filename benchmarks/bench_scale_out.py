@@ -67,7 +67,12 @@ sys.path.insert(0, str(ROOT))
 import envelope  # noqa: E402
 from tests.pg_cluster import Cluster, running_cluster  # noqa: E402
 from tests.proxy import RoundRobinProxy  # noqa: E402
-from tests.s3_server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, running_s3_server  # noqa: E402
+from tests.s3_server import (  # noqa: E402
+    REGION,
+    S3Server,
+    backend_secrets,
+    running_s3_server,
+)
 from tests.server_process import (  # noqa: E402
     CSRF_RE,
     Instance,
@@ -182,11 +187,7 @@ def stack(setup: str, base: Path, run: int, cluster: Cluster, s3: S3Server) -> I
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     config = ""
     if setup in "bc":
-        env |= {
-            "PGPASSWORD": cluster.password,
-            "LANTERNE_S3_ACCESS_KEY_ID": ACCESS_KEY,
-            "LANTERNE_S3_SECRET_ACCESS_KEY": SECRET_KEY,
-        }
+        env |= backend_secrets(cluster.password)
         url = _new_database(cluster, f"bench_{setup}_{run}")
         config = (
             f'[database]\nurl = "{url}"\npool_size = 10\n\n'

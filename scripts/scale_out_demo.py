@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 
 from tests.pg_cluster import running_cluster
-from tests.s3_server import ACCESS_KEY, REGION, SECRET_KEY, running_s3_server
+from tests.s3_server import REGION, backend_secrets, running_s3_server
 from tests.server_process import wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,12 +60,7 @@ def main() -> int:
     try:
         with running_cluster() as cluster, running_s3_server(base) as s3:
             bucket = s3.new_bucket()
-            env = {
-                **os.environ,
-                "PGPASSWORD": cluster.password,
-                "LANTERNE_S3_ACCESS_KEY_ID": ACCESS_KEY,
-                "LANTERNE_S3_SECRET_ACCESS_KEY": SECRET_KEY,
-            }
+            env = {**os.environ, **backend_secrets(cluster.password)}
             keys, data = base / "keys", base / "instance"
             _check(
                 [

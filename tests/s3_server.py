@@ -29,6 +29,17 @@ SECRET_KEY = "lanterne-test-secret"
 REGION = "us-east-1"
 
 
+def backend_secrets(pg_password: str) -> dict[str, str]:
+    """The environment a scale-out instance takes its secrets from, never
+    config.toml (docs/SCALE_OUT.md): PostgreSQL's password and the bucket's
+    credentials (moto's)."""
+    return {
+        "PGPASSWORD": pg_password,
+        "LANTERNE_S3_ACCESS_KEY_ID": ACCESS_KEY,
+        "LANTERNE_S3_SECRET_ACCESS_KEY": SECRET_KEY,
+    }
+
+
 @dataclass(frozen=True)
 class S3Server:
     endpoint: str

@@ -25,7 +25,7 @@ from journalist_cli.identity_store import JournalistIdentity, seal_identity, wri
 from server.store.postgres import PostgresDatabase
 from server.store.postgres_dump import NOT_BACKED_UP, TABLES
 from tests.pg_cluster import Cluster, fresh_schema
-from tests.s3_server import ACCESS_KEY, SECRET_KEY, S3Server
+from tests.s3_server import S3Server, backend_secrets
 from tests.server_process import SourceClient, init_instance, make_journalist, run_server
 from tests.test_configured_backend import (  # noqa: F401 -- the fixture
     Configured,
@@ -258,12 +258,7 @@ def test_a_sqlite_backup_restores_into_postgresql_and_s3(
         p.name: p.read_bytes() for p in instance.objects_dir.iterdir() if not p.name.startswith(".")
     }
     password = pg_cluster.password
-    env = {
-        **os.environ,
-        "PGPASSWORD": password,
-        "LANTERNE_S3_ACCESS_KEY_ID": ACCESS_KEY,
-        "LANTERNE_S3_SECRET_ACCESS_KEY": SECRET_KEY,
-    }
+    env = {**os.environ, **backend_secrets(password)}
     with empty_target(pg_cluster, s3_server, tmp_path, "new") as (url, bucket, config):
         restored = tmp_path / "restored"
         done = admin(

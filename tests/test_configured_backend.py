@@ -26,7 +26,7 @@ import pytest
 
 import envelope
 from tests.pg_cluster import Cluster
-from tests.s3_server import ACCESS_KEY, REGION, SECRET_KEY, S3Server
+from tests.s3_server import REGION, S3Server, backend_secrets
 from tests.server_process import (
     ROOT,
     SERVER_CMD,
@@ -85,11 +85,7 @@ def configured(
 ) -> Iterator[Configured]:
     password = urlsplit(pg_url).password
     assert password
-    secrets = {
-        "PGPASSWORD": password,
-        "LANTERNE_S3_ACCESS_KEY_ID": ACCESS_KEY,
-        "LANTERNE_S3_SECRET_ACCESS_KEY": SECRET_KEY,
-    }
+    secrets = backend_secrets(password)
     for name, value in secrets.items():
         monkeypatch.setenv(name, value)  # run_server passes the environment on
     env = {**os.environ, **secrets}

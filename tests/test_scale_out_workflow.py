@@ -38,7 +38,7 @@ from journalist_cli import designations
 from journalist_cli.identity_store import JournalistIdentity, write_new_identity
 from tests.pg_cluster import Cluster
 from tests.proxy import RoundRobinProxy
-from tests.s3_server import ACCESS_KEY, SECRET_KEY, S3Server
+from tests.s3_server import S3Server, backend_secrets
 from tests.server_process import (
     Instance,
     Server,
@@ -81,11 +81,7 @@ def machines(
 ) -> Iterator[TwoMachines]:
     password = urlsplit(pg_url).password
     assert password
-    secrets = {
-        "PGPASSWORD": password,
-        "LANTERNE_S3_ACCESS_KEY_ID": ACCESS_KEY,
-        "LANTERNE_S3_SECRET_ACCESS_KEY": SECRET_KEY,
-    }
+    secrets = backend_secrets(password)
     for name, value in secrets.items():
         monkeypatch.setenv(name, value)  # run_server passes the environment on
     env = {**os.environ, **secrets}
