@@ -147,7 +147,10 @@ def test_backup_while_running_wipe_restore_pull(tmp_path: Path) -> None:
             # And one resumable (JavaScript) upload in progress, as its row.
             conn = sqlite3.connect(data / "lanterne.sqlite3")
             with conn:
-                conn.execute("INSERT INTO uploads VALUES ('u1', x'00', 10, 0, 1)")
+                conn.execute(
+                    "INSERT INTO uploads(id, owner_hash, length, received, active_on)"
+                    " VALUES ('u1', x'00', 10, 0, '2026-12-04')"
+                )
             conn.close()
             pw = tmp_path / "pw"
             pw.write_text(PASSPHRASE + "\n")
