@@ -87,6 +87,9 @@ def assert_days_only(root: Path, after: str) -> None:
 DAY_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
 TIME_TEXT = re.compile(r"\d{1,2}:\d{2}|\d{4}-\d{2}-\d{2}[T ]\d")
 TIME_COLUMN = re.compile(r"time|minute|second|hour|_at$|stamp|active|expir|when|last|_on$|date")
+# Whole days added to a stored day, within a bound: nothing finer than the day.
+# The retention's random expiry shift (EXPIRY_SHIFT_DAYS, server/domain/source_lifecycle.py).
+DAY_SHIFTS = {("sources", "expiry_shift"): 7}
 TIME_SQL = re.compile(
     r"current_(timestamp|time|date)|datetime\(|strftime\(|julianday\(|unixepoch\(|'now'", re.I
 )
@@ -115,6 +118,9 @@ def finer_than_a_day(db_path: Path) -> list[str]:
                     if isinstance(value, str):
                         not_a_day = TIME_COLUMN.search(column) and not DAY_TEXT.fullmatch(value)
                         if TIME_TEXT.search(value) or not_a_day:
+                            problems.append(where)
+                    elif (table, column) in DAY_SHIFTS:
+                        if not (isinstance(value, int) and abs(value) <= DAY_SHIFTS[table, column]):
                             problems.append(where)
                     elif isinstance(value, int | float) and TIME_COLUMN.search(column):
                         problems.append(where)  # a count of time units: days are text
