@@ -29,6 +29,7 @@ import pytest
 from server.ops.tor_config import ClientAuthKey, check_onion_address
 from tests.e2e.tor_network import (
     LOOPBACK,
+    REACH_TIMEOUT,
     SOCKS_OK,
     SOCKS_ONION_BAD_CLIENT_AUTH,
     SOCKS_ONION_MISSING_CLIENT_AUTH,
@@ -201,8 +202,14 @@ def test_removed_journalist_is_refused(net: TorNetwork) -> None:
         f"bob refused ({codes[-1]:#x}) {time.monotonic() - start:.1f} s after the restart",
         file=sys.stderr,
     )
-    # The other journalists carry on, and sources never noticed.
-    code, seconds = net.wait_code(net.clients["alice"], net.journalist_onion, SOCKS_OK, 60)
+    # The other journalists carry on, and sources never noticed. alice's tor
+    # holds the descriptor from before the restart, whose introduction points
+    # are gone; it usually finds the new one within seconds, but a CI run saw
+    # it take over 150 s after the restart (timeouts, never a refusal): a
+    # liveness wait, so generous.
+    code, seconds = net.wait_code(
+        net.clients["alice"], net.journalist_onion, SOCKS_OK, 2 * REACH_TIMEOUT
+    )
     assert code == SOCKS_OK, f"alice: {code:#x} after {seconds:.1f} s"
     assert get(net, "alice", net.journalist_onion).content == JOURNALIST_BODY
     assert net.source_tor.proc is not None and net.source_tor.proc.pid == source_pid
