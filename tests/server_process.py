@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
 import resource
 import signal
@@ -89,6 +90,31 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_port_block(n: int) -> int:
+    """The first of ``n`` consecutive free ports, for a script that numbers its
+    ports from one (the demos' PORT, PORT + 1...).
+
+    They are taken below the kernel's ephemeral range: a block inside it can be
+    free when checked and then be the local end of some process's outgoing
+    connection (to PostgreSQL, to moto) by the time the script binds it, which
+    a fresh-clone CI run once saw. Single ports from ``free_port`` stay in the
+    ephemeral range, so the two never meet.
+    """
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    rng = random.SystemRandom()
+    for _ in range(200):
+        first = rng.randrange(10_000, low - n)
+        with contextlib.ExitStack() as stack:
+            try:
+                for port in range(first, first + n):
+                    s = stack.enter_context(socket.socket())
+                    s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return first
+    raise RuntimeError(f"no {n} consecutive free ports below {low}")
 
 
 @dataclass

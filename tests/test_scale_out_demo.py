@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.server_process import ROOT, SourceClient, free_port
+from tests.server_process import ROOT, SourceClient, free_port_block
 
 # slow: PostgreSQL, moto and two servers started and stopped (about 15 s).
 pytestmark = pytest.mark.slow
 
 
 def test_the_scale_out_demo_runs_two_instances_and_cleans_up(tmp_path: Path) -> None:
-    port = free_port()
+    port = free_port_block(4)  # two instances: PORT to PORT + 3
     env = {**os.environ, "LANTERNE_SKIP_BOOTSTRAP": "1", "PORT": str(port)}
     proc = subprocess.Popen(
         [ROOT / "scripts" / "scale-out-demo.sh"],

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import envelope
-from tests.server_process import ROOT, SourceClient, free_port
+from tests.server_process import ROOT, SourceClient, free_port, free_port_block
 
 # Real processes end to end: CI runs it, scripts/test.sh --fast does not (under two minutes).
 pytestmark = pytest.mark.slow
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 def test_demo_script_serves_and_its_decrypt_steps_work(tmp_path: Path) -> None:
     demo = tmp_path / "demo"
-    port = free_port()
+    port = free_port_block(2)  # demo.sh serves the journalist API on PORT + 1
     env = {**os.environ, "DEMO_DIR": str(demo), "PORT": str(port), "LANTERNE_SKIP_BOOTSTRAP": "1"}
     log = tmp_path / "demo.log"
     with log.open("wb") as out:

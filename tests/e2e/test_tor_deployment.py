@@ -72,7 +72,8 @@ def reach(net: TorNetwork, client: TorClient, want: int, timeout: float = 90) ->
             return
         client.new_identity()
     raise AssertionError(
-        f"{client.node.nickname}: SOCKS {code:#x}, not {want:#x}, after {timeout} s"
+        f"{client.node.nickname}: SOCKS {code:#x}, not {want:#x}, after {timeout} s\n"
+        + net.onion_report(client)
     )
 
 
@@ -124,6 +125,7 @@ def add_journalist(d: Deployment, name: str) -> Path:
     journalist's own Tor client, as the journalist would."""
     assert d.net.journalist_tor.proc is not None
     auth = d.tmp / f"{name}.auth_private"
+    d.net.settle_journalist_uploads()  # the reload below must not share its second
     done = admin(
         "journalists", "add",
         "--data-dir", d.server.instance.data_dir,

@@ -210,7 +210,9 @@ def test_removed_journalist_is_refused(net: TorNetwork) -> None:
     code, seconds = net.wait_code(
         net.clients["alice"], net.journalist_onion, SOCKS_OK, 2 * REACH_TIMEOUT
     )
-    assert code == SOCKS_OK, f"alice: {code:#x} after {seconds:.1f} s"
+    assert code == SOCKS_OK, f"alice: {code:#x} after {seconds:.1f} s\n" + net.onion_report(
+        net.clients["alice"]
+    )
     assert get(net, "alice", net.journalist_onion).content == JOURNALIST_BODY
     assert net.source_tor.proc is not None and net.source_tor.proc.pid == source_pid
     assert get(net, "anon", net.source_onion).content == SOURCE_BODY

@@ -206,6 +206,10 @@ class TorNode:
     def log(self) -> Path:
         return self.data_dir / "notice.log"
 
+    @property
+    def rend_log(self) -> Path:
+        return self.data_dir / "rend.log"
+
     def base_options(self, dir_authorities: Sequence[str]) -> list[str]:
         return [
             "TestingTorNetwork 1",
@@ -226,6 +230,9 @@ class TorNode:
             f"ControlPort {LOOPBACK}:{self.control_port}",
             "CookieAuthentication 1",
             f"Log notice file {self.log}",
+            # Onion-service steps (descriptor built, uploaded, stored, fetched),
+            # read when a reachability wait fails.
+            f"Log [rend]info file {self.rend_log}",
             "ShutdownWaitLength 0",
             # tor exits by itself if the test process dies without tearing down.
             f"__OwningControllerProcess {os.getpid()}",
@@ -251,9 +258,10 @@ class TorNode:
             raise PortRaceError(f"{self.nickname}: a port was taken\n{tail}")
         raise TorNetworkError(f"{self.nickname} exited with {self.proc.returncode}\n{tail}")
 
-    def log_tail(self, lines: int = 25) -> str:
+    def log_tail(self, lines: int = 25, rend: bool = False) -> str:
         text = ""
-        for path in (self.log, self.data_dir / "stdout.log"):
+        paths = (self.log, self.data_dir / "stdout.log", *((self.rend_log,) if rend else ()))
+        for path in paths:
             with contextlib.suppress(OSError):
                 text += "".join(path.read_text(errors="replace").splitlines(True)[-lines:])
         return text
@@ -357,7 +365,37 @@ class TorNetwork:
     def authorize(self, name: str, key: ClientAuthKey) -> None:
         """Add a journalist's ``.auth`` to the journalist service and reload its tor."""
         add_authorized_client(self.journalist.hs_dir, name, key.public_key)
+        self.settle_journalist_uploads()
         self.journalist_tor.reload()
+
+    def settle_journalist_uploads(self, quiet: float = 1.5, timeout: float = 30) -> None:
+        """Return once the journalist tor has uploaded no descriptor for ``quiet`` s.
+
+        A reload that changes the authorised clients re-uploads the descriptor
+        at once, and its revision counter is tor's clock in whole seconds
+        (rend-spec-v3, set_descriptor_revision_counter). An HSDir refuses a
+        descriptor whose counter is not above the one it holds (400 "Invalid HS
+        descriptor"), and tor then waits 60 to 120 minutes before its next
+        upload: a reload in the same second as an upload is lost. A fresh
+        network uploads just as a test starts; a CI run hit it (SOCKS 0xF5 for
+        the new journalist until the end). deploy/README says what an admin
+        does if it happens on a real service.
+        """
+        log = self.journalist_tor.rend_log
+        deadline = time.monotonic() + timeout
+        seen, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            try:
+                n = log.read_bytes().count(b"initiated upload request")
+            except FileNotFoundError:
+                n = 0
+            now = time.monotonic()
+            if n != seen:
+                seen, since = n, now
+            elif now - since >= quiet:
+                return
+            time.sleep(0.1)
+        raise TorNetworkError(f"the journalist tor kept uploading for {timeout} s")
 
     def revoke(self, name: str) -> None:
         """Remove a journalist's ``.auth`` and restart the journalist tor, as
@@ -378,6 +416,13 @@ class TorNetwork:
             lambda: self.journalist_tor.bootstrapped(n_routers),
             self.nodes,
             BOOTSTRAP_TIMEOUT,
+        )
+
+    def onion_report(self, client: TorClient) -> str:
+        """What the journalist tor and ``client`` last did with onion services."""
+        return "".join(
+            f"--- {node.nickname}\n{node.log_tail(40, rend=True)}"
+            for node in (self.journalist_tor, client.node)
         )
 
     def wait_code(
