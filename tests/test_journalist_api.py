@@ -18,6 +18,7 @@ import envelope
 from journalist_cli.identity_store import JournalistIdentity, write_new_identity
 from server.store.db import Database
 from server.web.journalist_api.auth import Authenticator, AuthFailed, Refusal, signed_message
+from server.web.journalist_api.routes import MAX_MOVE_BODY
 from tests.clocks import FakeClock
 from tests.server_process import ROOT, SERVER_CMD, Instance, Server, SourceClient, run_server
 
@@ -120,6 +121,58 @@ def test_wrong_key_unknown_journalist_and_bad_tokens_are_refused(room: Room) -> 
         r = httpx.get(f"{room.api}/sources", headers=headers)
         assert r.status_code == 401
         assert r.json()["error"] == "unauthorized"
+
+
+def test_every_401_names_its_scheme(room: Room) -> None:
+    # RFC 9110 §15.5.2: a 401 carries WWW-Authenticate, a login refused as much
+    # as a missing or unknown token.
+    _, body = sign_in(room, "alice")
+    refused = [
+        httpx.post(f"{room.api}/auth/token", json=body),  # the challenge was used
+        httpx.get(f"{room.api}/sources"),
+        httpx.get(f"{room.api}/sources", headers={"Authorization": "Bearer " + b64(bytes(32))}),
+    ]
+    for r in refused:
+        assert r.status_code == 401
+        assert r.headers["www-authenticate"] == 'Bearer realm="lanterne"'
+    assert refused[0].json()["reason"] == "challenge_expired"
+
+
+def _chunks(data: bytes) -> Iterator[bytes]:
+    """A body sent without Content-Length (chunked), as a client may."""
+    for i in range(0, len(data), 16 << 10):
+        yield data[i : i + (16 << 10)]
+
+
+def test_json_bodies_over_their_limit_get_a_json_413_and_nothing_changes(room: Room) -> None:
+    # FastAPI reads a JSON body whole before validating it: each operation that
+    # takes one caps it (routes.MAX_*_BODY), whether the size is declared or not.
+    api = client(room)
+    sid = the_source(api)["id"]
+    before = api.get(f"/sources/{sid}").json()
+    padding = "x" * (5 << 10)
+    login = json.dumps({"journalist": "alice", "challenge": padding, "signature": ""}).encode()
+    patch = json.dumps({"add_tags": ["t" * 32] * 2100}).encode()  # about 76 KiB
+    move = json.dumps({"desk": "default", "objects": [{"old": "a" * 64, "new": "b" * 64}]})
+    move_body = move.replace("]", ", " + ", ".join(['{"old": "", "new": ""}'] * 800_000) + "]")
+    cases = [
+        ("POST", f"{room.api}/auth/token", login, 4 << 10),
+        ("PATCH", f"{room.api}/sources/{sid}", patch, 64 << 10),
+        ("POST", f"{room.api}/sources/{sid}/move", move_body.encode(), 16 << 20),
+    ]
+    headers = {"Content-Type": "application/json", **api.headers}
+    for method, url, body, limit in cases:
+        assert len(body) > limit
+        for content in (body, _chunks(body)):
+            r = httpx.request(method, url, content=content, headers=headers, timeout=60)
+            assert r.status_code == 413, (url, r.text)
+            assert r.json() == {"error": "too_large", "message": f"the body is over {limit} bytes"}
+    assert api.get(f"/sources/{sid}").json() == before
+    token, _ = sign_in(room, "alice")  # the server is as it was
+    assert token
+    # The largest move the schema allows still fits (ids of 64 characters).
+    largest = {"desk": "d" * 32, "objects": [{"old": "a" * 64, "new": "b" * 64}] * 100_000}
+    assert len(json.dumps(largest)) < MAX_MOVE_BODY
 
 
 def test_challenges_and_tokens_expire() -> None:

@@ -22,7 +22,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,6 @@ from tests.e2e.tor_network import (
     SOCKS_OK,
     SOCKS_ONION_BAD_CLIENT_AUTH,
     SOCKS_ONION_MISSING_CLIENT_AUTH,
-    TorClient,
     TorNetwork,
     private_tor_network,
 )
@@ -55,26 +53,6 @@ class Deployment:
     server: Server
     keys: Path
     tmp: Path
-
-
-def reach(net: TorNetwork, client: TorClient, want: int, timeout: float = 90) -> None:
-    """Wait for ``client`` to get SOCKS reply ``want`` from the journalist onion.
-
-    Every 15 s without it, NEWNYM: a client can hold on to a descriptor fetched
-    just before the service published its new one (seen once in a few runs
-    under load); a journalist would restart Tor Browser, which does the same.
-    """
-    deadline = time.monotonic() + timeout
-    code = -2
-    while time.monotonic() < deadline:
-        code, _ = net.wait_code(client, net.journalist_onion, want, 15)
-        if code == want:
-            return
-        client.new_identity()
-    raise AssertionError(
-        f"{client.node.nickname}: SOCKS {code:#x}, not {want:#x}, after {timeout} s\n"
-        + net.onion_report(client)
-    )
 
 
 def admin(*args: object) -> subprocess.CompletedProcess[str]:
@@ -145,7 +123,7 @@ def add_journalist(d: Deployment, name: str) -> Path:
     installed.write_bytes(auth.read_bytes())
     installed.chmod(0o600)
     client.node.reload()
-    reach(d.net, client, SOCKS_OK)
+    d.net.reach(client, SOCKS_OK)
     home = d.tmp / f"home-{name}"
     done_cfg = lanterne(
         home,
@@ -198,14 +176,14 @@ def test_submit_pull_decrypt_and_refusals_over_tor(deployment: Deployment) -> No
     assert not (net.journalist.hs_dir / "authorized_clients" / "bob.auth").exists()
     assert marker.exists()  # the command asked for the restart; the fixture does it
     net.restart_journalist()
-    reach(net, net.clients["bob"], SOCKS_ONION_BAD_CLIENT_AUTH)
+    net.reach(net.clients["bob"], SOCKS_ONION_BAD_CLIENT_AUTH)
     refused = lanterne(bob, "pull")
     assert refused.returncode == 4, refused.stderr
     assert b"cannot reach the server through Tor" in refused.stderr
     assert b"Traceback" not in refused.stderr
 
     # Alice carries on after the restart.
-    reach(net, net.clients["alice"], SOCKS_OK)
+    net.reach(net.clients["alice"], SOCKS_OK)
     again = lanterne(alice, "pull")
     assert again.returncode == 0, again.stderr
     assert b"0 new objects" in again.stdout

@@ -425,6 +425,26 @@ class TorNetwork:
             for node in (self.journalist_tor, client.node)
         )
 
+    def reach(self, client: TorClient, want: int, timeout: float = REACH_TIMEOUT) -> None:
+        """Wait for ``client`` to get SOCKS reply ``want`` from the journalist onion.
+
+        Every 15 s without it, NEWNYM: a client can hold on to a descriptor
+        fetched just before the service published its new one, or whose
+        introduction points died with a restart (seen in a few runs under
+        load); a journalist would restart Tor Browser, which does the same.
+        """
+        deadline = time.monotonic() + timeout
+        code = -2
+        while time.monotonic() < deadline:
+            code, _ = self.wait_code(client, self.journalist_onion, want, 15)
+            if code == want:
+                return
+            client.new_identity()
+        raise AssertionError(
+            f"{client.node.nickname}: SOCKS {code:#x}, not {want:#x}, after {timeout} s\n"
+            + self.onion_report(client)
+        )
+
     def wait_code(
         self, client: TorClient, onion: str, want: int, timeout: float = REACH_TIMEOUT
     ) -> tuple[int, float]:

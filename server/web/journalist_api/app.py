@@ -7,11 +7,15 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import Scope
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.domain.clock import Clock, SystemClock
 from server.domain.newsroom import Newsroom
@@ -49,6 +53,7 @@ _STORAGE = {
     507: "the server's disk is full: nothing was kept; the admin must make room",
 }
 RETRY_SECONDS = 60
+CHALLENGE = 'Bearer realm="lanterne"'
 
 
 def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -70,6 +75,39 @@ _BUSY_OR_STORAGE = (
 )
 _BUSY_TEXT = {"text/plain": {"schema": {"type": "string"}}}
 _RETRY_AFTER = {"required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}
+_WWW_AUTHENTICATE = {"required": True, "schema": {"type": "string", "const": CHALLENGE}}
+
+
+def _body_limit(scope: Scope) -> int | None:
+    """The ``max_body_size`` of the operation that ``scope`` reaches (routes.py
+    sets it on those that take JSON), or None."""
+    path = scope.get("path", "")
+    if not path.startswith(API_PREFIX + "/"):
+        return None
+    unprefixed = {**scope, "path": path.removeprefix(API_PREFIX)}
+    for route in routes.router.routes:
+        if isinstance(route, APIRoute) and route.matches(unprefixed)[0] is Match.FULL:
+            return route.max_body_size
+    return None
+
+
+class DeclaredBodyLimit:
+    """A body whose Content-Length is over its route's ``max_body_size`` gets the
+    API's JSON 413 before a byte of it is read. A body that only grows past the
+    limit is cut off by Starlette's limiter, which the route carries, and its 413
+    comes through ``http_error``; the declared case it would answer in plain text."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            declared = Headers(scope=scope).get("content-length", "")
+            limit = _body_limit(scope) if declared.isdigit() else None
+            if limit is not None and int(declared) > limit:
+                await error(413, f"the body is over {limit} bytes")(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def contract(app: FastAPI) -> dict[str, Any]:
@@ -88,6 +126,8 @@ def contract(app: FastAPI) -> dict[str, Any]:
                 busy["description"] = _BUSY_OR_STORAGE if storage else _BUSY
                 busy.setdefault("content", {}).update(_BUSY_TEXT)
                 busy["headers"] = {"Retry-After": _RETRY_AFTER}
+                if "401" in responses:
+                    responses["401"]["headers"] = {"WWW-Authenticate": _WWW_AUTHENTICATE}
         schemas = doc.get("components", {}).get("schemas", {})
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)
@@ -144,11 +184,19 @@ def create_journalist_app(
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = allowed_methods(request.scope)
+        if exc.status_code == 401:
+            headers["WWW-Authenticate"] = CHALLENGE  # RFC 9110 §15.5.2: a 401 names its scheme
+        if exc.status_code == 413 and not isinstance(exc, HTTPException):
+            # Starlette's own, from a route's max_body_size: say the limit.
+            limit = request.scope[MAX_BODY_SIZE_SCOPE_KEY]
+            exc = HTTPException(413, f"the body is over {limit} bytes")
         response = error(exc.status_code, str(exc.detail), headers)
         if isinstance(exc, routes.Unauthorized):
             # Why a login or token was refused, for the CLI's message (auth.Refusal).
             response = JSONResponse(
-                {"error": "unauthorized", "reason": exc.reason, "message": str(exc.detail)}, 401
+                {"error": "unauthorized", "reason": exc.reason, "message": str(exc.detail)},
+                401,
+                headers=headers,
             )
         return response
 
@@ -179,6 +227,7 @@ def create_journalist_app(
 
     app.openapi = lambda: contract(app)  # type: ignore[method-assign]
 
+    app.add_middleware(DeclaredBodyLimit)
     # Inside Starlette's last-resort handler, which would re-raise for a traceback.
     app.add_middleware(ContainErrorsMiddleware, respond=internal_error)
     app.add_middleware(HeadAsGetMiddleware)

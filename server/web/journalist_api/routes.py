@@ -56,6 +56,12 @@ from server.web.journalist_api.auth import (
 )
 
 MAX_ITEM_BYTES = 1 << 20  # one note or reply envelope
+# The JSON bodies (FastAPI reads them whole before validating them): a login, a
+# triage change, and a move's list of at most 100,000 replacements of two ids
+# of at most 64 characters (about 15 MB as json.dumps writes it).
+MAX_LOGIN_BODY = 4 << 10
+MAX_PATCH_BODY = 64 << 10
+MAX_MOVE_BODY = 16 << 20
 READ_SIZE = 1 << 20
 ENVELOPE_MAGIC = b"LANTERNE"
 
@@ -371,7 +377,13 @@ def _error(description: str, model: type[BaseModel] = Error) -> dict[str, Any]:
 BAD_REQUEST: Responses = {400: _error("the body or a field is not what this operation takes")}
 UNAUTHORIZED: Responses = {401: _error("no token, or an unknown, expired or revoked one", Refused)}
 NO_SOURCE: Responses = {404: _error("no such source")}
-TOO_LARGE: Responses = {413: _error(f"the body is over {MAX_ITEM_BYTES} bytes")}
+
+
+def too_large(limit: int) -> Responses:
+    return {413: _error(f"the body is over {limit} bytes")}
+
+
+TOO_LARGE = too_large(MAX_ITEM_BYTES)
 # app.storage_error: the database or the disk failing for a moment (503), a full disk (507).
 READS: Responses = {503: _error("the storage cannot be reached for a moment")}
 WRITES: Responses = {**READS, 507: _error("the disk is full: nothing was kept")}
@@ -468,8 +480,10 @@ def challenge(api: Api) -> Challenge:
     responses={
         **BAD_REQUEST,
         401: _error("the login is refused: `reason` says why", Refused),
+        **too_large(MAX_LOGIN_BODY),
         **READS,
     },
+    max_body_size=MAX_LOGIN_BODY,
 )
 def token(body: TokenRequest, request: Request, api: Api) -> Token:
     row = api.db.journalist_named(body.journalist)
@@ -584,8 +598,10 @@ def source(source_id: str, api: Api, me: Journalist) -> SourceDetail:
         ),
         **UNAUTHORIZED,
         **NO_SOURCE,
+        **too_large(MAX_PATCH_BODY),
         **WRITES,
     },
+    max_body_size=MAX_PATCH_BODY,
 )
 def patch_source(source_id: str, body: TriagePatch, api: Api, me: Journalist) -> SourceOut:
     _source(api, source_id, me)
@@ -976,8 +992,10 @@ async def stage_replacement(
         **UNAUTHORIZED,
         **NO_SOURCE,
         409: _error("the source's objects changed meanwhile: pull, then move again"),
+        **too_large(MAX_MOVE_BODY),
         **WRITES,
     },
+    max_body_size=MAX_MOVE_BODY,
 )
 def move_source(source_id: str, body: MoveRequest, api: Api, me: Journalist) -> SourceOut:
     """Move the source to another desk: each of its objects (submissions', notes',
