@@ -5,12 +5,14 @@ them; the secrets from the environment the check is given."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from server.ops.health_check import CheckConfig, Finding, run_checks
 from server.settings import S3_ACCESS_KEY_ENV, S3_SECRET_KEY_ENV
 from server.store.postgres import PostgresDatabase
+from server.store.postgres_stores import PostgresJournalistStore
 from tests.s3_server import ACCESS_KEY, SECRET_KEY, S3Server
 
 
@@ -43,6 +45,29 @@ def test_the_database(tmp_path: Path, pg_url: str) -> None:
     found = scale_out_findings(tmp_path, {"PGPASSWORD": "wrong"})
     assert [(i, f.ok) for i, f in found.items()] == [("PostgreSQL database", False)]
     assert "password authentication failed" in found["PostgreSQL database"].message
+
+
+def test_journalists_and_the_directory_are_read_where_the_rows_are(
+    tmp_path: Path, pg_url: str
+) -> None:
+    # On PostgreSQL the data directory has no lanterne.db: the journalists, the
+    # signed directory and the desks come from the database config.toml names.
+    url, password = without_password(pg_url)
+    (tmp_path / "config.toml").write_text(f'[database]\nurl = "{url}"\n')
+    with PostgresDatabase(pg_url) as db:
+        db.prepare()
+        store = PostgresJournalistStore(db)
+        for name in [j.name for j in store.journalists()]:
+            store.remove_journalist(name)
+        store.add_journalist("alice", os.urandom(32), os.urandom(32), "journalist", "2026-12-04")
+    found = {f.item: f for f in run_checks(CheckConfig(tmp_path, environ={"PGPASSWORD": password}))}
+    assert "database" not in found, found["database"]  # no SQLite file was looked for
+    assert found["journalists"].ok and found["journalists"].message == "1 registered"
+    assert found["key directory"].warn and "not signed" in found["key directory"].message
+    # Unreachable: the PostgreSQL line says so, and no row line pretends to know.
+    found = {f.item: f for f in run_checks(CheckConfig(tmp_path, environ={"PGPASSWORD": "x"}))}
+    assert not found["PostgreSQL database"].ok
+    assert "journalists" not in found and "database" not in found
 
 
 def test_the_bucket(tmp_path: Path, s3_server: S3Server) -> None:

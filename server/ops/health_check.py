@@ -57,6 +57,7 @@ from server.store import file_times
 from server.store.db import SCHEMA_VERSION, Database
 from server.store.migrations import MigrationError, current_version
 from server.store.snapshots import DatabaseError
+from server.store.wiring import AdminJournalistStore
 
 # A clock before this date is certainly wrong (this release did not exist yet):
 # TLS-less onion services do not care, but expiry of API tokens, session
@@ -230,6 +231,20 @@ def _check_keys(cfg: CheckConfig) -> Iterator[Finding]:
         yield Finding(item, False, f"{secrets} is unreadable or damaged ({exc})")
     else:
         yield Finding(item, True, f"{secrets} present")
+    settings = Settings.load(cfg.data_dir)
+    if settings.database is not None:
+        # The rows are in PostgreSQL; its own lines (_check_scale_out) say
+        # whether it can be reached and its schema is current.
+        from server.store.postgres import PostgresDatabase, check_database
+        from server.store.postgres_stores import PostgresJournalistStore
+
+        password = cfg.environ.get("PGPASSWORD")
+        usable = check_database(settings.database.url, password=password)
+        if not all(d.ok for d in usable if d.item in ("database", "schema")):
+            return
+        with PostgresDatabase(settings.database.url, max_size=1, password=password) as pg:
+            yield from _check_rows(PostgresJournalistStore(pg), secrets)
+        return
     db_path = cfg.data_dir / DATABASE_NAME
     if not db_path.exists():
         yield Finding("database", False, f"{db_path} is missing: run `lanterne-server init`")
@@ -248,7 +263,13 @@ def _check_keys(cfg: CheckConfig) -> Iterator[Finding]:
         )
     else:
         yield Finding("database", True, f"schema version {version}")
-    journalists = Database(db_path).journalists()
+    yield from _check_rows(Database(db_path), secrets)
+
+
+def _check_rows(rows: AdminJournalistStore, secrets: Path) -> Iterator[Finding]:
+    """The journalists, the signed directory, desks and receipts, on whichever
+    database holds the rows."""
+    journalists = rows.journalists()
     if not journalists:
         yield Finding(
             "journalists",
@@ -258,11 +279,11 @@ def _check_keys(cfg: CheckConfig) -> Iterator[Finding]:
         )
     else:
         yield Finding("journalists", True, f"{len(journalists)} registered")
-    yield from _check_directory(Database(db_path), {j.name for j in journalists})
-    yield from _check_receipts(Database(db_path), secrets)
+    yield from _check_directory(rows, {j.name for j in journalists})
+    yield from _check_receipts(rows, secrets)
 
 
-def _check_receipts(db: Database, secrets_path: Path) -> Iterator[Finding]:
+def _check_receipts(db: AdminJournalistStore, secrets_path: Path) -> Iterator[Finding]:
     """Receipts for sources (envelope/SPEC.md §12): the receipt key certified?"""
     from server.domain import receipts
     from server.ops.newsroom_key import NewsroomKeyError, instance_key
@@ -284,7 +305,7 @@ def _check_receipts(db: Database, secrets_path: Path) -> Iterator[Finding]:
         yield Finding("receipts", True, f"receipt key certified by the newsroom key on {cert.day}")
 
 
-def _check_directory(db: Database, registered: set[str]) -> Iterator[Finding]:
+def _check_directory(db: AdminJournalistStore, registered: set[str]) -> Iterator[Finding]:
     """The newsroom key's directory (envelope/SPEC.md §11): what sources encrypt to."""
     item = "key directory"
     try:
@@ -320,7 +341,7 @@ def _check_directory(db: Database, registered: set[str]) -> Iterator[Finding]:
     yield from _check_desks(db, directory)
 
 
-def _check_desks(db: Database, directory: envelope.KeyDirectory) -> Iterator[Finding]:
+def _check_desks(db: AdminJournalistStore, directory: envelope.KeyDirectory) -> Iterator[Finding]:
     """Desks (docs/DESKS.md): the signed directory decides whom each encrypts to;
     rows that say otherwise were changed without the newsroom key."""
     everywhere = {j.name for j in db.journalists() if j.all_desks}
