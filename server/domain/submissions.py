@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from types import TracebackType
 
+import anyio
+import anyio.to_thread
+
 from server.store.protocols import ObjectStore, PendingObject
 
 
@@ -52,3 +55,19 @@ class ObjectBatch:
     ) -> None:
         if not self._kept:
             self.discard()
+
+    async def __aenter__(self) -> ObjectBatch:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """As ``__exit__``, for a request: the removals run in a worker thread
+        (on S3 each is a request to the bucket, which must not hold the event
+        loop), shielded so that a client who went away does not cut them short."""
+        if not self._kept:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self.discard)

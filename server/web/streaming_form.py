@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
+import anyio
 import anyio.to_thread
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -460,13 +461,16 @@ async def batched(
 async def parse_streaming(
     stream: AsyncIterator[bytes], parser: EncryptingFormParser
 ) -> ReceivedForm:
-    """Feed the whole body to ``parser`` off the event loop; aborts the open part on error."""
+    """Feed the whole body to ``parser`` off the event loop; aborts the open part
+    on error, off the loop too (on S3 that is a request to the bucket), and
+    shielded so that a client who went away does not cut it short."""
     try:
         async for data in batched(stream):
             await anyio.to_thread.run_sync(parser.feed, data)
         return parser.close()
     except BaseException:
-        parser.abort()
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(parser.abort)
         raise
 
 

@@ -130,28 +130,29 @@ async def submit(request: Request, lang: str) -> Response:
                 raise FormRejected(Reason.NO_DESK)
             return [k.recipient for k in found]
 
-        with room.claimed(), ObjectBatch(svc.store) as batch:
-            parser = EncryptingFormParser(
-                boundary,
-                recipients=recipients_for,
-                batch=batch,
-                limits=svc.settings.limits,
-                question_ids=[q.id for q in svc.settings.questions],
-                check_csrf=lambda value: form_token_ok(request, session, value),
-            )
-            form = await parse_streaming(room.watch(aiter(body)), parser)
-            answers = _answers(svc, lang, form)
-            if form.message_object is None and not form.files:
-                raise FormRejected(Reason.EMPTY)
-            recipients = parser.recipients()
-            if not target.bound and (form.fields.get(DESK_FIELD) or None) not in (
-                None,
-                chosen["desk"],
-            ):
-                raise FormRejected(Reason.MALFORMED)  # a second desk after the files
-            submitter, receipt = await _commit(
-                svc, session, lang, form, answers, recipients, chosen["desk"], batch
-            )
+        with room.claimed():
+            async with ObjectBatch(svc.store) as batch:
+                parser = EncryptingFormParser(
+                    boundary,
+                    recipients=recipients_for,
+                    batch=batch,
+                    limits=svc.settings.limits,
+                    question_ids=[q.id for q in svc.settings.questions],
+                    check_csrf=lambda value: form_token_ok(request, session, value),
+                )
+                form = await parse_streaming(room.watch(aiter(body)), parser)
+                answers = _answers(svc, lang, form)
+                if form.message_object is None and not form.files:
+                    raise FormRejected(Reason.EMPTY)
+                recipients = parser.recipients()
+                if not target.bound and (form.fields.get(DESK_FIELD) or None) not in (
+                    None,
+                    chosen["desk"],
+                ):
+                    raise FormRejected(Reason.MALFORMED)  # a second desk after the files
+                submitter, receipt = await _commit(
+                    svc, session, lang, form, answers, recipients, chosen["desk"], batch
+                )
     except ClientDisconnect:
         # Nobody is left to read a page; the batch already removed every object.
         return Response(status_code=400)
