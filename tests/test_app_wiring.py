@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import io
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -18,7 +19,9 @@ import httpx
 import envelope
 from journalist_cli.identity_store import JournalistIdentity, write_new_identity
 from server.domain.source_lifecycle import SourceLifecycle
-from server.settings import Settings
+from server.settings import MiB, Settings
+from server.store.disk_reserve import DiskReserve
+from server.store.objects import ObjectStore
 from server.store.protocols import SourceRow, new_id
 from server.store.wiring import sqlite_api_stores, sqlite_stores
 from server.web.app import create_app
@@ -60,6 +63,9 @@ class MemoryObjects:
 
     def new_object(self) -> MemoryObject:
         return MemoryObject(self)
+
+    def local_bytes(self, nbytes: int) -> int:
+        return 0  # memory only
 
     def write_bytes(self, data: bytes) -> str:
         obj = self.new_object()
@@ -105,6 +111,25 @@ def test_the_source_app_keeps_objects_in_the_store_it_is_given(tmp_path) -> None
     assert envelope.decrypt_bytes(message, [identity]) == b"in memory"
     [listed] = manifest["files"]
     assert envelope.decrypt_bytes(memory.objects[listed["object"]], [identity]) == b"a file"
+
+
+def test_a_submission_claims_of_the_disk_reserve_what_its_store_keeps_on_this_disk(
+    tmp_path,
+) -> None:
+    # With a bucket (here: memory), a no-JS body holds at most a part's spool on
+    # the local disk; claiming its whole length refused 8 MiB with 3 MiB free.
+    instance = init_instance(tmp_path)
+    settings = Settings.load(instance.data_dir)
+    reserve = 64 * MiB
+    disk = DiskReserve(instance.data_dir, reserve, free=lambda path: reserve + 3 * MiB)
+    body = os.urandom(8 * MiB)
+    for objects, status in ((MemoryObjects(), 303), (ObjectStore(instance.objects_dir), 507)):
+        stores = dataclasses.replace(sqlite_stores(settings), objects=objects, disk=disk)
+        app = create_app(settings, stores=stores)
+        with serve_in_thread(app) as base_url, SourceClient(base_url) as source:
+            response = source.submit("a large file", [("big.bin", body, "application/pdf")])
+        assert response.status_code == status, response.text[:300]
+    assert list(instance.objects_dir.iterdir()) == []  # the refused body left nothing
 
 
 def test_the_journalist_api_reads_and_writes_the_store_it_is_given(tmp_path) -> None:

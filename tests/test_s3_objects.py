@@ -50,6 +50,9 @@ def test_a_large_object_goes_up_in_parts_as_it_is_written(
     data = os.urandom(2 * PART + 7)
     for i in range(0, 2 * PART, CHUNK):
         obj.write(data[i : i + CHUNK])
+        # What the no-JS path claims of the disk reserve (ObjectStore.local_bytes).
+        assert obj._spool is not None
+        assert os.fstat(obj._spool.fileno()).st_size <= store.local_bytes(len(data)) == PART
     # Two full parts are on the server before the end, under the object's id.
     uploads = client.list_multipart_uploads(Bucket=bucket)["Uploads"]
     assert [u["Key"] for u in uploads] == [obj.id]

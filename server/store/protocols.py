@@ -493,6 +493,11 @@ class ObjectStore(Protocol):
 
     def delete(self, object_id: str) -> None: ...
 
+    def local_bytes(self, nbytes: int) -> int:
+        """The most local disk that writing an object of ``nbytes`` holds at once:
+        what a write claims of the disk reserve (``DiskSpace``)."""
+        ...
+
 
 class DiskSpace(Protocol):
     """The disk reserve shared by every path that writes ciphertext."""

@@ -371,6 +371,10 @@ class S3ObjectStore:
         file_times.stamp(self.spool_dir)  # moved only where O_TMPFILE is missing
         return f
 
+    def local_bytes(self, nbytes: int) -> int:
+        """One part at most: the spool file holds a part until it is sent."""
+        return min(nbytes, self.part_size)
+
     def new_object(self, object_id: str | None = None) -> S3PendingObject:
         """A new object; ``object_id`` names it (a restore), else a new random id."""
         return S3PendingObject(self, object_id)

@@ -117,9 +117,10 @@ async def submit(request: Request, lang: str) -> Response:
                 N_("No journalist can receive submissions yet. Please come back later."),
                 nothing_kept=True,
             )
-        # Room above the disk reserve for the whole body, claimed while it is read,
+        # Room above the disk reserve for what the body holds of this disk (all of
+        # it with files, a part's spool with a bucket), claimed while it is read,
         # and checked again as it arrives (others may fill the disk meanwhile).
-        room = DiskWatch(svc.disk, declared or 0)
+        room = DiskWatch(svc.disk, svc.store.local_bytes(declared or 0))
         chosen: dict[str, str | None] = {}
 
         def recipients_for(fields: Mapping[str, str]) -> list[envelope.Recipient]:
@@ -234,7 +235,8 @@ async def _commit(
 
 class DiskWatch:
     """The no-JS body's share of the disk reserve (``Services.disk``): a claim
-    for its declared length, and a check before each MiB that it still fits.
+    for what it holds of the disk (``ObjectStore.local_bytes`` of its declared
+    length), and a check before each MiB that it still fits.
     Either refusal is FormRejected(NO_ROOM): the batch then removes every object."""
 
     EVERY = 1 << 20
