@@ -128,33 +128,39 @@ RETENTION = (
     " %(num)s day{} after your last login or message (we may keep them longer if the"
     " case needs it). Logging in again counts."
 )
+FILES = "You can choose several files at once: up to %(num)s file{}, each up to %(size)s."
 
 
 @pytest.mark.parametrize(
-    ("lang", "days", "words"),
+    ("message", "lang", "n", "words"),
     [
-        ("ar", 1, "بعد يوم واحد من"),
-        ("ar", 2, "بعد يومين من"),
-        ("ar", 7, "بعد نحو 7 أيام من"),
-        ("ar", 30, "بعد نحو 30 يومًا من"),
-        ("ar", 100, "بعد نحو 100 يوم من"),
-        ("ar", 1825, "بعد نحو 1825 يومًا من"),
-        ("fr", 1, "environ 1 jour après"),
-        ("fr", 1825, "environ 1825 jours après"),
-        ("de", 1, "etwa einen Tag nach"),
-        ("de", 30, "etwa 30 Tage nach"),
-        ("es", 30, "unos 30 días después"),
-        ("it", 1, "circa un giorno dopo"),
-        ("en", 1, "about 1 day after"),
-        ("en", 30, "about 30 days after"),
+        (RETENTION, "ar", 1, "بعد يوم واحد من"),
+        (RETENTION, "ar", 2, "بعد يومين من"),
+        (RETENTION, "ar", 7, "بعد نحو 7 أيام من"),
+        (RETENTION, "ar", 30, "بعد نحو 30 يومًا من"),
+        (RETENTION, "ar", 100, "بعد نحو 100 يوم من"),
+        (RETENTION, "ar", 1825, "بعد نحو 1825 يومًا من"),
+        (RETENTION, "fr", 1, "environ 1 jour après"),
+        (RETENTION, "fr", 1825, "environ 1825 jours après"),
+        (RETENTION, "de", 1, "etwa einen Tag nach"),
+        (RETENTION, "de", 30, "etwa 30 Tage nach"),
+        (RETENTION, "es", 30, "unos 30 días después"),
+        (RETENTION, "it", 1, "circa un giorno dopo"),
+        (RETENTION, "en", 1, "about 1 day after"),
+        (RETENTION, "en", 30, "about 30 days after"),
+        (FILES, "ar", 10, "حتى 10 ملفات،"),
+        (FILES, "ar", 20, "حتى 20 ملفًا،"),
+        (FILES, "fr", 20, "jusqu'à 20 fichiers,"),
+        (FILES, "de", 1, "höchstens eine Datei,"),
+        (FILES, "en", 20, "up to 20 files,"),
     ],
 )
-def test_the_retention_line_takes_the_number_s_form(lang: str, days: int, words: str) -> None:
+def test_numbers_take_their_plural_form(message: str, lang: str, n: int, words: str) -> None:
     # Arabic has six forms: 7 days is "أيام", 30 "يومًا", 100 "يوم" (one
-    # catalogue string for all was wrong for most numbers).
+    # catalogue string for every number was wrong for most of them).
     trans = Pages().translations[lang]
-    line = trans.ngettext(RETENTION.format(""), RETENTION.format("s"), days) % {"num": days}
-    assert words in line
+    line = trans.ngettext(message.format(""), message.format("s"), n)
+    assert words in line % {"num": n, "size": "1 MB"}
 
 
 def test_the_catalogue_check_can_fail() -> None:
