@@ -257,6 +257,29 @@ def test_each_journalist_lists_and_reads_only_their_desks(
 X = envelope.X25519Identity.generate().recipient
 
 
+def test_the_channel_settings_show_only_the_journalists_desks(
+    newsroom: tuple[Instance, Server, dict[str, Path]],
+) -> None:
+    instance, server, identities = newsroom
+    for desk, days in (("news", "400"), ("legal", "1825")):
+        admin("channel", "desk", "--data-dir", instance.data_dir, "--retention-days", days, desk)
+    seen = {}
+    for name in ("alice", "bruno", "chloe"):
+        with api_client(server, identities[name]) as client:
+            token = client.session.token if client.session else ""
+            answer = httpx.get(
+                f"{server.api_url}/channel",
+                headers={"Authorization": f"Bearer {token}", "Host": client.host},
+            )
+        assert answer.status_code == 200, answer.text
+        seen[name] = {d: s["retention_days"] for d, s in answer.json()["desks"].items()}
+    assert seen == {
+        "alice": {"news": 400},
+        "bruno": {"legal": 1825},
+        "chloe": {"news": 400, "legal": 1825},
+    }
+
+
 def read_identity_keys(path: Path) -> list[envelope.Identity]:
     from journalist_cli.identity_store import open_identity
 

@@ -638,12 +638,15 @@ def _catalogue(lang: str) -> Callable[[str], str]:
 def channel(api: Api, me: Journalist) -> ChannelOut:
     templates = {lang: ack_template(api.db, lang, _catalogue(lang)) for lang in LANGUAGES}
     desks = api.newsroom.channels.by_desk()
+    reader = _reader(api, me)  # another desk's settings are not this journalist's business
     return ChannelOut(
         **_settings_out(api.newsroom.channel).model_dump(),
         today=api.clock.today(),
         default_language=api.default_language,
         ack_templates={lang: text for lang, text in templates.items() if text},
-        desks={name: _settings_out(settings) for name, settings in desks.items()},
+        desks={
+            name: _settings_out(settings) for name, settings in desks.items() if reader.sees(name)
+        },
     )
 
 
