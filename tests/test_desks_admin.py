@@ -10,8 +10,17 @@ from pathlib import Path
 import pytest
 
 import envelope
+from server.settings import DATABASE_NAME
 from server.store.db import Database
-from tests.server_process import ROOT, SERVER_CMD, Instance, init_instance
+from tests.server_process import (
+    ROOT,
+    SERVER_CMD,
+    Instance,
+    SourceClient,
+    init_instance,
+    run_server,
+)
+from tests.test_desks import desked_instance, source_desks
 from tests.test_newsroom_key import newsroom_identity, stored_directory
 
 pytestmark = pytest.mark.e2e
@@ -119,3 +128,33 @@ def test_a_signed_instance_signs_every_desk_change(instance: Instance, tmp_path:
     assert [k.name for k in stored_directory(instance).recipients_for("news")] == ["alice"]
     ok("desks", "remove", *d, *nk, "legal")
     assert [x.name for x in stored_directory(instance).desks] == ["news"]
+
+
+def test_an_admin_changes_a_desks_texts_and_keeps_its_sources(tmp_path: Path) -> None:
+    instance = desked_instance(tmp_path, signed=False)
+    d = ("--data-dir", instance.data_dir)
+    with run_server(instance) as server, SourceClient(server.base_url) as src:
+        src.first_submission("canary-before-the-edit", None, "news")
+    before = source_desks(instance)
+    done = admin(
+        "desks", "texts", *d, "--title", "fr=Tuyaux", "--description", "ar=للأخبار.", "news"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "fr: Tuyaux (Pour la rédaction.)" in done.stdout
+    news, legal = Database(instance.data_dir / DATABASE_NAME).desks()
+    assert (news.titles["fr"], news.titles["en"]) == ("Tuyaux", "News tips")
+    assert news.descriptions["ar"] == "للأخبار." and legal.titles["fr"] == "Service juridique"
+    assert news.members == ("alice",)
+    assert source_desks(instance) == before  # its source is still in it
+    with run_server(instance) as server, SourceClient(server.base_url) as src:
+        src.lang = "fr"
+        assert "Tuyaux" in src.get("/fr/submit").text
+    for args, error in (
+        (("--title", "fr=Tuyaux", "hr"), "no desk named hr"),
+        (("--title", "xx=Tuyaux", "news"), "LANG one of"),
+        (("--title", "fr=" + "x" * 81, "news"), "1 to 80 characters"),
+        (("news",), "give --title"),
+    ):
+        done = admin("desks", "texts", *d, *args)
+        assert done.returncode != 0 and error in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr

@@ -400,6 +400,14 @@ def test_desks_their_members_and_all_desk_journalists(rows: Rows) -> None:
     # A removed journalist leaves every desk.
     assert rows.journalists.remove_journalist("alice")
     assert [d.members for d in rows.journalists.desks()] == [("bruno",), ("chloe",)]
+    # The texts change alone: members and order stay.
+    rows.journalists.set_desk_texts("legal", {"en": "Legal", "fr": "Juridique"}, {"en": "x"})
+    assert rows.journalists.desks()[1] == DeskRow(
+        "legal", {"en": "Legal", "fr": "Juridique"}, {"en": "x"}, ("chloe",)
+    )
+    with pytest.raises(DeskProblem) as no_such:
+        rows.journalists.set_desk_texts("hr", {"en": "HR"}, {"en": "x"})
+    assert no_such.value.kind == "unknown"
 
 
 def test_a_source_keeps_its_desk_and_a_desk_in_use_is_not_removed(rows: Rows) -> None:

@@ -857,6 +857,39 @@ def desks_add(
     click.echo(f"added desk {name}: {', '.join(desk.members) or 'no journalist of its own'}")
 
 
+@desks.command("texts")
+@data_dir_option
+@click.option(
+    "--title",
+    "titles",
+    multiple=True,
+    metavar="LANG=TEXT",
+    help="A new title for one language (repeat); the other languages keep theirs.",
+)
+@click.option(
+    "--description",
+    "descriptions",
+    multiple=True,
+    metavar="LANG=TEXT",
+    help="A new description for one language (repeat); the others keep theirs.",
+)
+@click.argument("name")
+def desks_texts(
+    data_dir: Path, titles: tuple[str, ...], descriptions: tuple[str, ...], name: str
+) -> None:
+    """Change the title or description of the desk NAME in some languages (a typo,
+    a language added to the source interface). Its sources and journalists stay."""
+    from server.ops import desks as desk_ops
+
+    db = _prepared_journalists(_settings(data_dir))
+    with _desk_errors():
+        desk = desk_ops.set_texts(db, name, titles, descriptions)
+    _give_to_owner(data_dir)
+    click.echo(f"desk {name}:")
+    for lang in desk.titles:
+        click.echo(f"  {lang}: {desk.titles[lang]} ({desk.descriptions[lang]})")
+
+
 @desks.command("list")
 @data_dir_option
 def desks_list(data_dir: Path) -> None:

@@ -17,7 +17,7 @@ journalist's deletion does.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from server.domain.source_lifecycle import SourceLifecycle
 from server.languages import LANGUAGES
@@ -35,9 +35,12 @@ class DeskError(Exception):
     """A desk change refused; the message says why and what to do."""
 
 
-def parse_texts(values: Sequence[str], what: str) -> dict[str, str]:
-    """``LANG=TEXT`` options into a map; every language of the source interface
-    must be given (sources read the page in any of them), and no other."""
+def parse_texts(
+    values: Sequence[str], what: str, before: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """``LANG=TEXT`` options into a map, over ``before`` (an edit's current texts);
+    every language of the source interface must be given (sources read the page
+    in any of them), and no other."""
     limit = MAX_TITLE if what == "title" else MAX_DESCRIPTION
     texts: dict[str, str] = {}
     for value in values:
@@ -52,6 +55,7 @@ def parse_texts(values: Sequence[str], what: str) -> dict[str, str]:
         if not text or len(text) > limit:
             raise DeskError(f"--{what} {lang}= must be 1 to {limit} characters")
         texts[lang] = text
+    texts = {**{k: v for k, v in (before or {}).items() if k in LANGUAGES}, **texts}
     missing = [lang for lang in LANGUAGES if lang not in texts]
     if missing:
         raise DeskError(
@@ -127,6 +131,29 @@ def set_members(
         db.set_desk_members(name, before)
         raise
     return before
+
+
+def set_texts(
+    db: AdminJournalistStore, name: str, titles: Sequence[str], descriptions: Sequence[str]
+) -> DeskRow:
+    """Change some of the desk's titles and descriptions (``LANG=TEXT``); the
+    others stay. Not part of the signed directory: nothing to sign."""
+    desk = next((d for d in db.desks() if d.name == name), None)
+    if desk is None:
+        raise DeskError(f"no desk named {name}")
+    if not titles and not descriptions:
+        raise DeskError("give --title LANG=TEXT or --description LANG=TEXT to change")
+    changed = DeskRow(
+        name,
+        parse_texts(titles, "title", desk.titles),
+        parse_texts(descriptions, "description", desk.descriptions),
+        desk.members,
+    )
+    try:
+        db.set_desk_texts(name, changed.titles, changed.descriptions)
+    except DeskProblem as exc:  # removed meanwhile
+        raise _problem(exc, name) from None
+    return changed
 
 
 def set_all_desks(

@@ -27,7 +27,7 @@ import json
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -438,6 +438,17 @@ class Database:
                 raise DeskProblem("unknown")
             conn.execute("DELETE FROM desk_members WHERE desk = ?", (name,))
             _set_members(conn, name, members)
+
+    def set_desk_texts(
+        self, name: str, titles: Mapping[str, str], descriptions: Mapping[str, str]
+    ) -> None:
+        with self.connect() as conn:
+            changed = conn.execute(
+                "UPDATE desks SET titles = ?, details = ? WHERE name = ?",
+                (json.dumps(dict(titles)), json.dumps(dict(descriptions)), name),
+            ).rowcount
+            if not changed:
+                raise DeskProblem("unknown")
 
     def remove_desk(self, name: str) -> None:
         with self.connect() as conn:

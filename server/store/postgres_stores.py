@@ -206,6 +206,17 @@ class PostgresJournalistStore:
             conn.execute("DELETE FROM desk_members WHERE desk = %s", (name,))
             _set_members(conn, name, members)
 
+    def set_desk_texts(
+        self, name: str, titles: Mapping[str, str], descriptions: Mapping[str, str]
+    ) -> None:
+        with self.db.connect() as conn:
+            changed = conn.execute(
+                "UPDATE desks SET titles = %s, details = %s WHERE name = %s",
+                (json.dumps(dict(titles)), json.dumps(dict(descriptions)), name),
+            ).rowcount
+            if not changed:
+                raise DeskProblem("unknown")
+
     def remove_desk(self, name: str) -> None:
         with self.db.connect() as conn:
             if not conn.execute(

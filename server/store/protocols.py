@@ -299,6 +299,13 @@ class DeskAdmin(Protocol):
 
     def set_desk_members(self, name: str, members: Sequence[str]) -> None: ...
 
+    def set_desk_texts(
+        self, name: str, titles: Mapping[str, str], descriptions: Mapping[str, str]
+    ) -> None:
+        """Replace the desk's title and description in every language;
+        ``DeskProblem("unknown")`` if there is no such desk."""
+        ...
+
     def remove_desk(self, name: str) -> None:
         """``DeskProblem("in_use")`` while a source is in it, ``"unknown"`` if none."""
         ...
