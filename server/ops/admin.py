@@ -791,6 +791,25 @@ def _desk_signing(
     return sign
 
 
+def _desk_text_options(f: FC) -> FC:
+    """A desk's texts as sources read them: ``desks add`` needs every language of
+    the source interface, ``desks texts`` changes those it is given."""
+    f = click.option(
+        "--description",
+        "descriptions",
+        multiple=True,
+        metavar="LANG=TEXT",
+        help="One or two sentences saying what the desk receives, in one language (repeat).",
+    )(f)
+    return click.option(
+        "--title",
+        "titles",
+        multiple=True,
+        metavar="LANG=TEXT",
+        help="The desk's title on the submit page, in one language (repeat: en=..., fr=...).",
+    )(f)
+
+
 @contextmanager
 def _desk_errors() -> Iterator[None]:
     from server.ops.desks import DeskError
@@ -804,20 +823,7 @@ def _desk_errors() -> Iterator[None]:
 
 @desks.command("add")
 @data_dir_option
-@click.option(
-    "--title",
-    "titles",
-    multiple=True,
-    metavar="LANG=TEXT",
-    help="The desk's title on the submit page, in each language (repeat: en=..., fr=...).",
-)
-@click.option(
-    "--description",
-    "descriptions",
-    multiple=True,
-    metavar="LANG=TEXT",
-    help="One or two sentences saying what the desk receives, in each language.",
-)
+@_desk_text_options
 @click.option(
     "--journalist",
     "members",
@@ -859,20 +865,7 @@ def desks_add(
 
 @desks.command("texts")
 @data_dir_option
-@click.option(
-    "--title",
-    "titles",
-    multiple=True,
-    metavar="LANG=TEXT",
-    help="A new title for one language (repeat); the other languages keep theirs.",
-)
-@click.option(
-    "--description",
-    "descriptions",
-    multiple=True,
-    metavar="LANG=TEXT",
-    help="A new description for one language (repeat); the others keep theirs.",
-)
+@_desk_text_options
 @click.argument("name")
 def desks_texts(
     data_dir: Path, titles: tuple[str, ...], descriptions: tuple[str, ...], name: str
