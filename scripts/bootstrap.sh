@@ -23,8 +23,10 @@ debs=(gnupg libmagic1 media-types bubblewrap poppler-utils mat2 libpq5)
 # network; GNU time measures benchmarks' peak memory; curl downloads the gpg
 # baseline's files in the journalist benchmark; postgresql's initdb and pg_ctl
 # run the tests' throw-away clusters (tests/pg_cluster.py); strace kills the
-# server at chosen system calls in the fault tests (tests/test_faults.py).
-test_debs=(libimage-exiftool-perl age chromium firefox-esr fonts-dejavu-core tor time curl postgresql strace)
+# server at chosen system calls in the fault tests (tests/test_faults.py);
+# onionbalance puts two backends behind one address on the private Tor network
+# (tests/e2e/test_onionbalance.py), as deploy/README.md section 11 deploys it.
+test_debs=(libimage-exiftool-perl age chromium firefox-esr fonts-dejavu-core tor time curl postgresql strace onionbalance)
 [ "$want_test" = 1 ] && debs+=("${test_debs[@]}")
 # npm fetches axe-core (the accessibility test's engine) from the lock file in
 # tests/js, and rebuilds server/static/xwing.js from web/ (tests/test_js_build.py);

@@ -563,6 +563,130 @@ def private_tor_network(
                 raise
 
 
+def start_directory(
+    tor: str,
+    gencert: str,
+    authorities: Sequence[TorNode],
+    relays: Sequence[TorNode],
+    ports: Iterator[int],
+    left: Callable[[], float],
+    *,
+    on_keys: Callable[[], None] = lambda: None,
+    voting_interval: int = 10,
+) -> list[str]:
+    """Make the keys, start the authorities and relays, and return once their
+    consensus lists every relay as Guard and HSDir: the ``DirAuthority`` lines
+    that put another tor on this network. ``voting_interval``: seconds (tor's
+    onion-service time period is 24 of them on a test network)."""
+    delay = voting_interval // 5
+    or_ports = {n.nickname: next(ports) for n in (*authorities, *relays)}
+    dir_ports = {a.nickname: next(ports) for a in authorities}
+
+    # Authority certificates (tor-gencert, empty passphrase) and relay
+    # identity keys (--list-fingerprint creates them), all in parallel.
+    cmds: list[tuple[list[str], bytes | None, Path]] = []
+    for a in authorities:
+        keys = _dir(a.data_dir / "keys")
+        cmds.append(
+            (
+                [
+                    gencert,
+                    "--create-identity-key",
+                    "-m",
+                    "12",
+                    "-a",
+                    f"{LOOPBACK}:{dir_ports[a.nickname]}",
+                    "-i",
+                    str(keys / "authority_identity_key"),
+                    "-s",
+                    str(keys / "authority_signing_key"),
+                    "-c",
+                    str(keys / "authority_certificate"),
+                    "--passphrase-fd",
+                    "0",
+                ],
+                b"\n",
+                a.data_dir,
+            )
+        )
+    for n in (*authorities, *relays):
+        argv = [tor, "--ignore-missing-torrc", "-f", "/dev/null", "--DataDirectory"]
+        argv += [str(n.data_dir), "--ORPort", "1", "--Nickname", n.nickname]
+        cmds.append(([*argv, "--list-fingerprint"], None, n.data_dir))
+    outs = _run_all(cmds, timeout=left())
+    fingerprints = {}
+    for n, out in zip((*authorities, *relays), outs[len(authorities) :], strict=True):
+        m = re.search(rf"^{n.nickname} ((?:[0-9A-F]{{4}} ?){{10}})$", out, re.M)
+        if not m:
+            raise TorNetworkError(f"no fingerprint for {n.nickname}:\n{out}")
+        fingerprints[n.nickname] = m.group(1).replace(" ", "")
+    dir_authorities = []
+    for a in authorities:
+        cert = (a.data_dir / "keys" / "authority_certificate").read_text()
+        v3ident = re.search(r"^fingerprint ([0-9A-F]{40})$", cert, re.M)
+        assert v3ident, cert
+        dir_authorities.append(
+            f"DirAuthority {a.nickname} orport={or_ports[a.nickname]} no-v2 "
+            f"v3ident={v3ident.group(1)} {LOOPBACK}:{dir_ports[a.nickname]} "
+            f"{fingerprints[a.nickname]}"
+        )
+    on_keys()
+
+    relay_options = [
+        f"Address {LOOPBACK}",
+        "SocksPort 0",
+        "AssumeReachable 1",
+        "ExitRelay 0",
+        "ExitPolicy reject *:*",
+        "ContactInfo lanterne-test@test.invalid",
+    ]
+    for a in authorities:
+        a.write_torrc(
+            "\n".join(
+                [
+                    *a.base_options(dir_authorities),
+                    *relay_options,
+                    f"ORPort {LOOPBACK}:{or_ports[a.nickname]}",
+                    f"DirPort {LOOPBACK}:{dir_ports[a.nickname]}",
+                    "AuthoritativeDirectory 1",
+                    "V3AuthoritativeDirectory 1",
+                    # 10/2/2 is the floor: tor wants delay + dist < interval / 2.
+                    f"TestingV3AuthInitialVotingInterval {voting_interval}",
+                    f"TestingV3AuthInitialVoteDelay {delay}",
+                    f"TestingV3AuthInitialDistDelay {delay}",
+                    f"V3AuthVotingInterval {voting_interval}",
+                    f"V3AuthVoteDelay {delay}",
+                    f"V3AuthDistDelay {delay}",
+                ]
+            )
+            + "\n"
+        )
+    for r in relays:
+        r.write_torrc(
+            "\n".join(
+                [
+                    *r.base_options(dir_authorities),
+                    *relay_options,
+                    f"ORPort {LOOPBACK}:{or_ports[r.nickname]}",
+                    # No directory cache: clients then fetch microdescriptors
+                    # from the authorities, which always hold them all.
+                    "DirCache 0",
+                ]
+            )
+            + "\n"
+        )
+    for n in (*authorities, *relays):
+        n.start()
+    n_routers = len(authorities) + len(relays)
+    _wait(
+        "a consensus listing every relay as Guard and HSDir",
+        lambda: _consensus_complete(authorities[0], n_routers),
+        [*authorities, *relays],
+        left(),
+    )
+    return dir_authorities
+
+
 @contextlib.contextmanager
 def _network(
     tor: str,
@@ -578,6 +702,9 @@ def _network(
 
     def left() -> float:
         return max(deadline - time.monotonic(), 0.0)
+
+    def mark(step: str) -> None:
+        net.timings[step] = time.monotonic() - t0
 
     workdir = Path(tempfile.mkdtemp(prefix="lanterne-tor-"))
     n_clients = len(client_keys)
@@ -602,112 +729,11 @@ def _network(
         workdir, authorities, relays, source_tor, journalist_tor, source, journalist, clients
     )
     try:
-        or_ports = {n.nickname: next(ports) for n in (*authorities, *relays)}
-        dir_ports = {a.nickname: next(ports) for a in authorities}
-
-        # Authority certificates (tor-gencert, empty passphrase) and relay
-        # identity keys (--list-fingerprint creates them), all in parallel.
-        cmds: list[tuple[list[str], bytes | None, Path]] = []
-        for a in authorities:
-            keys = _dir(a.data_dir / "keys")
-            cmds.append(
-                (
-                    [
-                        gencert,
-                        "--create-identity-key",
-                        "-m",
-                        "12",
-                        "-a",
-                        f"{LOOPBACK}:{dir_ports[a.nickname]}",
-                        "-i",
-                        str(keys / "authority_identity_key"),
-                        "-s",
-                        str(keys / "authority_signing_key"),
-                        "-c",
-                        str(keys / "authority_certificate"),
-                        "--passphrase-fd",
-                        "0",
-                    ],
-                    b"\n",
-                    a.data_dir,
-                )
-            )
-        for n in (*authorities, *relays):
-            argv = [tor, "--ignore-missing-torrc", "-f", "/dev/null", "--DataDirectory"]
-            argv += [str(n.data_dir), "--ORPort", "1", "--Nickname", n.nickname]
-            cmds.append(([*argv, "--list-fingerprint"], None, n.data_dir))
-        outs = _run_all(cmds, timeout=left())
-        fingerprints = {}
-        for n, out in zip((*authorities, *relays), outs[N_AUTHORITIES:], strict=True):
-            m = re.search(rf"^{n.nickname} ((?:[0-9A-F]{{4}} ?){{10}})$", out, re.M)
-            if not m:
-                raise TorNetworkError(f"no fingerprint for {n.nickname}:\n{out}")
-            fingerprints[n.nickname] = m.group(1).replace(" ", "")
-        dir_authorities = []
-        for a in authorities:
-            cert = (a.data_dir / "keys" / "authority_certificate").read_text()
-            v3ident = re.search(r"^fingerprint ([0-9A-F]{40})$", cert, re.M)
-            assert v3ident, cert
-            dir_authorities.append(
-                f"DirAuthority {a.nickname} orport={or_ports[a.nickname]} no-v2 "
-                f"v3ident={v3ident.group(1)} {LOOPBACK}:{dir_ports[a.nickname]} "
-                f"{fingerprints[a.nickname]}"
-            )
-        net.timings["keys"] = time.monotonic() - t0
-
-        relay_options = [
-            f"Address {LOOPBACK}",
-            "SocksPort 0",
-            "AssumeReachable 1",
-            "ExitRelay 0",
-            "ExitPolicy reject *:*",
-            "ContactInfo lanterne-test@test.invalid",
-        ]
-        for a in authorities:
-            a.write_torrc(
-                "\n".join(
-                    [
-                        *a.base_options(dir_authorities),
-                        *relay_options,
-                        f"ORPort {LOOPBACK}:{or_ports[a.nickname]}",
-                        f"DirPort {LOOPBACK}:{dir_ports[a.nickname]}",
-                        "AuthoritativeDirectory 1",
-                        "V3AuthoritativeDirectory 1",
-                        # 10/2/2 is the floor: tor wants delay + dist < interval / 2.
-                        "TestingV3AuthInitialVotingInterval 10",
-                        "TestingV3AuthInitialVoteDelay 2",
-                        "TestingV3AuthInitialDistDelay 2",
-                        "V3AuthVotingInterval 10",
-                        "V3AuthVoteDelay 2",
-                        "V3AuthDistDelay 2",
-                    ]
-                )
-                + "\n"
-            )
-        for r in relays:
-            r.write_torrc(
-                "\n".join(
-                    [
-                        *r.base_options(dir_authorities),
-                        *relay_options,
-                        f"ORPort {LOOPBACK}:{or_ports[r.nickname]}",
-                        # No directory cache: clients then fetch microdescriptors
-                        # from the authorities, which always hold them all.
-                        "DirCache 0",
-                    ]
-                )
-                + "\n"
-            )
-        for n in (*authorities, *relays):
-            n.start()
-        n_routers = N_AUTHORITIES + N_RELAYS
-        _wait(
-            "a consensus listing every relay as Guard and HSDir",
-            lambda: _consensus_complete(authorities[0], n_routers),
-            net.nodes,
-            left(),
+        dir_authorities = start_directory(
+            tor, gencert, authorities, relays, ports, left, on_keys=lambda: mark("keys")
         )
-        net.timings["consensus"] = time.monotonic() - t0
+        mark("consensus")
+        n_routers = N_AUTHORITIES + N_RELAYS
 
         net.dir_authorities = dir_authorities
         # The services: the deploy templates, rendered exactly as for
