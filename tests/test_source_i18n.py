@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import gettext
 import re
 from pathlib import Path
 
@@ -131,6 +133,11 @@ RETENTION = (
 FILES = "You can choose several files at once: up to %(num)s file{}, each up to %(size)s."
 
 
+@functools.cache
+def _translations() -> dict[str, gettext.GNUTranslations | gettext.NullTranslations]:
+    return Pages().translations  # as the server loads them, once for the module
+
+
 @pytest.mark.parametrize(
     ("message", "lang", "n", "words"),
     [
@@ -158,7 +165,7 @@ FILES = "You can choose several files at once: up to %(num)s file{}, each up to 
 def test_numbers_take_their_plural_form(message: str, lang: str, n: int, words: str) -> None:
     # Arabic has six forms: 7 days is "أيام", 30 "يومًا", 100 "يوم" (one
     # catalogue string for every number was wrong for most of them).
-    trans = Pages().translations[lang]
+    trans = _translations()[lang]
     line = trans.ngettext(message.format(""), message.format("s"), n)
     assert words in line % {"num": n, "size": "1 MB"}
 
