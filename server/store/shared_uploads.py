@@ -85,7 +85,6 @@ from server.store.uploads import (
     EMPTY_UPLOAD_BYTES,
     ExpiringUploads,
     UploadPolicy,
-    looks_like_envelope,
 )
 
 if TYPE_CHECKING:
@@ -389,33 +388,14 @@ class SharedUploadStore(ExpiringUploads):
 
     # Commit
 
-    def check_for_commit(self, upload_ids: Sequence[str], owner_hash: bytes | None) -> list[Upload]:
-        """Every upload complete, owned, assembled into its object, of its declared
-        length, and an envelope. Raises CommitProblem; the uploads stay uploads
-        (an assembled one is still an upload: deleted, it takes its object). The
-        caller holds them."""
-        if len(set(upload_ids)) != len(upload_ids):
-            raise CommitProblem("duplicate")
-        uploads = []
-        for upload_id in upload_ids:
-            try:
-                upload = self.get(upload_id, owner_hash)
-            except UploadError:
-                raise CommitProblem("missing") from None
-            if not upload.complete:
-                raise CommitProblem("incomplete")
-            self._assemble(upload)
-            try:
-                size = self.objects.size(upload_id)
-            except FileNotFoundError:
-                raise CommitProblem("missing") from None
-            if size != upload.length:
-                raise CommitProblem("incomplete")
-            with self.objects.open(upload_id) as f:
-                if not looks_like_envelope(f, upload.length):
-                    raise CommitProblem("not_envelope")
-            uploads.append(upload)
-        return uploads
+    def _ready(self, upload: Upload) -> None:
+        self._assemble(upload)
+
+    def _stored_size(self, upload: Upload) -> int:
+        return self.objects.size(upload.id)
+
+    def _open_stored(self, upload: Upload) -> contextlib.AbstractContextManager[protocols.Readable]:
+        return self.objects.open(upload.id)
 
     def _assemble(self, upload: Upload) -> None:
         """Complete the multipart upload from the parts the row lists, in order."""

@@ -236,6 +236,49 @@ class ExpiringUploads:
     def _remove(self, upload_id: str) -> None:
         raise NotImplementedError
 
+    def get(self, upload_id: str, owner_hash: bytes | None) -> Upload:
+        raise NotImplementedError
+
+    def _ready(self, upload: Upload) -> None:
+        """Make a complete upload's bytes one readable whole (S3: assemble its parts)."""
+
+    def _stored_size(self, upload: Upload) -> int:
+        """The length of what was received; FileNotFoundError if it is gone."""
+        raise NotImplementedError
+
+    def _open_stored(self, upload: Upload) -> contextlib.AbstractContextManager[protocols.Readable]:
+        raise NotImplementedError
+
+    def check_for_commit(self, upload_ids: Sequence[str], owner_hash: bytes | None) -> list[Upload]:
+        """Every upload complete, owned, of its declared length, and an envelope.
+
+        Raises CommitProblem. Nothing changes but ``_ready``'s work: an upload
+        assembled in a bucket is still an upload (deleted, it takes its object).
+        The caller holds the uploads.
+        """
+        if len(set(upload_ids)) != len(upload_ids):
+            raise CommitProblem("duplicate")
+        uploads = []
+        for upload_id in upload_ids:
+            try:
+                upload = self.get(upload_id, owner_hash)
+            except UploadError:
+                raise CommitProblem("missing") from None
+            if not upload.complete:
+                raise CommitProblem("incomplete")
+            self._ready(upload)
+            try:
+                size = self._stored_size(upload)
+            except FileNotFoundError:
+                raise CommitProblem("missing") from None
+            if size != upload.length:
+                raise CommitProblem("incomplete")
+            with self._open_stored(upload) as f:
+                if not looks_like_envelope(f, upload.length):
+                    raise CommitProblem("not_envelope")
+            uploads.append(upload)
+        return uploads
+
     def day(self) -> str:
         return time.strftime("%Y-%m-%d", time.gmtime(self._now()))
 
@@ -544,35 +587,11 @@ class UploadStore(ExpiringUploads):
 
     # Commit
 
-    def check_for_commit(self, upload_ids: Sequence[str], owner_hash: bytes | None) -> list[Upload]:
-        """Every upload complete, owned, of its declared length, and an envelope.
+    def _stored_size(self, upload: Upload) -> int:
+        return self.path(upload.id).stat().st_size
 
-        Raises CommitProblem; changes nothing. The caller holds the uploads.
-        """
-        if len(set(upload_ids)) != len(upload_ids):
-            raise CommitProblem("duplicate")
-        uploads = []
-        for upload_id in upload_ids:
-            try:
-                upload = self.get(upload_id, owner_hash)
-            except UploadError:
-                raise CommitProblem("missing") from None
-            if not upload.complete:
-                raise CommitProblem("incomplete")
-            try:
-                size = self.path(upload_id).stat().st_size
-            except FileNotFoundError:
-                raise CommitProblem("missing") from None
-            if size != upload.length:
-                raise CommitProblem("incomplete")
-            if not self._looks_like_envelope(upload):
-                raise CommitProblem("not_envelope")
-            uploads.append(upload)
-        return uploads
-
-    def _looks_like_envelope(self, upload: Upload) -> bool:
-        with file_times.open_noatime(self.path(upload.id)) as f:
-            return looks_like_envelope(f, upload.length)
+    def _open_stored(self, upload: Upload) -> contextlib.AbstractContextManager[protocols.Readable]:
+        return file_times.open_noatime(self.path(upload.id))
 
     def move_to_store(self, uploads: Sequence[Upload], store: protocols.ObjectStore) -> list[str]:
         """Rename each upload into the object store under its own id; fsync both dirs.
