@@ -56,13 +56,17 @@ def identity_file(override: Path | None) -> Path:
 
 
 @contextmanager
-def logged_in(passphrase_file: Path | None) -> Iterator[tuple[ApiClient, credentials.Signer]]:
-    """An API client logged in with the configured identity's signing key only."""
+def logged_in(
+    passphrase_file: Path | None, signer: credentials.Signer | None = None
+) -> Iterator[tuple[ApiClient, credentials.Signer]]:
+    """An API client logged in with the configured identity's signing key only
+    (``signer``: one the command has unlocked already, not asked for twice)."""
     from journalist_cli.api_client import ApiClient  # httpx: only commands that go online
 
     cfg = settings()
     server = cfg.require_server()
-    signer = credentials.load_signer(cfg.require_identity(), passphrase_file)
+    if signer is None:
+        signer = credentials.load_signer(cfg.require_identity(), passphrase_file)
     with ApiClient(server, proxy=cfg.proxy) as client:
         client.login(signer.name, signer.signing)
         yield client, signer

@@ -30,7 +30,7 @@ from journalist_cli.commands._shared import (
 from journalist_cli.errors import UsageProblem
 from journalist_cli.passphrase import confirm_or_stop
 from journalist_cli.vault import SourceRecord, Vault
-from journalist_cli.workflow_errors import ReplyRefused, ServerError
+from journalist_cli.workflow_errors import ObjectRefused, ReplyRefused, ServerError, VaultError
 
 
 def _patch(source: str, passphrase_file: Path | None, changes: dict[str, Any]) -> None:
@@ -229,7 +229,8 @@ def _send_reply(
 @click.option(
     "--lang",
     "language",
-    help="The language of the acknowledgement [default: the channel's default language].",
+    help="The language of the acknowledgement [default: the one the source wrote in,"
+    " from their last submission's manifest; else the channel's default language].",
 )
 @passphrase_option
 def ack_command(source: str, language: str | None, passphrase_file: Path | None) -> None:
@@ -238,6 +239,9 @@ def ack_command(source: str, language: str | None, passphrase_file: Path | None)
     vault = open_vault()
     sid = vault.resolve(source)
     record = vault.source(sid)
+    unlocked = None
+    if language is None:
+        language, unlocked = _source_language(vault, sid, passphrase_file)
     if record.account_deleted:
         _check_reply_key(record, _label(vault, sid))
     if record.info.channel.acknowledged_on:
@@ -246,12 +250,42 @@ def ack_command(source: str, language: str | None, passphrase_file: Path | None)
             " sending it again",
             err=True,
         )
-    with logged_in(passphrase_file) as (client, signer):
+    with logged_in(passphrase_file, unlocked) as (client, signer):
         # The text of the source's desk (else the instance's) in that language.
         text = client.acknowledgement(sid, language)
         _send_reply(client, signer, vault, sid, text, "acknowledgement")
     day = vault.source(sid).info.channel.acknowledged_on or today().isoformat()
     click.echo(f"acknowledgement sent to {_label(vault, sid)} (recorded: {day})")
+
+
+def _source_language(
+    vault: Vault, sid: str, passphrase_file: Path | None
+) -> tuple[str | None, credentials.Signer | None]:
+    """The language of the pages the source last submitted from, as their
+    encrypted manifest says (the server never learns it), and the signer unlocked
+    on the way; None when no pulled submission says, or with a signing identity,
+    which cannot decrypt."""
+    from journalist_cli import receive
+    from journalist_cli.commands._shared import identity_file
+
+    path = identity_file(None)
+    if credentials.is_signing_only(path):
+        click.echo(
+            "a signing identity cannot read which language the source wrote in:"
+            " sending the channel's default language (--lang to choose)",
+            err=True,
+        )
+        return None, None
+    ident = credentials.load_full_identity(path, passphrase_file)
+    signer = credentials.Signer(ident.public, ident.signing)
+    for sub in reversed(vault.submissions(sid)):
+        try:
+            manifest = receive.read_manifest(vault, sub, ident.identities())
+        except (ObjectRefused, VaultError):
+            continue
+        if manifest.language:
+            return manifest.language, signer
+    return None, signer
 
 
 @click.command("keep")
