@@ -186,9 +186,9 @@ def create_journalist_app(
             headers["Allow"] = allowed_methods(request.scope)
         if exc.status_code == 401:
             headers["WWW-Authenticate"] = CHALLENGE  # RFC 9110 §15.5.2: a 401 names its scheme
-        if exc.status_code == 413 and not isinstance(exc, HTTPException):
+        limit = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)
+        if exc.status_code == 413 and not isinstance(exc, HTTPException) and limit is not None:
             # Starlette's own, from a route's max_body_size: say the limit.
-            limit = request.scope[MAX_BODY_SIZE_SCOPE_KEY]
             exc = HTTPException(413, f"the body is over {limit} bytes")
         response = error(exc.status_code, str(exc.detail), headers)
         if isinstance(exc, routes.Unauthorized):
