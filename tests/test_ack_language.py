@@ -50,33 +50,26 @@ def configure(home: Path, server: Server, identity: Path) -> None:
     lanterne(home, "config", "--server", url, "--identity", identity)
 
 
-def submit(server: Server, lang: str) -> tuple[str, SourceClient]:
+def ack_a_french_source(server: Server, home: Path, *options: str) -> tuple[bytes, str]:
+    """A source writes from the French pages; the journalist pulls and runs
+    `lanterne ack` (with ``options``): its stderr, and the source's inbox after."""
     source = SourceClient(server.base_url)
-    source.lang = lang
-    return source.first_submission(f"un signalement en {lang}"), source
-
-
-def inbox(source: SourceClient, codename: str) -> str:
-    assert source.login(codename).status_code == 303
-    return source.get(f"/{source.lang}/inbox").text
-
-
-def only_source(home: Path) -> str:
-    [row] = json.loads(lanterne(home, "list", "--json").stdout)
-    return str(row["id"])
+    source.lang = "fr"
+    with source:
+        codename = source.first_submission("un signalement en français")
+        lanterne(home, "pull")
+        [row] = json.loads(lanterne(home, "list", "--json").stdout)
+        done = lanterne(home, "ack", row["id"], *options)
+        assert source.login(codename).status_code == 303
+        return done.stderr, source.get("/fr/inbox").text
 
 
 def test_the_acknowledgement_is_in_the_language_the_source_wrote_in(
     served: tuple[Server, Path], tmp_path: Path
 ) -> None:
     server, identity = served
-    home = tmp_path / "home"
-    configure(home, server, identity)
-    codename, source = submit(server, "fr")
-    with source:
-        lanterne(home, "pull")
-        lanterne(home, "ack", only_source(home))
-        page = inbox(source, codename)
+    configure(tmp_path / "home", server, identity)
+    _, page = ack_a_french_source(server, tmp_path / "home")
     french = load_translations("fr").gettext(DEFAULT_ACK_TEMPLATE)
     assert french != DEFAULT_ACK_TEMPLATE
     assert french.split(";")[0] in page  # the page escapes the apostrophes after it
@@ -85,29 +78,18 @@ def test_the_acknowledgement_is_in_the_language_the_source_wrote_in(
 
 def test_lang_still_chooses(served: tuple[Server, Path], tmp_path: Path) -> None:
     server, identity = served
-    home = tmp_path / "home"
-    configure(home, server, identity)
-    codename, source = submit(server, "fr")
-    with source:
-        lanterne(home, "pull")
-        lanterne(home, "ack", only_source(home), "--lang", "de")
-        page = inbox(source, codename)
-    german = load_translations("de").gettext(DEFAULT_ACK_TEMPLATE)
-    assert german[:40] in page
+    configure(tmp_path / "home", server, identity)
+    _, page = ack_a_french_source(server, tmp_path / "home", "--lang", "de")
+    assert load_translations("de").gettext(DEFAULT_ACK_TEMPLATE)[:40] in page
 
 
 def test_a_signing_identity_sends_the_default_language_and_says_why(
     served: tuple[Server, Path], tmp_path: Path
 ) -> None:
     server, identity = served
-    home = tmp_path / "home"
     signing = tmp_path / "alice.signing"
     lanterne(tmp_path / "setup", "signing-key", identity, "--out", signing, "--no-passphrase")
-    configure(home, server, signing)
-    codename, source = submit(server, "fr")
-    with source:
-        lanterne(home, "pull")
-        done = lanterne(home, "ack", only_source(home))
-        page = inbox(source, codename)
-    assert b"cannot read which language the source wrote in" in done.stderr
+    configure(tmp_path / "home", server, signing)
+    stderr, page = ack_a_french_source(server, tmp_path / "home")
+    assert b"cannot read which language the source wrote in" in stderr
     assert DEFAULT_ACK_TEMPLATE[:40] in page
