@@ -363,11 +363,11 @@ def _check_desks(db: AdminJournalistStore, directory: envelope.KeyDirectory) -> 
                 f" {', '.join(directory.all_desks) or 'nobody'}): only the signed ones receive;"
                 " changed without the newsroom key? If the rows are right, sign again",
             )
-        elif not directory.recipients_for(desk.name):
-            yield Finding(item, True, "nobody receives it: it is not offered", warn=True)
-        else:
-            names = ", ".join(k.name for k in directory.recipients_for(desk.name))
+        elif receivers := directory.recipients_for(desk.name):
+            names = ", ".join(k.name for k in receivers)
             yield Finding(item, True, f"encrypted to {names}")
+        else:
+            yield Finding(item, True, "nobody receives it: it is not offered", warn=True)
 
 
 # --- tor -----------------------------------------------------------------------------
