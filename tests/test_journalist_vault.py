@@ -229,17 +229,25 @@ def test_reply_keys_are_pinned_and_an_account_deletion_is_kept(vault: Vault) -> 
     assert vault.source(built.id).account_deleted
 
 
-def test_an_index_from_before_pinning_is_migrated(tmp_path: Path) -> None:
-    root = tmp_path / "home" / "vault"
+def old_index(home: Path, schema: str, *statements: str) -> None:
+    """A vault index as an earlier release left it: ``schema``, then ``statements``."""
+    root = home / "vault"
     root.mkdir(parents=True)
     old = sqlite3.connect(root / "index.sqlite3")
-    old.executescript(V0_SCHEMA)
-    old.execute(
-        "INSERT INTO sources VALUES ('s1', 'KEY', '2026-11-20', 1, 10, 0, 0, '[]', NULL, 0, 0, 1)"
-    )
-    old.execute("INSERT INTO submissions VALUES ('u1', 's1', '2026-11-20', 0)")
+    old.executescript(schema)
+    for statement in statements:
+        old.execute(statement)
     old.commit()
     old.close()
+
+
+def test_an_index_from_before_pinning_is_migrated(tmp_path: Path) -> None:
+    old_index(
+        tmp_path / "home",
+        V0_SCHEMA,
+        "INSERT INTO sources VALUES ('s1', 'KEY', '2026-11-20', 1, 10, 0, 0, '[]', NULL, 0, 0, 1)",
+        "INSERT INTO submissions VALUES ('u1', 's1', '2026-11-20', 0)",
+    )
     vault = Vault.open(tmp_path / "home")
     record = vault.source("s1")
     assert record.pinned_reply_key == "KEY" and record.info.reply_key == "KEY"
@@ -273,23 +281,17 @@ CREATE TABLE objects (
 def test_an_index_from_before_channel_days_is_migrated(tmp_path: Path) -> None:
     """Index version 1 (before an official channel's days): the column is added,
     old sources read with no days, and new days are kept and read back."""
-    root = tmp_path / "home" / "vault"
-    root.mkdir(parents=True)
-    old = sqlite3.connect(root / "index.sqlite3")
-    old.executescript(
+    old_index(
+        tmp_path / "home",
         V0_SCHEMA.replace(
             "replies INTEGER NOT NULL, detailed INTEGER NOT NULL DEFAULT 0",
             "replies INTEGER NOT NULL, detailed INTEGER NOT NULL DEFAULT 0,"
             " account_deleted INTEGER NOT NULL DEFAULT 0, pinned_reply_key TEXT",
-        ).replace("reply_key TEXT NOT NULL", "reply_key TEXT")
-    )
-    old.execute(
+        ).replace("reply_key TEXT NOT NULL", "reply_key TEXT"),
         "INSERT INTO sources VALUES"
-        " ('s1', 'KEY', '2026-11-20', 1, 10, 0, 0, '[]', NULL, 0, 0, 1, 0, 'KEY')"
+        " ('s1', 'KEY', '2026-11-20', 1, 10, 0, 0, '[]', NULL, 0, 0, 1, 0, 'KEY')",
+        "PRAGMA user_version = 1",
     )
-    old.execute("PRAGMA user_version = 1")
-    old.commit()
-    old.close()
     vault = Vault.open(tmp_path / "home")
     record = vault.source("s1")
     assert record.info.channel == ChannelDays() and record.pinned_reply_key == "KEY"

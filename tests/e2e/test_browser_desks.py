@@ -59,32 +59,47 @@ def added_readers(instance: Instance, before: set[str]) -> set[tuple[str, ...]]:
     return {tuple(readers(instance, path)) for path in added}
 
 
+def chromium_submit(
+    page: Any,
+    instance: Instance,
+    proxy: Proxy,
+    url: str,
+    message: str,
+    desk: str | None,
+    done: str,
+) -> set[tuple[str, ...]]:
+    """Send ``message`` from the page at ``url`` (choosing ``desk`` if given) and wait
+    for ``done``: the browser encrypted it (tus requests); who can read what it added."""
+    page.goto(url)
+    page.wait_for_selector("#path-browser", state="visible")
+    if desk is not None:
+        page.check(f"#desk-{desk}")
+    page.fill("#message", message)
+    before = objects(instance)
+    proxy.requests.clear()
+    page.click("button[type=submit]")
+    page.wait_for_url(done, timeout=120_000)
+    assert tus_requests(proxy) > 0  # the browser encrypted, not the server
+    return added_readers(instance, before)
+
+
 def test_chromium_encrypts_to_the_chosen_desk_and_follows_up_there(desks, chromium) -> None:
     instance, proxy = desks
-    base = proxy_url(proxy)
+    submit = f"{proxy_url(proxy)}/en/submit"
     page = chromium.new_context().new_page()
-    page.goto(f"{base}/en/submit")
-    page.wait_for_selector("#path-browser", state="visible")
-    page.check("#desk-legal")
-    page.fill("#message", "desk-legal-chromium")
-    before = objects(instance)
-    proxy.requests.clear()
-    page.click("button[type=submit]")
-    page.wait_for_url("**/en/codename", timeout=120_000)
-    assert tus_requests(proxy) > 0  # the browser encrypted, not the server
-    assert added_readers(instance, before) == {("bruno", "chloe")}
+    who = chromium_submit(
+        page, instance, proxy, submit, "desk-legal-chromium", "legal", "**/en/codename"
+    )
+    assert who == {("bruno", "chloe")}
     assert "legal" in source_desks(instance).values()
     # Logged in (the same session): no choice, and the same desk.
-    page.goto(f"{base}/en/submit")
+    page.goto(submit)
     page.wait_for_selector("#path-browser", state="visible")
     assert page.locator("input[name=desk]").count() == 0
-    page.fill("#message", "desk-legal-chromium-again")
-    before = objects(instance)
-    proxy.requests.clear()
-    page.click("button[type=submit]")
-    page.wait_for_url("**/en/inbox", timeout=120_000)
-    assert tus_requests(proxy) > 0
-    assert added_readers(instance, before) == {("bruno", "chloe")}
+    who = chromium_submit(
+        page, instance, proxy, submit, "desk-legal-chromium-again", None, "**/en/inbox"
+    )
+    assert who == {("bruno", "chloe")}
     page.context.close()
 
 
@@ -137,15 +152,15 @@ def test_chromium_on_an_unsigned_instance_asks_for_the_desks_keys(unsigned_desks
     registered members and the all-desk journalist, nobody else."""
     instance, proxy = unsigned_desks
     page = chromium.new_context().new_page()
-    page.goto(f"{proxy_url(proxy)}/en/submit")
-    page.wait_for_selector("#path-browser", state="visible")
-    page.check("#desk-news")
-    page.fill("#message", "desk-news-unsigned-chromium")
-    before = objects(instance)
-    proxy.requests.clear()
-    page.click("button[type=submit]")
-    page.wait_for_url("**/en/codename", timeout=120_000)
-    assert tus_requests(proxy) > 0
+    who = chromium_submit(
+        page,
+        instance,
+        proxy,
+        f"{proxy_url(proxy)}/en/submit",
+        "desk-news-unsigned-chromium",
+        "news",
+        "**/en/codename",
+    )
     assert any("recipients.json?desk=news" in p for _m, p, _b, _s in proxy.requests)
-    assert added_readers(instance, before) == {("alice", "chloe")}
+    assert who == {("alice", "chloe")}
     page.context.close()
