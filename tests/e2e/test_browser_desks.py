@@ -8,7 +8,9 @@ alice is the news desk, bruno the legal desk, chloe receives every desk.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,13 +25,20 @@ from tests.waiting import wait_until
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 
-@pytest.fixture(scope="module")
-def desks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, Proxy]]:
-    instance = desked_instance(tmp_path_factory.mktemp("desks"), signed=True)
+@contextlib.contextmanager
+def served_desks(base: Path, *, signed: bool) -> Iterator[tuple[Instance, Proxy]]:
+    """The two desks' instance behind a proxy that records the browser's requests."""
+    instance = desked_instance(base, signed=signed)
     with run_server(instance) as server:
         port = int(server.base_url.rsplit(":", 1)[1])
         with reverse_proxy(port) as proxy:
             yield instance, proxy
+
+
+@pytest.fixture(scope="module")
+def desks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, Proxy]]:
+    with served_desks(tmp_path_factory.mktemp("desks"), signed=True) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -140,11 +149,8 @@ def test_chromium_without_a_desk_chosen_sends_nothing(desks, chromium) -> None:
 
 @pytest.fixture(scope="module")
 def unsigned_desks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, Proxy]]:
-    instance = desked_instance(tmp_path_factory.mktemp("unsigned-desks"), signed=False)
-    with run_server(instance) as server:
-        port = int(server.base_url.rsplit(":", 1)[1])
-        with reverse_proxy(port) as proxy:
-            yield instance, proxy
+    with served_desks(tmp_path_factory.mktemp("unsigned-desks"), signed=False) as served:
+        yield served
 
 
 def test_chromium_on_an_unsigned_instance_asks_for_the_desks_keys(unsigned_desks, chromium) -> None:
